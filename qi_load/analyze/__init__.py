@@ -1,0 +1,1 @@
+"""Analysis of a run directory: pure pandas functions, no plotting."""

@@ -1,0 +1,1 @@
+"""Startup and toolchain benchmarks."""

@@ -1,0 +1,79 @@
+"""The ``qi-load`` command line: parse arguments and hand over to one library entry point."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from qi_load import __version__
+from qi_load.errors import QiLoadError
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+# Subcommand name -> module in qi_load.commands. Each module is light to import and
+# defines HELP, add_arguments(parser) and run(args) -> int; heavy imports happen in run().
+COMMANDS: dict[str, str] = {
+    "run": "qi_load.commands.run",
+    "target": "qi_load.commands.target",
+    "report": "qi_load.commands.report",
+    "compare": "qi_load.commands.compare",
+    "monitor": "qi_load.commands.monitor",
+    "startup": "qi_load.commands.startup",
+    "toolchain": "qi_load.commands.toolchain",
+}
+
+
+class CommandModule(Protocol):
+    HELP: str
+    DESCRIPTION: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(name: str) -> CommandModule:
+    return cast(CommandModule, importlib.import_module(COMMANDS[name]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qi-load",
+        description="Load and performance benchmarks for AI agent services, on Locust.",
+    )
+    parser.add_argument("--version", action="version", version=f"qi-load {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = _load(name)
+        command_parser = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_command=name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_command", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return _load(args._command).run(args)
+    except QiLoadError as exc:
+        print(f"qi-load {args._command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"qi-load {args._command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

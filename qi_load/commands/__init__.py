@@ -1,0 +1,1 @@
+"""One module per CLI subcommand: its arguments and a thin call into the library."""

@@ -1,0 +1,1 @@
+"""Load generation: runs inside Locust (gevent); never imports pandas or matplotlib."""

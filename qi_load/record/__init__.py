@@ -1,0 +1,1 @@
+"""Recording: record schemas, run-directory writers and host monitoring."""

@@ -1,0 +1,146 @@
+"""Run-directory layout, the ``run.json`` manifest and append-only CSV writers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal, TextIO
+
+from qi_load.record.schema import HOST_SAMPLE_COLUMNS, REQUEST_COLUMNS
+
+__all__ = [
+    "HOST_SAMPLES_CSV",
+    "REQUESTS_CSV",
+    "RUN_JSON",
+    "CsvAppender",
+    "RunDir",
+    "RunStatus",
+    "new_run_id",
+]
+
+RUN_JSON: Final = "run.json"
+REQUESTS_CSV: Final = "requests.csv"
+HOST_SAMPLES_CSV: Final = "host_samples.csv"
+
+RunStatus = Literal["running", "complete", "interrupted", "failed"]
+
+
+def new_run_id(scenario_name: str = "run", now: float | None = None) -> str:
+    """A sortable, filesystem-safe run id such as ``20261127-224901-quick-ladder``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in scenario_name).strip("-")
+    return f"{stamp}-{safe or 'run'}"
+
+
+class CsvAppender:
+    """Append-only CSV writer that writes its header once and flushes on a time budget.
+
+    Rows are written immediately to the file object's buffer; ``maybe_flush`` pushes them
+    to the OS at most ``flush_interval`` seconds apart, so a crash loses at most that much.
+    """
+
+    def __init__(
+        self, path: Path, columns: Sequence[str], *, flush_interval: float = 1.0
+    ) -> None:
+        self.path = path
+        self.columns = tuple(columns)
+        self.flush_interval = flush_interval
+        self.rows_written = 0
+        existed = path.exists() and path.stat().st_size > 0
+        self._file: TextIO = path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        if not existed:
+            self._writer.writerow(self.columns)
+            self._file.flush()
+        self._last_flush = time.monotonic()
+
+    def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self._writer.writerow(row)
+            self.rows_written += 1
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            self._file.close()
+
+
+class RunDir:
+    """The files of one run: ``reports/<run-id>/`` (see docs/run-directory.md)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_JSON
+
+    @property
+    def requests_csv(self) -> Path:
+        return self.path / REQUESTS_CSV
+
+    @property
+    def host_samples_csv(self) -> Path:
+        return self.path / HOST_SAMPLES_CSV
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def locust_csv_prefix(self) -> Path:
+        """Prefix for Locust's ``--csv`` option: files become ``locust_stats.csv`` etc."""
+        return self.path / "locust"
+
+    def create(self) -> RunDir:
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def open_requests(self, *, flush_interval: float = 1.0) -> CsvAppender:
+        return CsvAppender(self.requests_csv, REQUEST_COLUMNS, flush_interval=flush_interval)
+
+    def open_host_samples(self, *, flush_interval: float = 1.0) -> CsvAppender:
+        return CsvAppender(
+            self.host_samples_csv, HOST_SAMPLE_COLUMNS, flush_interval=flush_interval
+        )
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The parsed ``run.json``; raises ``FileNotFoundError`` or ``ValueError``."""
+        text = self.run_json.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.run_json}: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.run_json}: expected a JSON object")
+        return data
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Replace ``run.json`` atomically so readers never see half a file."""
+        tmp = self.run_json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
+        os.replace(tmp, self.run_json)
+
+    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into ``run.json`` (created when missing) and return the result."""
+        try:
+            manifest = self.read_manifest()
+        except FileNotFoundError:
+            manifest = {}
+        manifest.update(fields)
+        self.write_manifest(manifest)
+        return manifest

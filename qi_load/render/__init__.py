@@ -1,0 +1,1 @@
+"""Rendering: figures and report documents from analysis results."""
