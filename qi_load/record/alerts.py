@@ -1,0 +1,329 @@
+"""Alert rules (p95 latency, memory growth, CPU) evaluated over streams of timed values."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qi_load.errors import QiLoadError
+from qi_load.record.schema import HostSample, RequestRecord
+
+__all__ = [
+    "DEFAULT_RULES",
+    "METRICS",
+    "AlertEvaluator",
+    "AlertEvent",
+    "AlertRule",
+    "Point",
+    "evaluate_series",
+    "metric_value",
+    "parse_rules",
+    "points_from_records",
+    "points_from_samples",
+]
+
+Point = tuple[float, float]
+"""(unix seconds, value)."""
+
+Metric = Literal["e2e_p95_ms", "ttft_p95_ms", "error_rate", "rss_growth_mb_per_h", "cpu_percent"]
+
+METRICS: Final[dict[str, tuple[str, float]]] = {
+    # metric -> (source series, default window in seconds)
+    "e2e_p95_ms": ("e2e_ms", 60.0),
+    "ttft_p95_ms": ("ttft_ms", 60.0),
+    "error_rate": ("error", 60.0),
+    "rss_growth_mb_per_h": ("rss_bytes", 600.0),
+    "cpu_percent": ("cpu_percent", 60.0),
+}
+_MIN_POINTS: Final = 5
+"""A percentile, rate or slope over fewer points is noise, not an alert."""
+
+
+class AlertRule(BaseModel):
+    """One alert: ``metric`` over the last ``window_s`` compared with ``threshold``; fires
+    once the comparison has held for ``for_s`` seconds (Prometheus' ``for:``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Unique rule name shown in logs and reports.")
+    metric: Metric = Field(
+        description="e2e_p95_ms / ttft_p95_ms / error_rate (per query type), "
+        "rss_growth_mb_per_h / cpu_percent (per sampled process)."
+    )
+    op: Literal[">", ">=", "<", "<="] = Field(default=">", description="Comparison.")
+    threshold: float = Field(description="Value the metric is compared with, in its unit.")
+    for_s: float = Field(default=0.0, ge=0, description="Seconds the condition must hold.")
+    severity: Literal["warning", "critical"] = Field(default="warning", description="Level.")
+    window_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Look-back window of the metric; default per metric (60 s, 600 s for growth).",
+    )
+
+    @property
+    def window(self) -> float:
+        return self.window_s if self.window_s is not None else METRICS[self.metric][1]
+
+    @property
+    def source(self) -> str:
+        return METRICS[self.metric][0]
+
+    def holds(self, value: float) -> bool:
+        if self.op == ">":
+            return value > self.threshold
+        if self.op == ">=":
+            return value >= self.threshold
+        if self.op == "<":
+            return value < self.threshold
+        return value <= self.threshold
+
+
+DEFAULT_RULES: Final[tuple[AlertRule, ...]] = (
+    AlertRule(name="p95_response_time", metric="e2e_p95_ms", threshold=2000.0),
+    AlertRule(
+        name="memory_growth", metric="rss_growth_mb_per_h", threshold=10.0, severity="critical"
+    ),
+    AlertRule(name="high_cpu", metric="cpu_percent", threshold=80.0, for_s=300.0),
+)
+"""The methodology's rules: p95 > 2 s (warning), memory growth > 10 MB/h (critical),
+CPU > 80 % for 5 minutes (warning)."""
+
+
+def parse_rules(
+    rules: Iterable[AlertRule | Mapping[str, Any] | BaseModel] | None,
+) -> list[AlertRule]:
+    """Rules from dicts or pydantic models (e.g. the scenario's); ``None`` -> the defaults."""
+    if rules is None:
+        return list(DEFAULT_RULES)
+    parsed = []
+    for i, rule in enumerate(rules):
+        if isinstance(rule, AlertRule):
+            parsed.append(rule)
+            continue
+        data = rule.model_dump() if isinstance(rule, BaseModel) else dict(rule)
+        try:
+            parsed.append(AlertRule.model_validate(data))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise QiLoadError(
+                f"alerts[{i}].{field}: {err['msg']} (got {err.get('input')!r})"
+            ) from None
+    names = [r.name for r in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise QiLoadError(f"alerts: duplicate rule name {duplicates[0]!r}")
+    return parsed
+
+
+def metric_value(metric: str, points: Sequence[Point], now: float, window_s: float) -> float | None:
+    """The metric over the points with ``now - window_s < ts <= now``; ``None`` when the
+    window holds too little data (fewer than 5 points; a slope also needs half the window).
+    """
+    inside = [(t, v) for t, v in points if now - window_s < t <= now]
+    if len(inside) < _MIN_POINTS:
+        return None
+    values = [v for _, v in inside]
+    if metric in ("e2e_p95_ms", "ttft_p95_ms"):
+        return _percentile(values, 95.0)
+    if metric in ("error_rate", "cpu_percent"):
+        return sum(values) / len(values)
+    if metric == "rss_growth_mb_per_h":
+        times = [t for t, _ in inside]
+        if max(times) - min(times) < window_s / 2:
+            return None
+        return _slope(inside) * 3600.0 / 1e6
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _slope(points: Sequence[Point]) -> float:
+    """Least-squares slope (value units per second)."""
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var == 0:
+        return 0.0
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / var
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """A rule starting (``firing``) or stopping (``resolved``) for one series key."""
+
+    state: Literal["firing", "resolved"]
+    rule: str
+    severity: str
+    metric: str
+    key: str
+    value: float | None
+    threshold: float
+    op: str
+    ts: float
+    since: float
+
+    @property
+    def message(self) -> str:
+        shown = "n/a" if self.value is None else f"{self.value:.1f}"
+        if self.state == "resolved":
+            return f"alert {self.rule} resolved for {self.key}: {self.metric}={shown}"
+        return (
+            f"alert {self.rule} ({self.severity}) firing for {self.key}: "
+            f"{self.metric}={shown} {self.op} {self.threshold:g} "
+            f"for {self.ts - self.since:.0f} s"
+        )
+
+
+class AlertEvaluator:
+    """Keeps recent points per (source, key) and turns rule transitions into events.
+
+    Deterministic: time only comes from the points' and ``evaluate``'s timestamps.
+    """
+
+    def __init__(self, rules: Iterable[AlertRule]) -> None:
+        self.rules = list(rules)
+        self._keep: dict[str, float] = defaultdict(float)
+        for rule in self.rules:
+            self._keep[rule.source] = max(self._keep[rule.source], rule.window)
+        self._series: dict[str, dict[str, deque[Point]]] = defaultdict(dict)
+        self._since: dict[tuple[str, str], float] = {}
+        self._firing: dict[tuple[str, str], AlertEvent] = {}
+
+    @property
+    def firing(self) -> list[AlertEvent]:
+        return list(self._firing.values())
+
+    def add(self, source: str, key: str, ts: float, value: float) -> None:
+        if source not in self._keep:
+            return  # no rule reads this series
+        self._series[source].setdefault(key, deque()).append((ts, value))
+
+    def add_records(self, records: Iterable[RequestRecord]) -> None:
+        for source, key, point in points_from_records(records):
+            self.add(source, key, *point)
+
+    def add_samples(self, samples: Iterable[HostSample]) -> None:
+        for source, key, point in points_from_samples(samples):
+            self.add(source, key, *point)
+
+    def evaluate(self, now: float) -> list[AlertEvent]:
+        self._prune(now)
+        events = []
+        for rule in self.rules:
+            for key, points in self._series.get(rule.source, {}).items():
+                value = metric_value(rule.metric, list(points), now, rule.window)
+                event = self._step(rule, key, value, now)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def _step(
+        self, rule: AlertRule, key: str, value: float | None, now: float
+    ) -> AlertEvent | None:
+        state_key = (rule.name, key)
+        if value is not None and rule.holds(value):
+            since = self._since.setdefault(state_key, now)
+            if state_key not in self._firing and now - since >= rule.for_s:
+                event = _event("firing", rule, key, value, now, since)
+                self._firing[state_key] = event
+                return event
+            return None
+        self._since.pop(state_key, None)
+        fired = self._firing.pop(state_key, None)
+        if fired is None:
+            return None
+        return _event("resolved", rule, key, value, now, fired.since)
+
+    def _prune(self, now: float) -> None:
+        for source, by_key in self._series.items():
+            cutoff = now - self._keep[source]
+            for points in by_key.values():
+                while points and points[0][0] <= cutoff:
+                    points.popleft()
+
+
+def _event(
+    state: Literal["firing", "resolved"],
+    rule: AlertRule,
+    key: str,
+    value: float | None,
+    now: float,
+    since: float,
+) -> AlertEvent:
+    return AlertEvent(
+        state=state,
+        rule=rule.name,
+        severity=rule.severity,
+        metric=rule.metric,
+        key=key,
+        value=value,
+        threshold=rule.threshold,
+        op=rule.op,
+        ts=now,
+        since=since,
+    )
+
+
+def points_from_records(records: Iterable[RequestRecord]) -> Iterable[tuple[str, str, Point]]:
+    """(source, key, point) per request: latencies at completion time, keyed by query type."""
+    for r in records:
+        done = r.ts_start + (r.e2e_ms or 0.0) / 1000.0
+        yield "error", r.query_type, (done, 0.0 if r.ok else 1.0)
+        if r.ok and r.e2e_ms is not None:
+            yield "e2e_ms", r.query_type, (done, r.e2e_ms)
+        if r.ok and r.ttft_ms is not None:
+            yield "ttft_ms", r.query_type, (done, r.ttft_ms)
+
+
+def points_from_samples(samples: Iterable[HostSample]) -> Iterable[tuple[str, str, Point]]:
+    """(source, key, point) per host sample, keyed ``role host/pid``."""
+    for s in samples:
+        key = f"{s.role} {s.host}/{s.pid}"
+        yield "rss_bytes", key, (s.ts, float(s.rss_bytes))
+        yield "cpu_percent", key, (s.ts, s.cpu_percent)
+
+
+def evaluate_series(
+    rules: Iterable[AlertRule],
+    records: Iterable[RequestRecord] = (),
+    samples: Iterable[HostSample] = (),
+    *,
+    step_s: float = 5.0,
+) -> list[AlertEvent]:
+    """All alert events of a finished run, evaluating every ``step_s`` seconds (for reports).
+
+    Events still firing at the end stay unresolved, as they would be live.
+    """
+    tagged = sorted(
+        [*points_from_records(records), *points_from_samples(samples)], key=lambda x: x[2][0]
+    )
+    if not tagged:
+        return []
+    evaluator = AlertEvaluator(rules)
+    events: list[AlertEvent] = []
+    now = tagged[0][2][0] + step_s
+    i = 0
+    while True:
+        while i < len(tagged) and tagged[i][2][0] <= now:
+            source, key, (ts, value) = tagged[i]
+            evaluator.add(source, key, ts, value)
+            i += 1
+        events += evaluator.evaluate(now)
+        if i >= len(tagged):
+            return events
+        now += step_s
