@@ -105,9 +105,6 @@ class ProcessSampler:
         self._wall = time.time()
         self._collect_cpu()
 
-    def alive(self) -> bool:
-        return self.process.is_running() and self.process.status() != psutil.STATUS_ZOMBIE
-
     def sample(self, reading: HostReading | None = None) -> HostSample:
         """One sample now; raises ``psutil.NoSuchProcess`` once the root process is gone."""
         if reading is None:
@@ -167,6 +164,8 @@ class ProcessSampler:
 
     def _collect_cpu(self) -> list[psutil.Process]:
         """Refresh per-PID CPU seconds of the tree; returns the live processes."""
+        if self.process.status() == psutil.STATUS_ZOMBIE:
+            raise psutil.ZombieProcess(self.pid)  # exited, not yet reaped: it is gone
         root_times = self.process.cpu_times()  # NoSuchProcess propagates: the root is gone
         procs = [self.process]
         if self.include_children:
