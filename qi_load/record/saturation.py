@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
-from qi_load.record.schema import HostSample, StageMark
+from qi_load.record.schema import HostSample, StageMark, host_sample_from_row
 
 __all__ = [
     "DEFAULT_MIN_SECONDS",
@@ -19,6 +21,7 @@ __all__ = [
     "busy_percent",
     "saturated_spans",
     "saturated_stages",
+    "saturated_stages_from_csv",
 ]
 
 DEFAULT_THRESHOLD_PCT: Final = 90.0
@@ -130,3 +133,17 @@ def _bounds(stage: StageMark | Mapping[str, Any]) -> tuple[str, float, float]:
         return stage.name, stage.start, stage.end or float("inf")
     end = stage.get("end")
     return str(stage["name"]), float(stage["start"]), float(end) if end else float("inf")
+
+
+def saturated_stages_from_csv(
+    path: Path,
+    stages: Sequence[StageMark | Mapping[str, Any]],
+    threshold_pct: float = DEFAULT_THRESHOLD_PCT,
+    min_seconds: float = DEFAULT_MIN_SECONDS,
+) -> dict[str, str]:
+    """``saturated_stages`` over a ``host_samples.csv`` (no file: nothing is saturated)."""
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        samples = [host_sample_from_row(row) for row in csv.DictReader(f)]
+    return saturated_stages(samples, stages, threshold_pct, min_seconds)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from qi_load.record.saturation import busy_percent, saturated_spans, saturated_stages
+from pathlib import Path
+
+from qi_load.record.rundir import RunDir
+from qi_load.record.saturation import (
+    busy_percent,
+    saturated_spans,
+    saturated_stages,
+    saturated_stages_from_csv,
+)
 from qi_load.record.schema import HostSample, StageMark
 
 
@@ -95,3 +103,13 @@ def test_quota_above_one_core_converts_back_to_one_core() -> None:
     assert busy_percent(sample) == 96.0
     assert busy_percent(_samples([95.0], quota=0.5)[0]) == 95.0
     assert saturated_stages(_samples([24.0] * 40, quota=4.0), STAGES).keys() == {"s1", "s2"}
+
+
+def test_from_csv(tmp_path: Path) -> None:
+    run = RunDir(tmp_path).create()
+    out = run.open_host_samples()
+    out.write_rows(s.to_row() for s in _samples([30.0] * 25 + [95.0] * 8 + [30.0] * 7))
+    out.close()
+    reasons = saturated_stages_from_csv(run.host_samples_csv, [m.to_dict() for m in STAGES])
+    assert reasons.keys() == {"s2"}
+    assert saturated_stages_from_csv(tmp_path / "missing.csv", STAGES) == {}

@@ -1,0 +1,451 @@
+"""Monitoring inside Locust: process samplers, the sidecar port, Prometheus metrics, live alerts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, Protocol
+
+import gevent
+import psutil
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from pydantic import BaseModel, ConfigDict, Field
+
+from qi_load.record.alerts import AlertEvaluator, AlertEvent, AlertRule, parse_rules
+from qi_load.record.hostmon import HostProbe, ProcessSampler, find_pids_by_name
+from qi_load.record.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
+from qi_load.record.schema import HostSample, RequestRecord, Role
+
+__all__ = [
+    "LATENCY_BUCKETS_S",
+    "MONITOR_MESSAGE",
+    "HostSampleSink",
+    "Monitoring",
+    "MonitoringOptions",
+    "add_arguments",
+    "install_monitoring",
+]
+
+log = logging.getLogger("qi_load.monitoring")
+
+MONITOR_MESSAGE: Final = "qi_host_samples"
+"""Worker -> master custom message: ``{"samples": [HostSample wire dicts]}``."""
+LATENCY_BUCKETS_S: Final = (0.1, 0.5, 1.0, 2.0, 5.0)
+"""The methodology's histogram buckets (100, 500, 1000, 2000, 5000 ms), in seconds."""
+_NAME_RETRY_S: Final = 10.0
+
+
+class HostSampleSink(Protocol):
+    """Where the master writes samples (the run-directory writer)."""
+
+    def write_host_samples(self, samples: list[HostSample]) -> None: ...
+
+
+class MonitoringOptions(BaseModel):
+    """What to sample and serve; built from Locust's parsed options and the scenario."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(default=1.0, gt=0, description="Seconds between samples.")
+    pids: list[int] = Field(default_factory=list, description="PIDs sampled as role 'sut'.")
+    target_pids: list[int] = Field(
+        default_factory=list, description="PIDs sampled as role 'target' (the embedded agent)."
+    )
+    names: list[str] = Field(
+        default_factory=list, description="Process names (or command-line parts) as 'sut'."
+    )
+    monitor_port: int = Field(
+        default=0, ge=0, le=65535, description="Sidecar PULL port on the master; 0 = off."
+    )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus /metrics port on the master; 0 = off."
+    )
+    bind_host: str = Field(
+        default="0.0.0.0", description="Interface the sidecar and metrics ports listen on."
+    )
+    alerts: list[AlertRule] | None = Field(
+        default=None, description="Alert rules evaluated live; None = the methodology's."
+    )
+    saturation_pct: float = Field(
+        default=DEFAULT_THRESHOLD_PCT, gt=0, description="Generator saturation threshold."
+    )
+    saturation_s: float = Field(
+        default=DEFAULT_MIN_SECONDS, gt=0, description="Seconds above it that invalidate."
+    )
+
+    @classmethod
+    def from_parsed_options(
+        cls, parsed: argparse.Namespace | None, scenario: Any = None
+    ) -> MonitoringOptions:
+        """Command-line options win over the scenario's ``monitor`` and ``alerts`` sections.
+
+        Options this module did not add (``add_arguments`` not called) read as defaults, so
+        a locustfile without them still gets its own processes sampled.
+        """
+
+        def opt(name: str, default: Any) -> Any:
+            value = getattr(parsed, name, None) if parsed is not None else None
+            return default if value in (None, [], 0, "") else value
+
+        monitor = getattr(scenario, "monitor", None)
+        alerts = getattr(scenario, "alerts", None)
+        target_pids = list(opt("monitor_target_pid", []))
+        if opt("target_pid", 0):  # the run plugin's name for the embedded agent's PID
+            target_pids.append(int(parsed.target_pid))  # type: ignore[union-attr]
+        return cls(
+            interval_s=opt("monitor_interval", getattr(monitor, "interval_s", 1.0)),
+            pids=[*opt("monitor_pid", []), *getattr(monitor, "pids", [])],
+            target_pids=target_pids,
+            names=[*opt("monitor_name", []), *getattr(monitor, "names", [])],
+            monitor_port=opt("monitor_port", 0),
+            metrics_port=opt("metrics_port", 0),
+            bind_host=opt("monitor_bind_host", "0.0.0.0"),
+            alerts=parse_rules(alerts) if alerts is not None else None,
+            saturation_pct=opt("saturation_threshold", DEFAULT_THRESHOLD_PCT),
+            saturation_s=opt("saturation_seconds", DEFAULT_MIN_SECONDS),
+        )
+
+
+def add_arguments(parser: Any) -> None:
+    """Add the monitoring options to Locust's parser (call from ``init_command_line_parser``)."""
+    group = parser.add_argument_group("qi-load monitoring")
+    group.add_argument(
+        "--monitor-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="Also sample this PID and its children as role 'sut' (repeatable)",
+    )
+    group.add_argument(
+        "--monitor-target-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="Sample this PID as role 'target' (qi-load run passes the embedded agent's)",
+    )
+    group.add_argument(
+        "--monitor-name",
+        action="append",
+        default=[],
+        help="Sample processes with this name / command-line part as 'sut' (repeatable)",
+    )
+    group.add_argument(
+        "--monitor-interval", type=float, default=0.0, help="Seconds between samples (default 1)"
+    )
+    group.add_argument(
+        "--monitor-port",
+        type=int,
+        default=0,
+        help="Master: ZeroMQ PULL port for `qi-load monitor` sidecars (0 = off; k8s uses 5558)",
+    )
+    group.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="Master: serve Prometheus /metrics on this port during the run (0 = off)",
+    )
+    group.add_argument(
+        "--monitor-bind-host",
+        default="0.0.0.0",
+        help="Interface for --monitor-port and --metrics-port (default all)",
+    )
+    group.add_argument(
+        "--saturation-threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD_PCT,
+        help="A worker at or above this CPU %% invalidates its stage (default 90)",
+    )
+    group.add_argument(
+        "--saturation-seconds",
+        type=float,
+        default=DEFAULT_MIN_SECONDS,
+        help="... when it stays there this many seconds (default 5)",
+    )
+
+
+class _Metrics:
+    """The live Prometheus metrics, in a private registry (nothing global leaks in)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.latency = Histogram(
+            "qi_request_duration_seconds",
+            "End-to-end request latency",
+            ["query_type", "outcome"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "qi_ttft_seconds",
+            "Time to first token",
+            ["query_type", "outcome"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.requests = Counter(
+            "qi_requests", "Completed requests", ["query_type", "outcome"], registry=r
+        )
+        self.failures = Counter(
+            "qi_request_failures", "Failed requests", ["query_type", "error_kind"], registry=r
+        )
+        self.users = Gauge("qi_users", "Running users", registry=r)
+        self.stage_users = Gauge("qi_stage_users", "Users the current stage asks for", registry=r)
+        self.stage = Gauge("qi_stage", "1 for the current stage", ["stage"], registry=r)
+        self.cpu = Gauge(
+            "qi_host_cpu_percent", "Process CPU %", ["role", "host", "pid"], registry=r
+        )
+        self.rss = Gauge("qi_host_rss_bytes", "Process RSS", ["role", "host", "pid"], registry=r)
+        self.host_cpu = Gauge("qi_host_machine_cpu_percent", "Host CPU %", ["host"], registry=r)
+        self.alert = Gauge(
+            "qi_alert_firing", "1 while a rule fires", ["rule", "severity", "key"], registry=r
+        )
+        self.samples = Counter("qi_host_samples", "Host samples received", ["role"], registry=r)
+
+
+class Monitoring:
+    """Everything monitoring does in one Locust process; see ``install_monitoring``."""
+
+    def __init__(
+        self, environment: Environment, sink: HostSampleSink | None, options: MonitoringOptions
+    ) -> None:
+        self.environment = environment
+        self.sink = sink
+        self.options = options
+        runner = environment.runner
+        self.role: Role = (
+            "master"
+            if isinstance(runner, MasterRunner)
+            else "worker"
+            if isinstance(runner, WorkerRunner)
+            else "local"
+        )
+        self.is_writer = self.role != "worker"
+        self.host = socket.gethostname()
+        self.samples_written = 0
+        self.metrics = _Metrics() if self.is_writer else None
+        self.alerts = AlertEvaluator(parse_rules(options.alerts)) if self.is_writer else None
+        self._probe = HostProbe()
+        self._samplers = [ProcessSampler(os.getpid(), self.role, self.host, probe=self._probe)]
+        self._names_pending = list(options.names) if self.is_writer else []
+        self._names_checked = 0.0
+        self._greenlets: list[gevent.Greenlet] = []
+        self._receiver: Any = None
+        self._server: Any = None
+        self._stopped = False
+        if self.is_writer:
+            self._watch(options.target_pids, "target")
+            self._watch(options.pids, "sut")
+            self._find_names()
+        if isinstance(runner, MasterRunner):
+            runner.register_message(MONITOR_MESSAGE, self._on_worker_samples)
+            if options.monitor_port:
+                self._start_receiver()
+        if self.is_writer and options.metrics_port:
+            self._start_metrics_server()
+        self._greenlets.append(gevent.spawn(self._sample_loop))
+
+    @property
+    def metrics_port(self) -> int | None:
+        return None if self._server is None else int(self._server.server_port)
+
+    @property
+    def monitor_port(self) -> int | None:
+        return None if self._receiver is None else int(self._receiver.port)
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def observe_records(self, records: Iterable[RequestRecord]) -> None:
+        """Master/local: count requests into the histograms and the p95/error alert series."""
+        if self.metrics is None or self.alerts is None:
+            return
+        records = list(records)
+        m = self.metrics
+        for r in records:
+            outcome = "ok" if r.ok else r.error_kind
+            m.requests.labels(r.query_type, outcome).inc()
+            if not r.ok:
+                m.failures.labels(r.query_type, r.error_kind).inc()
+            if r.e2e_ms is not None:
+                m.latency.labels(r.query_type, outcome).observe(r.e2e_ms / 1000.0)
+            if r.ttft_ms is not None:
+                m.ttft.labels(r.query_type, outcome).observe(r.ttft_ms / 1000.0)
+        self.alerts.add_records(records)
+
+    def stage_changed(self, stage_name: str, users: int) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.stage.clear()
+        self.metrics.stage.labels(stage_name).set(1)
+        self.metrics.stage_users.set(users)
+
+    def accept_samples(self, samples: Sequence[HostSample]) -> None:
+        """Master/local: write samples of any role and feed the gauges and alerts."""
+        if not samples or self.metrics is None or self.alerts is None:
+            return
+        if self.sink is not None:
+            self.sink.write_host_samples(list(samples))
+        self.samples_written += len(samples)
+        for s in samples:
+            labels = (s.role, s.host, str(s.pid))
+            self.metrics.cpu.labels(*labels).set(s.cpu_percent)
+            self.metrics.rss.labels(*labels).set(s.rss_bytes)
+            self.metrics.host_cpu.labels(s.host).set(s.host_cpu_percent)
+            self.metrics.samples.labels(s.role).inc()
+        self.alerts.add_samples(samples)
+
+    def stop(self) -> None:
+        """Stop sampling, serving and receiving; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        gevent.killall(self._greenlets, block=True, timeout=2)
+        if self._receiver is not None:
+            self.accept_samples(self._receiver.recv(0))
+            self._receiver.close()
+        if self._server is not None:
+            self._server.stop(timeout=1)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _watch(self, pids: Iterable[int], role: Role) -> None:
+        for pid in pids:
+            try:
+                self._samplers.append(ProcessSampler(pid, role, self.host, probe=self._probe))
+            except psutil.Error as exc:
+                log.warning("monitor: cannot sample pid %d (%s): %s", pid, role, exc)
+
+    def _find_names(self) -> None:
+        self._names_checked = time.monotonic()
+        watched = {s.pid for s in self._samplers}
+        for name in list(self._names_pending):
+            pids = [p for p in find_pids_by_name(name) if p not in watched]
+            if pids:
+                self._names_pending.remove(name)
+                self._watch(pids, "sut")
+            else:
+                log.warning("monitor: no process named %r yet; looking again", name)
+
+    def _sample_loop(self) -> None:
+        interval = self.options.interval_s
+        next_tick = time.monotonic() + interval
+        while True:
+            gevent.sleep(max(0.0, next_tick - time.monotonic()))
+            next_tick += interval
+            if time.monotonic() > next_tick:  # fell behind (e.g. a long GC): skip, don't burst
+                next_tick = time.monotonic() + interval
+            if self._names_pending and time.monotonic() - self._names_checked > _NAME_RETRY_S:
+                self._find_names()
+            self._tick()
+
+    def _tick(self) -> None:
+        reading = self._probe.read()
+        samples = []
+        for sampler in list(self._samplers):
+            try:
+                samples.append(sampler.sample(reading))
+            except psutil.Error:
+                log.warning("monitor: pid %d (%s) is gone", sampler.pid, sampler.role)
+                self._samplers.remove(sampler)
+        runner = self.environment.runner
+        if self.role == "worker":
+            if runner is not None:
+                runner.send_message(MONITOR_MESSAGE, {"samples": [s.to_wire() for s in samples]})
+            return
+        self.accept_samples(samples)
+        if self.metrics is not None and runner is not None:
+            self.metrics.users.set(runner.user_count)
+        self._evaluate_alerts()
+
+    def _evaluate_alerts(self) -> None:
+        if self.alerts is None or self.metrics is None:
+            return
+        for event in self.alerts.evaluate(time.time()):
+            _log_event(event)
+            gauge = self.metrics.alert.labels(event.rule, event.severity, event.key)
+            gauge.set(1 if event.state == "firing" else 0)
+
+    def _on_worker_samples(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+        try:
+            samples = [HostSample.from_wire(item) for item in msg.data["samples"]]
+        except (KeyError, TypeError) as exc:
+            log.warning("monitor: malformed %s from %s: %s", MONITOR_MESSAGE, msg.node_id, exc)
+            return
+        self.accept_samples(samples)
+
+    def _start_receiver(self) -> None:
+        import zmq.green
+
+        from qi_load.record.sidecar import SampleReceiver
+
+        bind = f"tcp://{_zmq_host(self.options.bind_host)}:{self.options.monitor_port}"
+        self._receiver = SampleReceiver(bind, zmq_module=zmq.green)
+        self._greenlets.append(gevent.spawn(self._receive_loop))
+        log.info("monitor: sidecar samples on %s", bind)
+
+    def _receive_loop(self) -> None:
+        while True:
+            self.accept_samples(self._receiver.recv(1000))
+
+    def _start_metrics_server(self) -> None:
+        from gevent.pywsgi import WSGIServer
+
+        assert self.metrics is not None
+        app = make_wsgi_app(self.metrics.registry)
+        self._server = WSGIServer(
+            (self.options.bind_host, self.options.metrics_port), app, log=None, error_log=log
+        )
+        self._server.start()
+        log.info("monitor: Prometheus metrics on port %d", self._server.server_port)
+
+
+def _zmq_host(host: str) -> str:
+    return "*" if host in ("", "0.0.0.0") else host
+
+
+def _log_event(event: AlertEvent) -> None:
+    if event.state == "firing" and event.severity == "critical":
+        log.error("%s", event.message)
+    else:
+        log.warning("%s", event.message)
+
+
+def install_monitoring(
+    environment: Environment,
+    sink: HostSampleSink | None,
+    options: MonitoringOptions | argparse.Namespace | None = None,
+    *,
+    scenario: Any = None,
+) -> Monitoring:
+    """Start monitoring in this Locust process (call from ``events.init``).
+
+    Every process samples itself every ``interval_s`` (role master / worker / local);
+    workers ship their samples to the master with the ``qi_host_samples`` message. The
+    master (or local runner) also samples ``pids``/``target_pids``/``names``, receives
+    sidecar samples on ``monitor_port``, writes everything through ``sink``, serves
+    Prometheus metrics on ``metrics_port`` and logs alert transitions. ``options`` may be
+    Locust's parsed options (with or without ``add_arguments``'s flags); the scenario's
+    ``monitor`` and ``alerts`` sections apply when given or found in the run plugin.
+    """
+    if not isinstance(options, MonitoringOptions):
+        if scenario is None:
+            scenario = _plugin_scenario()
+        options = MonitoringOptions.from_parsed_options(
+            options if options is not None else environment.parsed_options, scenario
+        )
+    return Monitoring(environment, sink, options)
+
+
+def _plugin_scenario() -> Any:
+    try:
+        from qi_load.generate import plugin
+
+        return plugin.state().scenario
+    except (ImportError, RuntimeError, AttributeError):
+        return None
