@@ -1,0 +1,468 @@
+"""OpenAI-compatible chat client with exact streaming timestamps, built for gevent (Locust)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import gevent
+from geventhttpclient import HTTPClient
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from qi_load.errors import QiLoadError
+from qi_load.generate.sse import SseDecoder
+from qi_load.record.schema import ErrorKind
+
+__all__ = [
+    "API_KEY_ENV",
+    "ChatClient",
+    "ChatConfig",
+    "ChatResult",
+    "parse_server_timing",
+]
+
+API_KEY_ENV: Final = ("QI_LOAD_API_KEY", "OPENAI_API_KEY")
+_CONNECT_ERRNOS: Final = frozenset(
+    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
+)
+_ERROR_BODY_CHARS: Final = 300
+_BLOCK_SIZE: Final = 64 * 1024
+
+
+class ChatConfig(BaseModel):
+    """How to reach an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(description="Server root, e.g. http://127.0.0.1:8000 (Locust's host).")
+    model: str = Field("qi-agent", description="Model name sent in every request.")
+    chat_path: str = Field(
+        "/v1/chat/completions", description="Path of the chat endpoint, appended to base_url."
+    )
+    api_key_env: tuple[str, ...] = Field(
+        API_KEY_ENV, description="Environment variables searched in order for a Bearer key."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        exclude=True,
+        repr=False,
+        description="Explicit key (overrides api_key_env); never serialized.",
+    )
+    extra_headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers added to every request."
+    )
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a TCP connection.")
+    first_byte_timeout: float = Field(
+        60.0, gt=0, description="Seconds from sending to the response headers."
+    )
+    total_timeout: float = Field(
+        300.0, gt=0, description="Seconds from sending to the end of the response body."
+    )
+    stream: bool = Field(True, description="Ask for a streamed (SSE) answer.")
+    include_usage: bool = Field(
+        True, description="Ask for stream_options.include_usage (token counts from the server)."
+    )
+    send_query_type: bool = Field(
+        True,
+        description="Send metadata.query_type (the reference agent uses it; turn off for "
+        "servers that reject unknown metadata).",
+    )
+    max_tokens: int | None = Field(None, gt=0, description="max_tokens sent when set.")
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """One request as measured: perf_counter timestamps (s) and what the answer held."""
+
+    t_sched: float | None = None
+    t_send: float | None = None
+    t_first: float | None = None
+    t_last: float | None = None
+    t_done: float | None = None
+    wall_send: float = 0.0
+    ok: bool = False
+    error_kind: ErrorKind = "none"
+    error: str = ""
+    status_code: int = 0
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: int = 0
+    output_tokens: int | None = None
+    input_tokens: int | None = None
+    tokens_source: str = ""
+    token_events: int = 0
+    itl_ms: list[float] = field(default_factory=list)
+    server_phases: dict[str, float] = field(default_factory=dict)
+    bytes: int = 0
+
+    @property
+    def ttft_ms(self) -> float | None:
+        """First token-bearing event minus send (None if no token arrived)."""
+        return _ms(self.t_send, self.t_first)
+
+    @property
+    def ttft_sched_ms(self) -> float | None:
+        """First token minus the intended start: includes any schedule delay (open loop)."""
+        return _ms(self.t_sched, self.t_first)
+
+    @property
+    def e2e_ms(self) -> float | None:
+        return _ms(self.t_send, self.t_done)
+
+    @property
+    def tpot_ms(self) -> float | None:
+        """(t_last - t_first) / (N - 1); None below two tokens or without a stream."""
+        span = _ms(self.t_first, self.t_last)
+        n = self.output_tokens
+        if span is None or n is None or n < 2 or self.token_events < 2:
+            return None
+        return span / (n - 1)
+
+    @property
+    def itl_p50_ms(self) -> float | None:
+        if not self.itl_ms:
+            return None
+        ordered = sorted(self.itl_ms)
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+    @property
+    def itl_max_ms(self) -> float | None:
+        return max(self.itl_ms) if self.itl_ms else None
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start) * 1000.0
+
+
+def parse_server_timing(header: str) -> dict[str, float]:
+    """``request;dur=1.2, llm;dur=30`` -> ``{"request": 1.2, "llm": 30.0}`` (bad parts skipped)."""
+    phases: dict[str, float] = {}
+    for entry in header.split(","):
+        name, *params = (part.strip() for part in entry.split(";"))
+        for param in params:
+            key, _, value = param.partition("=")
+            if name and key.strip().lower() == "dur":
+                with contextlib.suppress(ValueError):
+                    phases[name] = float(value.strip().strip('"'))
+    return phases
+
+
+class _Fault(Exception):
+    """A request fault found while reading: becomes ``error_kind``/``error`` of the result."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+
+
+class _Answer:
+    """Accumulates the parts of an answer, streamed or not."""
+
+    __slots__ = ("content", "done", "reasoning", "tool_ids", "usage")
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_ids: set[Any] = set()
+        self.usage: dict[str, Any] | None = None
+        self.done = False
+
+
+class ChatClient:
+    """One keep-alive connection per client (use one per Locust user); never raises for faults."""
+
+    def __init__(self, config: ChatConfig) -> None:
+        self.config = config
+        parts = urlsplit(config.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise QiLoadError(f"base_url: expected http(s)://host[:port], got {config.base_url!r}")
+        self._host = parts.hostname
+        self._ssl = parts.scheme == "https"
+        self._port = parts.port or (443 if self._ssl else 80)
+        self._path = parts.path.rstrip("/") + config.chat_path
+        headers = {"Content-Type": "application/json", **config.extra_headers}
+        key = _api_key(config)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._headers = headers
+        self._http = self._new_http()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        query_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        t_sched: float | None = None,
+    ) -> ChatResult:
+        """Send one chat request and measure it; faults come back as ``ok=False`` results."""
+        cfg = self.config
+        body: dict[str, Any] = {"model": cfg.model, "messages": messages, "stream": cfg.stream}
+        if cfg.stream and cfg.include_usage:
+            body["stream_options"] = {"include_usage": True}
+        if cfg.max_tokens is not None:
+            body["max_tokens"] = cfg.max_tokens
+        meta = {"query_type": query_type} if query_type and cfg.send_query_type else {}
+        meta.update(metadata or {})
+        if meta:
+            body["metadata"] = meta
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        result = ChatResult()
+        response: HTTPSocketPoolResponse | None = None
+        clean = False
+        total = gevent.Timeout(cfg.total_timeout)
+        first = gevent.Timeout(cfg.first_byte_timeout)
+        result.wall_send = time.time()
+        result.t_send = time.perf_counter()
+        result.t_sched = result.t_send if t_sched is None else t_sched
+        total.start()
+        try:
+            first.start()
+            try:
+                response = self._http.request(
+                    "POST", self._path, body=payload, headers=self._headers
+                )
+            finally:
+                first.close()
+            clean = self._read(response, result)
+        except gevent.Timeout as exc:
+            if exc is total:
+                result.error_kind, result.error = "timeout", f"total timeout {cfg.total_timeout}s"
+            elif exc is first:
+                result.error_kind = "timeout"
+                result.error = f"no response headers within {cfg.first_byte_timeout}s"
+            else:
+                raise
+        except _Fault as exc:
+            result.error_kind, result.error = exc.kind, str(exc)
+        except (HTTPParseError, OSError) as exc:
+            result.error_kind, result.error = _classify(exc, response is not None)
+        finally:
+            total.close()
+            if not clean:
+                self._discard(response)
+        result.ok = result.error_kind == "none"
+        return result
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read(self, response: HTTPSocketPoolResponse, result: ChatResult) -> bool:
+        """Read the whole response into ``result``; True when the connection may be reused."""
+        result.status_code = response.status_code
+        if response.status_code >= 400:
+            text = response.read().decode("utf-8", "replace")
+            result.t_done = time.perf_counter()
+            result.bytes = len(text)
+            result.error_kind = "http"
+            result.error = (
+                f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"
+            )
+            return True
+        content_type = str(response.get("content-type", "")).lower()
+        if content_type.startswith("text/event-stream"):
+            answer = self._read_stream(response, result)
+        else:
+            answer = self._read_json(response, result)
+        result.content = "".join(answer.content)
+        result.reasoning = "".join(answer.reasoning)
+        result.tool_calls = len(answer.tool_ids)
+        usage = answer.usage or {}
+        completion, prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
+        if isinstance(prompt, int):
+            result.input_tokens = prompt
+        if isinstance(completion, int):
+            result.output_tokens, result.tokens_source = completion, "usage"
+        else:
+            result.output_tokens, result.tokens_source = result.token_events, "events"
+        n, events = result.output_tokens, result.token_events
+        if result.itl_ms and n > events > 0:
+            # Events carrying several tokens: spread each gap over the mean tokens per event.
+            scale = events / n
+            result.itl_ms = [gap * scale for gap in result.itl_ms]
+        return True
+
+    def _read_stream(self, response: HTTPSocketPoolResponse, result: ChatResult) -> _Answer:
+        answer = _Answer()
+        decoder = SseDecoder()
+        token_times: list[float] = []
+        try:
+            while True:
+                chunk = _read_available(response)
+                if not chunk:
+                    break
+                now = time.perf_counter()
+                result.bytes += len(chunk)
+                for event in decoder.feed(chunk):
+                    if answer.done:
+                        continue
+                    if event.data == "[DONE]":
+                        answer.done = True
+                        continue
+                    if _take_chunk(event.data, answer, result.server_phases):
+                        token_times.append(now)
+            result.t_done = time.perf_counter()
+        finally:
+            # Also on a fault: a stream cut after its first token still has a TTFT.
+            if token_times:
+                result.t_first, result.t_last = token_times[0], token_times[-1]
+                result.itl_ms = [(b - a) * 1000.0 for a, b in itertools.pairwise(token_times)]
+            result.token_events = len(token_times)
+        mid_event = decoder.close()
+        if not answer.done:
+            where = "in the middle of an event" if mid_event else "without data: [DONE]"
+            raise _Fault("protocol", f"stream ended {where}")
+        return answer
+
+    def _read_json(self, response: HTTPSocketPoolResponse, result: ChatResult) -> _Answer:
+        raw = response.read()
+        result.t_done = time.perf_counter()
+        result.bytes = len(raw)
+        header = response.get("server-timing")
+        if header:
+            result.server_phases.update(parse_server_timing(str(header)))
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            raise _Fault("protocol", f"invalid JSON body: {exc}") from None
+        if not isinstance(obj, dict):
+            raise _Fault("protocol", "JSON body is not an object")
+        _raise_error_object(obj)
+        answer = _Answer()
+        for choice in obj.get("choices") or ():
+            message = choice.get("message") or {}
+            _take_delta(message, answer)
+        answer.usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else None
+        if answer.content or answer.reasoning or answer.tool_ids:
+            # The whole answer becomes visible at once: first token = last token = done.
+            result.t_first = result.t_last = result.t_done
+            result.token_events = 1
+        return answer
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _new_http(self) -> HTTPClient:
+        return HTTPClient(
+            self._host,
+            port=self._port,
+            ssl=self._ssl,
+            concurrency=1,
+            block_size=_BLOCK_SIZE,
+            connection_timeout=self.config.connect_timeout,
+            network_timeout=self.config.total_timeout,
+        )
+
+    def _discard(self, response: HTTPSocketPoolResponse | None) -> None:
+        # A half-read response must never go back to the keep-alive pool, and
+        # geventhttpclient has no public abort: close its socket and start a fresh pool.
+        if response is not None and response._sock is not None:
+            response._sock.close()
+        self._http.close()
+        self._http = self._new_http()
+
+
+def _api_key(config: ChatConfig) -> str | None:
+    if config.api_key is not None:
+        return config.api_key.get_secret_value()
+    for name in config.api_key_env:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _read_available(response: HTTPSocketPoolResponse) -> bytes:
+    """The body bytes that have arrived: what is buffered, else one recv (b"" at the end).
+
+    geventhttpclient's ``read(n)`` waits for n bytes and ``iter_content``-style block reads
+    delay small events; reading whatever one recv brings keeps each event's arrival time.
+    """
+    buffer = response._body_buffer
+    while not buffer:
+        if response.message_complete:
+            return b""
+        sock = response._sock
+        if sock is None:
+            raise HTTPConnectionClosed("connection closed before the end of the body")
+        data = sock.recv(response.block_size)
+        response.feed(data)
+        if not data and not response.message_complete:
+            raise HTTPConnectionClosed("connection closed before the end of the body")
+    out = bytes(buffer)
+    del buffer[:]
+    return out
+
+
+def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> bool:
+    """Fold one ``chat.completion.chunk`` into ``answer``; True if it carried tokens."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        raise _Fault("protocol", f"invalid JSON in data: {data[:80]!r}") from None
+    if not isinstance(obj, dict):
+        raise _Fault("protocol", f"data is not a JSON object: {data[:80]!r}")
+    _raise_error_object(obj)
+    bearing = False
+    for choice in obj.get("choices") or ():
+        delta = choice.get("delta")
+        if delta and _take_delta(delta, answer):
+            bearing = True
+    usage = obj.get("usage")
+    if isinstance(usage, dict):
+        answer.usage = usage
+    timing = obj.get("server_timing")
+    if isinstance(timing, dict):
+        phases.update({k: float(v) for k, v in timing.items() if isinstance(v, int | float)})
+    return bearing
+
+
+def _take_delta(delta: dict[str, Any], answer: _Answer) -> bool:
+    bearing = False
+    content = delta.get("content")
+    if content:
+        answer.content.append(content)
+        bearing = True
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if reasoning:
+        answer.reasoning.append(reasoning)
+        bearing = True
+    calls = delta.get("tool_calls")
+    if calls:
+        bearing = True
+        for position, call in enumerate(calls):
+            # Streamed fragments of one call share its index; whole messages list each once.
+            answer.tool_ids.add(call.get("index", call.get("id", position)))
+    return bearing
+
+
+def _raise_error_object(obj: dict[str, Any]) -> None:
+    error = obj.get("error")
+    if error:
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise _Fault("protocol", f"error object in response: {str(message)[:200]}")
+
+
+def _classify(exc: BaseException, got_response: bool) -> tuple[ErrorKind, str]:
+    if isinstance(exc, socket.gaierror):
+        return "connect", f"name resolution failed: {exc}"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        where = "mid-stream" if got_response else "connecting or waiting for headers"
+        return "timeout", f"socket timeout {where}: {exc}"
+    if isinstance(exc, OSError) and exc.errno in _CONNECT_ERRNOS and not got_response:
+        return "connect", f"{type(exc).__name__}: {exc}"
+    where = "mid-stream" if got_response else "before the response"
+    return "protocol", f"connection failed {where}: {type(exc).__name__}: {exc}"
