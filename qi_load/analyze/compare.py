@@ -1,0 +1,248 @@
+"""Regression detection between two runs, guarded by bootstrap CIs and a minimum sample count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+from qi_load.analyze.degradation import TARGET_ROLES
+from qi_load.analyze.load import RunData
+from qi_load.analyze.stages import stage_windows, valid_mask
+from qi_load.analyze.stats import bootstrap_ci
+
+__all__ = ["CompareRow", "CompareSettings", "Comparison", "Severity", "compare_runs"]
+
+Severity = Literal["critical", "warning", "inconclusive", "ok", "improved", "insufficient_data"]
+FloatArray = npt.NDArray[np.float64]
+_MB: Final = 1024.0 * 1024.0
+_ERROR_FLOOR: Final = 0.05
+_RANK: Final[dict[str, int]] = {"critical": 3, "warning": 2, "inconclusive": 1}
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    warn: float = 0.10
+    """Relative change (worse) at which a regression is a warning."""
+    critical: float = 0.25
+    """Relative change (worse) at which a regression is critical."""
+    min_samples: int = 50
+    """Fewer values on either side and the metric is not judged."""
+    level: float = 0.95
+    rounds: int = 400
+
+
+class CompareRow(TypedDict):
+    """One metric: values, relative change (positive = worse) and its bootstrap CI."""
+
+    metric: str
+    scope: str
+    unit: str
+    base: float | None
+    current: float | None
+    change: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_base: int
+    n_current: int
+    severity: Severity
+    description: str
+
+
+class Comparison(TypedDict):
+    base: str
+    current: str
+    settings: dict[str, float]
+    rows: list[CompareRow]
+    worst: Severity
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class _Metric:
+    name: str
+    scope: str
+    unit: str
+    statistic: float  # percentile, or -1 for the mean
+    higher_is_worse: bool
+    base: FloatArray
+    current: FloatArray
+    floor: float = 0.0
+
+
+def _latencies(run: RunData, query_type: str | None, stage: str | None = None) -> FloatArray:
+    req = run.requests
+    if stage is None:
+        mask, _ = valid_mask(run)
+    else:
+        ends = req["ts_end"].to_numpy(np.float64)
+        w = next(w for w in stage_windows(run) if w.name == stage)
+        mask = (ends >= w.t0) & (ends < w.t1)
+    mask &= req["ok"].to_numpy(bool)
+    if query_type is not None:
+        mask &= (req["query_type"].astype("string") == query_type).to_numpy(bool)
+    values: FloatArray = req["e2e_ms"].to_numpy(np.float64)[mask]
+    return values[np.isfinite(values)]
+
+
+def _per_second(run: RunData) -> FloatArray:
+    """Successful completions in each second of every valid steady window."""
+    ends = run.requests.loc[run.requests["ok"], "ts_end"].to_numpy(np.float64)
+    counts = []
+    for w in stage_windows(run):
+        if w.invalid is None and w.seconds >= 1:
+            edges = np.arange(w.t0, w.t1 + 1e-9, 1.0)
+            counts.append(np.histogram(ends, bins=edges)[0].astype(np.float64))
+    return np.concatenate(counts) if counts else np.zeros(0)
+
+
+def _failures(run: RunData) -> FloatArray:
+    mask, _ = valid_mask(run)
+    failed: FloatArray = (~run.requests["ok"].to_numpy(bool)[mask]).astype(np.float64)
+    return failed
+
+
+def _memory(run: RunData) -> FloatArray:
+    s = run.samples
+    if s.empty:
+        return np.zeros(0)
+    keep = s["role"].astype("string").isin(TARGET_ROLES).to_numpy(bool)
+    ts = s["ts"].to_numpy(np.float64)
+    inside = np.zeros(ts.size, dtype=bool)
+    for w in stage_windows(run):
+        if w.invalid is None:
+            inside |= (ts >= w.t0) & (ts < w.t1)
+    return s["rss_bytes"].to_numpy(np.float64)[keep & inside] / _MB
+
+
+def _metrics(base: RunData, cur: RunData) -> list[_Metric]:
+    metrics = [
+        _Metric("e2e_p95", "all", "ms", 95, True, _latencies(base, None), _latencies(cur, None)),
+    ]
+    types = sorted(
+        set(base.requests["query_type"].astype("string").dropna())
+        & set(cur.requests["query_type"].astype("string").dropna())
+    )
+    for qt in types:
+        metrics.append(
+            _Metric("e2e_p95", qt, "ms", 95, True, _latencies(base, qt), _latencies(cur, qt))
+        )
+    # Stages both runs ran validly with the same users: a ladder's p95 pooled over stages
+    # mixes light and saturated load; per stage the comparison is like for like.
+    cur_windows = {(w.name, w.users) for w in stage_windows(cur) if w.invalid is None}
+    for w in stage_windows(base):
+        if w.invalid is None and (w.name, w.users) in cur_windows and w.name != "run":
+            metrics.append(
+                _Metric(
+                    "e2e_p95", f"stage {w.name}", "ms", 95, True,
+                    _latencies(base, None, w.name), _latencies(cur, None, w.name),
+                )
+            )  # fmt: skip
+    metrics += [
+        _Metric("throughput", "all", "req/s", -1, False, _per_second(base), _per_second(cur)),
+        _Metric(
+            "error_rate", "all", "ratio", -1, True, _failures(base), _failures(cur), _ERROR_FLOOR
+        ),
+        _Metric("memory", "target", "MB", -1, True, _memory(base), _memory(cur)),
+    ]
+    return metrics
+
+
+def _change(higher_is_worse: bool, floor: float) -> Callable[[FloatArray, FloatArray], FloatArray]:
+    def change(b: FloatArray, c: FloatArray) -> FloatArray:
+        denom = np.maximum(np.abs(b), floor)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = (c - b) / denom
+        return np.asarray(rel if higher_is_worse else -rel, dtype=np.float64)
+
+    return change
+
+
+def _point(values: FloatArray, statistic: float) -> float:
+    return float(np.mean(values)) if statistic < 0 else float(np.percentile(values, statistic))
+
+
+def _judge(m: _Metric, settings: CompareSettings) -> CompareRow:
+    row = CompareRow(
+        metric=m.name,
+        scope=m.scope,
+        unit=m.unit,
+        base=None,
+        current=None,
+        change=None,
+        ci_low=None,
+        ci_high=None,
+        n_base=int(m.base.size),
+        n_current=int(m.current.size),
+        severity="insufficient_data",
+        description="",
+    )
+    if min(m.base.size, m.current.size) < settings.min_samples:
+        row["description"] = (
+            f"{m.name} ({m.scope}): {m.base.size} vs {m.current.size} values; "
+            f"at least {settings.min_samples} needed"
+        )
+        return row
+    *_, b_reps = bootstrap_ci(m.base, m.statistic, rounds=settings.rounds, seed=1)
+    *_, c_reps = bootstrap_ci(m.current, m.statistic, rounds=settings.rounds, seed=2)
+    base, current = _point(m.base, m.statistic), _point(m.current, m.statistic)
+    change_of = _change(m.higher_is_worse, m.floor)
+    change = float(change_of(np.array([base]), np.array([current]))[0])
+    reps = change_of(b_reps, c_reps)
+    reps = reps[np.isfinite(reps)]
+    alpha = (1 - settings.level) / 2
+    lo, hi = (
+        (float(v) for v in np.quantile(reps, [alpha, 1 - alpha])) if reps.size else (change, change)
+    )
+    row["base"], row["current"], row["change"] = base, current, change
+    row["ci_low"], row["ci_high"] = lo, hi
+    # The point estimate sets the level; the CI must exclude "no change" for it to count.
+    if change >= settings.warn and lo <= 0:
+        row["severity"] = "inconclusive"
+    elif change >= settings.critical:
+        row["severity"] = "critical"
+    elif change >= settings.warn:
+        row["severity"] = "warning"
+    elif change <= -settings.warn and hi < 0:
+        row["severity"] = "improved"
+    else:
+        row["severity"] = "ok"
+    direction = "worse" if change > 0 else "better"
+    row["description"] = (
+        f"{m.name} ({m.scope}) {base:.4g} → {current:.4g} {m.unit}: {abs(change):.1%} {direction} "
+        f"({settings.level:.0%} CI {lo:+.1%} … {hi:+.1%}, positive = worse)"
+    )
+    return row
+
+
+def compare_runs(
+    base: RunData, current: RunData, settings: CompareSettings | None = None
+) -> Comparison:
+    """Every metric judged; ``worst`` is the most severe regression (or ``ok``)."""
+    settings = settings or CompareSettings()
+    warnings = []
+    names = (base.scenario.get("name"), current.scenario.get("name"))
+    if names[0] != names[1]:
+        warnings.append(
+            f"different scenarios: {names[0]!r} vs {names[1]!r}; changes may not be regressions"
+        )
+    rows = [_judge(m, settings) for m in _metrics(base, current)]
+    flagged = [r["severity"] for r in rows if r["severity"] in _RANK]
+    worst: Severity = max(flagged, key=lambda s: _RANK[s]) if flagged else "ok"
+    return Comparison(
+        base=str(base.manifest.get("run_id", base.path.name)),
+        current=str(current.manifest.get("run_id", current.path.name)),
+        settings={
+            "warn": settings.warn,
+            "critical": settings.critical,
+            "min_samples": settings.min_samples,
+        },
+        rows=rows,
+        worst=worst,
+        warnings=warnings
+        + [f"base: {w}" for w in base.warnings]
+        + [f"current: {w}" for w in current.warnings],
+    )

@@ -1,0 +1,288 @@
+"""Degradation across stages: curves, knee, scalability limit, first-saturated resource."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypedDict
+
+from qi_load.analyze.stages import StageStats
+
+__all__ = [
+    "GENERATOR_ROLES",
+    "TARGET_ROLES",
+    "CurvePoint",
+    "Degradation",
+    "DegradationSettings",
+    "Knee",
+    "Limit",
+    "Saturation",
+    "degradation",
+]
+
+GENERATOR_ROLES: Final = ("worker", "local")
+"""Processes that run users: their CPU limits timing accuracy (as qi_load.record.saturation)."""
+TARGET_ROLES: Final = ("target", "sut")
+
+
+@dataclass(frozen=True)
+class DegradationSettings:
+    """Thresholds of the degradation analysis (documented in docs/analysis.md)."""
+
+    gain_threshold: float = 0.5
+    """Knee: added users bring less than this share of the ideal (linear) throughput gain."""
+    latency_factor: float = 2.0
+    """Knee: E2E p95 exceeds this multiple of the lowest stage's p95."""
+    target_cpu_pct: float = 80.0
+    """Target CPU saturated at this mean (100 = one core, or the whole cgroup quota)."""
+    generator_cpu_pct: float = 75.0
+    """A load generator busier than this distorts timings (measured: see design notes)."""
+    ttft_factor: float = 1.5
+    """Inference queue: median TTFT above this multiple of the baseline ..."""
+    ttft_min_increase_ms: float = 20.0
+    """... and at least this much higher, while target CPU stays below its threshold."""
+    memory_available_pct: float = 10.0
+    """Memory saturated when the host's available memory falls below this share."""
+
+
+class CurvePoint(TypedDict):
+    stage: str
+    users: int
+    valid: bool
+    throughput_rps: float
+    ideal_rps: float | None
+    efficiency: float | None
+    goodput_rps: float
+    error_rate: float
+    e2e_p50_ms: float | None
+    e2e_p95_ms: float | None
+    e2e_p99_ms: float | None
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    target_cpu_mean: float | None
+
+
+class Knee(TypedDict):
+    stage: str | None
+    users: int | None
+    criterion: str | None
+    detail: str
+
+
+class Limit(TypedDict):
+    users: int | None
+    stage: str | None
+    detail: str
+
+
+class Saturation(TypedDict):
+    resource: str | None
+    stage: str | None
+    users: int | None
+    evidence: str
+
+
+class Degradation(TypedDict):
+    baseline_stage: str | None
+    per_user_rps: float | None
+    points: list[CurvePoint]
+    knee: Knee
+    scalability_limit: Limit
+    first_saturated: Saturation
+
+
+def _role_value(stage: StageStats, roles: Sequence[str], key: str) -> float | None:
+    values = [float(stage["roles"][r][key]) for r in roles if r in stage["roles"]]  # type: ignore[literal-required]
+    return max(values) if values else None
+
+
+def _points(stages: Sequence[StageStats], per_user: float | None) -> list[CurvePoint]:
+    points = []
+    for s in stages:
+        o = s["overall"]
+        ideal = per_user * s["users"] if per_user else None
+        points.append(
+            CurvePoint(
+                stage=s["name"],
+                users=s["users"],
+                valid=s["invalid"] is None,
+                throughput_rps=o["throughput_rps"],
+                ideal_rps=ideal,
+                efficiency=o["throughput_rps"] / ideal if ideal else None,
+                goodput_rps=o["goodput_rps"],
+                error_rate=o["error_rate"],
+                e2e_p50_ms=o["e2e_ms"]["p50"],
+                e2e_p95_ms=o["e2e_ms"]["p95"],
+                e2e_p99_ms=o["e2e_ms"]["p99"],
+                ttft_p50_ms=o["ttft_ms"]["p50"],
+                ttft_p95_ms=o["ttft_ms"]["p95"],
+                target_cpu_mean=_role_value(s, TARGET_ROLES, "cpu_mean"),
+            )
+        )
+    return points
+
+
+def _ladder(stages: Sequence[StageStats]) -> list[StageStats]:
+    """Valid stages with data, by users; repeated user counts (a ramp down) keep the first."""
+    seen: set[int] = set()
+    out = []
+    for s in sorted(stages, key=lambda s: s["users"]):
+        if s["invalid"] is None and s["overall"]["n"] > 0 and s["users"] not in seen:
+            seen.add(s["users"])
+            out.append(s)
+    return out
+
+
+def _knee(ladder: Sequence[StageStats], settings: DegradationSettings) -> Knee:
+    if len(ladder) < 2:
+        return Knee(stage=None, users=None, criterion=None, detail="fewer than two valid stages")
+    base = ladder[0]
+    per_user = base["overall"]["throughput_rps"] / max(base["users"], 1)
+    base_p95 = base["overall"]["e2e_ms"]["p95"]
+    for prev, cur in itertools.pairwise(ladder):
+        ideal_gain = per_user * (cur["users"] - prev["users"])
+        gain = cur["overall"]["throughput_rps"] - prev["overall"]["throughput_rps"]
+        if ideal_gain > 0 and gain < settings.gain_threshold * ideal_gain:
+            return Knee(
+                stage=cur["name"],
+                users=cur["users"],
+                criterion="throughput",
+                detail=(
+                    f"{prev['users']}→{cur['users']} users added {gain:.2f} req/s, "
+                    f"{gain / ideal_gain:.0%} of the ideal {ideal_gain:.2f} req/s "
+                    f"(threshold {settings.gain_threshold:.0%})"
+                ),
+            )
+        p95 = cur["overall"]["e2e_ms"]["p95"]
+        if base_p95 and p95 and p95 > settings.latency_factor * base_p95:
+            return Knee(
+                stage=cur["name"],
+                users=cur["users"],
+                criterion="latency",
+                detail=(
+                    f"E2E p95 {p95:.0f} ms is {p95 / base_p95:.1f}x the {base['users']}-user "
+                    f"baseline {base_p95:.0f} ms (threshold {settings.latency_factor:g}x)"
+                ),
+            )
+    return Knee(
+        stage=None,
+        users=None,
+        criterion=None,
+        detail=f"throughput kept scaling up to {ladder[-1]['users']} users",
+    )
+
+
+def _limit(ladder: Sequence[StageStats]) -> Limit:
+    verdicts = [s for s in ladder if s["slo_ok"] is not None]
+    if not verdicts:
+        return Limit(users=None, stage=None, detail="no SLOs in the scenario")
+    best: StageStats | None = None
+    for s in verdicts:
+        if not s["slo_ok"]:
+            failed = [
+                f"{c['query_type']} {c['metric']} {c['value']:.4g} > {c['limit']:.4g}"
+                for c in s["overall"]["slo_checks"]
+                if c["ok"] is False and c["value"] is not None
+            ]
+            head = (
+                f"every SLO holds up to {best['users']} users"
+                if best
+                else "an SLO already fails at the lowest stage"
+            )
+            return Limit(
+                users=best["users"] if best else None,
+                stage=best["name"] if best else None,
+                detail=f"{head}; at {s['users']} users: " + "; ".join(failed[:4]),
+            )
+        best = s
+    assert best is not None
+    return Limit(
+        users=best["users"],
+        stage=best["name"],
+        detail=f"every SLO holds at every stage up to {best['users']} users (the most tested)",
+    )
+
+
+def _signal(
+    s: StageStats,
+    base_ttft: float | None,
+    memory_total: Any,
+    settings: DegradationSettings,
+) -> tuple[str, str] | None:
+    """(resource, evidence) of the first saturation seen in one stage, checked in the order
+    that decides which reading can be trusted: a busy generator distorts every latency."""
+    if s["invalid"] is not None:
+        return "load_generator", f"stage marked invalid: {s['invalid']}"
+    gen_cpu = _role_value(s, GENERATOR_ROLES, "cpu_mean")
+    if gen_cpu is not None and gen_cpu > settings.generator_cpu_pct:
+        return "load_generator", (
+            f"load generator CPU {gen_cpu:.0f} % > {settings.generator_cpu_pct:g} %"
+        )
+    cpu = _role_value(s, TARGET_ROLES, "cpu_mean")
+    if cpu is not None and cpu >= settings.target_cpu_pct:
+        return "target_cpu", f"target CPU mean {cpu:.0f} % >= {settings.target_cpu_pct:g} %"
+    avail = _role_value(s, TARGET_ROLES, "host_mem_available_min_mb")
+    if (
+        avail is not None
+        and isinstance(memory_total, int | float)
+        and avail * 1024 * 1024 < memory_total * settings.memory_available_pct / 100
+    ):
+        return "memory", (
+            f"host memory available fell to {avail:.0f} MB "
+            f"(< {settings.memory_available_pct:g} % of {memory_total / 2**20:.0f} MB)"
+        )
+    ttft = s["overall"]["ttft_ms"]["p50"]
+    if not (
+        base_ttft
+        and ttft
+        and ttft > settings.ttft_factor * base_ttft
+        and ttft - base_ttft >= settings.ttft_min_increase_ms
+    ):
+        return None
+    rise = f"median TTFT rose {ttft / base_ttft:.1f}x ({base_ttft:.0f} -> {ttft:.0f} ms)"
+    if cpu is None:
+        return "unknown", f"{rise} but no target samples to attribute it"
+    return "inference_queue", (
+        f"{rise} while target CPU stayed at {cpu:.0f} % (< {settings.target_cpu_pct:g} %): "
+        "requests wait for the model, not the CPU"
+    )
+
+
+def _saturation(
+    stages: Sequence[StageStats],
+    ladder: Sequence[StageStats],
+    environment: Mapping[str, Any],
+    settings: DegradationSettings,
+) -> Saturation:
+    base_ttft = ladder[0]["overall"]["ttft_ms"]["p50"] if ladder else None
+    for s in sorted(stages, key=lambda s: (s["users"], s["index"])):
+        found = _signal(s, base_ttft, environment.get("memory_bytes"), settings)
+        if found is not None:
+            return Saturation(
+                resource=found[0], stage=s["name"], users=s["users"], evidence=found[1]
+            )
+    return Saturation(
+        resource=None, stage=None, users=None, evidence="no resource saturated in any stage"
+    )
+
+
+def degradation(
+    stages: Sequence[StageStats],
+    environment: Mapping[str, Any] | None = None,
+    settings: DegradationSettings | None = None,
+) -> Degradation:
+    """The degradation verdicts of a ladder (invalid stages are shown but not concluded from)."""
+    settings = settings or DegradationSettings()
+    ladder = _ladder(stages)
+    per_user = (
+        ladder[0]["overall"]["throughput_rps"] / max(ladder[0]["users"], 1) if ladder else None
+    )
+    return Degradation(
+        baseline_stage=ladder[0]["name"] if ladder else None,
+        per_user_rps=per_user,
+        points=_points(sorted(stages, key=lambda s: (s["users"], s["index"])), per_user),
+        knee=_knee(ladder, settings),
+        scalability_limit=_limit(ladder),
+        first_saturated=_saturation(stages, ladder, environment or {}, settings),
+    )

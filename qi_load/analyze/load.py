@@ -1,0 +1,267 @@
+"""Load and validate a run directory into pandas frames, with warnings for partial runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from qi_load.errors import QiLoadError
+from qi_load.record.rundir import HOST_SAMPLES_CSV, REQUESTS_CSV, RUN_JSON
+
+__all__ = [
+    "HOST_COLUMNS_REQUIRED",
+    "LOCUST_FAILURES_CSV",
+    "LOCUST_STATS_CSV",
+    "REQUEST_COLUMNS_REQUIRED",
+    "RunData",
+    "load_run",
+]
+
+LOCUST_STATS_CSV: Final = "locust_stats.csv"
+LOCUST_FAILURES_CSV: Final = "locust_failures.csv"
+
+# Only what the analysis reads: usecols + compact dtypes keep a million rows cheap.
+_REQUEST_DTYPES: Final[dict[str, Any]] = {
+    "ts_sched": "float64",
+    "ts_start": "float64",
+    "worker": "category",
+    "query_type": "category",
+    "stage": "category",
+    "users": "float32",
+    "ok": "category",
+    "error_kind": "category",
+    "status_code": "float32",
+    "ttft_ms": "float64",
+    "e2e_ms": "float64",
+    "tpot_ms": "float64",
+    "output_tokens": "float32",
+    "quality_ok": "category",
+    "srv_request_ms": "float32",
+    "srv_tool_ms": "float32",
+    "srv_llm_ms": "float32",
+    "srv_format_ms": "float32",
+}
+REQUEST_COLUMNS_REQUIRED: Final = tuple(_REQUEST_DTYPES)
+
+_HOST_DTYPES: Final[dict[str, Any]] = {
+    "ts": "float64",
+    "host": "category",
+    "role": "category",
+    "pid": "int64",
+    "cpu_percent": "float32",
+    "rss_bytes": "float64",
+    "read_bytes": "float64",
+    "write_bytes": "float64",
+    "net_sent_bytes": "float64",
+    "net_recv_bytes": "float64",
+    "host_cpu_percent": "float32",
+    "host_mem_available_bytes": "float64",
+}
+_HOST_OPTIONAL: Final[dict[str, Any]] = {"cpu_quota_cores": "float32", "name": "category"}
+HOST_COLUMNS_REQUIRED: Final = tuple(_HOST_DTYPES)
+
+_LOCUST_STATS_COLUMNS: Final = ("Type", "Name", "Request Count", "Failure Count")
+_LOCUST_FAILURES_COLUMNS: Final = ("Method", "Name", "Error", "Occurrences")
+_TRUE: Final = ("true", "1", "1.0")
+
+
+@dataclass
+class RunData:
+    """Everything a report reads from one run directory.
+
+    ``requests`` has boolean ``ok``, a nullable boolean ``quality_ok`` (``NaN`` = not
+    checked) and a derived ``ts_end`` (unix s the request finished). ``warnings`` lists
+    what is missing or partial; a report shows them.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    requests: pd.DataFrame
+    samples: pd.DataFrame
+    locust_stats: pd.DataFrame | None = None
+    locust_failures: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def scenario(self) -> dict[str, Any]:
+        value = self.manifest.get("scenario")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        value = self.manifest.get("stages")
+        return [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
+
+
+def load_run(path: Path | str) -> RunData:
+    """Read ``path``; raise ``QiLoadError`` for a corrupt or foreign directory."""
+    root = Path(path)
+    if not root.is_dir():
+        raise QiLoadError(f"{root}: not a run directory (no such directory)")
+    has_manifest = (root / RUN_JSON).is_file()
+    has_requests = (root / REQUESTS_CSV).is_file()
+    if not has_manifest and not has_requests:
+        raise QiLoadError(f"{root}: not a run directory (neither {RUN_JSON} nor {REQUESTS_CSV})")
+    warnings: list[str] = []
+    manifest = _read_manifest(root / RUN_JSON, warnings) if has_manifest else {}
+    if not has_manifest:
+        warnings.append(f"{RUN_JSON} is missing: no stages, scenario or SLOs; whole run analysed")
+    status = manifest.get("status")
+    if has_manifest and status != "complete":
+        warnings.append(f"run status is {status!r}, not 'complete': the data may stop early")
+
+    if has_requests:
+        requests = _read_requests(root / REQUESTS_CSV, warnings)
+    else:
+        warnings.append(f"{REQUESTS_CSV} is missing: no request metrics")
+        requests = _empty(_REQUEST_DTYPES)
+        requests = _finish_requests(requests)
+    if (root / HOST_SAMPLES_CSV).is_file():
+        samples = _read_samples(root / HOST_SAMPLES_CSV, warnings)
+    else:
+        warnings.append(f"{HOST_SAMPLES_CSV} is missing: no resource metrics")
+        samples = _empty({**_HOST_DTYPES, **_HOST_OPTIONAL})
+    return RunData(
+        path=root,
+        manifest=manifest,
+        requests=requests,
+        samples=samples,
+        locust_stats=_read_small(root / LOCUST_STATS_CSV, _LOCUST_STATS_COLUMNS),
+        locust_failures=_read_small(root / LOCUST_FAILURES_CSV, _LOCUST_FAILURES_COLUMNS),
+        warnings=warnings,
+    )
+
+
+def _read_manifest(path: Path, warnings: list[str]) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise QiLoadError(f"{path}: file is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QiLoadError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise QiLoadError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    stages = data.get("stages", [])
+    if not isinstance(stages, list):
+        raise QiLoadError(f"{path}: field 'stages' must be a list, got {type(stages).__name__}")
+    for i, stage in enumerate(stages):
+        for key in ("name", "users", "start", "ramp_end", "end"):
+            if not isinstance(stage, dict) or key not in stage:
+                raise QiLoadError(f"{path}: stages[{i}] lacks field {key!r}")
+        for key in ("users", "start", "ramp_end", "end"):
+            if not isinstance(stage[key], int | float) or isinstance(stage[key], bool):
+                raise QiLoadError(f"{path}: stages[{i}].{key} = {stage[key]!r} is not a number")
+    for key in ("scenario",):
+        if key in data and not isinstance(data[key], dict):
+            warnings.append(f"{path.name}: field {key!r} is not an object; ignored")
+    return data
+
+
+def _check_text(path: Path, required: Sequence[str]) -> list[str]:
+    """Validate the header and the last byte; return the header's column names."""
+    size = path.stat().st_size
+    if size == 0:
+        raise QiLoadError(f"{path}: file is empty (not even a header)")
+    with path.open("rb") as fh:
+        header_line = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+        fh.seek(size - 1)
+        last = fh.read(1)
+    header = [h.strip().strip('"') for h in header_line.split(",")]
+    missing = [c for c in required if c not in header]
+    if missing:
+        shown = ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else "")
+        raise QiLoadError(
+            f"{path}: wrong columns: missing {shown} (header starts {header_line[:80]!r})"
+        )
+    if last != b"\n":
+        lines = _count_lines(path)
+        raise QiLoadError(
+            f"{path}: truncated: line {lines} is cut off (no final newline); the run was "
+            f"killed mid-write: delete that last line to report the rest"
+        )
+    return header
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            count += block.count(b"\n")
+    return count + 1
+
+
+def _read_csv(path: Path, dtypes: Mapping[str, Any], header: Sequence[str]) -> pd.DataFrame:
+    use = {k: v for k, v in dtypes.items() if k in header}
+    try:
+        return pd.read_csv(path, usecols=list(use), dtype=use, engine="c", low_memory=False)
+    except pd.errors.ParserError as exc:
+        raise QiLoadError(f"{path}: malformed CSV ({str(exc).strip()})") from exc
+    except ValueError as exc:
+        raise QiLoadError(f"{path}: {_bad_value(path, use)} ({exc})") from exc
+
+
+def _bad_value(path: Path, dtypes: Mapping[str, Any]) -> str:
+    """Find the first cell that does not parse, for the error message (error path only)."""
+    raw = pd.read_csv(path, usecols=list(dtypes), dtype=str, keep_default_na=False)
+    for col, kind in dtypes.items():
+        if kind == "category":
+            continue
+        cells = raw[col]
+        bad = pd.to_numeric(cells.replace("", np.nan), errors="coerce").isna() & (cells != "")
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            return f"line {row + 2}: column {col!r}: {cells.iloc[row]!r} is not a number"
+    return "a value does not parse"
+
+
+def _read_requests(path: Path, warnings: list[str]) -> pd.DataFrame:
+    header = _check_text(path, REQUEST_COLUMNS_REQUIRED)
+    frame = _read_csv(path, _REQUEST_DTYPES, header)
+    if frame.empty:
+        warnings.append(f"{REQUESTS_CSV} has a header but no rows: no request metrics")
+    return _finish_requests(frame)
+
+
+def _finish_requests(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["ok"] = _truthy(frame["ok"]) == 1.0
+    frame["quality_ok"] = _truthy(frame["quality_ok"])
+    # When a request ended: completion for throughput; failures without a latency count
+    # at their start.
+    frame["ts_end"] = frame["ts_start"] + frame["e2e_ms"].fillna(0.0) / 1000.0
+    return frame
+
+
+def _truthy(column: pd.Series) -> np.ndarray:
+    """1.0 / 0.0 / NaN (empty cell) from a boolean-ish categorical column, decided per category."""
+    cat = column.astype("category")
+    truth = np.array([str(c).strip().lower() in _TRUE for c in cat.cat.categories] + [np.nan])
+    return np.asarray(truth[cat.cat.codes.to_numpy()], dtype=np.float64)
+
+
+def _read_samples(path: Path, warnings: list[str]) -> pd.DataFrame:
+    header = _check_text(path, HOST_COLUMNS_REQUIRED)
+    frame = _read_csv(path, {**_HOST_DTYPES, **_HOST_OPTIONAL}, header)
+    if frame.empty:
+        warnings.append(f"{HOST_SAMPLES_CSV} has a header but no rows: no resource metrics")
+    return frame.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def _read_small(path: Path, required: Sequence[str]) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    _check_text(path, required)
+    try:
+        return pd.read_csv(path, dtype=str, engine="c", keep_default_na=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise QiLoadError(f"{path}: malformed CSV ({str(exc).strip()})") from exc
+
+
+def _empty(dtypes: Mapping[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in dtypes.items()})

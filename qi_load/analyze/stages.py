@@ -1,0 +1,348 @@
+"""Per-stage steady-state statistics: requests per query type and overall, resources per role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypedDict
+
+import numpy as np
+import pandas as pd
+
+from qi_load.analyze.load import RunData
+from qi_load.analyze.stats import Percentiles, percentiles
+
+__all__ = [
+    "PHASES",
+    "QueryStats",
+    "RoleStats",
+    "SloCheck",
+    "StageStats",
+    "Window",
+    "analyze_stages",
+    "pooled_stats",
+    "query_stats",
+    "slo_for",
+    "stage_windows",
+    "valid_mask",
+]
+
+PHASES: Final = ("request", "tool", "llm", "format")
+_MB: Final = 1024.0 * 1024.0
+_RATE_COLUMNS: Final = ("read_bytes", "write_bytes", "net_sent_bytes", "net_recv_bytes")
+
+
+class SloCheck(TypedDict):
+    """One SLO of one query type: ``value`` against ``limit`` (``ok`` is None without data)."""
+
+    query_type: str
+    metric: str
+    limit: float
+    value: float | None
+    ok: bool | None
+
+
+class QueryStats(TypedDict):
+    """Requests that ended inside a window (one query type, or all of them)."""
+
+    n: int
+    n_ok: int
+    throughput_rps: float
+    goodput_rps: float
+    error_rate: float
+    errors_by_kind: dict[str, int]
+    ttft_ms: Percentiles
+    e2e_ms: Percentiles
+    tpot_ms: Percentiles
+    output_tokens_per_s: float
+    schedule_delay_ms: Percentiles | None
+    phases_ms: dict[str, float] | None
+    slo_checks: list[SloCheck]
+
+
+class RoleStats(TypedDict):
+    """Samples of every process with one role inside a window; rates are summed."""
+
+    processes: int
+    cpu_mean: float
+    cpu_peak: float
+    rss_mean_mb: float
+    rss_peak_mb: float
+    read_bytes_per_s: float
+    write_bytes_per_s: float
+    net_sent_bytes_per_s: float
+    net_recv_bytes_per_s: float
+    host_cpu_mean: float
+    host_mem_available_min_mb: float | None
+
+
+class StageStats(TypedDict):
+    """One stage: its boundaries, its steady-state window and everything measured there."""
+
+    index: int
+    name: str
+    users: int
+    start: float
+    ramp_end: float
+    end: float
+    window_start: float
+    window_end: float
+    window_s: float
+    invalid: str | None
+    overall: QueryStats
+    per_type: dict[str, QueryStats]
+    roles: dict[str, RoleStats]
+    slo_ok: bool | None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A stage's steady-state window ``[ramp_end + settle, end)`` in unix seconds."""
+
+    index: int
+    name: str
+    users: int
+    start: float
+    ramp_end: float
+    end: float
+    t0: float
+    t1: float
+    invalid: str | None
+
+    @property
+    def seconds(self) -> float:
+        return max(self.t1 - self.t0, 0.0)
+
+
+def stage_windows(run: RunData) -> list[Window]:
+    """Windows from ``run.json`` stages; a run without stages is one window over all data."""
+    settle = _float(run.scenario.get("settle_s"), 0.0)
+    windows = []
+    for i, stage in enumerate(run.stages):
+        start, ramp_end, end = float(stage["start"]), float(stage["ramp_end"]), float(stage["end"])
+        # A settle longer than the hold would leave nothing: keep at least half the hold.
+        t0 = min(ramp_end + settle, ramp_end + 0.5 * max(end - ramp_end, 0.0))
+        invalid = stage.get("invalid")
+        windows.append(
+            Window(
+                index=int(stage.get("index", i)),
+                name=str(stage["name"]),
+                users=int(stage["users"]),
+                start=start,
+                ramp_end=ramp_end,
+                end=end,
+                t0=t0,
+                t1=end,
+                invalid=str(invalid) if invalid else None,
+            )
+        )
+    if windows:
+        return windows
+    req = run.requests
+    if req.empty:
+        return []
+    t0, t1 = float(req["ts_start"].min()), float(req["ts_end"].max())
+    users = int(np.nanmax(req["users"].to_numpy())) if req["users"].notna().any() else 0
+    return [Window(0, "run", users, t0, t0, t1, t0, t1, None)]
+
+
+def slo_for(slos: Mapping[str, Any], query_type: str) -> dict[str, float]:
+    """The SLO limits of one query type (falling back to a ``default`` entry)."""
+    entry = slos.get(query_type, slos.get("default"))
+    if not isinstance(entry, Mapping):
+        return {}
+    keys = ("ttft_p95_ms", "e2e_p95_ms", "error_rate")
+    return {k: float(entry[k]) for k in keys if isinstance(entry.get(k), int | float)}
+
+
+def query_stats(
+    frame: pd.DataFrame,
+    seconds: float,
+    slos: Mapping[str, Any],
+    *,
+    open_loop: bool,
+    query_type: str | None = None,
+) -> QueryStats:
+    """Statistics of the requests in ``frame`` (already restricted to one window)."""
+    ok = frame["ok"].to_numpy(dtype=bool)
+    kinds = frame["error_kind"].astype("string").fillna("none").to_numpy(dtype=object)
+    failed = ~ok | (kinds != "none")
+    n, n_ok = len(frame), int(ok.sum())
+    good = ok & (frame["quality_ok"].to_numpy() != 0.0)
+    types = [query_type] if query_type else [str(t) for t in frame["query_type"].unique()]
+    qt = frame["query_type"].astype("string").to_numpy(dtype=object)
+    for name in types:
+        limits = slo_for(slos, name)
+        rows = qt == name
+        for metric, col in (("ttft_p95_ms", "ttft_ms"), ("e2e_p95_ms", "e2e_ms")):
+            if metric in limits:
+                values = frame[col].to_numpy(dtype=np.float64)
+                good &= ~rows | (values <= limits[metric])
+    err_counts = pd.Series(kinds[failed]).value_counts()
+    okf = frame.loc[ok]
+    span = seconds if seconds > 0 else float("nan")
+    stats = QueryStats(
+        n=n,
+        n_ok=n_ok,
+        throughput_rps=n_ok / span if n_ok else 0.0,
+        goodput_rps=int(good.sum()) / span if n_ok else 0.0,
+        error_rate=float(failed.sum()) / n if n else 0.0,
+        errors_by_kind={str(k): int(v) for k, v in err_counts.items() if k != "none"},
+        ttft_ms=percentiles(okf["ttft_ms"].to_numpy(dtype=np.float64)),
+        e2e_ms=percentiles(okf["e2e_ms"].to_numpy(dtype=np.float64)),
+        tpot_ms=percentiles(okf["tpot_ms"].to_numpy(dtype=np.float64)),
+        output_tokens_per_s=float(np.nansum(okf["output_tokens"].to_numpy(np.float64))) / span
+        if n_ok
+        else 0.0,
+        schedule_delay_ms=percentiles(
+            (frame["ts_start"] - frame["ts_sched"]).to_numpy(dtype=np.float64) * 1000.0
+        )
+        if open_loop
+        else None,
+        phases_ms=_phases(okf),
+        slo_checks=[],
+    )
+    stats["slo_checks"] = _slo_checks(stats, slos, query_type) if query_type else []
+    return stats
+
+
+def _phases(frame: pd.DataFrame) -> dict[str, float] | None:
+    out = {}
+    for phase in PHASES:
+        col = frame[f"srv_{phase}_ms"].to_numpy(dtype=np.float64)
+        if np.isfinite(col).any():
+            out[phase] = float(np.nanmean(col))
+    return out or None
+
+
+def _slo_checks(stats: QueryStats, slos: Mapping[str, Any], query_type: str) -> list[SloCheck]:
+    checks = []
+    for metric, limit in slo_for(slos, query_type).items():
+        if metric == "error_rate":
+            value: float | None = stats["error_rate"] if stats["n"] else None
+        else:
+            value = stats["ttft_ms" if metric.startswith("ttft") else "e2e_ms"]["p95"]
+        checks.append(
+            SloCheck(
+                query_type=query_type,
+                metric=metric,
+                limit=limit,
+                value=value,
+                ok=None if value is None else bool(value <= limit),
+            )
+        )
+    return checks
+
+
+def _with_rates(samples: pd.DataFrame) -> pd.DataFrame:
+    """Add per-second rates of the cumulative counters, per process (resets clip to 0)."""
+    frame = samples.sort_values(["host", "pid", "ts"], kind="stable")
+    dt = frame.groupby(["host", "pid"], observed=True)["ts"].diff()
+    for col in _RATE_COLUMNS:
+        delta = frame.groupby(["host", "pid"], observed=True)[col].diff().clip(lower=0)
+        frame[f"{col}_rate"] = (delta / dt.where(dt > 0)).astype("float64")
+    return frame
+
+
+def _roles(samples: pd.DataFrame, t0: float, t1: float) -> dict[str, RoleStats]:
+    window = samples[(samples["ts"] >= t0) & (samples["ts"] < t1)]
+    out: dict[str, RoleStats] = {}
+    for role, part in window.groupby("role", observed=True):
+        per_pid = part.groupby(["host", "pid"], observed=True)
+        means = per_pid[["cpu_percent", "rss_bytes"]].mean()
+        rates = per_pid[[f"{c}_rate" for c in _RATE_COLUMNS]].mean().sum()
+        mem = part["host_mem_available_bytes"].to_numpy(dtype=np.float64)
+        mem = mem[mem > 0]
+        out[str(role)] = RoleStats(
+            processes=len(means),
+            cpu_mean=float(means["cpu_percent"].mean()),
+            cpu_peak=float(part["cpu_percent"].max()),
+            rss_mean_mb=float(means["rss_bytes"].mean()) / _MB,
+            rss_peak_mb=float(part["rss_bytes"].max()) / _MB,
+            read_bytes_per_s=float(rates["read_bytes_rate"]),
+            write_bytes_per_s=float(rates["write_bytes_rate"]),
+            net_sent_bytes_per_s=float(rates["net_sent_bytes_rate"]),
+            net_recv_bytes_per_s=float(rates["net_recv_bytes_rate"]),
+            host_cpu_mean=float(part["host_cpu_percent"].mean()),
+            host_mem_available_min_mb=float(mem.min()) / _MB if mem.size else None,
+        )
+    return out
+
+
+def is_open_loop(run: RunData) -> bool:
+    arrival = run.scenario.get("arrival")
+    return isinstance(arrival, Mapping) and arrival.get("mode") == "open"
+
+
+def _slos(run: RunData) -> Mapping[str, Any]:
+    slos = run.scenario.get("slos")
+    return slos if isinstance(slos, Mapping) else {}
+
+
+def analyze_stages(run: RunData) -> list[StageStats]:
+    """Statistics of every stage over its steady-state window."""
+    req = run.requests
+    ends = req["ts_end"].to_numpy(dtype=np.float64)
+    samples = _with_rates(run.samples) if not run.samples.empty else run.samples
+    slos, open_loop = _slos(run), is_open_loop(run)
+    out = []
+    for w in stage_windows(run):
+        frame = req[(ends >= w.t0) & (ends < w.t1)]
+        per_type = {
+            str(qt): query_stats(part, w.seconds, slos, open_loop=open_loop, query_type=str(qt))
+            for qt, part in frame.groupby("query_type", observed=True)
+        }
+        overall = query_stats(frame, w.seconds, slos, open_loop=open_loop)
+        overall["slo_checks"] = [c for s in per_type.values() for c in s["slo_checks"]]
+        verdicts = [c["ok"] for c in overall["slo_checks"] if c["ok"] is not None]
+        out.append(
+            StageStats(
+                index=w.index,
+                name=w.name,
+                users=w.users,
+                start=w.start,
+                ramp_end=w.ramp_end,
+                end=w.end,
+                window_start=w.t0,
+                window_end=w.t1,
+                window_s=w.seconds,
+                invalid=w.invalid,
+                overall=overall,
+                per_type=per_type,
+                roles=_roles(samples, w.t0, w.t1) if not samples.empty else {},
+                slo_ok=all(verdicts) if verdicts else None,
+            )
+        )
+    return out
+
+
+def valid_mask(run: RunData) -> tuple[np.ndarray, float]:
+    """Requests inside the windows of valid stages, and the total length of those windows."""
+    ends = run.requests["ts_end"].to_numpy(dtype=np.float64)
+    mask = np.zeros(ends.size, dtype=bool)
+    seconds = 0.0
+    for w in stage_windows(run):
+        if w.invalid is None:
+            mask |= (ends >= w.t0) & (ends < w.t1)
+            seconds += w.seconds
+    return mask, seconds
+
+
+def pooled_stats(run: RunData) -> tuple[QueryStats, dict[str, QueryStats]]:
+    """Whole-run statistics over the windows of valid stages: overall and per query type."""
+    mask, seconds = valid_mask(run)
+    frame = run.requests[mask]
+    slos, open_loop = _slos(run), is_open_loop(run)
+    per_type = {
+        str(qt): query_stats(part, seconds, slos, open_loop=open_loop, query_type=str(qt))
+        for qt, part in frame.groupby("query_type", observed=True)
+    }
+    overall = query_stats(frame, seconds, slos, open_loop=open_loop)
+    overall["slo_checks"] = [c for s in per_type.values() for c in s["slo_checks"]]
+    return overall, per_type
+
+
+def _float(value: Any, default: float) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )

@@ -1,0 +1,245 @@
+"""The report's data model (``summary.json``, schema in docs/summary-schema.md) and its builder."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final, TypedDict
+
+from qi_load import __version__
+from qi_load.analyze.alerts import AlertFinding, evaluate_alerts
+from qi_load.analyze.compare import CompareSettings, Comparison, compare_runs
+from qi_load.analyze.degradation import Degradation, DegradationSettings, degradation
+from qi_load.analyze.leaks import LeakFit, LeakSettings, leak_fits
+from qi_load.analyze.load import RunData
+from qi_load.analyze.recommend import Recommendation, recommend
+from qi_load.analyze.stages import (
+    QueryStats,
+    SloCheck,
+    StageStats,
+    analyze_stages,
+    is_open_loop,
+    pooled_stats,
+)
+from qi_load.analyze.targets import (
+    TargetResult,
+    TargetsConfig,
+    grade_targets,
+    targets_from_scenario,
+)
+from qi_load.errors import QiLoadError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AnalysisSettings",
+    "CheckResult",
+    "LocustView",
+    "RunInfo",
+    "Summary",
+    "analyze_run",
+    "summary_json",
+]
+
+SCHEMA_VERSION: Final = 1
+
+
+class RunInfo(TypedDict):
+    run_id: str
+    path: str
+    status: str
+    scenario: str
+    target_url: str
+    start: float | None
+    end: float | None
+    duration_s: float | None
+    open_loop: bool
+    workers: int
+    lost_workers: int
+    environment: dict[str, Any]
+
+
+class CheckResult(TypedDict):
+    """What ``--check`` gates on: run-level SLOs, failed targets, critical alerts, regressions."""
+
+    passed: bool
+    failures: list[str]
+
+
+class LocustFailure(TypedDict):
+    name: str
+    error: str
+    occurrences: int
+
+
+class LocustView(TypedDict):
+    """Locust's own counters, for cross-checking ``requests.csv`` (rounded, see metrics.md)."""
+
+    requests: int | None
+    failures: int | None
+    failure_messages: list[LocustFailure]
+
+
+class Summary(TypedDict):
+    schema_version: int
+    generated_by: str
+    run: RunInfo
+    warnings: list[str]
+    overall: QueryStats
+    per_type: dict[str, QueryStats]
+    slo_checks: list[SloCheck]
+    stages: list[StageStats]
+    degradation: Degradation
+    leaks: list[LeakFit]
+    alerts: list[AlertFinding]
+    targets: list[TargetResult]
+    recommendations: list[Recommendation]
+    check: CheckResult
+    comparison: Comparison | None
+    locust: LocustView | None
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    degradation: DegradationSettings = field(default_factory=DegradationSettings)
+    leaks: LeakSettings = field(default_factory=LeakSettings)
+    compare: CompareSettings = field(default_factory=CompareSettings)
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _run_info(run: RunData) -> RunInfo:
+    m = run.manifest
+    start, end = _num(m.get("start")), _num(m.get("end"))
+    workers, lost = m.get("workers"), m.get("lost_workers")
+    env = m.get("environment")
+    return RunInfo(
+        run_id=str(m.get("run_id", run.path.name)),
+        path=str(run.path),
+        status=str(m.get("status", "unknown")),
+        scenario=str(run.scenario.get("name", "")),
+        target_url=str(m.get("target_url", "")),
+        start=start,
+        end=end,
+        duration_s=end - start if start is not None and end is not None else None,
+        open_loop=is_open_loop(run),
+        workers=len(workers) if isinstance(workers, list) else 0,
+        lost_workers=len(lost) if isinstance(lost, list) else 0,
+        environment=env if isinstance(env, dict) else {},
+    )
+
+
+def _locust(run: RunData) -> LocustView | None:
+    stats, failures = run.locust_stats, run.locust_failures
+    if stats is None and failures is None:
+        return None
+    requests = fails = None
+    if stats is not None:
+        agg = stats[stats["Name"] == "Aggregated"]
+        if not agg.empty:
+            requests = int(float(agg["Request Count"].iloc[0] or 0))
+            fails = int(float(agg["Failure Count"].iloc[0] or 0))
+    messages = []
+    if failures is not None:
+        for name, error, count in (
+            failures.loc[:, ["Name", "Error", "Occurrences"]].head(50).itertuples(index=False)
+        ):
+            messages.append(
+                LocustFailure(name=str(name), error=str(error), occurrences=int(float(count or 0)))
+            )
+    return LocustView(requests=requests, failures=fails, failure_messages=messages)
+
+
+def _check(
+    slo_checks: list[SloCheck],
+    targets: list[TargetResult],
+    alerts: list[AlertFinding],
+    comparison: Comparison | None,
+) -> CheckResult:
+    failures = [
+        f"SLO {c['query_type']} {c['metric']}: {c['value']:.4g} > {c['limit']:.4g}"
+        for c in slo_checks
+        if c["ok"] is False and c["value"] is not None
+    ]
+    failures += [
+        f"target {t['metric']}: {t['value']:.4g} {t['unit']} is worse than the minimum "
+        f"{t['minimum']:g} {t['unit']}"
+        for t in targets
+        if t["grade"] == "fail" and t["value"] is not None
+    ]
+    failures += [f"critical alert: {a['message']}" for a in alerts if a["severity"] == "critical"]
+    if comparison is not None:
+        failures += [
+            f"critical regression: {r['description']}"
+            for r in comparison["rows"]
+            if r["severity"] == "critical"
+        ]
+    return CheckResult(passed=not failures, failures=failures)
+
+
+def analyze_run(
+    run: RunData,
+    *,
+    targets: TargetsConfig | None = None,
+    baseline: RunData | None = None,
+    settings: AnalysisSettings | None = None,
+) -> Summary:
+    """Every analysis of one run (and, with ``baseline``, the comparison against it)."""
+    settings = settings or AnalysisSettings()
+    warnings = list(run.warnings)
+    if targets is None:
+        try:
+            targets = targets_from_scenario(run.scenario)
+        except QiLoadError as exc:
+            warnings.append(f"scenario targets ignored: {exc}")
+            targets = TargetsConfig()
+    stages = analyze_stages(run)
+    invalid = [s for s in stages if s["invalid"]]
+    warnings += [
+        f"stage {s['name']} is invalid ({s['invalid']}): left out of the conclusions"
+        for s in invalid
+    ]
+    overall, per_type = pooled_stats(run)
+    deg = degradation(stages, run.manifest.get("environment") or {}, settings.degradation)
+    leaks = leak_fits(run, settings.leaks)
+    alerts = evaluate_alerts(run)
+    graded = grade_targets(targets, stages, run.manifest)
+    comparison = compare_runs(baseline, run, settings.compare) if baseline is not None else None
+    recs = recommend(
+        targets=graded, degradation=deg, leaks=leaks, alerts=alerts, stages=stages, overall=overall
+    )
+    return Summary(
+        schema_version=SCHEMA_VERSION,
+        generated_by=f"qi-load {__version__}",
+        run=_run_info(run),
+        warnings=warnings,
+        overall=overall,
+        per_type=per_type,
+        slo_checks=overall["slo_checks"],
+        stages=stages,
+        degradation=deg,
+        leaks=leaks,
+        alerts=alerts,
+        targets=graded,
+        recommendations=recs,
+        check=_check(overall["slo_checks"], graded, alerts, comparison),
+        comparison=comparison,
+        locust=_locust(run),
+    )
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def summary_json(summary: Summary | Comparison) -> str:
+    return json.dumps(_clean(summary), indent=2, allow_nan=False, ensure_ascii=False) + "\n"

@@ -1,0 +1,271 @@
+"""Synthetic run directories with known properties (capacity, leak, errors) for tests and
+benchmarks: every analysis must find exactly what was put in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qi_load.record.schema import HOST_SAMPLE_COLUMNS, REQUEST_COLUMNS
+
+__all__ = ["SyntheticRun", "capacity_users", "write_synthetic_run"]
+
+_MB = 1024.0 * 1024.0
+
+
+@dataclass
+class SyntheticRun:
+    """A closed-loop ladder against a server with ``slots`` parallel slots.
+
+    Each request takes ``service_s`` in a slot; users think ``think_s`` between requests.
+    Throughput is ``min(users / (service + think), slots / service)`` and the excess users
+    wait in the server's queue, which shows up in TTFT and E2E while target CPU stays low.
+    """
+
+    users: tuple[int, ...] = (1, 2, 4, 8, 16)
+    ramp_s: float = 2.0
+    hold_s: float = 40.0
+    settle_s: float = 4.0
+    warmup_s: float = 0.0
+    slots: int = 4
+    service_s: float = 0.5
+    ttft_s: float = 0.15
+    think_s: float = 0.5
+    tokens: int = 40
+    query_types: tuple[str, ...] = ("simple", "reasoning")
+    slos: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            "simple": {"ttft_p95_ms": 1500.0, "e2e_p95_ms": 2000.0, "error_rate": 0.05},
+            "reasoning": {"ttft_p95_ms": 1500.0, "e2e_p95_ms": 2000.0, "error_rate": 0.05},
+        }
+    )
+    leak_mb_per_min: float = 0.0
+    target_cpu_base: float = 4.0
+    target_cpu_per_rps: float = 1.5
+    sample_interval_s: float = 1.0
+    error_rate: float = 0.0
+    slowdown: float = 1.0
+    noise: float = 0.08
+    seed: int = 0
+    start: float = 1_800_000_000.0
+    status: str = "complete"
+    invalid: dict[int, str] = field(default_factory=dict)
+    failure_text: str = "HTTPError 500: <b>internal</b>"
+    model: str = "qi-sim"
+
+
+def capacity_users(spec: SyntheticRun) -> float:
+    """Users at which the slots are exactly full: ``slots * (service + think) / service``."""
+    service = spec.service_s * spec.slowdown
+    return spec.slots * (service + spec.think_s) / service
+
+
+def write_synthetic_run(path: Path | str, spec: SyntheticRun | None = None) -> Path:
+    """Write ``run.json``, ``requests.csv``, ``host_samples.csv`` and Locust CSVs."""
+    spec = spec or SyntheticRun()
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(spec.seed)
+    stages, frames, rates = [], [], []
+    t = spec.start
+    for index, users in enumerate(spec.users):
+        start, ramp_end, end = t, t + spec.ramp_s, t + spec.ramp_s + spec.hold_s
+        stages.append(
+            {
+                "index": index,
+                "name": f"u{users}",
+                "users": users,
+                "start": start,
+                "ramp_end": ramp_end,
+                "end": end,
+                "invalid": spec.invalid.get(index),
+            }
+        )
+        rate, frame = _stage_requests(spec, rng, f"u{users}", users, start, end)
+        frames.append(frame)
+        rates.append((start, end, rate))
+        t = end
+    requests = pd.concat(frames, ignore_index=True).sort_values("ts_start", kind="stable")
+    _write_requests(root / "requests.csv", requests)
+    _write_samples(root / "host_samples.csv", _samples(spec, rng, rates, spec.start, t))
+    _write_manifest(root / "run.json", spec, stages, t, len(requests))
+    _write_locust(root, spec, requests)
+    return root
+
+
+def _stage_requests(
+    spec: SyntheticRun, rng: np.random.Generator, stage: str, users: int, t0: float, t1: float
+) -> tuple[float, pd.DataFrame]:
+    service = spec.service_s * spec.slowdown
+    ttft = spec.ttft_s * spec.slowdown
+    rate = min(users / (service + spec.think_s), spec.slots / service)
+    wait = max(0.0, users / rate - spec.think_s - service)
+    n = int(rng.poisson(rate * (t1 - t0)))
+    ends = np.sort(rng.uniform(t0, t1, n))
+    factor = rng.lognormal(0.0, spec.noise, n)
+    waits = rng.exponential(wait, n) if wait > 0 else np.zeros(n)
+    ttft_ms = (ttft * factor + waits) * 1000.0
+    e2e_ms = (service * factor + waits) * 1000.0
+    ok = rng.random(n) >= spec.error_rate
+    qtypes = rng.choice(np.array(spec.query_types), n)
+    tokens = np.full(n, spec.tokens, dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "ts_sched": ends - e2e_ms / 1000.0,
+            "ts_start": ends - e2e_ms / 1000.0,
+            "worker": "w1",
+            "user_id": rng.integers(0, users, n),
+            "query_type": qtypes,
+            "name": qtypes,
+            "conversation_id": "",
+            "turn": 0,
+            "stage": stage,
+            "users": users,
+            "ok": ok,
+            "error_kind": np.where(ok, "none", "http"),
+            "status_code": np.where(ok, 200, 500),
+            "ttft_ms": np.where(ok, ttft_ms, np.nan),
+            "e2e_ms": e2e_ms,
+            "tpot_ms": np.where(ok, (e2e_ms - ttft_ms + waits * 0) / (spec.tokens - 1), np.nan),
+            "itl_p50_ms": np.nan,
+            "itl_max_ms": np.nan,
+            "output_tokens": np.where(ok, tokens, 0),
+            "input_tokens": 20,
+            "tokens_source": "usage",
+            "tool_calls": 0,
+            "quality_ok": ok,
+            "srv_request_ms": 1.0,
+            "srv_tool_ms": 0.0,
+            "srv_llm_ms": (e2e_ms - 2.0),
+            "srv_format_ms": 1.0,
+            "bytes": 4000,
+        }
+    )
+    return rate, frame
+
+
+def _samples(
+    spec: SyntheticRun,
+    rng: np.random.Generator,
+    rates: list[tuple[float, float, float]],
+    t0: float,
+    t1: float,
+) -> pd.DataFrame:
+    ts = np.arange(t0, t1, spec.sample_interval_s)
+    rate = np.zeros_like(ts)
+    for start, end, value in rates:
+        rate[(ts >= start) & (ts < end)] = value
+    n = ts.size
+    minutes = (ts - t0) / 60.0
+    parts = []
+    roles = (
+        ("master", 100, 3.0 + 0 * rate, 70 * _MB + 0 * ts),
+        ("worker", 101, 2.0 + 1.0 * rate, 90 * _MB + 0 * ts),
+        (
+            "target",
+            200,
+            spec.target_cpu_base + spec.target_cpu_per_rps * rate,
+            60 * _MB + spec.leak_mb_per_min * _MB * minutes,
+        ),
+    )
+    for role, pid, cpu, rss in roles:
+        parts.append(
+            pd.DataFrame(
+                {
+                    "ts": ts + rng.uniform(0, 0.05, n),
+                    "host": "h1",
+                    "role": role,
+                    "pid": pid,
+                    "cpu_percent": np.clip(cpu + rng.normal(0, 1.0, n), 0, None),
+                    "rss_bytes": (rss + rng.normal(0, 0.3 * _MB, n)).astype(np.int64),
+                    "num_threads": 4,
+                    "num_fds": 20,
+                    "read_bytes": np.cumsum(np.full(n, 1000)),
+                    "write_bytes": np.cumsum(np.full(n, 2000)),
+                    "net_sent_bytes": np.cumsum((rate * 4000).astype(np.int64)),
+                    "net_recv_bytes": np.cumsum((rate * 500).astype(np.int64)),
+                    "host_cpu_percent": 20.0,
+                    "host_mem_available_bytes": 4 * 1024 * _MB,
+                    "cpu_user_s": 0.0,
+                    "cpu_system_s": 0.0,
+                    "ctx_switches": 0,
+                    "cpu_quota_cores": np.nan,
+                    "name": role,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True).sort_values("ts", kind="stable")
+
+
+def _write_requests(path: Path, frame: pd.DataFrame) -> None:
+    out = frame.loc[:, list(REQUEST_COLUMNS)].copy()
+    for col in ("ok", "quality_ok"):
+        out[col] = np.where(out[col], "true", "false")
+    out.to_csv(path, index=False, na_rep="", float_format="%.4f")
+
+
+def _write_samples(path: Path, frame: pd.DataFrame) -> None:
+    frame.loc[:, list(HOST_SAMPLE_COLUMNS)].to_csv(
+        path, index=False, na_rep="", float_format="%.4f"
+    )
+
+
+def _write_manifest(
+    path: Path, spec: SyntheticRun, stages: list[dict[str, object]], end: float, n: int
+) -> None:
+    scenario = {
+        "name": "synthetic-ladder",
+        "stages": [
+            {"name": s["name"], "users": s["users"], "ramp_s": spec.ramp_s, "hold_s": spec.hold_s}
+            for s in stages
+        ],
+        "warmup_s": spec.warmup_s,
+        "settle_s": spec.settle_s,
+        "mix": {q: 1.0 for q in spec.query_types},
+        "arrival": {"mode": "closed"},
+        "slos": spec.slos,
+        "model": spec.model,
+    }
+    manifest = {
+        "run_id": path.parent.name,
+        "status": spec.status,
+        "scenario": scenario,
+        "target_url": "http://127.0.0.1:8000",
+        "start": spec.start,
+        "end": end,
+        "workers": [{"id": "w1", "host": "h1", "pid": 101, "joined": spec.start}],
+        "stages": stages,
+        "environment": {
+            "cpu_model": "synthetic",
+            "cores": 2,
+            "memory_bytes": 8 * 1024**3,
+            "os": "Linux",
+            "python": "3.11",
+            "locust": "2.47",
+            "qi_load": "0.1.0",
+            "load_avg": [0.1, 0.1, 0.1],
+        },
+        "counts": {"requests": n, "host_samples": 0},
+        "lost_workers": [],
+    }
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_locust(root: Path, spec: SyntheticRun, requests: pd.DataFrame) -> None:
+    failures = int((~requests["ok"]).sum())
+    stats = pd.DataFrame(
+        {
+            "Type": ["POST", ""],
+            "Name": ["chat", "Aggregated"],
+            "Request Count": [len(requests)] * 2,
+            "Failure Count": [failures] * 2,
+        }
+    )
+    stats.to_csv(root / "locust_stats.csv", index=False)
+    pd.DataFrame(
+        {"Method": ["POST"], "Name": ["chat"], "Error": [spec.failure_text], "Occurrences": [1]}
+    ).to_csv(root / "locust_failures.csv", index=False)
