@@ -200,7 +200,14 @@ class ChatClient:
         self._http = self._new_http()
 
     def close(self) -> None:
+        """Close the keep-alive connection (call when the user stops)."""
         self._http.close()
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def complete(
         self,
