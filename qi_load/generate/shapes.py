@@ -1,0 +1,136 @@
+"""Locust ``LoadTestShape`` adapter that makes Locust follow a scenario's load plan.
+
+The pure plan functions (``stage_plan``, ``users_at``, ``stage_at``, ``spawn_rate_at``,
+``next_change_s``, ``stage_mark``) live in ``qi_load.generate.plan`` and are re-exported here;
+import them from ``plan`` in processes that must not import Locust (importing Locust
+monkey-patches the process with gevent).
+
+Using the shape from a locustfile (the shape only runs on the master or the local runner)::
+
+    from qi_load.generate.shapes import ScenarioShape   # Locust finds and instantiates it
+
+    @events.init.add_listener
+    def on_init(environment, **_):
+        plan = stage_plan(load_scenario(path))
+        environment.shape_class.configure(plan, on_stage_change=broadcast)
+
+``on_stage_change(stage, wall)`` is called from the shape's greenlet, before the stage's
+users are requested, with the ``PlannedStage`` that starts and ``time.time()``; at the end
+of the plan (or after ``finish()``) it is called once more with ``None``, then ``tick()``
+returns ``None`` and Locust stops the test. A headless run interrupted by Ctrl-C gets no
+final ``None`` call: close the last stage on Locust's ``test_stop``/``quit`` events.
+
+Locust calls ``tick()`` about once a second and applies ``(users, spawn_rate)`` when it
+changes. Locust skips a stage when the spawn it asked for takes longer than the stage, so
+each tick asks for the interpolated user count of that instant, with a spawn rate that
+reaches it within the tick. When the next change of users or stage (``next_change_s``) falls
+within the coming second, ``tick()`` sleeps until it, so stage boundaries and jumps happen on
+time (to a few milliseconds) instead of up to a second late; a scenario must therefore keep
+every stage at least 1 s long, which the scenario loader enforces.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import gevent
+from locust import LoadTestShape
+
+from qi_load.generate.plan import (
+    PlannedStage,
+    next_change_s,
+    plan_end_s,
+    spawn_rate_at,
+    stage_at,
+    stage_mark,
+    stage_plan,
+    users_at,
+)
+
+__all__ = [
+    "PlannedStage",
+    "ScenarioShape",
+    "StageListener",
+    "next_change_s",
+    "plan_end_s",
+    "spawn_rate_at",
+    "stage_at",
+    "stage_mark",
+    "stage_plan",
+    "users_at",
+]
+
+logger = logging.getLogger(__name__)
+
+StageListener = Callable[[PlannedStage | None, float], None]
+"""``(stage that starts, or None at the end; wall-clock unix seconds)``."""
+
+TICK_S = 1.0
+"""Locust's shape loop period."""
+_OVERSLEEP_S = 0.002
+"""Wake just after a change, never just before it."""
+
+
+class ScenarioShape(LoadTestShape):
+    """Follows ``users_at(plan, t)`` with ``t`` = Locust's shape run time."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.plan: list[PlannedStage] = []
+        self.on_stage_change: StageListener | None = None
+        self._stage: PlannedStage | None = None
+        self._last: tuple[int, float] | None = None
+        self._last_t = -1.0
+        self._finished = False
+
+    def configure(
+        self, plan: Sequence[PlannedStage], on_stage_change: StageListener | None = None
+    ) -> None:
+        """Set the plan to follow (before the test starts) and the stage listener."""
+        self.plan = list(plan)
+        self.on_stage_change = on_stage_change
+
+    def finish(self) -> None:
+        """End the test at the next tick, e.g. once a count-bounded last stage is done."""
+        self._finished = True
+
+    @property
+    def current_stage(self) -> PlannedStage | None:
+        return self._stage
+
+    def tick(self) -> tuple[int, float] | None:
+        if not self.plan:
+            logger.error("ScenarioShape has no plan: call configure() at Locust's init event")
+            return None
+        t = self.get_run_time()  # type: ignore[no-untyped-call]
+        if t < self._last_t:
+            self._restart()  # Locust reset the clock: a new test (e.g. from the web UI)
+        upcoming = next_change_s(self.plan, t)
+        if upcoming is not None and upcoming - t < TICK_S:
+            self._sleep(upcoming - t + _OVERSLEEP_S)
+            t = self.get_run_time()  # type: ignore[no-untyped-call]
+        self._last_t = t
+        stage = None if self._finished else stage_at(self.plan, t)
+        if stage is not self._stage:
+            self._stage = stage
+            if self.on_stage_change is not None:
+                self.on_stage_change(stage, time.time())
+        if stage is None:
+            return None
+        users = users_at(self.plan, t)
+        if self._last is not None and self._last[0] == users:
+            return self._last  # same tuple: Locust leaves a running spawn alone
+        previous = self._last[0] if self._last is not None else 0
+        rate = max(spawn_rate_at(self.plan, t), float(abs(users - previous)))
+        self._last = (users, rate)
+        return self._last
+
+    def _restart(self) -> None:
+        self._stage = None
+        self._last = None
+        self._finished = False
+
+    def _sleep(self, seconds: float) -> None:
+        gevent.sleep(seconds)

@@ -1,0 +1,597 @@
+"""The scenario: stages, query mix, think time, arrival, SLOs, targets and alerts, from YAML."""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from qi_load.errors import QiLoadError
+from qi_load.record.alerts import DEFAULT_RULES, AlertRule
+from qi_load.yamlconf import (
+    FieldError,
+    apply_overrides,
+    explain_validation_error,
+    read_yaml_mapping,
+    suggest,
+)
+
+__all__ = [
+    "DEFAULT_MIX",
+    "DEFAULT_SLOS",
+    "MIN_STAGE_S",
+    "MIX_KEYS",
+    "QUERY_TYPES",
+    "SCENARIO_DIR",
+    "WARMUP_STAGE",
+    "AlertRule",
+    "Arrival",
+    "Conversation",
+    "Monitor",
+    "RequestSequence",
+    "Scenario",
+    "Slo",
+    "Stage",
+    "TargetLevels",
+    "Targets",
+    "ThinkTime",
+    "available_scenarios",
+    "load_scenario",
+    "packaged_scenario_path",
+    "resolve_scenario",
+]
+
+QUERY_TYPES: Final[tuple[str, ...]] = (
+    "simple",
+    "code_generation",
+    "file_operations",
+    "multi_tool",
+    "reasoning",
+)
+MIX_KEYS: Final[tuple[str, ...]] = (*QUERY_TYPES, "conversation")
+"""Keys of a mix: the query types plus ``conversation`` (multi-turn conversations)."""
+WARMUP_STAGE: Final = "warmup"
+"""Name of the stage the plan puts first when ``warmup_s > 0``; analysis leaves it out."""
+MIN_STAGE_S: Final = 1.0
+"""Shortest stage after ``time_scale``: Locust applies a shape once per second."""
+SCENARIO_DIR: Final = Path(__file__).parent / "scenarios"
+"""The packaged scenarios (the repository's ``scenarios/`` links here)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_mix_key(key: str) -> str:
+    if key not in MIX_KEYS:
+        raise ValueError(
+            f"unknown query type {key!r}{suggest(key, MIX_KEYS)}; "
+            f"expected one of {', '.join(MIX_KEYS)}"
+        )
+    return key
+
+
+def _check_query_type(key: str) -> str:
+    if key not in QUERY_TYPES:
+        raise ValueError(
+            f"unknown query type {key!r}{suggest(key, QUERY_TYPES)}; "
+            f"expected one of {', '.join(QUERY_TYPES)}"
+        )
+    return key
+
+
+def _check_label(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(
+            f"{name!r} is not a usable label; use letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _check_mix(mix: dict[str, float]) -> dict[str, float]:
+    if not any(weight > 0 for weight in mix.values()):
+        raise ValueError(
+            f"all weights are 0 ({mix}); give at least one query type a positive weight"
+        )
+    return mix
+
+
+MixKey = Annotated[str, AfterValidator(_check_mix_key)]
+QueryType = Annotated[str, AfterValidator(_check_query_type)]
+Label = Annotated[str, AfterValidator(_check_label)]
+Mix = Annotated[dict[MixKey, Annotated[float, Field(ge=0)]], AfterValidator(_check_mix)]
+
+DEFAULT_MIX: Final[dict[str, float]] = dict.fromkeys(QUERY_TYPES, 1.0)
+
+
+class _Model(BaseModel):
+    # strict: YAML already yields typed values; "3" for a number or true for 1 is a mistake.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RequestSequence(_Model):
+    """A count-bounded stage: one user sends each query type of the mix ``per_type`` times."""
+
+    per_type: int = Field(ge=1, description="Requests per query type (the methodology: 20).")
+    pause_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds between the end of one request and the next (replaces think time).",
+    )
+
+
+class Stage(_Model):
+    """One step of the load profile: ramp from the previous stage's users, then hold."""
+
+    name: Label = Field(
+        description="Label written on every request of the stage; default '<users>u' "
+        "(a repeated default gets '-2', '-3', ...). 'warmup' is reserved."
+    )
+    description: str = Field(default="", description="What the stage is for (free text).")
+    users: int = Field(ge=0, description="Concurrent virtual users once the ramp is over.")
+    ramp_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds of the linear ramp from the previous stage's users (0: a jump).",
+    )
+    hold_s: float = Field(
+        ge=0,
+        description="Seconds held at `users` after the ramp. Instead of it a stage may give "
+        "`duration_s` (seconds including the ramp); the loader turns it into hold_s.",
+    )
+    mix: Mix | None = Field(
+        default=None, description="Query-type weights for this stage; default: the scenario's."
+    )
+    sequence: RequestSequence | None = Field(
+        default=None,
+        description="Make the stage count-bounded: one user runs a fixed sequence of requests; "
+        "hold_s is then the time budget.",
+    )
+
+    INPUT_ONLY_FIELDS: ClassVar[tuple[str, ...]] = ("duration_s",)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _duration_to_hold(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "duration_s" not in data:
+            # With an unknown key present (say "hold"), pydantic's report of it says more.
+            if (
+                isinstance(data, dict)
+                and "hold_s" not in data
+                and data.keys() <= cls.model_fields.keys()
+            ):
+                raise FieldError(
+                    ("hold_s",),
+                    "missing: give hold_s (seconds held after the ramp) or duration_s "
+                    "(seconds including the ramp)",
+                )
+            return data
+        data = dict(data)
+        duration = data.pop("duration_s")
+        if "hold_s" in data:
+            raise FieldError(("duration_s",), "give hold_s or duration_s, not both")
+        if not _is_number(duration) or duration <= 0:
+            raise FieldError(("duration_s",), f"expected a number of seconds > 0, got {duration!r}")
+        ramp = data.get("ramp_s", 0.0)
+        if _is_number(ramp):
+            if ramp > duration:
+                raise FieldError(
+                    ("ramp_s",),
+                    f"the ramp ({ramp} s) is longer than the stage's duration_s ({duration} s)",
+                )
+            data["hold_s"] = float(duration - ramp)
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.ramp_s + self.hold_s <= 0:
+            raise ValueError("ramp_s + hold_s is 0; a stage must last some time")
+        if self.sequence is not None and self.users != 1:
+            raise FieldError(("users",), f"a sequence stage runs exactly 1 user, got {self.users}")
+        return self
+
+    @property
+    def duration_s(self) -> float:
+        return self.ramp_s + self.hold_s
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class ThinkTime(_Model):
+    """Pause of a user between two requests (closed loop), in seconds."""
+
+    kind: Literal["constant", "uniform", "exponential", "none"] = Field(
+        default="uniform", description="Distribution of the pause."
+    )
+    seconds: float | None = Field(default=None, ge=0, description="constant: the pause.")
+    min_s: float | None = Field(default=None, ge=0, description="uniform: shortest pause.")
+    max_s: float | None = Field(default=None, ge=0, description="uniform: longest pause.")
+    mean_s: float | None = Field(default=None, gt=0, description="exponential: mean pause.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        needs = {
+            "constant": ("seconds",),
+            "uniform": ("min_s", "max_s"),
+            "exponential": ("mean_s",),
+            "none": (),
+        }[self.kind]
+        for name in ("seconds", "min_s", "max_s", "mean_s"):
+            given = getattr(self, name) is not None
+            if name in needs and not given:
+                raise FieldError(
+                    (name,), f"missing: kind {self.kind!r} needs {' and '.join(needs)}"
+                )
+            if name not in needs and given:
+                uses = " and ".join(needs) or "no parameters"
+                raise FieldError((name,), f"not used by kind {self.kind!r} (it takes {uses})")
+        if self.min_s is not None and self.max_s is not None and self.min_s > self.max_s:
+            raise FieldError(("min_s",), f"{self.min_s} is greater than max_s {self.max_s}")
+        return self
+
+    def sample(self, rng: random.Random) -> float:
+        """One pause in seconds."""
+        if self.kind == "constant" and self.seconds is not None:
+            return self.seconds
+        if self.kind == "uniform" and self.min_s is not None and self.max_s is not None:
+            return rng.uniform(self.min_s, self.max_s)
+        if self.kind == "exponential" and self.mean_s is not None:
+            return rng.expovariate(1.0 / self.mean_s)
+        return 0.0
+
+
+class Arrival(_Model):
+    """How requests arrive: closed loop (each user waits for its answer, then thinks) or
+    open loop (requests are started on a schedule, whether or not earlier ones finished)."""
+
+    mode: Literal["closed", "open"] = Field(default="closed", description="Arrival model.")
+    rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="open: total requests per second over all users (required for open).",
+    )
+    process: Literal["poisson", "constant"] = Field(
+        default="poisson",
+        description="open: exponential gaps (poisson) or evenly spaced starts (constant).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.mode == "open" and self.rate is None:
+            raise FieldError(("rate",), "missing: mode 'open' needs a rate in requests per second")
+        if self.mode == "closed" and self.rate is not None:
+            raise FieldError(("rate",), f"{self.rate} is only used with mode 'open'")
+        return self
+
+    def gap_s(self, rng: random.Random, users: int = 1) -> float:
+        """Seconds from one request start of a user to its next, when ``users`` users
+        share the rate (Poisson streams add up to a Poisson stream at the total rate)."""
+        if self.rate is None:
+            return 0.0
+        per_user = self.rate / max(users, 1)
+        if self.process == "constant":
+            return 1.0 / per_user
+        return rng.expovariate(per_user)
+
+
+class Conversation(_Model):
+    """Multi-turn conversations (the mix key ``conversation``)."""
+
+    turns: int = Field(default=5, ge=1, description="Messages a user sends per conversation.")
+    query_types: list[QueryType] = Field(
+        default_factory=lambda: list(QUERY_TYPES),
+        min_length=1,
+        description="Query types of the turns, used in this order, cycling.",
+    )
+
+
+class Slo(_Model):
+    """Service-level objectives of one query type; ``null`` disables a check."""
+
+    ttft_p95_ms: float | None = Field(default=None, gt=0, description="TTFT p95 at most (ms).")
+    e2e_p95_ms: float | None = Field(default=None, gt=0, description="E2E p95 at most (ms).")
+    error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Failed fraction of requests at most (0..1)."
+    )
+
+
+DEFAULT_SLOS: Final[dict[str, dict[str, float]]] = {
+    # E2E grows with the answer's length, so it is set per type from typical answer sizes;
+    # TTFT is what a user waits for, and stays near the methodology's 1-2 s.
+    "simple": {"ttft_p95_ms": 1000.0, "e2e_p95_ms": 2000.0, "error_rate": 0.01},
+    "code_generation": {"ttft_p95_ms": 1500.0, "e2e_p95_ms": 5000.0, "error_rate": 0.01},
+    "file_operations": {"ttft_p95_ms": 1500.0, "e2e_p95_ms": 3000.0, "error_rate": 0.01},
+    "multi_tool": {"ttft_p95_ms": 2000.0, "e2e_p95_ms": 4000.0, "error_rate": 0.01},
+    "reasoning": {"ttft_p95_ms": 2000.0, "e2e_p95_ms": 8000.0, "error_rate": 0.01},
+}
+
+
+class TargetLevels(_Model):
+    """Levels of one target metric (the methodology's baseline matrix)."""
+
+    stretch: float | None = Field(default=None, ge=0, description="Best level.")
+    target: float | None = Field(default=None, ge=0, description="Expected level.")
+    minimum: float | None = Field(default=None, ge=0, description="Minimum acceptable level.")
+
+
+Grade = Literal["stretch", "target", "minimum", "miss"]
+
+
+class Targets(_Model):
+    """Performance targets; lower is better except throughput and concurrent conversations."""
+
+    startup_ms: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=200, target=300, minimum=500),
+        description="Command to ready, ms.",
+    )
+    memory_mb: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=50, target=75, minimum=100),
+        description="Baseline resident memory of the agent, MB.",
+    )
+    response_p95_ms: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=1000, target=1500, minimum=2000),
+        description="p95 response time of a typical query, ms.",
+    )
+    throughput_rps: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=25, target=15, minimum=10),
+        description="Successful requests per second.",
+    )
+    concurrent_conversations: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(target=10, minimum=10),
+        description="Conversations served at once within SLOs (the methodology: > 10).",
+    )
+
+    HIGHER_IS_BETTER: ClassVar[frozenset[str]] = frozenset(
+        {"throughput_rps", "concurrent_conversations"}
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for name in type(self).model_fields:
+            levels: TargetLevels = getattr(self, name)
+            given = [
+                (k, v)
+                for k in ("stretch", "target", "minimum")
+                if (v := getattr(levels, k)) is not None
+            ]
+            values = [v for _, v in given]
+            higher = name in self.HIGHER_IS_BETTER
+            if values != sorted(values, reverse=higher):
+                order = "stretch >= target >= minimum" if higher else "stretch <= target <= minimum"
+                shown = ", ".join(f"{k} {v}" for k, v in given)
+                raise FieldError((name,), f"levels out of order ({shown}); expected {order}")
+        return self
+
+    def grade(self, metric: str, value: float) -> Grade | None:
+        """The best level ``value`` reaches, ``miss`` below all, ``None`` without levels."""
+        levels: TargetLevels = getattr(self, metric)
+        higher = metric in self.HIGHER_IS_BETTER
+        given = False
+        for name in ("stretch", "target", "minimum"):
+            level = getattr(levels, name)
+            if level is None:
+                continue
+            given = True
+            if (value >= level) if higher else (value <= level):
+                return name
+        return "miss" if given else None
+
+
+class Monitor(_Model):
+    """Processes sampled with psutil besides the Locust processes and the embedded agent."""
+
+    interval_s: float = Field(default=1.0, gt=0, description="Seconds between samples.")
+    pids: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, description="PIDs of the system under test."
+    )
+    names: list[str] = Field(
+        default_factory=list, description="Process names to find and sample (exact match)."
+    )
+
+
+class Scenario(_Model):
+    """A load scenario: what load to apply over time, and what counts as good."""
+
+    name: Label = Field(description="Scenario name; default: the file name without .yaml.")
+    description: str = Field(default="", description="What the scenario measures.")
+    stages: list[Stage] = Field(min_length=1, description="The load profile, in order.")
+    warmup_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds of warm-up at the first stage's users before it (excluded from "
+        "analysis); the first stage's ramp runs inside the warm-up.",
+    )
+    settle_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds after each ramp before the stage's steady-state window starts.",
+    )
+    mix: Mix = Field(
+        default_factory=lambda: dict(DEFAULT_MIX),
+        description="Query-type weights (relative; need not sum to 1).",
+    )
+    think_time: ThinkTime = Field(
+        default_factory=lambda: ThinkTime(kind="uniform", min_s=1.0, max_s=3.0),
+        description="Pause between a user's requests in the closed loop.",
+    )
+    arrival: Arrival = Field(default_factory=Arrival, description="Closed or open loop.")
+    conversation: Conversation = Field(
+        default_factory=Conversation, description="Shape of multi-turn conversations."
+    )
+    slos: dict[QueryType, Slo] = Field(
+        default_factory=lambda: {k: Slo(**v) for k, v in DEFAULT_SLOS.items()},
+        description="SLOs per query type; given fields replace the defaults one by one.",
+    )
+    targets: Targets = Field(default_factory=Targets, description="The baseline matrix.")
+    alerts: list[AlertRule] = Field(
+        default_factory=lambda: list(DEFAULT_RULES),
+        description="Alert rules evaluated live (the list replaces the defaults).",
+    )
+    monitor: Monitor = Field(default_factory=Monitor, description="Extra processes to sample.")
+    time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        description="Multiplies warmup_s, settle_s, every ramp_s/hold_s and alert for_s.",
+    )
+    model: str | None = Field(default=None, description="Model name sent with each request.")
+    max_tokens: int | None = Field(default=None, ge=1, description="max_tokens of each request.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prepare(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        stages = data.get("stages")
+        if isinstance(stages, list):
+            data["stages"] = _name_stages(stages)
+        for key, defaults in (("slos", DEFAULT_SLOS), ("targets", _default_targets())):
+            if isinstance(data.get(key), dict):
+                data[key] = _merge(defaults, data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        seen: dict[str, int] = {}
+        for index, stage in enumerate(self.stages):
+            if stage.name == WARMUP_STAGE:
+                raise FieldError(
+                    ("stages", index, "name"), f"{WARMUP_STAGE!r} is reserved for warmup_s"
+                )
+            if stage.name in seen:
+                raise FieldError(
+                    ("stages", index, "name"),
+                    f"{stage.name!r} is already used by stages[{seen[stage.name]}]",
+                )
+            seen[stage.name] = index
+            lasts = stage.duration_s * self.time_scale
+            if lasts < MIN_STAGE_S:
+                raise FieldError(
+                    ("stages", index),
+                    f"lasts {lasts:g} s after time_scale {self.time_scale:g}; a stage must "
+                    f"last at least {MIN_STAGE_S:g} s (Locust changes users once per second)",
+                )
+        first = self.stages[0]
+        if self.warmup_s > 0:
+            if self.warmup_s * self.time_scale < MIN_STAGE_S:
+                raise FieldError(
+                    ("warmup_s",),
+                    f"{self.warmup_s:g} lasts less than {MIN_STAGE_S:g} s after time_scale "
+                    f"{self.time_scale:g}; use 0 for no warm-up",
+                )
+            if first.hold_s * self.time_scale < MIN_STAGE_S:
+                raise FieldError(
+                    ("stages", 0, "hold_s"),
+                    f"{first.hold_s:g} s: with a warm-up the first stage's ramp runs during "
+                    f"the warm-up, so the stage needs at least {MIN_STAGE_S:g} s of hold",
+                )
+        return self
+
+    @property
+    def total_duration_s(self) -> float:
+        """Wall-clock length of the run in seconds, warm-up included, time_scale applied."""
+        return (self.warmup_s + sum(s.duration_s for s in self.stages)) * self.time_scale
+
+    def scaled(self) -> Scenario:
+        """A copy with every duration multiplied by ``time_scale`` (and time_scale 1)."""
+        k = self.time_scale
+        return self.model_copy(
+            update={
+                "time_scale": 1.0,
+                "warmup_s": self.warmup_s * k,
+                "settle_s": self.settle_s * k,
+                "stages": [
+                    s.model_copy(update={"ramp_s": s.ramp_s * k, "hold_s": s.hold_s * k})
+                    for s in self.stages
+                ],
+                "alerts": [a.model_copy(update={"for_s": a.for_s * k}) for a in self.alerts],
+            }
+        )
+
+    def stage_mix(self, stage: Stage) -> dict[str, float]:
+        """The weights in force during ``stage``."""
+        return dict(stage.mix if stage.mix is not None else self.mix)
+
+
+def _name_stages(stages: list[Any]) -> list[Any]:
+    """Give unnamed stages '<users>u', '<users>u-2', ... without clashing with given names."""
+    taken = {s["name"] for s in stages if isinstance(s, dict) and isinstance(s.get("name"), str)}
+    named: list[Any] = []
+    for index, stage in enumerate(stages):
+        if isinstance(stage, dict) and stage.get("name") is None:
+            users = stage.get("users")
+            valid = isinstance(users, int) and not isinstance(users, bool) and users >= 0
+            base = f"{users}u" if valid else f"stage{index + 1}"
+            name, n = base, 1
+            while name in taken:
+                n += 1
+                name = f"{base}-{n}"
+            taken.add(name)
+            stage = {**stage, "name": name}
+        named.append(stage)
+    return named
+
+
+def _default_targets() -> dict[str, Any]:
+    return Targets().model_dump()
+
+
+def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` over ``defaults``, mappings merged key by key."""
+    merged = copy.deepcopy(dict(defaults))
+    for key, value in given.items():
+        base = merged.get(key)
+        if isinstance(base, Mapping) and isinstance(value, Mapping):
+            merged[key] = _merge(base, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_scenario(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Read, override and validate a scenario file; any mistake raises a one-line
+    ``QiLoadError`` (exit 2) naming the file, the line or field path, the value and what
+    was expected. ``overrides`` maps dotted paths (``stages.0.users``) to values."""
+    path = Path(path)
+    located = read_yaml_mapping(path, what="scenario")
+    data = located.data
+    overridden = apply_overrides(data, overrides or {})
+    data.setdefault("name", path.name.removesuffix(".yaml").removesuffix(".yml"))
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise explain_validation_error(exc, located, Scenario, overridden) from None
+
+
+def available_scenarios() -> list[str]:
+    """Names of the packaged scenarios."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def packaged_scenario_path(name_or_path: str) -> Path:
+    """The file for a scenario name (``quick-ladder``) or path; unknown names list the
+    packaged scenarios."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    packaged = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if packaged.is_file():
+        return packaged
+    if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        raise QiLoadError(f"{name_or_path}: scenario file not found")
+    names = available_scenarios()
+    raise QiLoadError(
+        f"unknown scenario {name_or_path!r}{suggest(name_or_path, names)}; packaged "
+        f"scenarios: {', '.join(names)} (or give the path of a YAML file)"
+    )
+
+
+def resolve_scenario(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Load a packaged scenario by name or a scenario file by path."""
+    return load_scenario(packaged_scenario_path(name_or_path), overrides)
