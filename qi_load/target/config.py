@@ -1,0 +1,189 @@
+"""The reference agent's settings: per-type timings, slots, faults; YAML profile + flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qi_load.errors import QiLoadError
+
+__all__ = [
+    "DEFAULT_TIMINGS",
+    "FAULT_KINDS",
+    "QUERY_TYPES",
+    "FaultKind",
+    "QueryType",
+    "TargetConfig",
+    "TypeTiming",
+    "build_config",
+    "parse_timing_flag",
+]
+
+QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
+QUERY_TYPES: Final[tuple[QueryType, ...]] = (
+    "simple",
+    "code_generation",
+    "file_operations",
+    "multi_tool",
+    "reasoning",
+)
+FaultKind = Literal[
+    "http_500_html", "cut_mid_event", "invalid_json", "missing_done", "reset", "stall"
+]
+FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
+    "http_500_html",
+    "cut_mid_event",
+    "invalid_json",
+    "missing_done",
+    "reset",
+    "stall",
+)
+
+
+class TypeTiming(BaseModel):
+    """How the model answers one query type: first token at TTFT, then one token per ITL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttft_ms: float = Field(ge=0, description="Time to first token after a slot is granted, ms.")
+    itl_ms: float = Field(ge=0, description="Inter-token latency between output tokens, ms.")
+    output_tokens: int = Field(ge=1, le=100_000, description="Output tokens (= content chunks).")
+
+    def service_ms(self) -> float:
+        """Slot hold time of one request: first token at TTFT, last after N - 1 more gaps."""
+        return self.ttft_ms + (self.output_tokens - 1) * self.itl_ms
+
+
+DEFAULT_TIMINGS: Final[dict[QueryType, TypeTiming]] = {
+    "simple": TypeTiming(ttft_ms=150, itl_ms=20, output_tokens=20),
+    "code_generation": TypeTiming(ttft_ms=300, itl_ms=15, output_tokens=120),
+    "file_operations": TypeTiming(ttft_ms=250, itl_ms=15, output_tokens=60),
+    "multi_tool": TypeTiming(ttft_ms=400, itl_ms=15, output_tokens=80),
+    "reasoning": TypeTiming(ttft_ms=500, itl_ms=10, output_tokens=300),
+}
+
+
+class TargetConfig(BaseModel):
+    """Everything `qi-load target` can be told, from a `--profile` YAML file and/or flags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="Interface to bind.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    model: str = Field(default="qi-reference-agent", description="Model id served and echoed.")
+    slots: int = Field(default=8, ge=1, le=10_000, description="Concurrent inference slots.")
+    queue_limit: int = Field(
+        default=128, ge=0, le=100_000, description="Requests waiting for a slot before 429."
+    )
+    timings: dict[QueryType, TypeTiming] = Field(
+        default_factory=lambda: dict(DEFAULT_TIMINGS),
+        description="Per query type: TTFT, inter-token time and output tokens.",
+    )
+    tool_ms: float = Field(
+        default=40.0, ge=0, description="Simulated latency of each MCP tool's backend, ms."
+    )
+    jitter: float = Field(
+        default=0.0, ge=0, lt=1, description="Timings vary uniformly by +-this fraction."
+    )
+    seed: int = Field(default=0, description="Seed of the jitter and fault draws.")
+    error_rate: float = Field(default=0.0, ge=0, le=1, description="Share answered HTTP 500.")
+    spike_rate: float = Field(default=0.0, ge=0, le=1, description="Share with a latency spike.")
+    spike_ms: float = Field(default=1000.0, ge=0, description="Extra TTFT of a spike, ms.")
+    drop_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share whose connection is reset mid-stream."
+    )
+    leak_mb_per_min: float = Field(
+        default=0.0, ge=0, le=10_000, description="Memory retained per minute (a simulated leak)."
+    )
+    slowdown: float = Field(
+        default=1.0, gt=0, le=1000, description="Multiplies every simulated timing."
+    )
+    wrong_answers: bool = Field(default=False, description="Answer incorrectly on purpose.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Larger request bodies are refused with 413."
+    )
+    access_log: bool = Field(default=False, description="Log every request on stderr.")
+
+    def timing(self, query_type: QueryType) -> TypeTiming:
+        """The timing of `query_type` with `slowdown` applied."""
+        base = self.timings[query_type]
+        if self.slowdown == 1.0:
+            return base
+        return TypeTiming(
+            ttft_ms=base.ttft_ms * self.slowdown,
+            itl_ms=base.itl_ms * self.slowdown,
+            output_tokens=base.output_tokens,
+        )
+
+
+def parse_timing_flag(value: str) -> tuple[str, TypeTiming]:
+    """`TYPE=TTFT_MS,ITL_MS,TOKENS` (TYPE may be `all`) -> (type, timing); QiLoadError if bad."""
+    name, sep, numbers = value.partition("=")
+    parts = numbers.split(",")
+    if not sep or len(parts) != 3 or (name not in QUERY_TYPES and name != "all"):
+        raise QiLoadError(
+            f"--timing {value!r}: expected TYPE=TTFT_MS,ITL_MS,TOKENS with TYPE one of "
+            f"{', '.join(QUERY_TYPES)} or all"
+        )
+    try:
+        timing = TypeTiming(
+            ttft_ms=float(parts[0]), itl_ms=float(parts[1]), output_tokens=int(parts[2])
+        )
+    except (ValueError, ValidationError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise QiLoadError(f"--timing {value!r}: {reason}") from None
+    return name, timing
+
+
+def _load_profile(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise QiLoadError(f"--profile {path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise QiLoadError(f"--profile {path}{where}: invalid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise QiLoadError(f"--profile {path}: expected a mapping of settings at the top level")
+    return data
+
+
+def build_config(
+    overrides: dict[str, Any],
+    *,
+    profile: Path | None = None,
+    timing_flags: list[str] | None = None,
+) -> TargetConfig:
+    """Profile settings, then flags (only those given), then `--timing` flags; validated."""
+    data: dict[str, Any] = _load_profile(profile) if profile is not None else {}
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    timings: dict[str, Any] = {k: v.model_dump() for k, v in DEFAULT_TIMINGS.items()}
+    profile_timings = data.pop("timings", None) or {}
+    if not isinstance(profile_timings, dict):
+        raise QiLoadError(f"--profile {profile}: timings: expected a mapping of query types")
+    for name, value in profile_timings.items():
+        if name not in timings:
+            raise QiLoadError(
+                f"--profile {profile}: timings.{name}: unknown query type "
+                f"(expected one of {', '.join(QUERY_TYPES)})"
+            )
+        timings[name] = {**timings[name], **value} if isinstance(value, dict) else value
+    for flag in timing_flags or []:
+        name, timing = parse_timing_flag(flag)
+        for key in QUERY_TYPES if name == "all" else (name,):
+            timings[key] = timing.model_dump()
+    data["timings"] = timings
+    try:
+        return TargetConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        source = f"--profile {profile}: " if profile is not None else ""
+        value = error.get("input")
+        raise QiLoadError(f"{source}{where}: {error['msg']} (got {value!r})") from None

@@ -1,0 +1,37 @@
+"""The reference agent's shared state: config, slots, fault planner, agent and metrics."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from qi_load.target.agent import Agent, ToolCaller
+from qi_load.target.config import TargetConfig
+from qi_load.target.faults import FaultPlanner
+from qi_load.target.llm import SlotPool
+from qi_load.target.metrics import TargetMetrics
+
+__all__ = ["Service"]
+
+
+@dataclass
+class Service:
+    """Everything a request handler needs; one per running app."""
+
+    config: TargetConfig
+    tool_caller: ToolCaller
+    metrics: TargetMetrics = field(default_factory=TargetMetrics)
+    ready: bool = False
+
+    def __post_init__(self) -> None:
+        # One seeded generator for jitter and faults: a run is reproducible given the seed
+        # and the order of arrivals.
+        self.rng = random.Random(self.config.seed)
+        self.pool = SlotPool(self.config.slots, self.config.queue_limit)
+        self.faults = FaultPlanner(self.config, self.rng)
+        self.agent = Agent(self.tool_caller, wrong_answers=self.config.wrong_answers)
+        self.metrics.slots_total.set(self.config.slots)
+
+    def update_gauges(self) -> None:
+        self.metrics.slots_busy.set(self.pool.busy)
+        self.metrics.queue_depth.set(self.pool.waiting)
