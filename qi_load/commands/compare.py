@@ -1,21 +1,85 @@
-"""`qi-load compare`: placeholder until its issue lands."""
+"""`qi-load compare`: regressions of a run against a baseline run, gated for CI."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from qi_load.errors import EXIT_ERROR, QiLoadError
+from qi_load.errors import EXIT_CHECK_FAILED, QiLoadError
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
-HELP = "compare (not implemented yet)"
-DESCRIPTION = HELP
+HELP = "find regressions of a run against a baseline run"
+DESCRIPTION = """\
+Compare CUR against BASE: E2E p95 (overall, per query type and per matching stage),
+throughput, error rate and target memory. A change worse than --warn is a warning, worse
+than --critical critical, but only when its 95 % bootstrap confidence interval excludes
+zero and both sides have at least --min-samples values (noise is not a regression).
+
+Prints a table and writes comparison.md and comparison.json into --out (default: CUR).
+exit codes: 0 no critical regression, 2 bad input, 3 a critical regression.
+"""
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 10:
+        raise argparse.ArgumentTypeError(f"must be a fraction such as 0.10, got {text}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument("base", metavar="BASE", type=Path, help="the baseline run directory")
+    parser.add_argument("current", metavar="CUR", type=Path, help="the run to judge")
+    parser.add_argument("--warn", type=_fraction, default=0.10, help="warning at (default 0.10)")
+    parser.add_argument(
+        "--critical", type=_fraction, default=0.25, help="critical at (default 0.25)"
+    )
+    parser.add_argument(
+        "--min-samples", type=int, default=50, help="values needed on both sides (default 50)"
+    )
+    parser.add_argument("--out", metavar="DIR", type=Path, help="where to write the files")
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    raise QiLoadError("not implemented yet", exit_code=EXIT_ERROR)
+    from qi_load.analyze.compare import CompareSettings, compare_runs
+    from qi_load.analyze.load import load_run
+    from qi_load.analyze.summary import summary_json
+    from qi_load.render.markdown import comparison_markdown
+
+    if args.critical < args.warn:
+        raise QiLoadError(f"--critical {args.critical} is below --warn {args.warn}")
+    if args.min_samples < 2:
+        raise QiLoadError(f"--min-samples must be at least 2, got {args.min_samples}")
+    settings = CompareSettings(warn=args.warn, critical=args.critical, min_samples=args.min_samples)
+    comparison = compare_runs(load_run(args.base), load_run(args.current), settings)
+    rows = [["metric", "scope", "baseline", "current", "change", "95% CI", "verdict"]]
+    for r in comparison["rows"]:
+        rows.append([
+            r["metric"], r["scope"],
+            "-" if r["base"] is None else f"{r['base']:.4g}",
+            "-" if r["current"] is None else f"{r['current']:.4g}",
+            "-" if r["change"] is None else f"{r['change']:+.1%}",
+            "-" if r["ci_low"] is None else f"{r['ci_low']:+.1%}..{r['ci_high']:+.1%}",
+            r["severity"],
+        ])  # fmt: skip
+    for warning in comparison["warnings"]:
+        print(f"warning: {warning}")
+    print(_table(rows))
+    print(f"worst: {comparison['worst']}")
+    out = args.out or args.current
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.json").write_text(summary_json(comparison), encoding="utf-8")
+    (out / "comparison.md").write_text(
+        "\n".join(comparison_markdown(comparison)) + "\n", encoding="utf-8"
+    )
+    print(f"wrote {out / 'comparison.md'} and {out / 'comparison.json'}")
+    return EXIT_CHECK_FAILED if comparison["worst"] == "critical" else 0

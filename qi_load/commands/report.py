@@ -1,21 +1,99 @@
-"""`qi-load report`: placeholder until its issue lands."""
+"""`qi-load report`: analyse a run directory and write report.html, summary.md and summary.json."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from qi_load.errors import EXIT_ERROR, QiLoadError
+from qi_load.errors import EXIT_CHECK_FAILED, QiLoadError
 
-__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "parse_formats", "run"]
 
-HELP = "report (not implemented yet)"
-DESCRIPTION = HELP
+HELP = "analyse a run directory and write its report"
+DESCRIPTION = """\
+Analyse a run directory (requests.csv, host_samples.csv, run.json, Locust CSVs) and write
+report.html (self-contained), summary.md, summary.json and plots/*.png into it.
+
+Per stage over its steady-state window: throughput, goodput, errors, TTFT/E2E/TPOT
+percentiles, server phases and resources per role; the knee, the scalability limit, the
+first-saturated resource, memory leaks, the methodology's alerts and targets, and
+recommendations. Methods: docs/analysis.md.
+
+exit codes: 0 report written (and --check passed), 2 bad input (the message names the
+file and problem), 3 --check failed (an SLO, a target graded fail, a critical alert, or a
+critical regression against --baseline).
+"""
+
+_FORMATS = ("html", "md", "json")
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in _FORMATS]
+    if unknown or not formats:
+        raise QiLoadError(
+            f"--format: unknown format {unknown[0] if unknown else text!r} "
+            f"(choose from {', '.join(_FORMATS)})"
+        )
+    return formats
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="the run directory")
+    parser.add_argument(
+        "--targets", metavar="FILE", type=Path, help="YAML/JSON overriding the targets matrix"
+    )
+    parser.add_argument(
+        "--baseline", metavar="RUN_DIR", type=Path, help="compare against this earlier run"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 3 when an SLO, target or critical alert fails"
+    )
+    parser.add_argument(
+        "--format",
+        default=",".join(_FORMATS),
+        help="comma-separated outputs: html,md,json (default: all)",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", type=Path, help="write the report here instead of RUN_DIR"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    raise QiLoadError("not implemented yet", exit_code=EXIT_ERROR)
+    # pandas and matplotlib load here only: never in a Locust process.
+    from qi_load.analyze.load import load_run
+    from qi_load.analyze.summary import analyze_run
+    from qi_load.analyze.targets import load_targets, targets_from_scenario
+    from qi_load.render.outputs import write_report
+
+    formats = parse_formats(args.format)
+    data = load_run(args.run_dir)
+    targets = None
+    if args.targets is not None:
+        try:
+            base = targets_from_scenario(data.scenario)
+        except QiLoadError:
+            base = None
+        targets = load_targets(args.targets, base)
+    baseline = load_run(args.baseline) if args.baseline is not None else None
+    summary = analyze_run(data, targets=targets, baseline=baseline)
+    written = write_report(summary, data, formats, args.out)
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}")
+    deg = summary["degradation"]
+    print(
+        f"knee: {deg['knee']['users'] or 'none'} users; scalability limit: "
+        f"{deg['scalability_limit']['users'] or 'n/a'} users; first saturated: "
+        f"{deg['first_saturated']['resource'] or 'none'}"
+    )
+    for leak in (f for f in summary["leaks"] if f["status"] == "leak"):
+        print(f"leak: {leak['role']} {leak['host']}/{leak['pid']}: {leak['detail']}")
+    for path in written:
+        if path.suffix != ".png":
+            print(f"wrote {path}")
+    check = summary["check"]
+    if args.check and not check["passed"]:
+        for failure in check["failures"]:
+            print(f"check failed: {failure}")
+        return EXIT_CHECK_FAILED
+    return 0

@@ -1,0 +1,261 @@
+"""``report.html``: one self-contained page (plots inlined, no scripts, no external requests)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from qi_load.analyze.stages import QueryStats
+from qi_load.analyze.summary import Summary
+
+__all__ = ["render_html"]
+
+# The policy forbids scripts and every fetch but inline images, so even a string from the
+# target that slipped past escaping could not run or phone home.
+_CSP: Final = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_STYLE: Final = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1280px;color:#222;
+ padding:0 16px}
+h1{font-size:22px;margin-bottom:4px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f5f5f5}
+td.l,th.l{text-align:left}.warn{background:#fff4ce;border:1px solid #e0c45c;padding:8px 12px}
+.pass{color:#1a7f37;font-weight:bold}.fail{color:#cf222e;font-weight:bold}
+.muted{color:#666}.bad{background:#ffebe9}.good{background:#dafbe1}
+img{max-width:100%;border:1px solid #eee;margin:6px 0}code{background:#f5f5f5;padding:0 3px}
+"""
+
+
+_NONE: Final = "&ndash;"
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _n(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return _NONE
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
+    return _e(value)
+
+
+def _table(
+    head: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 1, cls: Sequence[str] = ()
+) -> str:
+    th = "".join(f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(head))
+    body = []
+    for r, row in enumerate(rows):
+        row_cls = f' class="{cls[r]}"' if r < len(cls) and cls[r] else ""
+        tds = "".join(
+            f'<td class="{"l" if i < left else ""}">{cell}</td>' for i, cell in enumerate(row)
+        )
+        body.append(f"<tr{row_cls}>{tds}</tr>")
+    return f"<table><tr>{th}</tr>{''.join(body)}</table>"
+
+
+def _query_rows(named: Mapping[str, QueryStats]) -> list[list[str]]:
+    rows = []
+    for name, q in named.items():
+        rows.append([
+            _e(name), _n(q["n"]), _n(q["throughput_rps"]), _n(q["goodput_rps"]),
+            f"{q['error_rate']:.1%}", _n(q["ttft_ms"]["p50"]), _n(q["ttft_ms"]["p95"]),
+            _n(q["e2e_ms"]["p50"]), _n(q["e2e_ms"]["p95"]),
+            _n(q["e2e_ms"]["p99"]) + (" *" if q["e2e_ms"]["p99_flagged"] and q["e2e_ms"]["n"]
+                                      else ""),
+            _n(q["e2e_ms"]["max"]), _n(q["tpot_ms"]["p50"]), _n(q["output_tokens_per_s"]),
+            _e(", ".join(f"{k} {v}" for k, v in q["errors_by_kind"].items()) or "-"),
+        ])  # fmt: skip
+    return rows
+
+
+_QUERY_HEAD: Final = [
+    "", "n", "req/s", "goodput/s", "errors", "TTFT p50", "TTFT p95", "E2E p50", "E2E p95",
+    "E2E p99", "E2E max", "TPOT p50", "tokens/s", "errors by kind",
+]  # fmt: skip
+
+
+def _findings(s: Summary) -> str:
+    d = s["degradation"]
+    sat = d["first_saturated"]
+    leaks = [f for f in s["leaks"] if f["status"] == "leak"]
+    knee, limit = d["knee"], d["scalability_limit"]
+    items = [
+        f"<b>Knee:</b> {_e(knee['users'] if knee['users'] is not None else 'none')}"
+        f" users — {_e(knee['detail'])}",
+        f"<b>Scalability limit:</b> {_e(limit['users'] if limit['users'] is not None else 'n/a')}"
+        f" users — {_e(limit['detail'])}",
+        f"<b>First saturated resource:</b> {_e(sat['resource'] or 'none')}"
+        + (f" at {_e(sat['users'])} users" if sat["users"] is not None else "")
+        + f" — {_e(sat['evidence'])}",
+        "<b>Memory leaks:</b> "
+        + (
+            "; ".join(
+                f"{_e(f['role'])} {_e(f['host'])}/{_e(f['pid'])}: {_e(f['detail'])}" for f in leaks
+            )
+            if leaks
+            else "none found"
+        ),
+    ]
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _comparison(s: Summary) -> str:
+    c = s["comparison"]
+    if c is None:
+        return ""
+    rows = [
+        [_e(r["metric"]), _e(r["scope"]), _n(r["base"]), _n(r["current"]),
+         _NONE if r["change"] is None else f"{r['change']:+.1%}",
+         _NONE if r["ci_low"] is None else f"{r['ci_low']:+.1%} … {r['ci_high']:+.1%}",
+         f"{r['n_base']} / {r['n_current']}", _e(r["severity"])]
+        for r in c["rows"]
+    ]  # fmt: skip
+    cls = ["bad" if r["severity"] in ("critical", "warning") else "" for r in c["rows"]]
+    head = [
+        "metric",
+        "scope",
+        "baseline",
+        "current",
+        "change (+ = worse)",
+        "95% CI",
+        "n",
+        "verdict",
+    ]
+    return (
+        f"<h2>Regression against {_e(c['base'])}</h2>"
+        f"<p>Worst: <b>{_e(c['worst'])}</b> (warning ≥ {c['settings']['warn']:.0%}, "
+        f"critical ≥ {c['settings']['critical']:.0%}, CI must exclude zero)</p>"
+        + _table(head, rows, left=2, cls=cls)
+    )
+
+
+def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
+    """The whole page; every string that came from the run directory is escaped."""
+    s = summary
+    run = s["run"]
+    check = s["check"]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        f"<title>qi-load report {_e(run['run_id'])}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>qi-load report: {_e(run['run_id'])}</h1>",
+        f"<p class='muted'>scenario <code>{_e(run['scenario'])}</code> · target "
+        f"<code>{_e(run['target_url'])}</code> · status <b>{_e(run['status'])}</b> · "
+        f"duration {_n(run['duration_s'])} s · {_e(s['generated_by'])}</p>",
+    ]
+    if s["warnings"]:
+        parts.append(
+            "<div class='warn'><b>Warnings</b><ul>"
+            + "".join(f"<li>{_e(w)}</li>" for w in s["warnings"])
+            + "</ul></div>"
+        )
+    verdict = (
+        "<span class='pass'>PASS</span>" if check["passed"] else "<span class='fail'>FAIL</span>"
+    )
+    parts.append(f"<h2>Verdict: {verdict}</h2>")
+    if check["failures"]:
+        parts.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in check["failures"]) + "</ul>")
+    parts.append("<h2>Findings</h2>" + _findings(s))
+    if "degradation" in images:
+        parts.append(_img(images["degradation"], "degradation curves"))
+
+    parts.append("<h2>Targets</h2>")
+    grade_cls = {"fail": "bad", "stretch": "good", "target": "good"}
+    parts.append(_table(
+        ["metric", "value", "stretch", "target", "minimum", "grade", "basis"],
+        [[_e(t["metric"]), f"{_n(t['value'])} {_e(t['unit'])}", _n(t["stretch"]), _n(t["target"]),
+          _n(t["minimum"]), _e(t["grade"]), _e(t["basis"])] for t in s["targets"]],
+        cls=[grade_cls.get(t["grade"], "") for t in s["targets"]],
+    ))  # fmt: skip
+    if s["slo_checks"]:
+        parts.append("<h2>SLOs (valid stages pooled)</h2>")
+        parts.append(_table(
+            ["query type", "SLO", "limit", "measured", "verdict"],
+            [[_e(c["query_type"]), _e(c["metric"]), _n(c["limit"]), _n(c["value"]),
+              {True: "pass", False: "FAIL", None: "no data"}[c["ok"]]] for c in s["slo_checks"]],
+            left=2, cls=["bad" if c["ok"] is False else "" for c in s["slo_checks"]],
+        ))  # fmt: skip
+
+    parts.append("<h2>Stages (steady-state windows)</h2>")
+    stage_rows = []
+    for st in s["stages"]:
+        o = st["overall"]
+        roles = "; ".join(
+            f"{_e(r)} CPU {v['cpu_mean']:.0f}/{v['cpu_peak']:.0f} %, RSS {v['rss_mean_mb']:.0f}/"
+            f"{v['rss_peak_mb']:.0f} MB" for r, v in st["roles"].items()
+        )  # fmt: skip
+        stage_rows.append([
+            _e(st["name"]), _n(st["users"]), f"{st['window_s']:.0f} s", _n(o["n"]),
+            _n(o["throughput_rps"]), _n(o["goodput_rps"]), f"{o['error_rate']:.1%}",
+            _n(o["ttft_ms"]["p95"]), _n(o["e2e_ms"]["p50"]), _n(o["e2e_ms"]["p95"]),
+            {True: "pass", False: "FAIL", None: _NONE}[st["slo_ok"]],
+            _e(st["invalid"] or "valid"), roles or _NONE,
+        ])  # fmt: skip
+    parts.append(_table(
+        ["stage", "users", "window", "n", "req/s", "goodput/s", "errors", "TTFT p95",
+         "E2E p50", "E2E p95", "SLOs", "validity", "resources (mean/peak)"],
+        stage_rows, cls=["bad" if st["invalid"] else "" for st in s["stages"]],
+    ))  # fmt: skip
+    parts.append("<h2>Per query type (valid stages pooled)</h2>")
+    parts.append(_table(_QUERY_HEAD, _query_rows({**s["per_type"], "all": s["overall"]})))
+    parts.append("<p class='muted'>Latencies in ms. * p99 over fewer than 100 samples.</p>")
+    for name, title in (("timeline", "Latency and throughput over time"),
+                        ("distributions", "Latency distributions"),
+                        ("resources", "Resources per process"),
+                        ("phases", "Server phases")):  # fmt: skip
+        if name in images:
+            parts.append(f"<h2>{_e(title)}</h2>" + _img(images[name], title))
+
+    parts.append("<h2>Memory trend per process</h2>")
+    parts.append(_table(
+        ["process", "samples", "span", "slope MB/min", "95% CI", "verdict", "detail"],
+        [[f"{_e(f['role'])} {_e(f['host'])}/{_e(f['pid'])}", _n(f["n"]), f"{f['span_min']:.1f} min",
+          _n(f["slope_mb_per_min"]),
+          _NONE if f["ci_low"] is None else f"{f['ci_low']:+.3f} … {f['ci_high']:+.3f}",
+          _e(f["status"]), _e(f["detail"])] for f in s["leaks"]],
+        cls=["bad" if f["status"] == "leak" else "" for f in s["leaks"]],
+    ))  # fmt: skip
+    parts.append("<h2>Alerts</h2>")
+    parts.append(
+        "<ul>" + "".join(f"<li>{_e(a['message'])}</li>" for a in s["alerts"]) + "</ul>"
+        if s["alerts"]
+        else "<p>No alert fired.</p>"
+    )
+    parts.append("<h2>Recommendations</h2>")
+    if s["recommendations"]:
+        parts.append("<ol>" + "".join(
+            f"<li><b>[{_e(r['category'])}] {_e(r['title'])}</b> — {_e('; '.join(r['actions']))}. "
+            f"Expected: {_e(r['expected_improvement'])}. <span class='muted'>Because: "
+            f"{_e(r['finding'])} (impact {r['impact']}, effort {r['effort']})</span></li>"
+            for r in s["recommendations"]
+        ) + "</ol>")  # fmt: skip
+    else:
+        parts.append("<p>No target was missed: nothing to recommend.</p>")
+    parts.append(_comparison(s))
+    loc = s["locust"]
+    if loc is not None:
+        parts.append("<h2>Locust's own view</h2>")
+        parts.append(f"<p>requests {_n(loc['requests'])}, failures {_n(loc['failures'])} "
+                     f"(requests.csv: {_n(s['overall']['n'])} in valid windows)</p>")  # fmt: skip
+        if loc["failure_messages"]:
+            parts.append(_table(
+                ["name", "error", "occurrences"],
+                [[_e(f["name"]), _e(f["error"]), _n(f["occurrences"])]
+                 for f in loc["failure_messages"]],
+                left=2,
+            ))  # fmt: skip
+    env = s["run"]["environment"]
+    if env:
+        parts.append("<h2>Environment</h2>")
+        parts.append(_table(["field", "value"], [[_e(k), _e(v)] for k, v in env.items()], left=2))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'

@@ -1,0 +1,117 @@
+"""``summary.md``: the verdict and key numbers, short enough for a CI comment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from qi_load.analyze.compare import Comparison
+from qi_load.analyze.summary import Summary
+
+__all__ = ["comparison_markdown", "md_escape", "render_markdown"]
+
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#!~])")
+
+
+def md_escape(value: Any) -> str:
+    """Text from the run (names, errors) rendered literally: no HTML, links or table breaks."""
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    return _SPECIAL.sub(r"\\\1", text).replace("&", "&amp;")
+
+
+def _n(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
+    return md_escape(value)
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def comparison_markdown(c: Comparison) -> list[str]:
+    lines = [
+        f"## Regression check: {md_escape(c['current'])} vs {md_escape(c['base'])}",
+        "",
+        f"Worst: **{c['worst']}** (warning >= {c['settings']['warn']:.0%}, critical >= "
+        f"{c['settings']['critical']:.0%}; a change counts only when its 95 % CI excludes zero)",
+        "",
+    ]
+    lines += [f"- warning: {md_escape(w)}" for w in c["warnings"]]
+    rows = [
+        [md_escape(r["metric"]), md_escape(r["scope"]), _n(r["base"]), _n(r["current"]),
+         "-" if r["change"] is None else f"{r['change']:+.1%}",
+         "-" if r["ci_low"] is None else f"{r['ci_low']:+.1%} .. {r['ci_high']:+.1%}",
+         f"{r['n_base']}/{r['n_current']}", r["severity"]]
+        for r in c["rows"]
+    ]  # fmt: skip
+    head = ["metric", "scope", "baseline", "current", "change (+ worse)", "95% CI", "n", "verdict"]
+    return [*lines, "", *_table(head, rows)]
+
+
+def render_markdown(s: Summary) -> str:
+    run, check, deg = s["run"], s["check"], s["degradation"]
+    lines = [
+        f"# qi-load report: {md_escape(run['run_id'])}",
+        "",
+        f"Scenario `{md_escape(run['scenario'])}`, status **{md_escape(run['status'])}**, "
+        f"verdict **{'PASS' if check['passed'] else 'FAIL'}**.",
+        "",
+    ]
+    lines += [f"- :warning: {md_escape(w)}" for w in s["warnings"]]
+    lines += [f"- FAIL: {md_escape(f)}" for f in check["failures"]]
+    sat = deg["first_saturated"]
+    leaks = [f for f in s["leaks"] if f["status"] == "leak"]
+    lines += [
+        "",
+        "## Findings",
+        "",
+        f"- Knee: {_n(deg['knee']['users'])} users ({md_escape(deg['knee']['detail'])})",
+        f"- Scalability limit: {_n(deg['scalability_limit']['users'])} users "
+        f"({md_escape(deg['scalability_limit']['detail'])})",
+        f"- First saturated resource: {md_escape(sat['resource'] or 'none')} "
+        f"({md_escape(sat['evidence'])})",
+        "- Leaks: "
+        + (
+            "; ".join(f"{md_escape(f['role'])}/{f['pid']} {md_escape(f['detail'])}" for f in leaks)
+            or "none"
+        ),
+        "",
+        "## Targets",
+        "",
+    ]
+    lines += _table(
+        ["metric", "value", "stretch", "target", "minimum", "grade"],
+        [[t["metric"], f"{_n(t['value'])} {t['unit']}", _n(t["stretch"]), _n(t["target"]),
+          _n(t["minimum"]), t["grade"]] for t in s["targets"]],
+    )  # fmt: skip
+    lines += ["## Stages", ""]
+    lines += _table(
+        ["stage", "users", "n", "req/s", "goodput/s", "errors", "TTFT p95 ms", "E2E p95 ms",
+         "SLOs", "valid"],
+        [[md_escape(st["name"]), str(st["users"]), str(st["overall"]["n"]),
+          _n(st["overall"]["throughput_rps"]), _n(st["overall"]["goodput_rps"]),
+          f"{st['overall']['error_rate']:.1%}", _n(st["overall"]["ttft_ms"]["p95"]),
+          _n(st["overall"]["e2e_ms"]["p95"]),
+          {True: "pass", False: "FAIL", None: "-"}[st["slo_ok"]],
+          "yes" if st["invalid"] is None else f"no: {md_escape(st['invalid'])}"]
+         for st in s["stages"]],
+    )  # fmt: skip
+    if s["recommendations"]:
+        lines += ["## Recommendations", ""]
+        lines += [
+            f"{i}. **[{r['category']}] {md_escape(r['title'])}**: "
+            f"{md_escape('; '.join(r['actions']))} (because {md_escape(r['finding'])})"
+            for i, r in enumerate(s["recommendations"], 1)
+        ]
+        lines.append("")
+    if s["alerts"]:
+        lines += ["## Alerts", ""] + [f"- {md_escape(a['message'])}" for a in s["alerts"]] + [""]
+    if s["comparison"] is not None:
+        lines += comparison_markdown(s["comparison"])
+    return "\n".join(lines) + "\n"
