@@ -44,15 +44,16 @@ class ChatConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str = Field(description="Server root, e.g. http://127.0.0.1:8000 (Locust's host).")
-    model: str = Field("qi-agent", description="Model name sent in every request.")
+    model: str = Field(default="qi-agent", description="Model name sent in every request.")
     chat_path: str = Field(
-        "/v1/chat/completions", description="Path of the chat endpoint, appended to base_url."
+        default="/v1/chat/completions",
+        description="Path of the chat endpoint, appended to base_url.",
     )
     api_key_env: tuple[str, ...] = Field(
-        API_KEY_ENV, description="Environment variables searched in order for a Bearer key."
+        default=API_KEY_ENV, description="Environment variables searched in order for a Bearer key."
     )
     api_key: SecretStr | None = Field(
-        None,
+        default=None,
         exclude=True,
         repr=False,
         description="Explicit key (overrides api_key_env); never serialized.",
@@ -60,23 +61,26 @@ class ChatConfig(BaseModel):
     extra_headers: dict[str, str] = Field(
         default_factory=dict, description="Headers added to every request."
     )
-    connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a TCP connection.")
+    connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to open a TCP connection."
+    )
     first_byte_timeout: float = Field(
-        60.0, gt=0, description="Seconds from sending to the response headers."
+        default=60.0, gt=0, description="Seconds from sending to the response headers."
     )
     total_timeout: float = Field(
-        300.0, gt=0, description="Seconds from sending to the end of the response body."
+        default=300.0, gt=0, description="Seconds from sending to the end of the response body."
     )
-    stream: bool = Field(True, description="Ask for a streamed (SSE) answer.")
+    stream: bool = Field(default=True, description="Ask for a streamed (SSE) answer.")
     include_usage: bool = Field(
-        True, description="Ask for stream_options.include_usage (token counts from the server)."
+        default=True,
+        description="Ask for stream_options.include_usage (token counts from the server).",
     )
     send_query_type: bool = Field(
-        True,
+        default=True,
         description="Send metadata.query_type (the reference agent uses it; turn off for "
         "servers that reject unknown metadata).",
     )
-    max_tokens: int | None = Field(None, gt=0, description="max_tokens sent when set.")
+    max_tokens: int | None = Field(default=None, gt=0, description="max_tokens sent when set.")
 
 
 @dataclass(slots=True)

@@ -1,0 +1,423 @@
+"""The query catalogue: prompts per query type and the check that tells a good answer."""
+
+from __future__ import annotations
+
+import ast
+import operator
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from qi_load.errors import QiLoadError
+
+__all__ = [
+    "QUERY_TYPES",
+    "CatalogueFile",
+    "CheckSpec",
+    "Query",
+    "QueryCatalogue",
+    "QueryType",
+    "arithmetic_of",
+]
+
+QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
+QUERY_TYPES: Final[tuple[QueryType, ...]] = (
+    "simple",
+    "code_generation",
+    "file_operations",
+    "multi_tool",
+    "reasoning",
+)
+
+Check = Callable[[str, int | None], tuple[bool, str]]
+"""(answer text, output tokens or None) -> (passed, reason when it failed)."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One prompt of a query type, with the checks its answer must pass (all of them)."""
+
+    query_type: str
+    prompt: str
+    checks: tuple[Check, ...] = field(default=(), repr=False, compare=False)
+
+    def check(self, answer_text: str, output_tokens: int | None) -> tuple[bool, str]:
+        """(True, "") when every check passes, else (False, the first failure's reason)."""
+        for one in self.checks:
+            ok, reason = one(answer_text, output_tokens)
+            if not ok:
+                return False, reason
+        return True, ""
+
+
+# -- built-in checks ---------------------------------------------------------------------
+
+_NUMBER: Final = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
+_EXPRESSION: Final = re.compile(r"[-+*/()\d.\s]+")
+_OPERATORS: Final[dict[type, Callable[[Any, Any], Any]]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+def _evaluate(node: ast.AST) -> float:
+    # Only numbers, + - * / and parentheses: a safe evaluator, never eval().
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _evaluate(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return float(_OPERATORS[type(node.op)](_evaluate(node.left), _evaluate(node.right)))
+    raise ValueError(f"unsupported expression element {type(node).__name__}")
+
+
+def arithmetic_of(prompt: str) -> tuple[str, float] | None:
+    """The arithmetic expression in a prompt and its value, e.g. ("2 + 2", 4.0), or None."""
+    best: tuple[str, float] | None = None
+    for match in _EXPRESSION.finditer(prompt):
+        text = match.group().strip().rstrip(".").strip()
+        if not re.search(r"\d\s*[-+*/]\s*[\d(]", text):
+            continue
+        try:
+            value = _evaluate(ast.parse(text, mode="eval"))
+        except (SyntaxError, ValueError, ZeroDivisionError):
+            continue
+        if best is None or len(text) > len(best[0]):
+            best = (text, value)
+    return best
+
+
+def _arithmetic_check(prompt: str) -> Check:
+    found = arithmetic_of(prompt)
+    if found is None:
+        raise ValueError(f"no arithmetic expression in simple prompt {prompt!r}")
+    expression, expected = found
+
+    def check(answer: str, _tokens: int | None) -> tuple[bool, str]:
+        for token in _NUMBER.findall(answer):
+            try:
+                number = float(token.replace(",", ""))
+            except ValueError:
+                continue
+            if abs(number - expected) <= 1e-9 * max(1.0, abs(expected)):
+                return True, ""
+        return False, f"answer lacks the result of {expression} = {expected:g}"
+
+    return check
+
+
+_FENCE: Final = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+def _code_blocks(answer: str) -> list[str]:
+    return [body for lang, body in _FENCE.findall(answer) if lang.lower() in ("", "python", "py")]
+
+
+def _compiles(answer: str, _tokens: int | None) -> tuple[bool, str]:
+    blocks = _code_blocks(answer)
+    if not blocks:
+        return False, "no ```python code block in the answer"
+    try:
+        compile(blocks[0], "<answer>", "exec")
+    except SyntaxError as exc:
+        return False, f"code block does not compile: {exc.msg} (line {exc.lineno})"
+    return True, ""
+
+
+def _defines_function(answer: str, tokens: int | None) -> tuple[bool, str]:
+    ok, reason = _compiles(answer, tokens)
+    if not ok:
+        return ok, reason
+    tree = ast.parse(_code_blocks(answer)[0])
+    if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(tree)):
+        return True, ""
+    return False, "code block defines no function"
+
+
+def _contains_all(*needles: str) -> Check:
+    def check(answer: str, _tokens: int | None) -> tuple[bool, str]:
+        lowered = answer.lower()
+        missing = [n for n in needles if n.lower() not in lowered]
+        return (False, f"answer does not mention {', '.join(missing)}") if missing else (True, "")
+
+    return check
+
+
+def _regex(pattern: str, what: str) -> Check:
+    compiled = re.compile(pattern)
+
+    def check(answer: str, _tokens: int | None) -> tuple[bool, str]:
+        return (True, "") if compiled.search(answer) else (False, f"answer lacks {what}")
+
+    return check
+
+
+def _min_tokens(minimum: int) -> Check:
+    def check(answer: str, tokens: int | None) -> tuple[bool, str]:
+        # Without a server count, whitespace words stand in for tokens (an undercount).
+        n = tokens if tokens is not None else len(answer.split())
+        return (True, "") if n >= minimum else (False, f"{n} output tokens < {minimum}")
+
+    return check
+
+
+def _structured(answer: str, _tokens: int | None) -> tuple[bool, str]:
+    paragraphs = [p for p in re.split(r"\n\s*\n", answer.strip()) if p.strip()]
+    headings = re.findall(r"(?m)^(?:#{1,6}\s+\S|\*\*[^*\n]+\*\*\s*$|\d+\.\s+\S)", answer)
+    if len(paragraphs) >= 3 or len(headings) >= 3:
+        return True, ""
+    return False, f"{len(paragraphs)} paragraphs and {len(headings)} headings (< 3)"
+
+
+_FILE_FACTS: Final = _contains_all("qi-sample-app", "1.4.2", "7 dependencies")
+_WEATHER: Final = _regex(r"-?\d+(?:\.\d+)?\s?°\s?[CF]", "a temperature from get_weather")
+_EVENT: Final = _regex(r"\bevt-[0-9a-f]{8}\b", "an event id from create_calendar_event")
+REASONING_MIN_TOKENS: Final = 150
+
+
+def builtin_checks(query_type: str, prompt: str) -> tuple[Check, ...]:
+    """The checks every answer of ``query_type`` must pass (matches the reference agent)."""
+    if query_type == "simple":
+        return (_arithmetic_check(prompt),)
+    if query_type == "code_generation":
+        return (_defines_function,)
+    if query_type == "file_operations":
+        return (_FILE_FACTS,)
+    if query_type == "multi_tool":
+        return (_WEATHER, _EVENT)
+    if query_type == "reasoning":
+        return (_min_tokens(REASONING_MIN_TOKENS), _structured)
+    return ()
+
+
+_DEFAULT_PROMPTS: Final[dict[str, tuple[str, ...]]] = {
+    "simple": (
+        "What is 2 + 2?",
+        "What is 17 * 23?",
+        "Compute (128 - 36) / 4.",
+        "What is 1250 - 475 + 30?",
+        "How much is 12 * (7 + 5)?",
+    ),
+    "code_generation": (
+        "Write a Python function to sort a list",
+        "Write a Python function that checks whether a string is a palindrome",
+        "Write a Python function that returns the n-th Fibonacci number",
+        "Write a Python function to merge two sorted lists",
+    ),
+    "file_operations": (
+        "Read and analyze the package.json file",
+        "Open package.json and summarize the project's name, version and dependencies",
+        "Inspect the package.json file and tell me what it declares",
+    ),
+    "multi_tool": (
+        "Check the weather and create a calendar event",
+        "What's the weather in Paris? Then create a calendar event for a picnic tomorrow",
+        "Look up the weather in Berlin and schedule a calendar event for a run at 7am",
+    ),
+    "reasoning": (
+        "Explain the trade-offs of different sorting algorithms",
+        "Compare microservices and monoliths: when is each the better architecture?",
+        "Explain the trade-offs between consistency and availability in distributed databases",
+    ),
+}
+
+_DEFAULT_CONVERSATIONS: Final[tuple[tuple[tuple[str, str], ...], ...]] = (
+    (
+        ("simple", "What is 12 * 12?"),
+        ("code_generation", "Write a Python function that squares a number"),
+        ("reasoning", "Explain the trade-offs of different sorting algorithms"),
+    ),
+    (
+        ("file_operations", "Read and analyze the package.json file"),
+        ("multi_tool", "Check the weather and create a calendar event"),
+        ("simple", "What is 1250 - 475 + 30?"),
+        ("reasoning", "Compare microservices and monoliths: when is each the better architecture?"),
+    ),
+)
+
+
+# -- user catalogue files ----------------------------------------------------------------
+
+
+class CheckSpec(BaseModel):
+    """One user check; every field that is set must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contains: str | list[str] | None = Field(
+        default=None, description="Text(s) the answer must contain (case-insensitive)."
+    )
+    regex: str | None = Field(
+        default=None, description="A regular expression the answer must match."
+    )
+    min_tokens: int | None = Field(default=None, ge=1, description="Minimum output tokens.")
+    compiles: bool = Field(default=False, description="The first ```python block must compile.")
+
+    @field_validator("regex")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    def build(self) -> tuple[Check, ...]:
+        checks: list[Check] = []
+        if self.contains is not None:
+            needles = [self.contains] if isinstance(self.contains, str) else self.contains
+            checks.append(_contains_all(*needles))
+        if self.regex is not None:
+            checks.append(_regex(self.regex, f"a match of /{self.regex}/"))
+        if self.min_tokens is not None:
+            checks.append(_min_tokens(self.min_tokens))
+        if self.compiles:
+            checks.append(_compiles)
+        return tuple(checks)
+
+
+class PromptSpec(BaseModel):
+    """A user prompt: its text, extra checks, and whether the type's built-in check applies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, description="The user message sent to the agent.")
+    checks: list[CheckSpec] = Field(default_factory=list, description="Extra checks (all hold).")
+    builtin: bool = Field(default=True, description="Also apply the query type's built-in check.")
+
+
+class TurnSpec(PromptSpec):
+    """One turn of a conversation."""
+
+    type: QueryType = Field(description="Query type of this turn.")
+
+
+class CatalogueFile(BaseModel):
+    """A user catalogue YAML file: prompts per query type and multi-turn conversations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    replace: bool = Field(
+        default=False, description="Replace the built-in prompts instead of adding."
+    )
+    queries: dict[QueryType, list[PromptSpec | str]] = Field(
+        default_factory=dict, description="Prompts per query type (a string = built-in check)."
+    )
+    conversations: list[list[TurnSpec]] = Field(
+        default_factory=list, description="Multi-turn conversations, one list of turns each."
+    )
+
+
+def _to_query(query_type: str, spec: PromptSpec | str) -> Query:
+    if isinstance(spec, str):
+        spec = PromptSpec(prompt=spec)
+    checks = builtin_checks(query_type, spec.prompt) if spec.builtin else ()
+    for extra in spec.checks:
+        checks += extra.build()
+    return Query(query_type=query_type, prompt=spec.prompt, checks=checks)
+
+
+class QueryCatalogue:
+    """Prompts per query type and conversations; ``pick`` draws one with a caller's RNG."""
+
+    def __init__(
+        self,
+        queries: Mapping[str, Sequence[Query]],
+        conversations: Sequence[Sequence[Query]] = (),
+    ) -> None:
+        self.queries: dict[str, tuple[Query, ...]] = {t: tuple(q) for t, q in queries.items() if q}
+        self.conversations: tuple[tuple[Query, ...], ...] = tuple(
+            tuple(c) for c in conversations if c
+        )
+
+    @classmethod
+    def default(cls) -> QueryCatalogue:
+        """The built-in catalogue: the methodology's example first in every type."""
+        return cls(
+            {t: [_to_query(t, p) for p in prompts] for t, prompts in _DEFAULT_PROMPTS.items()},
+            [[_to_query(t, p) for t, p in turns] for turns in _DEFAULT_CONVERSATIONS],
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, base: QueryCatalogue | None = None) -> QueryCatalogue:
+        """``base`` (the default catalogue if None) merged with a user file; QiLoadError if bad."""
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise QiLoadError(f"{path}: cannot read query catalogue: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f":{where.line + 1}" if where is not None else ""
+            raise QiLoadError(f"{path}{line}: invalid YAML: {exc}") from None
+        try:
+            spec = CatalogueFile.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_path = ".".join(str(part) for part in first["loc"])
+            raise QiLoadError(f"{path}: {field_path}: {first['msg']}") from None
+        user: dict[str, list[Query]] = {}
+        conversations: list[list[Query]] = []
+        try:
+            for query_type, prompts in spec.queries.items():
+                for i, prompt in enumerate(prompts):
+                    where = f"queries.{query_type}.{i}"
+                    user.setdefault(query_type, []).append(_to_query(query_type, prompt))
+            for c, turns in enumerate(spec.conversations):
+                conversation = []
+                for i, turn in enumerate(turns):
+                    where = f"conversations.{c}.{i}"
+                    conversation.append(_to_query(turn.type, turn))
+                conversations.append(conversation)
+        except ValueError as exc:
+            raise QiLoadError(f"{path}: {where}: {exc}") from None
+        base = base if base is not None else cls.default()
+        return base.merged(user, conversations, replace=spec.replace)
+
+    def merged(
+        self,
+        queries: Mapping[str, Sequence[Query]],
+        conversations: Sequence[Sequence[Query]] = (),
+        *,
+        replace: bool = False,
+    ) -> QueryCatalogue:
+        """A new catalogue with ``queries`` added to (or, with ``replace``, instead of) these."""
+        merged: dict[str, list[Query]] = {t: list(q) for t, q in self.queries.items()}
+        for query_type, extra in queries.items():
+            merged[query_type] = (
+                list(extra) if replace else merged.get(query_type, []) + list(extra)
+            )
+        convs = (
+            list(conversations)
+            if replace and conversations
+            else [*self.conversations, *conversations]
+        )
+        return QueryCatalogue(merged, convs)
+
+    def pick(self, query_type: str, rng: random.Random) -> Query:
+        """A random prompt of ``query_type``; QiLoadError for a type with no prompts."""
+        try:
+            return rng.choice(self.queries[query_type])
+        except KeyError:
+            known = ", ".join(sorted(self.queries))
+            raise QiLoadError(
+                f"query type {query_type!r} has no prompts (known: {known})"
+            ) from None
+
+    def conversation(self, rng: random.Random) -> tuple[Query, ...]:
+        """The turns of a random conversation."""
+        if not self.conversations:
+            raise QiLoadError("the query catalogue has no conversations")
+        return rng.choice(self.conversations)
