@@ -150,12 +150,12 @@ def next_change_s(plan: Sequence[PlannedStage], t: float) -> float | None:
     if stage is None:
         ahead = [s.start_s for s in plan if s.start_s > t]
         return min(ahead) if ahead else None
-    if t < stage.ramp_end_s:
-        delta = abs(stage.users - stage.start_users)
-        if delta:
-            step = (stage.ramp_end_s - stage.start_s) / delta
-            k = math.floor((t - stage.start_s) / step + _EPS) + 1
-            return min(stage.start_s + k * step, stage.ramp_end_s)
+    if t < stage.ramp_end_s and stage.users != stage.start_users:
+        step = (stage.ramp_end_s - stage.start_s) / abs(stage.users - stage.start_users)
+        if step <= 0:  # a ramp too short to split into steps
+            return stage.ramp_end_s
+        k = math.floor((t - stage.start_s) / step + _EPS) + 1
+        return min(stage.start_s + k * step, stage.ramp_end_s)
     return stage.end_s
 
 

@@ -107,10 +107,13 @@ class ScenarioShape(LoadTestShape):
         t = self.get_run_time()  # type: ignore[no-untyped-call]
         if t < self._last_t:
             self._restart()  # Locust reset the clock: a new test (e.g. from the web UI)
-        upcoming = next_change_s(self.plan, t)
-        if upcoming is not None and upcoming - t < TICK_S:
-            self._sleep(upcoming - t + _OVERSLEEP_S)
-            t = self.get_run_time()  # type: ignore[no-untyped-call]
+        if self._unchanged_at(t):
+            # Nothing to apply now: wait for a change due before the next tick, so that
+            # it is applied on time rather than up to a second late.
+            upcoming = next_change_s(self.plan, t)
+            if upcoming is not None and upcoming - t <= TICK_S:
+                self._sleep(upcoming - t + _OVERSLEEP_S)
+                t = self.get_run_time()  # type: ignore[no-untyped-call]
         self._last_t = t
         stage = None if self._finished else stage_at(self.plan, t)
         if stage is not self._stage:
@@ -126,6 +129,11 @@ class ScenarioShape(LoadTestShape):
         rate = max(spawn_rate_at(self.plan, t), float(abs(users - previous)))
         self._last = (users, rate)
         return self._last
+
+    def _unchanged_at(self, t: float) -> bool:
+        if self._finished or self._last is None:
+            return False
+        return stage_at(self.plan, t) is self._stage and users_at(self.plan, t) == self._last[0]
 
     def _restart(self) -> None:
         self._stage = None
