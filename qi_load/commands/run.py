@@ -1,21 +1,111 @@
-"""`qi-load run`: placeholder until its issue lands."""
+"""`qi-load run`: run a scenario end to end (reference agent, Locust, report)."""
 
 from __future__ import annotations
 
 import argparse
-
-from qi_load.errors import EXIT_ERROR, QiLoadError
+from pathlib import Path
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
-HELP = "run (not implemented yet)"
-DESCRIPTION = HELP
+HELP = "run a scenario end to end: reference agent, Locust master/workers, report"
+DESCRIPTION = """\
+Run a load scenario with Locust and leave a complete run directory behind.
+
+Without --host the embedded reference agent is started on a free loopback port and
+stopped afterwards. With --workers N a Locust master and N local worker processes run over
+ZeroMQ; otherwise one Locust process does the work. Progress is printed every few seconds;
+Ctrl-C or SIGTERM stops the run cleanly (run.json then says "interrupted").
+
+examples:
+  qi-load run                                  # quick ladder against the reference agent
+  qi-load run smoke --time-scale 0.5
+  qi-load run scenarios/ladder.yaml --host http://agent:8000 --workers 4
+  qi-load run smoke --target-arg=--slots --target-arg=4 -- --loglevel DEBUG
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        default="quick-ladder",
+        help="scenario YAML file or packaged name (default: quick-ladder)",
+    )
+    parser.add_argument("--host", default="", help="agent base URL (default: reference agent)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="local Locust worker processes (0: one process)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports"), help="parent folder of run directories"
+    )
+    parser.add_argument("--run-id", default="", help="run id (default: timestamp-scenario)")
+    parser.add_argument(
+        "--time-scale", type=float, default=0.0, help="multiply every scenario duration"
+    )
+    parser.add_argument("--no-report", action="store_true", help="skip the report")
+    parser.add_argument(
+        "--target-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for the reference agent (repeatable), e.g. --target-arg=--slots",
+    )
+    parser.add_argument(
+        "--progress", type=float, default=5.0, help="seconds between progress lines (0: off)"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=0, help="serve live Prometheus metrics (0: off)"
+    )
+    parser.add_argument(
+        "--monitor-port",
+        type=int,
+        default=0,
+        help="ZeroMQ port for `qi-load monitor` sidecars (0: off)",
+    )
+    parser.add_argument(
+        "--monitor-interval", type=float, default=0.0, help="host sampling interval in seconds"
+    )
+    parser.add_argument(
+        "--locustfile", default="", help="locustfile to run (default: the packaged agent one)"
+    )
+    parser.add_argument(
+        "locust_args",
+        nargs="*",
+        metavar="-- LOCUST_ARG",
+        help="after --: extra arguments passed to Locust unchanged",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    raise QiLoadError("not implemented yet", exit_code=EXIT_ERROR)
+    from qi_load.errors import QiLoadError
+    from qi_load.runner import RunOptions
+    from qi_load.runner import run as run_scenario
+    from qi_load.summary_table import print_summary
+
+    if args.workers < 0:
+        raise QiLoadError(f"--workers must be >= 0, got {args.workers}")
+    result = run_scenario(
+        RunOptions(
+            scenario=args.scenario,
+            host=args.host,
+            workers=args.workers,
+            out=args.out,
+            run_id=args.run_id,
+            time_scale=args.time_scale,
+            report=not args.no_report,
+            target_args=args.target_arg,
+            locustfile=args.locustfile,
+            progress_interval=args.progress,
+            metrics_port=args.metrics_port,
+            monitor_port=args.monitor_port,
+            monitor_interval=args.monitor_interval,
+            locust_args=args.locust_args,
+        )
+    )
+    print_summary(result.run_dir, result.manifest)
+    print(f"qi-load: run {result.status}: {result.run_dir}")
+    if result.report_path is not None:
+        print(f"qi-load: report {result.report_path}")
+    elif result.status == "interrupted":
+        print(f"qi-load: for a report of what was recorded: qi-load report {result.run_dir}")
+    return result.exit_code

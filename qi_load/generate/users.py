@@ -1,0 +1,335 @@
+"""Locust users that behave like the people who use an AI agent, one record per request.
+
+``AgentUser`` draws each request's query type from the stage's mix (so a 1-user stage still
+sees every type), holds multi-turn conversations for the mix key ``conversation``, and runs
+the count-bounded sequence of a stage with ``sequence`` (the response-time benchmark).
+``SimpleUser`` … ``ReasoningUser`` fix one query type; ``ConversationUser`` only converses.
+
+Every request yields exactly one ``RequestRecord`` (handed to the plugin, which ships it to
+the master) and one Locust ``request`` event with the E2E time, plus a ``TTFT`` entry when a
+first token arrived, so Locust's UI and CSVs stay useful.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import gevent
+from locust import User, task
+from locust.runners import WorkerRunner
+
+from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult
+from qi_load.generate.plan import PlannedStage
+from qi_load.generate.plugin import SEQUENCE_DONE_MESSAGE, QiState, state
+from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue
+from qi_load.record.schema import RequestRecord
+from qi_load.scenario import Scenario
+
+__all__ = [
+    "TTFT_REQUEST_TYPE",
+    "AgentUser",
+    "CodeGenerationUser",
+    "ConversationUser",
+    "FileOperationsUser",
+    "MultiToolUser",
+    "ReasoningUser",
+    "SimpleUser",
+    "record_from_result",
+]
+
+TTFT_REQUEST_TYPE = "TTFT"
+"""Locust request_type of the extra TTFT entries (leave it out when counting requests)."""
+
+_USER_IDS = itertools.count(1)
+_CATALOGUE: QueryCatalogue | None = None
+
+
+def _catalogue(qi: QiState) -> QueryCatalogue:
+    global _CATALOGUE
+    if _CATALOGUE is None:
+        options = qi.environment.parsed_options
+        extra = getattr(options, "queries", "") if options is not None else ""
+        _CATALOGUE = QueryCatalogue.from_yaml(extra) if extra else QueryCatalogue.default()
+    return _CATALOGUE
+
+
+def _chat_config(qi: QiState, host: str) -> ChatConfig:
+    options = qi.environment.parsed_options
+    scenario = qi.scenario
+    model = (getattr(options, "model", "") if options else "") or (
+        scenario.model if scenario and scenario.model else "qi-agent"
+    )
+    return ChatConfig(
+        base_url=host,
+        model=model,
+        stream=not bool(getattr(options, "no_stream", False)),
+        connect_timeout=float(getattr(options, "connect_timeout", 10.0)),
+        first_byte_timeout=float(getattr(options, "first_byte_timeout", 60.0)),
+        total_timeout=float(getattr(options, "request_timeout", 120.0)),
+        max_tokens=scenario.max_tokens if scenario else None,
+    )
+
+
+def record_from_result(
+    result: ChatResult,
+    *,
+    worker: str,
+    user_id: int,
+    query_type: str,
+    name: str,
+    stage: str,
+    users: int,
+    ts_sched: float | None = None,
+    quality_ok: bool | None = None,
+    conversation_id: str = "",
+    turn: int = 0,
+) -> RequestRecord:
+    """The ``requests.csv`` row of one measured request (a failed quality check fails it)."""
+    ok = result.ok and quality_ok is not False
+    error_kind = result.error_kind if not result.ok else ("none" if ok else "quality")
+    phases = result.server_phases
+    return RequestRecord(
+        ts_sched=result.wall_send if ts_sched is None else ts_sched,
+        ts_start=result.wall_send,
+        worker=worker,
+        user_id=user_id,
+        query_type=query_type,
+        name=name,
+        conversation_id=conversation_id,
+        turn=turn,
+        stage=stage,
+        users=users,
+        ok=ok,
+        error_kind=error_kind,
+        status_code=result.status_code,
+        ttft_ms=result.ttft_ms,
+        e2e_ms=result.e2e_ms,
+        tpot_ms=result.tpot_ms,
+        itl_p50_ms=result.itl_p50_ms,
+        itl_max_ms=result.itl_max_ms,
+        output_tokens=result.output_tokens,
+        input_tokens=result.input_tokens,
+        tokens_source=result.tokens_source,  # type: ignore[arg-type]
+        tool_calls=result.tool_calls,
+        quality_ok=quality_ok,
+        srv_request_ms=phases.get("request"),
+        srv_tool_ms=phases.get("tool"),
+        srv_llm_ms=phases.get("llm"),
+        srv_format_ms=phases.get("format"),
+        bytes=result.bytes,
+        error=result.error,
+    )
+
+
+class _SequenceRun:
+    """The count-bounded run of a ``sequence`` stage: each type ``per_type`` times, in order."""
+
+    def __init__(self, stage: PlannedStage) -> None:
+        types = [t for t in stage.mix if stage.mix[t] > 0 and t in QUERY_TYPES] or list(QUERY_TYPES)
+        self.stage_name = stage.name
+        self.pause_s = stage.sequence_pause_s
+        self._queue: Iterator[str] = iter(
+            [t for t in types for _ in range(stage.sequence_per_type)]
+        )
+
+    def next_type(self) -> str | None:
+        return next(self._queue, None)
+
+
+class AgentUser(User):
+    """A person using the agent: one request at a time, thinking in between (closed loop), or
+    requests started on a schedule (open loop, so a backlog shows as schedule delay)."""
+
+    fixed_query_type: ClassVar[str | None] = None
+    """Subclasses pin one query type; ``None`` draws from the stage's mix."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.qi = state()
+        self.user_id = next(_USER_IDS)
+        self.rng = random.Random()
+        self.client = ChatClient(_chat_config(self.qi, self.host or ""))
+        self.catalogue = _catalogue(self.qi)
+        self._next_sched = time.time()
+        self._conversation: list[dict[str, Any]] = []
+        self._conversation_id = ""
+        self._turn = 0
+        self._sequence: _SequenceRun | None = None
+        self._sequence_done: set[str] = set()
+
+    @property
+    def scenario(self) -> Scenario | None:
+        return self.qi.scenario
+
+    def on_stop(self) -> None:
+        self.client.close()
+
+    def wait_time(self) -> float:
+        scenario = self.scenario
+        if self._sequence is not None:
+            return self._sequence.pause_s
+        if scenario is None:
+            return 0.0
+        if scenario.arrival.mode == "open":
+            _, users = self.qi.stage_now()
+            self._next_sched += scenario.arrival.gap_s(self.rng, users)
+            return max(0.0, self._next_sched - time.time())
+        return scenario.think_time.sample(self.rng)
+
+    @task
+    def act(self) -> None:
+        stage = self.qi.current_stage()
+        if stage is not None and stage.sequence_per_type > 0:
+            self._run_sequence_step(stage)
+            return
+        self._sequence = None
+        query_type = self.fixed_query_type or self._pick_type(stage)
+        if query_type == "conversation":
+            self._conversation_turn()
+        else:
+            query = self.catalogue.pick(query_type, self.rng)
+            self._ask(query, [{"role": "user", "content": query.prompt}])
+
+    def _pick_type(self, stage: PlannedStage | None) -> str:
+        mix: dict[str, float] = dict(stage.mix) if stage is not None and stage.mix else {}
+        if not mix and self.scenario is not None:
+            mix = dict(self.scenario.mix)
+        if not mix:
+            mix = dict.fromkeys(QUERY_TYPES, 1.0)
+        names = [name for name, weight in mix.items() if weight > 0]
+        weights = [mix[name] for name in names]
+        return self.rng.choices(names, weights)[0]
+
+    def _run_sequence_step(self, stage: PlannedStage) -> None:
+        if stage.name in self._sequence_done:
+            gevent.sleep(1.0)
+            return
+        if self._sequence is None or self._sequence.stage_name != stage.name:
+            self._sequence = _SequenceRun(stage)
+        query_type = self._sequence.next_type()
+        if query_type is None:
+            self._sequence_done.add(stage.name)
+            self._sequence = None
+            self._finish_sequence(stage.name)
+            return
+        query = self.catalogue.pick(query_type, self.rng)
+        self._ask(query, [{"role": "user", "content": query.prompt}])
+
+    def _finish_sequence(self, stage_name: str) -> None:
+        """A sequence stage ends when its requests are done, not when its time budget is."""
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(SEQUENCE_DONE_MESSAGE, {"stage": stage_name})
+        else:
+            self.qi.finish_sequence(stage_name)
+
+    def _conversation_turn(self) -> None:
+        scenario = self.scenario
+        turns = scenario.conversation.turns if scenario else 5
+        types = scenario.conversation.query_types if scenario else list(QUERY_TYPES)
+        if not self._conversation_id or self._turn >= turns:
+            self._conversation = []
+            self._conversation_id = uuid.uuid4().hex[:12]
+            self._turn = 0
+        query_type = types[self._turn % len(types)]
+        query = self.catalogue.pick(query_type, self.rng)
+        self._turn += 1
+        self._conversation.append({"role": "user", "content": query.prompt})
+        result = self._ask(
+            query,
+            list(self._conversation),
+            record_type="conversation",
+            conversation_id=self._conversation_id,
+            turn=self._turn,
+        )
+        if result.ok:
+            self._conversation.append({"role": "assistant", "content": result.content})
+        else:
+            # The agent has no answer to carry on from: start afresh next time.
+            self._conversation_id = ""
+
+    def _ask(
+        self,
+        query: Query,
+        messages: list[dict[str, Any]],
+        *,
+        record_type: str | None = None,
+        conversation_id: str = "",
+        turn: int = 0,
+    ) -> ChatResult:
+        open_loop = self.scenario is not None and self.scenario.arrival.mode == "open"
+        ts_sched = self._next_sched if open_loop else None
+        result = self.client.complete(messages, query_type=query.query_type)
+        quality_ok: bool | None = None
+        if result.ok:
+            quality_ok, _reason = query.check(result.content, result.output_tokens)
+        stage, users = self.qi.stage_now(result.wall_send)
+        record = record_from_result(
+            result,
+            worker=self.qi.worker_id,
+            user_id=self.user_id,
+            query_type=record_type or query.query_type,
+            name=query.query_type,
+            stage=stage,
+            users=users,
+            ts_sched=min(ts_sched, result.wall_send) if ts_sched is not None else None,
+            quality_ok=quality_ok,
+            conversation_id=conversation_id,
+            turn=turn,
+        )
+        if not quality_ok and result.ok:
+            record.error = f"quality: {_reason}"
+        self._report(record)
+        return result
+
+    def _report(self, record: RequestRecord) -> None:
+        events = self.environment.events
+        name = record.name if not record.conversation_id else f"conversation/{record.name}"
+        exception = None if record.ok else RuntimeError(f"{record.error_kind}: {record.error}")
+        events.request.fire(
+            request_type="POST",
+            name=name,
+            response_time=record.e2e_ms or 0.0,
+            response_length=record.bytes,
+            exception=exception,
+            context={"stage": record.stage},
+        )
+        if record.ttft_ms is not None:
+            events.request.fire(
+                request_type=TTFT_REQUEST_TYPE,
+                name=name,
+                response_time=record.ttft_ms,
+                response_length=0,
+                exception=None,
+                context={"stage": record.stage},
+            )
+        self.qi.record(record)
+
+
+class SimpleUser(AgentUser):
+    fixed_query_type = "simple"
+
+
+class CodeGenerationUser(AgentUser):
+    fixed_query_type = "code_generation"
+
+
+class FileOperationsUser(AgentUser):
+    fixed_query_type = "file_operations"
+
+
+class MultiToolUser(AgentUser):
+    fixed_query_type = "multi_tool"
+
+
+class ReasoningUser(AgentUser):
+    fixed_query_type = "reasoning"
+
+
+class ConversationUser(AgentUser):
+    fixed_query_type = "conversation"

@@ -1,0 +1,332 @@
+"""``qi-load run``: the reference agent (optional), Locust master/workers, then the report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from qi_load.errors import EXIT_ERROR, QiLoadError
+from qi_load.record.rundir import RunDir, new_run_id
+from qi_load.scenario import Scenario, resolve_scenario
+from qi_load.target.launch import TargetProcess, spawn_target
+
+__all__ = ["RunOptions", "RunResult", "locustfile_path", "run"]
+
+PROGRESS_PREFIX = "[qi-load]"
+# A worker's master must know it is gone before our own deadline runs out.
+STOP_GRACE_S = 10.0
+
+
+@dataclass
+class RunOptions:
+    """Everything ``qi-load run`` needs; the CLI fills it from its arguments."""
+
+    scenario: str = "quick-ladder"
+    host: str = ""
+    workers: int = 0
+    out: Path = Path("reports")
+    run_id: str = ""
+    time_scale: float = 0.0
+    report: bool = True
+    target_args: list[str] = field(default_factory=list)
+    locustfile: str = ""
+    progress_interval: float = 5.0
+    metrics_port: int = 0
+    monitor_port: int = 0
+    monitor_interval: float = 0.0
+    locust_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str
+    exit_code: int
+    report_path: Path | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def locustfile_path(name: str = "agent") -> Path:
+    """The packaged locustfile, usable with or without the repository checkout."""
+    from qi_load import locustfiles
+
+    return Path(locustfiles.__file__).with_name(f"{name}.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pump(stream: IO[bytes], log: IO[bytes], echo: bool) -> None:
+    """Copy a child's output to its log; echo qi-load's progress lines to our stdout."""
+    for line in iter(stream.readline, b""):
+        log.write(line)
+        log.flush()
+        if echo and line.startswith(PROGRESS_PREFIX.encode()):
+            sys.stdout.write(line.decode("utf-8", errors="replace"))
+            sys.stdout.flush()
+
+
+class _Children:
+    """The Locust processes of one run, started in their own sessions so that only we
+    decide which signal reaches them (a terminal Ctrl-C would otherwise hit them twice)."""
+
+    def __init__(self) -> None:
+        self.master: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.threads: list[threading.Thread] = []
+        self.logs: list[IO[bytes]] = []
+
+    def start(
+        self, command: Sequence[str], log_path: Path, *, echo: bool
+    ) -> subprocess.Popen[bytes]:
+        log = log_path.open("ab")
+        self.logs.append(log)
+        process = subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert process.stdout is not None
+        thread = threading.Thread(target=_pump, args=(process.stdout, log, echo), daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return process
+
+    def all(self) -> list[subprocess.Popen[bytes]]:
+        return ([self.master] if self.master else []) + self.workers
+
+    def signal_master(self, signum: int) -> None:
+        if self.master is not None and self.master.poll() is None:
+            self.master.send_signal(signum)
+
+    def stop_all(self, grace: float) -> None:
+        deadline = time.monotonic() + grace
+        for process in self.all():
+            if process.poll() is None:
+                try:
+                    process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.terminate()
+        for process in self.all():
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for thread in self.threads:
+            thread.join(2)
+        for log in self.logs:
+            log.close()
+
+
+def _locust_base(options: RunOptions, scenario_path: str, url: str) -> list[str]:
+    locustfile = options.locustfile or str(locustfile_path("agent"))
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        locustfile,
+        "-H",
+        url,
+        "--scenario",
+        scenario_path,
+    ]
+
+
+def _master_command(
+    options: RunOptions,
+    scenario_path: str,
+    url: str,
+    run_dir: RunDir,
+    run_id: str,
+    target: TargetProcess | None,
+    master_port: int,
+) -> list[str]:
+    command = [
+        *_locust_base(options, scenario_path, url),
+        "--headless",
+        "--only-summary",
+        "--run-dir",
+        str(run_dir.path),
+        "--run-id",
+        run_id,
+        "--csv",
+        str(run_dir.locust_csv_prefix),
+        "--csv-full-history",
+        "--qi-progress",
+        str(options.progress_interval),
+    ]
+    if options.time_scale:
+        command += ["--time-scale", str(options.time_scale)]
+    if target is not None:
+        command += ["--monitor-target-pid", str(target.pid)]
+    if options.metrics_port:
+        command += ["--metrics-port", str(options.metrics_port)]
+    if options.monitor_port:
+        command += ["--monitor-port", str(options.monitor_port)]
+    if options.monitor_interval:
+        command += ["--monitor-interval", str(options.monitor_interval)]
+    if options.workers > 0:
+        command += [
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            str(options.workers),
+            "--expect-workers-max-wait",
+            "60",
+        ]
+    return command + options.locust_args
+
+
+def _worker_command(
+    options: RunOptions, scenario_path: str, url: str, master_port: int
+) -> list[str]:
+    command = [
+        *_locust_base(options, scenario_path, url),
+        "--worker",
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        str(master_port),
+    ]
+    if options.time_scale:
+        command += ["--time-scale", str(options.time_scale)]
+    if options.monitor_interval:
+        command += ["--monitor-interval", str(options.monitor_interval)]
+    return command
+
+
+def _scenario_source(name_or_path: str) -> str:
+    """A path Locust can load: the file itself, or the packaged scenario for a name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return str(path.resolve())
+    from qi_load.scenario import packaged_scenario_path
+
+    return str(packaged_scenario_path(name_or_path))
+
+
+def run(options: RunOptions) -> RunResult:
+    """Run one scenario end to end and return where its run directory is."""
+    scenario: Scenario = resolve_scenario(
+        options.scenario, {"time_scale": options.time_scale} if options.time_scale else None
+    )
+    scenario_path = _scenario_source(options.scenario)
+    run_id = options.run_id or new_run_id(scenario.name)
+    run_dir = RunDir(options.out / run_id).create()
+    scaled = scenario.scaled()
+    print(
+        f"qi-load: scenario {scenario.name!r}: {len(scaled.stages)} stages, "
+        f"{scaled.total_duration_s:.0f} s; run directory {run_dir.path}",
+        flush=True,
+    )
+
+    target: TargetProcess | None = None
+    url = options.host
+    if not url:
+        target = spawn_target(options.target_args, stderr_path=run_dir.path / "target.log")
+        url = target.url
+        print(f"qi-load: reference agent at {url} (pid {target.pid})", flush=True)
+
+    children = _Children()
+    interrupted: list[float] = []
+    """Monotonic times at which SIGINT/SIGTERM reached us."""
+
+    def forward(signum: int, _frame: Any) -> None:
+        interrupted.append(time.monotonic())
+        children.signal_master(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        master_port = _free_port() if options.workers > 0 else 0
+        children.master = children.start(
+            _master_command(options, scenario_path, url, run_dir, run_id, target, master_port),
+            run_dir.path / "locust-master.log",
+            echo=True,
+        )
+        for index in range(options.workers):
+            children.workers.append(
+                children.start(
+                    _worker_command(options, scenario_path, url, master_port),
+                    run_dir.path / f"locust-worker-{index}.log",
+                    echo=False,
+                )
+            )
+        # Generous bound: the scenario, its warm-up, and workers joining.
+        limit = scaled.total_duration_s + 120.0
+        started = time.monotonic()
+        while children.master.poll() is None:
+            now = time.monotonic()
+            if interrupted and now - interrupted[0] > STOP_GRACE_S:
+                children.master.kill()
+                break
+            if not interrupted and now - started > limit:
+                children.signal_master(signal.SIGTERM)
+                interrupted.append(now)
+            time.sleep(0.2)
+        children.stop_all(STOP_GRACE_S)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for process in children.all():
+            if process.poll() is None:
+                process.kill()
+        if target is not None:
+            target.stop()
+
+    return _finish(run_dir, options, bool(interrupted))
+
+
+def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResult:
+    try:
+        manifest = run_dir.read_manifest()
+    except (FileNotFoundError, ValueError) as exc:
+        raise QiLoadError(
+            f"Locust did not write {run_dir.run_json} ({exc}); "
+            f"see {run_dir.path}/locust-master.log",
+            exit_code=EXIT_ERROR,
+        ) from None
+    status = str(manifest.get("status", "failed"))
+    if status == "running":
+        # The master died without closing its manifest (killed): the data stays readable.
+        status = "interrupted" if interrupted else "failed"
+        manifest = run_dir.update_manifest(status=status, end=time.time())
+    result = RunResult(
+        run_dir=run_dir.path,
+        status=status,
+        exit_code={"complete": 0, "interrupted": 130}.get(status, EXIT_ERROR),
+        manifest=manifest,
+    )
+    # An interrupted run is left for `qi-load report` so that Ctrl-C returns promptly.
+    if options.report and status == "complete":
+        result.report_path = _report(run_dir)
+    return result
+
+
+def _report(run_dir: RunDir) -> Path | None:
+    try:
+        from qi_load.render.report import write_report
+    except ImportError:
+        return None
+    path: Path = write_report(run_dir.path)
+    return path
