@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -15,11 +13,16 @@ from urllib.parse import urlsplit
 
 import gevent
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.sse import SseDecoder
+from qi_load.generate.transport import (
+    classify_socket_error,
+    close_response_socket,
+    read_available,
+)
 from qi_load.record.schema import ErrorKind
 
 __all__ = [
@@ -31,9 +34,6 @@ __all__ = [
 ]
 
 API_KEY_ENV: Final = ("QI_LOAD_API_KEY", "OPENAI_API_KEY")
-_CONNECT_ERRNOS: Final = frozenset(
-    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
-)
 _ERROR_BODY_CHARS: Final = 300
 _BLOCK_SIZE: Final = 64 * 1024
 
@@ -262,7 +262,7 @@ class ChatClient:
         except _Fault as exc:
             result.error_kind, result.error = exc.kind, str(exc)
         except (HTTPParseError, OSError) as exc:
-            result.error_kind, result.error = _classify(exc, response is not None)
+            result.error_kind, result.error = classify_socket_error(exc, response is not None)
         finally:
             total.close()
             if not clean:
@@ -313,7 +313,7 @@ class ChatClient:
         token_times: list[float] = []
         try:
             while True:
-                chunk = _read_available(response)
+                chunk = read_available(response)
                 if not chunk:
                     break
                 now = time.perf_counter()
@@ -378,10 +378,7 @@ class ChatClient:
         )
 
     def _discard(self, response: HTTPSocketPoolResponse | None) -> None:
-        # A half-read response must never go back to the keep-alive pool, and
-        # geventhttpclient has no public abort: close its socket and start a fresh pool.
-        if response is not None and response._sock is not None:
-            response._sock.close()
+        close_response_socket(response)
         self._http.close()
         self._http = self._new_http()
 
@@ -394,28 +391,6 @@ def _api_key(config: ChatConfig) -> str | None:
         if value:
             return value
     return None
-
-
-def _read_available(response: HTTPSocketPoolResponse) -> bytes:
-    """The body bytes that have arrived: what is buffered, else one recv (b"" at the end).
-
-    geventhttpclient's ``read(n)`` waits for n bytes and ``iter_content``-style block reads
-    delay small events; reading whatever one recv brings keeps each event's arrival time.
-    """
-    buffer = response._body_buffer
-    while not buffer:
-        if response.message_complete:
-            return b""
-        sock = response._sock
-        if sock is None:
-            raise HTTPConnectionClosed("connection closed before the end of the body")
-        data = sock.recv(response.block_size)
-        response.feed(data)
-        if not data and not response.message_complete:
-            raise HTTPConnectionClosed("connection closed before the end of the body")
-    out = bytes(buffer)
-    del buffer[:]
-    return out
 
 
 def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> bool:
@@ -465,15 +440,3 @@ def _raise_error_object(obj: dict[str, Any]) -> None:
     if error:
         message = error.get("message", error) if isinstance(error, dict) else error
         raise _Fault("protocol", f"error object in response: {str(message)[:200]}")
-
-
-def _classify(exc: BaseException, got_response: bool) -> tuple[ErrorKind, str]:
-    if isinstance(exc, socket.gaierror):
-        return "connect", f"name resolution failed: {exc}"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        where = "mid-stream" if got_response else "connecting or waiting for headers"
-        return "timeout", f"socket timeout {where}: {exc}"
-    if isinstance(exc, OSError) and exc.errno in _CONNECT_ERRNOS and not got_response:
-        return "connect", f"{type(exc).__name__}: {exc}"
-    where = "mid-stream" if got_response else "before the response"
-    return "protocol", f"connection failed {where}: {type(exc).__name__}: {exc}"

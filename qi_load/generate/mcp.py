@@ -1,0 +1,285 @@
+"""gevent-native MCP client (JSON-RPC over streamable HTTP) that times each call."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import gevent
+from geventhttpclient import HTTPClient
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+
+from qi_load import __version__
+from qi_load.errors import QiLoadError
+from qi_load.generate.sse import SseDecoder
+from qi_load.generate.transport import (
+    classify_socket_error,
+    close_response_socket,
+    read_available,
+)
+from qi_load.record.schema import ErrorKind
+
+__all__ = ["PROTOCOL_VERSION", "McpClient", "McpResult"]
+
+PROTOCOL_VERSION: Final = "2025-11-25"
+"""The revision offered in ``initialize`` (the newest one reached by that handshake)."""
+_SESSION_HEADER: Final = "mcp-session-id"
+_VERSION_HEADER: Final = "mcp-protocol-version"
+_ERROR_BODY_CHARS: Final = 300
+
+
+@dataclass(slots=True)
+class McpResult:
+    """One JSON-RPC exchange as measured (perf_counter seconds) and its ``result`` object."""
+
+    method: str
+    ok: bool = False
+    error_kind: ErrorKind = "none"
+    error: str = ""
+    status_code: int = 0
+    wall_send: float = 0.0
+    t_send: float | None = None
+    t_done: float | None = None
+    result: dict[str, Any] | None = None
+    bytes: int = 0
+
+    @property
+    def text(self) -> str:
+        """The text parts of a ``tools/call`` result ("" otherwise)."""
+        return _text_of(self.result) if self.result is not None else ""
+
+    @property
+    def latency_ms(self) -> float | None:
+        """Send to the arrival of the JSON-RPC response."""
+        if self.t_send is None or self.t_done is None:
+            return None
+        return (self.t_done - self.t_send) * 1000.0
+
+
+class _Fault(Exception):
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+
+
+class McpClient:
+    """One MCP session over one keep-alive connection; methods never raise for faults."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 5.0,
+        total_timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise QiLoadError(f"MCP url: expected http(s)://host[:port]/path, got {url!r}")
+        self._host = parts.hostname
+        self._ssl = parts.scheme == "https"
+        self._port = parts.port or (443 if self._ssl else 80)
+        self._path = parts.path or "/"
+        self._connect_timeout = connect_timeout
+        self._total_timeout = total_timeout
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            **(headers or {}),
+        }
+        self._ids = itertools.count(1)
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self._http = self._new_http()
+
+    def initialize(self) -> McpResult:
+        """``initialize`` (timed), then the ``notifications/initialized`` it requires."""
+        self.session_id = self.protocol_version = None
+        params = {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "qi-load", "version": __version__},
+        }
+        result = self._call("initialize", params)
+        if not result.ok or result.result is None:
+            return result
+        version = result.result.get("protocolVersion")
+        self.protocol_version = version if isinstance(version, str) else PROTOCOL_VERSION
+        notified = self._call("notifications/initialized", None, notification=True)
+        if not notified.ok:
+            result.ok, result.error_kind = False, notified.error_kind
+            result.error = f"notifications/initialized: {notified.error}"
+        return result
+
+    def list_tools(self) -> McpResult:
+        """``tools/list``: ``result["tools"]`` lists the tools."""
+        return self._call("tools/list", {})
+
+    def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> McpResult:
+        """``tools/call``; a result with ``isError`` is a failed call."""
+        result = self._call("tools/call", {"name": name, "arguments": arguments or {}})
+        if result.ok and result.result is not None and result.result.get("isError"):
+            result.ok, result.error_kind = False, "protocol"
+            result.error = f"tool {name} failed: {_text_of(result.result)[:200]}"
+        return result
+
+    def close(self) -> None:
+        """End the session (DELETE, best effort) and close the connection."""
+        if self.session_id is not None:
+            try:
+                with gevent.Timeout(self._total_timeout):
+                    response = self._http.request(
+                        "DELETE", self._path, headers=self._session_headers()
+                    )
+                    response.read()
+            except (gevent.Timeout, HTTPParseError, OSError):
+                pass
+            self.session_id = None
+        self._http.close()
+
+    def __enter__(self) -> McpClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- one exchange ----------------------------------------------------------------------
+
+    def _call(self, method: str, params: Any, *, notification: bool = False) -> McpResult:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        request_id = None if notification else next(self._ids)
+        if request_id is not None:
+            message["id"] = request_id
+        if params is not None:
+            message["params"] = params
+        body = json.dumps(message, separators=(",", ":")).encode()
+        result = McpResult(method=method)
+        response: HTTPSocketPoolResponse | None = None
+        clean = False
+        total = gevent.Timeout(self._total_timeout)
+        result.wall_send = time.time()
+        result.t_send = time.perf_counter()
+        total.start()
+        try:
+            response = self._http.request(
+                "POST", self._path, body=body, headers=self._session_headers()
+            )
+            clean = self._read(response, result, request_id)
+        except gevent.Timeout as exc:
+            if exc is not total:
+                raise
+            result.error_kind, result.error = "timeout", f"total timeout {self._total_timeout}s"
+        except _Fault as exc:
+            result.error_kind, result.error = exc.kind, str(exc)
+        except (HTTPParseError, OSError) as exc:
+            result.error_kind, result.error = classify_socket_error(exc, response is not None)
+        finally:
+            total.close()
+            if not clean:
+                close_response_socket(response)
+                self._http.close()
+                self._http = self._new_http()
+        result.ok = result.error_kind == "none"
+        return result
+
+    def _session_headers(self) -> dict[str, str]:
+        headers = dict(self._headers)
+        if self.session_id is not None:
+            headers[_SESSION_HEADER] = self.session_id
+        if self.protocol_version is not None:
+            headers[_VERSION_HEADER] = self.protocol_version
+        return headers
+
+    def _read(
+        self, response: HTTPSocketPoolResponse, result: McpResult, request_id: int | None
+    ) -> bool:
+        result.status_code = response.status_code
+        session = response.get(_SESSION_HEADER)
+        if session and result.method == "initialize":
+            self.session_id = str(session)
+        content_type = str(response.get("content-type", "")).lower()
+        if response.status_code >= 400:
+            text = response.read().decode("utf-8", "replace")
+            result.t_done = time.perf_counter()
+            result.error_kind = "http"
+            result.error = (
+                f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"
+            )
+            return True
+        if request_id is None:
+            result.bytes = len(response.read())
+            result.t_done = time.perf_counter()
+            return True
+        if content_type.startswith("text/event-stream"):
+            reply = self._read_sse(response, result, request_id)
+        elif content_type.startswith("application/json"):
+            raw = response.read()
+            result.t_done = time.perf_counter()
+            result.bytes = len(raw)
+            reply = _parse(raw.decode("utf-8", "replace"))
+        else:
+            raise _Fault("protocol", f"unexpected content type {content_type!r}")
+        if reply.get("id") != request_id:
+            raise _Fault("protocol", f"response id {reply.get('id')!r} != request id {request_id}")
+        error = reply.get("error")
+        if error is not None:
+            detail = error.get("message", error) if isinstance(error, dict) else error
+            raise _Fault("protocol", f"JSON-RPC error: {str(detail)[:200]}")
+        payload = reply.get("result")
+        if not isinstance(payload, dict):
+            raise _Fault("protocol", "JSON-RPC response without a result object")
+        result.result = payload
+        return True
+
+    def _read_sse(
+        self, response: HTTPSocketPoolResponse, result: McpResult, request_id: int
+    ) -> dict[str, Any]:
+        decoder = SseDecoder()
+        reply: dict[str, Any] | None = None
+        # The server closes the stream after the response; reading to its end keeps the
+        # connection reusable (server-initiated messages before it are skipped).
+        while chunk := read_available(response):
+            result.bytes += len(chunk)
+            for event in decoder.feed(chunk):
+                if reply is not None or not event.data:
+                    continue
+                message = _parse(event.data)
+                if message.get("id") == request_id and ("result" in message or "error" in message):
+                    reply = message
+                    result.t_done = time.perf_counter()
+        if reply is None:
+            raise _Fault("protocol", "event stream ended without the JSON-RPC response")
+        return reply
+
+    def _new_http(self) -> HTTPClient:
+        return HTTPClient(
+            self._host,
+            port=self._port,
+            ssl=self._ssl,
+            concurrency=1,
+            connection_timeout=self._connect_timeout,
+            network_timeout=self._total_timeout,
+        )
+
+
+def _parse(text: str) -> dict[str, Any]:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise _Fault("protocol", f"invalid JSON-RPC message: {text[:80]!r}") from None
+    if not isinstance(message, dict):
+        raise _Fault("protocol", f"JSON-RPC message is not an object: {text[:80]!r}")
+    return message
+
+
+def _text_of(result: dict[str, Any]) -> str:
+    """The text parts of a ``tools/call`` result."""
+    return " ".join(
+        str(part.get("text", ""))
+        for part in result.get("content") or ()
+        if isinstance(part, dict) and part.get("type") == "text"
+    )
