@@ -323,10 +323,12 @@ def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResul
     return result
 
 
-def _report(run_dir: RunDir) -> Path | None:
-    try:
-        from qi_load.render.report import write_report
-    except ImportError:
-        return None
-    path: Path = write_report(run_dir.path)
-    return path
+def _report(run_dir: RunDir) -> Path:
+    # pandas and matplotlib load here, in the wrapper, never in a Locust process.
+    from qi_load.analyze.load import load_run
+    from qi_load.analyze.summary import analyze_run
+    from qi_load.render.outputs import write_report
+
+    data = load_run(run_dir.path)
+    write_report(analyze_run(data), data)
+    return run_dir.path / "report.html"
