@@ -34,9 +34,10 @@ _LONG_QUESTION_WORDS: Final = 40
 def classify(text: str, forced: str | None = None) -> QueryType:
     """`forced` (metadata.query_type) if given, else the type whose cues the text shows.
 
-    Order matters: tool use beats files (a tool request may name a file), files beat code and
-    reasoning ("read and analyze package.json"), code beats reasoning ("write a function to
-    compare ..."), and arithmetic or a short question is `simple`.
+    Order matters: tool use beats files (a tool request may name a file), a named file beats
+    code and reasoning ("read and analyze package.json"), code beats talk about files ("write
+    code that reads a file") and reasoning ("write a function to compare ..."), and arithmetic
+    or a short question is `simple`.
     """
     if forced is not None:
         for query_type in QUERY_TYPES:
@@ -45,10 +46,12 @@ def classify(text: str, forced: str | None = None) -> QueryType:
         raise ValueError(f"unknown query type {forced!r}")
     if sum(1 for group in _TOOL_GROUPS if group.search(text)) >= 2:
         return "multi_tool"
-    if find_path(text) is not None or (_FILE.search(text) and "file" in text.lower()):
+    if find_path(text) is not None:
         return "file_operations"
     if _CODE.search(text):
         return "code_generation"
+    if _FILE.search(text) and "file" in text.lower():
+        return "file_operations"
     if _REASONING.search(text) and extract_expression(text) is None:
         return "reasoning"
     if extract_expression(text) is None and len(text.split()) > _LONG_QUESTION_WORDS:
