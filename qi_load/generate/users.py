@@ -39,13 +39,22 @@ __all__ = [
     "MultiToolUser",
     "ReasoningUser",
     "SimpleUser",
+    "next_user_id",
     "record_from_result",
+    "report_record",
 ]
 
 TTFT_REQUEST_TYPE = "TTFT"
 """Locust request_type of the extra TTFT entries (leave it out when counting requests)."""
 
 _USER_IDS = itertools.count(1)
+
+
+def next_user_id() -> int:
+    """A number for a new virtual user, unique within this Locust process."""
+    return next(_USER_IDS)
+
+
 _CATALOGUE: QueryCatalogue | None = None
 
 
@@ -151,7 +160,7 @@ class AgentUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.qi = state()
-        self.user_id = next(_USER_IDS)
+        self.user_id = next_user_id()
         self.rng = random.Random()
         self.client = ChatClient(_chat_config(self.qi, self.host or ""))
         self.catalogue = _catalogue(self.qi)
@@ -288,27 +297,32 @@ class AgentUser(User):
         return result
 
     def _report(self, record: RequestRecord) -> None:
-        events = self.environment.events
-        name = record.name if not record.conversation_id else f"conversation/{record.name}"
-        exception = None if record.ok else RuntimeError(f"{record.error_kind}: {record.error}")
+        report_record(self.environment, self.qi, record)
+
+
+def report_record(environment: Any, qi: QiState, record: RequestRecord) -> None:
+    """Fire Locust's request event (E2E, plus a TTFT entry) and hand the record over."""
+    events = environment.events
+    name = record.name if not record.conversation_id else f"conversation/{record.name}"
+    exception = None if record.ok else RuntimeError(f"{record.error_kind}: {record.error}")
+    events.request.fire(
+        request_type="POST",
+        name=name,
+        response_time=record.e2e_ms or 0.0,
+        response_length=record.bytes,
+        exception=exception,
+        context={"stage": record.stage},
+    )
+    if record.ttft_ms is not None:
         events.request.fire(
-            request_type="POST",
+            request_type=TTFT_REQUEST_TYPE,
             name=name,
-            response_time=record.e2e_ms or 0.0,
-            response_length=record.bytes,
-            exception=exception,
+            response_time=record.ttft_ms,
+            response_length=0,
+            exception=None,
             context={"stage": record.stage},
         )
-        if record.ttft_ms is not None:
-            events.request.fire(
-                request_type=TTFT_REQUEST_TYPE,
-                name=name,
-                response_time=record.ttft_ms,
-                response_length=0,
-                exception=None,
-                context={"stage": record.stage},
-            )
-        self.qi.record(record)
+    qi.record(record)
 
 
 class SimpleUser(AgentUser):

@@ -1,0 +1,146 @@
+"""A Locust user that measures an MCP server: ``initialize``, ``tools/list`` and ``tools/call``.
+
+Each user holds one MCP session over streamable HTTP (``--mcp-url``, default ``HOST/mcp``).
+It lists the server's tools once, then calls the tools it knows arguments for — the
+reference agent's tools are built in, others come from ``--mcp-call NAME=JSON`` — and
+re-initializes a session every ``--mcp-session-calls`` calls, so session setup stays in
+the measurement. Every exchange is one record with ``query_type = mcp`` and the method (and
+tool) as its name; ``e2e_ms`` is send to JSON-RPC response.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+from locust import User, task
+
+from qi_load.errors import QiLoadError
+from qi_load.generate.mcp import McpClient, McpResult
+from qi_load.generate.plugin import state
+from qi_load.generate.users import next_user_id, report_record
+from qi_load.record.schema import RequestRecord
+
+__all__ = ["BUILTIN_CALLS", "McpUser", "add_arguments", "parse_mcp_calls"]
+
+ToolCheck = Callable[[str], bool]
+
+BUILTIN_CALLS: Final[dict[str, tuple[dict[str, Any], ToolCheck]]] = {
+    "get_weather": ({"city": "Paris"}, lambda text: re.search(r"-?\d+ ?°C", text) is not None),
+    "create_calendar_event": (
+        {"title": "Load test sync", "date": "2026-12-01", "time": "10:00"},
+        lambda text: re.search(r"evt-[0-9a-f]+", text) is not None,
+    ),
+    "calculator": ({"expression": "17 * 23"}, lambda text: "391" in text),
+    "read_file": ({"path": "package.json"}, lambda text: "qi-sample-app" in text),
+}
+"""Arguments and a result check for the reference agent's tools."""
+
+
+def parse_mcp_calls(items: list[str]) -> dict[str, tuple[dict[str, Any], ToolCheck]]:
+    """``NAME=JSON`` items (from ``--mcp-call``) as tool calls whose result must not be empty."""
+    calls: dict[str, tuple[dict[str, Any], ToolCheck]] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise QiLoadError(f"--mcp-call: expected NAME=JSON, got {item!r}")
+        try:
+            arguments = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise QiLoadError(f"--mcp-call {name}: arguments are not JSON ({exc.msg})") from None
+        if not isinstance(arguments, dict):
+            raise QiLoadError(f"--mcp-call {name}: arguments must be a JSON object")
+        calls[name] = (arguments, lambda text: bool(text.strip()))
+    return calls
+
+
+def add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("qi-load MCP users")
+    group.add_argument("--mcp-url", default="", help="MCP endpoint (default: HOST/mcp)")
+    group.add_argument(
+        "--mcp-call",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="A tool to call with these arguments (repeatable; adds to the built-in ones)",
+    )
+    group.add_argument(
+        "--mcp-session-calls",
+        type=int,
+        default=20,
+        help="Tool calls per MCP session before a new initialize (default 20)",
+    )
+
+
+class McpUser(User):
+    """One MCP client session per user; calls every known tool the server lists in turn."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.qi = state()
+        options = environment.parsed_options
+        self.url = getattr(options, "mcp_url", "") or f"{(self.host or '').rstrip('/')}/mcp"
+        self.calls = {**BUILTIN_CALLS, **parse_mcp_calls(getattr(options, "mcp_call", []))}
+        self.session_calls = max(1, int(getattr(options, "mcp_session_calls", 20)))
+        self.client = McpClient(self.url)
+        self.tools: list[str] = []
+        self._calls_in_session = 0
+        self._next_tool = 0
+        self.user_id = next_user_id()
+        self.rng = random.Random()
+
+    def on_stop(self) -> None:
+        self.client.close()
+
+    def wait_time(self) -> float:
+        scenario = self.qi.scenario
+        return scenario.think_time.sample(self.rng) if scenario else 0.0
+
+    @task
+    def exercise(self) -> None:
+        if self.client.session_id is None or self._calls_in_session >= self.session_calls:
+            self._calls_in_session = 0
+            if not self._record(self.client.initialize(), "initialize"):
+                return
+            listed = self.client.list_tools()
+            names = [t.get("name", "") for t in (listed.result or {}).get("tools", [])]
+            self.tools = [name for name in names if name in self.calls]
+            if not self._record(listed, "tools/list", ok=bool(self.tools)):
+                return
+        tool = self.tools[self._next_tool % len(self.tools)]
+        self._next_tool += 1
+        self._calls_in_session += 1
+        arguments, check = self.calls[tool]
+        result = self.client.call_tool(tool, arguments)
+        self._record(result, f"tools/call:{tool}", ok=check(result.text) if result.ok else None)
+
+    def _record(self, result: McpResult, name: str, ok: bool | None = True) -> bool:
+        """Record one exchange; ``ok`` is the quality verdict of a successful one."""
+        quality = ok if result.ok else None
+        passed = result.ok and quality is not False
+        stage, users = self.qi.stage_now(result.wall_send)
+        record = RequestRecord(
+            ts_sched=result.wall_send,
+            ts_start=result.wall_send,
+            worker=self.qi.worker_id,
+            user_id=self.user_id,
+            query_type="mcp",
+            name=name,
+            stage=stage,
+            users=users,
+            ok=passed,
+            error_kind=result.error_kind if not result.ok else ("none" if passed else "quality"),
+            status_code=result.status_code,
+            e2e_ms=result.latency_ms,
+            quality_ok=quality,
+            bytes=result.bytes,
+            error=result.error or ("" if passed else f"{name}: unexpected result"),
+        )
+        report_record(self.environment, self.qi, record)
+        if not result.ok:
+            # A broken session cannot be trusted: start a new one on the next task.
+            self.client.session_id = None
+        return passed
