@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,9 +40,16 @@ class Answer:
 class Agent:
     """Does each query type's work for real; `wrong_answers` makes every answer fail its check."""
 
-    def __init__(self, tool_caller: ToolCaller, *, wrong_answers: bool = False) -> None:
+    def __init__(
+        self,
+        tool_caller: ToolCaller,
+        *,
+        wrong_answers: bool = False,
+        on_tool_call: Callable[[str, bool], None] | None = None,
+    ) -> None:
         self._tools = tool_caller
         self._wrong = wrong_answers
+        self._on_tool_call = on_tool_call or (lambda name, ok: None)
 
     async def answer(self, query_type: QueryType, text: str) -> Answer:
         started = time.perf_counter()
@@ -103,6 +111,9 @@ class Agent:
                 results.append(await self._tools.call(name, arguments))
             except ToolFailed as exc:
                 results.append(f"(failed: {exc})")
+                self._on_tool_call(name, False)
+            else:
+                self._on_tool_call(name, True)
         weather, event = results
         return Answer(
             "I used two tools.\n\n"

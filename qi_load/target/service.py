@@ -29,8 +29,15 @@ class Service:
         self.rng = random.Random(self.config.seed)
         self.pool = SlotPool(self.config.slots, self.config.queue_limit)
         self.faults = FaultPlanner(self.config, self.rng)
-        self.agent = Agent(self.tool_caller, wrong_answers=self.config.wrong_answers)
+        self.agent = Agent(
+            self.tool_caller,
+            wrong_answers=self.config.wrong_answers,
+            on_tool_call=self._count_tool_call,
+        )
         self.metrics.slots_total.set(self.config.slots)
+
+    def _count_tool_call(self, tool: str, ok: bool) -> None:
+        self.metrics.tool_calls.labels(tool, "ok" if ok else "error").inc()
 
     def update_gauges(self) -> None:
         self.metrics.slots_busy.set(self.pool.busy)

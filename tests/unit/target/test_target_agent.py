@@ -56,9 +56,12 @@ def test_multi_tool_calls_both_tools_and_quotes_them() -> None:
     assert answer.tools == ["get_weather", "create_calendar_event"] and answer.tool_ms > 0
 
 
-def test_multi_tool_survives_a_failing_tool() -> None:
-    answer = _answer("multi_tool", "weather and event", tools=RecordingTools(fail="get_weather"))
+def test_multi_tool_survives_a_failing_tool_and_reports_outcomes() -> None:
+    outcomes: list[tuple[str, bool]] = []
+    agent = Agent(RecordingTools(fail="get_weather"), on_tool_call=lambda *o: outcomes.append(o))
+    answer = asyncio.run(agent.answer("multi_tool", "weather and event"))
     assert "failed: get_weather: boom" in answer.text and "evt-1a2b3c4d" in answer.text
+    assert outcomes == [("get_weather", False), ("create_calendar_event", True)]
 
 
 def test_multi_tool_wrong_answer_calls_nothing() -> None:
