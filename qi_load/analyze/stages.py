@@ -141,7 +141,8 @@ def stage_windows(run: RunData) -> list[Window]:
     req = run.requests
     if req.empty:
         return []
-    t0, t1 = float(req["ts_start"].min()), float(req["ts_end"].max())
+    # The window is half-open: step past the last request so it is inside.
+    t0, t1 = float(req["ts_start"].min()), float(np.nextafter(req["ts_end"].max(), np.inf))
     users = int(np.nanmax(req["users"].to_numpy())) if req["users"].notna().any() else 0
     return [Window(0, "run", users, t0, t0, t1, t0, t1, None)]
 

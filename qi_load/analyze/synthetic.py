@@ -104,8 +104,9 @@ def _stage_requests(
     ttft = spec.ttft_s * spec.slowdown
     rate = min(users / (service + spec.think_s), spec.slots / service)
     wait = max(0.0, users / rate - spec.think_s - service)
-    n = int(rng.poisson(rate * (t1 - t0)))
-    ends = np.sort(rng.uniform(t0, t1, n))
+    # Stratified arrivals: the count in any window is the rate's, give or take one request.
+    n = round(rate * (t1 - t0))
+    ends = t0 + (np.arange(n) + rng.uniform(0.0, 1.0, n)) / rate
     factor = rng.lognormal(0.0, spec.noise, n)
     waits = rng.exponential(wait, n) if wait > 0 else np.zeros(n)
     ttft_ms = (ttft * factor + waits) * 1000.0
@@ -189,7 +190,7 @@ def _samples(
                     "net_sent_bytes": np.cumsum((rate * 4000).astype(np.int64)),
                     "net_recv_bytes": np.cumsum((rate * 500).astype(np.int64)),
                     "host_cpu_percent": 20.0,
-                    "host_mem_available_bytes": 4 * 1024 * _MB,
+                    "host_mem_available_bytes": int(4 * 1024 * _MB),
                     "cpu_user_s": 0.0,
                     "cpu_system_s": 0.0,
                     "ctx_switches": 0,

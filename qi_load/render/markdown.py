@@ -11,7 +11,8 @@ from qi_load.analyze.summary import Summary
 
 __all__ = ["comparison_markdown", "md_escape", "render_markdown"]
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#!~])")
+# Intraword underscores are literal in GitHub Markdown; escaping them would litter names.
+_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
 
 
 def md_escape(value: Any) -> str:

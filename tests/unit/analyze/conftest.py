@@ -1,0 +1,27 @@
+"""Synthetic run directories with known capacity, leak and errors, shared by analysis tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qi_load.analyze.load import RunData, load_run
+from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
+
+
+@pytest.fixture(scope="session")
+def ladder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ladder 1..16 users, 4 slots of 0.5 s, 0.5 s think: capacity reached at 8 users."""
+    return write_synthetic_run(tmp_path_factory.mktemp("ladder") / "run", SyntheticRun(seed=11))
+
+
+@pytest.fixture(scope="session")
+def ladder(ladder_dir: Path) -> RunData:
+    return load_run(ladder_dir)
+
+
+@pytest.fixture(scope="session")
+def leaky(tmp_path_factory: pytest.TempPathFactory) -> RunData:
+    spec = SyntheticRun(seed=12, leak_mb_per_min=5.0)
+    return load_run(write_synthetic_run(tmp_path_factory.mktemp("leaky") / "run", spec))

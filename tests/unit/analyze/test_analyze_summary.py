@@ -1,0 +1,56 @@
+"""The summary: strict JSON, the check gate, recommendations tied to findings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qi_load.analyze.load import RunData, load_run
+from qi_load.analyze.summary import SCHEMA_VERSION, analyze_run, summary_json
+from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
+from qi_load.analyze.targets import TargetsConfig, Thresholds
+
+
+def test_summary_is_strict_json_with_every_section(leaky: RunData) -> None:
+    summary = analyze_run(leaky)
+    data = json.loads(summary_json(summary))  # allow_nan=False inside: no NaN slipped through
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert set(data) >= {
+        "run",
+        "stages",
+        "degradation",
+        "leaks",
+        "alerts",
+        "targets",
+        "recommendations",
+        "check",
+        "per_type",
+        "slo_checks",
+        "locust",
+    }
+    assert data["locust"]["failure_messages"][0]["error"] == "HTTPError 500: <b>internal</b>"
+
+
+def test_recommendations_name_their_findings(leaky: RunData) -> None:
+    recs = analyze_run(leaky)["recommendations"]
+    by_category = {r["category"]: r for r in recs}
+    assert "inference_queue" in by_category["algorithm"]["finding"]
+    assert "leak" in by_category["memory"]["finding"]
+    assert all(r["finding"] for r in recs)
+
+
+def test_no_miss_no_recommendation_and_check_passes(tmp_path: Path) -> None:
+    spec = SyntheticRun(seed=31, slots=100, users=(1, 2, 4), hold_s=40)
+    run = load_run(write_synthetic_run(tmp_path / "r", spec))
+    lenient = TargetsConfig(throughput_rps=Thresholds(stretch=3, target=2, minimum=1))
+    summary = analyze_run(run, targets=lenient)
+    assert summary["recommendations"] == []
+    assert summary["check"] == {"passed": True, "failures": []}
+
+
+def test_check_fails_on_slo_target_and_regression(ladder: RunData, tmp_path: Path) -> None:
+    slow = load_run(write_synthetic_run(tmp_path / "s", SyntheticRun(seed=32, slowdown=1.4)))
+    check = analyze_run(slow, baseline=ladder)["check"]
+    assert not check["passed"]
+    kinds = {f.split(" ")[0] for f in check["failures"]}
+    assert kinds == {"SLO", "target", "critical"}

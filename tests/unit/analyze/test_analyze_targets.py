@@ -1,0 +1,79 @@
+"""The targets matrix: grading, overrides from a file, and clear errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qi_load.analyze.load import RunData
+from qi_load.analyze.stages import analyze_stages
+from qi_load.analyze.targets import (
+    TargetsConfig,
+    Thresholds,
+    grade,
+    grade_targets,
+    load_targets,
+)
+from qi_load.errors import QiLoadError
+
+
+def test_grades_both_directions() -> None:
+    lower = Thresholds(stretch=1.0, target=1.5, minimum=2.0)
+    assert [grade(v, lower) for v in (0.9, 1.2, 1.9, 2.1, None)] == [
+        "stretch",
+        "target",
+        "minimum",
+        "fail",
+        "not_measured",
+    ]
+    higher = Thresholds(stretch=25, target=15, minimum=10)
+    assert [grade(v, higher, higher_is_better=True) for v in (30, 20, 12, 5)] == [
+        "stretch",
+        "target",
+        "minimum",
+        "fail",
+    ]
+
+
+def test_grade_a_ladder(ladder: RunData) -> None:
+    results = {t["metric"]: t for t in grade_targets(TargetsConfig(), analyze_stages(ladder), {})}
+    assert results["startup"]["grade"] == "not_measured"
+    assert results["memory"]["grade"] == "target"  # ~60 MB
+    assert results["p95"]["grade"] == "stretch" and "u8" in results["p95"]["basis"]
+    assert results["throughput"]["grade"] == "fail"  # ~8.9 req/s < 10
+    with_startup = grade_targets(TargetsConfig(), analyze_stages(ladder), {"startup_ms": 250})
+    assert with_startup[0]["grade"] == "target"
+
+
+def test_partial_override_from_yaml_and_json(tmp_path: Path) -> None:
+    yml = tmp_path / "t.yaml"
+    yml.write_text("throughput_rps:\n  minimum: 5\n  target: 8\nreference_users: 4\n")
+    cfg = load_targets(yml)
+    assert cfg.throughput_rps.minimum == 5 and cfg.throughput_rps.stretch == 25
+    assert cfg.reference_users == 4 and cfg.p95_s.target == 1.5
+    js = tmp_path / "t.json"
+    js.write_text('{"p95_s": {"stretch": 0.5}}')
+    assert load_targets(js).p95_s.stretch == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("p95_s: {target: 3}", r"p95_s: levels must satisfy stretch ≤ target ≤ minimum"),
+        ("latency: 3", r"latency: Extra inputs are not permitted"),
+        ("p95_s: {target: fast}", r"p95_s.target: Input should be a valid number"),
+        ("[1, 2]", r"expected a mapping of targets, got list"),
+        ("a: [", r"not valid yaml"),
+    ],
+)
+def test_bad_files_name_the_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(QiLoadError, match=message):
+        load_targets(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(QiLoadError, match="cannot read targets file"):
+        load_targets(tmp_path / "none.yaml")
