@@ -391,7 +391,8 @@ class Monitor(_Model):
         default_factory=list, description="PIDs of the system under test."
     )
     names: list[str] = Field(
-        default_factory=list, description="Process names to find and sample (exact match)."
+        default_factory=list,
+        description="Process names (or parts of their command line) to sample as the SUT.",
     )
 
 

@@ -16,8 +16,9 @@ Using the shape from a locustfile (the shape only runs on the master or the loca
 
 ``on_stage_change(stage, wall)`` is called from the shape's greenlet, before the stage's
 users are requested, with the ``PlannedStage`` that starts and ``time.time()``; at the end
-of the plan (or after ``finish()``) it is called once more with ``None``, then ``tick()``
-returns ``None`` and Locust stops the test. A headless run interrupted by Ctrl-C gets no
+of the plan (or after ``finish()``, or ``stage_done(name)`` for a count-bounded last stage)
+it is called once more with ``None``, then ``tick()`` returns ``None`` and Locust stops the
+test. A headless run interrupted by Ctrl-C gets no
 final ``None`` call: close the last stage on Locust's ``test_stop``/``quit`` events.
 
 Locust calls ``tick()`` about once a second and applies ``(users, spawn_rate)`` when it
@@ -93,8 +94,18 @@ class ScenarioShape(LoadTestShape):
         self.on_stage_change = on_stage_change
 
     def finish(self) -> None:
-        """End the test at the next tick, e.g. once a count-bounded last stage is done."""
+        """End the test at the next tick."""
         self._finished = True
+
+    def stage_done(self, name: str) -> bool:
+        """A count-bounded stage finished its work early. When it is the plan's last stage
+        the test ends at the next tick (returns True); otherwise the plan goes on unchanged
+        and the rest of the stage's budget stays idle, so that stage times (and the stage
+        tags derived from them) keep matching the plan."""
+        if self.plan and self.plan[-1].name == name:
+            self.finish()
+            return True
+        return False
 
     @property
     def current_stage(self) -> PlannedStage | None:

@@ -262,6 +262,26 @@ def test_unchanged_users_repeat_the_same_tick_and_finish_ends_the_test() -> None
     assert shape.events == [("3u", 0.0), (None, 10.0)]
 
 
+def test_stage_done_ends_the_test_only_after_the_last_stage() -> None:
+    plan = stage_plan(
+        scenario(
+            [
+                {"name": "seq1", "users": 1, "hold_s": 60, "sequence": {"per_type": 1}},
+                {"name": "seq2", "users": 1, "hold_s": 60, "sequence": {"per_type": 1}},
+            ]
+        )
+    )
+    shape = FakeClockShape()
+    shape.configure(plan)
+    assert shape.tick() == (1, 1.0)
+    assert not shape.stage_done("seq1")  # the timeline stays as planned
+    shape.now = 61.0
+    assert shape.tick() == (1, 1.0)
+    assert shape.current_stage is plan[1]
+    assert shape.stage_done("seq2")
+    assert shape.tick() is None
+
+
 def test_a_clock_reset_starts_a_new_test() -> None:
     plan = stage_plan(scenario([{"users": 3, "hold_s": 60}]))
     shape = FakeClockShape()
