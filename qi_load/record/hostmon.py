@@ -167,6 +167,9 @@ class ProcessSampler:
         if self.process.status() == psutil.STATUS_ZOMBIE:
             raise psutil.ZombieProcess(self.pid)  # exited, not yet reaped: it is gone
         root_times = self.process.cpu_times()  # NoSuchProcess propagates: the root is gone
+        # The clock right after the root's reading: every /proc read below may release the
+        # GIL, and a sampler thread in a CPU-bound process can wait milliseconds for it.
+        wall = time.time()
         procs = [self.process]
         if self.include_children:
             with contextlib.suppress(psutil.NoSuchProcess):
@@ -185,7 +188,7 @@ class ProcessSampler:
         self._times = times
         self._reaped_user = root_times.children_user
         self._reaped = root_times.children_user + root_times.children_system
-        self._wall = time.time()
+        self._wall = wall
         return live
 
     def _born_after(self, pid: int, wall: float) -> bool:
