@@ -1,0 +1,174 @@
+"""install_monitoring in a real local Locust runner: options, samples, metrics, alerts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import gevent
+import pytest
+from locust import User, constant, task
+from locust.env import Environment
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from qi_load.generate.monitoring import (
+    Monitoring,
+    MonitoringOptions,
+    add_arguments,
+    install_monitoring,
+)
+from qi_load.record.alerts import AlertRule
+from qi_load.record.schema import HostSample, RequestRecord
+
+
+class Idle(User):
+    wait_time = constant(1)
+
+    @task
+    def nothing(self) -> None:
+        pass
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.samples: list[HostSample] = []
+
+    def write_host_samples(self, samples: list[HostSample]) -> None:
+        self.samples += samples
+
+
+@pytest.fixture
+def local_env() -> Iterator[Environment]:
+    env = Environment(user_classes=[Idle])
+    env.create_local_runner()
+    try:
+        yield env
+    finally:
+        assert env.runner is not None
+        env.runner.quit()
+
+
+def test_options_from_parsed_options_and_scenario() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    parsed = parser.parse_args(
+        [
+            "--monitor-pid",
+            "5",
+            "--monitor-pid",
+            "6",
+            "--monitor-name",
+            "uvicorn",
+            "--metrics-port",
+            "9100",
+            "--saturation-threshold",
+            "75",
+        ]
+    )
+    scenario = SimpleNamespace(
+        monitor=SimpleNamespace(interval_s=2.0, pids=[7], names=["agent"]),
+        alerts=[{"name": "x", "metric": "cpu_percent", "threshold": 50}],
+    )
+    options = MonitoringOptions.from_parsed_options(parsed, scenario)
+    assert options.pids == [5, 6, 7] and options.names == ["uvicorn", "agent"]
+    assert options.interval_s == 2.0 and options.metrics_port == 9100
+    assert options.saturation_pct == 75.0 and options.monitor_port == 0
+    assert options.alerts is not None and options.alerts[0].name == "x"
+    # The run plugin's own --target-pid, without this module's options at all.
+    bare = MonitoringOptions.from_parsed_options(argparse.Namespace(target_pid=42))
+    assert bare.target_pids == [42] and bare.interval_s == 1.0 and bare.alerts is None
+
+
+def _metrics(monitoring: Monitoring) -> dict[str, object]:
+    assert monitoring.metrics is not None
+    text = generate_latest(monitoring.metrics.registry).decode()
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_local_runner_samples_itself_and_counts_requests(
+    local_env: Environment, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = ListSink()
+    rule = AlertRule(name="slow", metric="e2e_p95_ms", threshold=1000.0, window_s=30.0)
+    options = MonitoringOptions(interval_s=0.1, target_pids=[os.getpid()], alerts=[rule])
+    monitoring = install_monitoring(local_env, sink, options)
+    try:
+        monitoring.stage_changed("s1", 3)
+        now = time.time()
+        records = [
+            RequestRecord(
+                ts_sched=now,
+                ts_start=now - 3,
+                worker="local",
+                user_id=i,
+                query_type="reasoning",
+                name="chat",
+                e2e_ms=2500.0,
+                ttft_ms=400.0,
+            )
+            for i in range(6)
+        ] + [
+            RequestRecord(
+                ts_sched=now,
+                ts_start=now,
+                worker="local",
+                user_id=9,
+                query_type="simple",
+                name="chat",
+                ok=False,
+                error_kind="timeout",
+                status_code=0,
+            )
+        ]
+        with caplog.at_level(logging.WARNING, logger="qi_load.monitoring"):
+            monitoring.observe_records(records)
+            gevent.sleep(0.6)
+        assert "alert slow (warning) firing for reasoning" in caplog.text
+    finally:
+        monitoring.stop()
+    roles = {(s.role, s.pid) for s in sink.samples}
+    assert roles == {("local", os.getpid()), ("target", os.getpid())}
+    assert len([s for s in sink.samples if s.role == "local"]) >= 3
+    families = _metrics(monitoring)
+    buckets = {
+        s.labels["le"]: s.value
+        for s in families["qi_request_duration_seconds"].samples  # type: ignore[attr-defined]
+        if s.name.endswith("_bucket") and s.labels["query_type"] == "reasoning"
+    }
+    assert buckets == {"0.1": 0, "0.5": 0, "1.0": 0, "2.0": 0, "5.0": 6, "+Inf": 6}
+    failures = families["qi_request_failures"].samples  # type: ignore[attr-defined]
+    assert [(s.labels["error_kind"], s.value) for s in failures if s.name.endswith("_total")] == [
+        ("timeout", 1.0)
+    ]
+    stage = families["qi_stage"].samples  # type: ignore[attr-defined]
+    assert [(s.labels["stage"], s.value) for s in stage] == [("s1", 1.0)]
+    firing = families["qi_alert_firing"].samples  # type: ignore[attr-defined]
+    assert [(s.labels["rule"], s.labels["key"], s.value) for s in firing] == [
+        ("slow", "reasoning", 1.0)
+    ]
+
+
+def test_gone_pid_is_dropped_with_a_warning(
+    local_env: Environment, caplog: pytest.LogCaptureFixture
+) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    sink = ListSink()
+    monitoring = install_monitoring(
+        local_env, sink, MonitoringOptions(interval_s=0.1, pids=[proc.pid])
+    )
+    try:
+        with caplog.at_level(logging.WARNING, logger="qi_load.monitoring"):
+            proc.wait()
+            gevent.sleep(0.5)
+    finally:
+        monitoring.stop()
+    assert f"pid {proc.pid} (sut) is gone" in caplog.text
+    assert any(s.pid == proc.pid for s in sink.samples)
