@@ -315,16 +315,15 @@ DEFAULT_SLOS: Final[dict[str, dict[str, float]]] = {
 class TargetLevels(_Model):
     """Levels of one target metric (the methodology's baseline matrix)."""
 
-    stretch: float | None = Field(default=None, ge=0, description="Best level.")
-    target: float | None = Field(default=None, ge=0, description="Expected level.")
-    minimum: float | None = Field(default=None, ge=0, description="Minimum acceptable level.")
-
-
-Grade = Literal["stretch", "target", "minimum", "miss"]
+    stretch: float = Field(ge=0, description="The ambitious level.")
+    target: float = Field(ge=0, description="The level the service should reach.")
+    minimum: float = Field(ge=0, description="The worst acceptable level.")
 
 
 class Targets(_Model):
-    """Performance targets; lower is better except throughput and concurrent conversations."""
+    """Performance targets, graded by ``qi-load report`` (``qi_load.analyze.targets``, whose
+    ``TargetsConfig`` reads this section from run.json: the fields must stay the same).
+    Lower is better except for throughput."""
 
     startup_ms: TargetLevels = Field(
         default_factory=lambda: TargetLevels(stretch=200, target=300, minimum=500),
@@ -334,53 +333,31 @@ class Targets(_Model):
         default_factory=lambda: TargetLevels(stretch=50, target=75, minimum=100),
         description="Baseline resident memory of the agent, MB.",
     )
-    response_p95_ms: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=1000, target=1500, minimum=2000),
-        description="p95 response time of a typical query, ms.",
+    p95_s: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=1.0, target=1.5, minimum=2.0),
+        description="E2E p95 of a typical query at the reference stage, seconds.",
     )
     throughput_rps: TargetLevels = Field(
         default_factory=lambda: TargetLevels(stretch=25, target=15, minimum=10),
-        description="Successful requests per second.",
+        description="Highest throughput of a valid stage, successful requests per second.",
     )
-    concurrent_conversations: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(target=10, minimum=10),
-        description="Conversations served at once within SLOs (the methodology: > 10).",
-    )
-
-    HIGHER_IS_BETTER: ClassVar[frozenset[str]] = frozenset(
-        {"throughput_rps", "concurrent_conversations"}
+    reference_users: int = Field(
+        default=10,
+        ge=1,
+        description="p95 is graded at the valid stage with the most users up to this count.",
     )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        for name in type(self).model_fields:
+        for name in ("startup_ms", "memory_mb", "p95_s", "throughput_rps"):
             levels: TargetLevels = getattr(self, name)
-            given = [
-                (k, v)
-                for k in ("stretch", "target", "minimum")
-                if (v := getattr(levels, k)) is not None
-            ]
-            values = [v for _, v in given]
-            higher = name in self.HIGHER_IS_BETTER
+            values = [levels.stretch, levels.target, levels.minimum]
+            higher = name == "throughput_rps"
             if values != sorted(values, reverse=higher):
                 order = "stretch >= target >= minimum" if higher else "stretch <= target <= minimum"
-                shown = ", ".join(f"{k} {v}" for k, v in given)
+                shown = f"stretch {values[0]:g}, target {values[1]:g}, minimum {values[2]:g}"
                 raise FieldError((name,), f"levels out of order ({shown}); expected {order}")
         return self
-
-    def grade(self, metric: str, value: float) -> Grade | None:
-        """The best level ``value`` reaches, ``miss`` below all, ``None`` without levels."""
-        levels: TargetLevels = getattr(self, metric)
-        higher = metric in self.HIGHER_IS_BETTER
-        given = False
-        for name in ("stretch", "target", "minimum"):
-            level = getattr(levels, name)
-            if level is None:
-                continue
-            given = True
-            if (value >= level) if higher else (value <= level):
-                return name
-        return "miss" if given else None
 
 
 class Monitor(_Model):

@@ -14,7 +14,6 @@ from qi_load.scenario import (
     SCENARIO_DIR,
     Arrival,
     Scenario,
-    Targets,
     ThinkTime,
     available_scenarios,
     load_scenario,
@@ -179,7 +178,20 @@ def test_resolve_by_path_and_name(tmp_path: Path) -> None:
     assert packaged_scenario_path("smoke") == SCENARIO_DIR / "smoke.yaml"
 
 
-def test_think_time_arrival_and_targets_helpers() -> None:
+def test_the_report_and_the_generator_agree_with_the_scenario() -> None:
+    # run.json carries the resolved scenario; the report grades its targets section.
+    from qi_load.analyze.targets import targets_from_scenario
+    from qi_load.generate.queries import QUERY_TYPES as CATALOGUE_TYPES
+
+    assert tuple(CATALOGUE_TYPES) == QUERY_TYPES
+    changed = resolve_scenario("smoke", {"targets.p95_s.target": 1.2})
+    for scenario in (resolve_scenario("ladder"), changed):
+        config = targets_from_scenario(scenario.model_dump(mode="json"))
+        assert config.model_dump() == scenario.targets.model_dump()
+    assert changed.targets.p95_s.target == 1.2
+
+
+def test_think_time_and_arrival_helpers() -> None:
     rng = random.Random(1)
     uniform = ThinkTime(kind="uniform", min_s=1.0, max_s=2.0)
     assert all(1.0 <= uniform.sample(rng) <= 2.0 for _ in range(100))
@@ -188,12 +200,6 @@ def test_think_time_arrival_and_targets_helpers() -> None:
     mean = sum(ThinkTime(kind="exponential", mean_s=2.0).sample(rng) for _ in range(4000)) / 4000
     assert mean == pytest.approx(2.0, rel=0.1)
     assert Arrival(mode="open", rate=10, process="constant").gap_s(rng, users=5) == 0.5
-    targets = Targets()
-    assert targets.grade("startup_ms", 150) == "stretch"
-    assert targets.grade("startup_ms", 400) == "minimum"
-    assert targets.grade("startup_ms", 600) == "miss"
-    assert targets.grade("throughput_rps", 16) == "target"
-    assert targets.grade("throughput_rps", 9) == "miss"
 
 
 # --- mistakes: one line each, naming file, place, value and expectation --------------------
@@ -313,7 +319,9 @@ def test_duplicate_yaml_key(tmp_path: Path) -> None:
 
 def test_targets_out_of_order(tmp_path: Path) -> None:
     message = error_of(write(tmp_path, GOOD + "targets: {startup_ms: {stretch: 900}}\n"))
-    assert "targets.startup_ms: levels out of order (stretch 900" in message
+    assert (
+        "targets.startup_ms: levels out of order (stretch 900, target 300, minimum 500)" in message
+    )
 
 
 def test_bad_alert_rule(tmp_path: Path) -> None:
