@@ -64,8 +64,9 @@ class PlannedStage:
 
     @property
     def steady_start_s(self) -> float:
-        """Start of the steady-state window ``[ramp end + settle, end]``."""
-        return min(self.ramp_end_s + self.settle_s, self.end_s)
+        """Start of the steady-state window ``[ramp end + settle, end]``; a settle longer
+        than half the hold is cut there, as the analysis does (qi_load.analyze.stages)."""
+        return self.ramp_end_s + min(self.settle_s, 0.5 * (self.end_s - self.ramp_end_s))
 
     @property
     def steady_s(self) -> float:

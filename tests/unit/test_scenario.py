@@ -118,7 +118,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert scenario.arrival.mode == "closed"
     assert scenario.time_scale == 1.0
     assert scenario.monitor.interval_s == 1.0
-    assert set(scenario.slos) == set(QUERY_TYPES)
+    assert set(scenario.slos) == {*QUERY_TYPES, "conversation"}
     assert scenario.slos["simple"].e2e_p95_ms == 2000
     assert scenario.targets.memory_mb.target == 75
     assert [(a.metric, a.op, a.threshold, a.for_s, a.severity) for a in scenario.alerts] == [

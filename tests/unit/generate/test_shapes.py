@@ -70,6 +70,8 @@ def test_ladder_plan_boundaries() -> None:
     assert plan[0].is_warmup and not plan[1].is_warmup
     light = plan[2]
     assert (light.steady_start_s, light.steady_s) == (370, 290)  # ramp end + settle_s 10
+    short = stage_plan(scenario([{"users": 1, "ramp_s": 4, "hold_s": 6}], settle_s=10))[0]
+    assert short.steady_start_s == 7  # a settle longer than half the hold stops half-way
 
 
 def test_stage_at_owns_start_but_not_end() -> None:
