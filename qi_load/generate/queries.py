@@ -117,6 +117,7 @@ def _arithmetic_check(prompt: str) -> Check:
     return check
 
 
+_PARAGRAPH_WORDS: Final = 25
 _FENCE: Final = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 
 
@@ -173,11 +174,20 @@ def _min_tokens(minimum: int) -> Check:
 
 
 def _structured(answer: str, _tokens: int | None) -> tuple[bool, str]:
-    paragraphs = [p for p in re.split(r"\n\s*\n", answer.strip()) if p.strip()]
-    headings = re.findall(r"(?m)^(?:#{1,6}\s+\S|\*\*[^*\n]+\*\*\s*$|\d+\.\s+\S)", answer)
+    # Short sign-offs ("I hope this helps...") and repeats are not structure: a paragraph
+    # counts when it is distinct and has at least _PARAGRAPH_WORDS words.
+    paragraphs = {
+        " ".join(p.split())
+        for p in re.split(r"\n\s*\n", answer.strip())
+        if len(p.split()) >= _PARAGRAPH_WORDS
+    }
+    headings = re.findall(r"(?m)^(?:#{1,6}\s+\S|\*\*[^*\n]+\*\*\s*$)", answer)
     if len(paragraphs) >= 3 or len(headings) >= 3:
         return True, ""
-    return False, f"{len(paragraphs)} paragraphs and {len(headings)} headings (< 3)"
+    return False, (
+        f"{len(paragraphs)} paragraphs of {_PARAGRAPH_WORDS}+ words and "
+        f"{len(headings)} headings (< 3)"
+    )
 
 
 _FILE_FACTS: Final = _contains_all("qi-sample-app", "1.4.2", "7 dependencies")

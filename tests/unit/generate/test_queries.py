@@ -104,6 +104,12 @@ def test_reasoning_check() -> None:
     assert not ok and "< 150" in reason
     ok, reason = q.check(" ".join(["word"] * 200), 200)
     assert not ok and "paragraphs" in reason
+    # one real paragraph padded with repeated sign-offs is not structure
+    signoff = "I hope this helps. Let me know if you would like more detail."
+    ok, reason = q.check("\n\n".join([" ".join(["word"] * 200), signoff, signoff, signoff]), 250)
+    assert not ok and "1 paragraphs" in reason
+    plain = "\n\n".join(" ".join([f"w{i}"] * 30) for i in range(3))  # three real paragraphs
+    assert q.check(plain, 200)[0]
     assert q.check(REASONING, None)[0]  # falls back to counting words
 
 

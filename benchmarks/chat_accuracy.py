@@ -1,0 +1,167 @@
+"""TTFT and E2E accuracy of the chat client against a server whose timing is configured.
+
+Starts the reference agent (``--server agent``, default) or the lean gevent server
+(``--server lean``, benchmarks/sse_server.py) in a separate process with fixed timing
+(TTFT 200 ms, 20 ms between tokens, 20 tokens, no jitter, ample slots), then runs
+``--streams`` concurrent closed-loop streams from this process (gevent, as in a Locust
+worker; starts spread over 1 s). Truth: TTFT = 200 ms, E2E = 200 + (tokens - 1) * 20 ms.
+
+    python benchmarks/chat_accuracy.py [--streams 100] [--requests 5] [--server agent|lean]
+
+Goal (issue 3): error <= 1 ms at p50 and <= 5 ms at p99 at 100 streams.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+from urllib.request import urlopen  # noqa: E402
+
+import gevent  # noqa: E402
+import psutil  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from qi_load.generate.chat import ChatClient, ChatConfig  # noqa: E402
+from qi_load.target.launch import spawn_target  # noqa: E402
+
+TTFT_MS, ITL_MS = 200.0, 20.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _lean_lateness(url: str) -> dict[str, float]:
+    """The lean server's own first-token lateness (the server's share of the error)."""
+    with urlopen(url + "/stats", timeout=10) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def measure(
+    *, server: str, streams: int, requests: int, tokens: int, query_type: str
+) -> dict[str, Any]:
+    """Run the streams against a fresh server process and return the error statistics."""
+    lean = target = None
+    if server == "agent":
+        timing = f"all={TTFT_MS},{ITL_MS},{tokens}"
+        slots = ["--slots", str(streams * 2), "--queue-limit", "8192"]
+        target = spawn_target([*slots, "--timing", timing, "--jitter", "0"])
+        url, server_pid = target.url, target.pid
+    else:
+        lean = subprocess.Popen(
+            [sys.executable, str(HERE / "sse_server.py")], stdout=subprocess.PIPE
+        )
+        assert lean.stdout is not None
+        url, server_pid = lean.stdout.readline().decode().split()[1], lean.pid
+    truth_e2e = TTFT_MS + (tokens - 1) * ITL_MS
+    meta = {"ttft_ms": TTFT_MS, "itl_ms": ITL_MS, "tokens": tokens}
+    messages = [{"role": "user", "content": "Write a Python function to sort a list"}]
+    ttft_err: list[float] = []
+    e2e_err: list[float] = []
+    failures: list[str] = []
+    events = 0
+    clients = [ChatClient(ChatConfig(base_url=url)) for _ in range(streams)]
+
+    def stream(i: int, n: int, measured: bool) -> None:
+        nonlocal events
+        gevent.sleep(random.uniform(0, 1.0))  # spread starts: no lockstep bursts
+        for _ in range(n):
+            r = clients[i].complete(messages, query_type=query_type, metadata=meta)
+            if not r.ok or r.ttft_ms is None or r.e2e_ms is None:
+                failures.append(r.error)
+            elif measured:
+                ttft_err.append(r.ttft_ms - TTFT_MS)
+                e2e_err.append(r.e2e_ms - truth_e2e)
+                events += r.token_events
+
+    try:
+        gevent.joinall([gevent.spawn(stream, i, 1, False) for i in range(streams)])
+        if lean is not None:
+            _lean_lateness(url)  # forget the warm-up
+        me, srv = psutil.Process(), psutil.Process(server_pid)
+        me.cpu_percent()
+        srv.cpu_percent()
+        started = time.perf_counter()
+        gevent.joinall([gevent.spawn(stream, i, requests, True) for i in range(streams)])
+        elapsed = time.perf_counter() - started
+        client_cpu, server_cpu = me.cpu_percent(), srv.cpu_percent()
+        server_late = _lean_lateness(url) if lean is not None else None
+    finally:
+        for c in clients:
+            c.close()
+        if target is not None:
+            target.stop()
+            target.discard_log()
+        if lean is not None:
+            lean.kill()
+            lean.wait()
+            assert lean.stdout is not None
+            lean.stdout.close()
+
+    def stats(values: list[float]) -> dict[str, float]:
+        if not values:
+            return {}
+        return {
+            "p50": round(percentile(values, 0.5), 2),
+            "p99": round(percentile(values, 0.99), 2),
+            "max": round(max(values), 2),
+        }
+
+    return {
+        "server": server,
+        "streams": streams,
+        "tokens": tokens,
+        "query_type": query_type,
+        "n": len(ttft_err),
+        "failures": len(failures),
+        "ttft_err_ms": stats(ttft_err),
+        "e2e_err_ms": stats(e2e_err),
+        "lean_server_first_token_late_ms": server_late,
+        "events_per_s": round(events / elapsed),
+        "client_cpu_percent": round(client_cpu, 1),
+        "server_cpu_percent": round(server_cpu, 1),
+        "elapsed_s": round(elapsed, 1),
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=5, help="per stream, after a warm-up")
+    parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument("--server", choices=("agent", "lean"), default="agent")
+    parser.add_argument(
+        "--query-type",
+        default="code_generation",
+        help="agent query type (code_generation uses no tools: the timing is the model's alone)",
+    )
+    args = parser.parse_args()
+    print(f"load before: {os.getloadavg()}", file=sys.stderr)
+    result = measure(
+        server=args.server,
+        streams=args.streams,
+        requests=args.requests,
+        tokens=args.tokens,
+        query_type=args.query_type,
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
