@@ -170,6 +170,9 @@ def _master_command(
         "--csv",
         str(run_dir.locust_csv_prefix),
         "--csv-full-history",
+        # Written at shutdown, after the last request: Locust's exact final counts.
+        "--json-file",
+        str(run_dir.locust_csv_prefix) + "_final",
         "--qi-progress",
         str(options.progress_interval),
     ]

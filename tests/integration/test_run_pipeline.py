@@ -1,0 +1,345 @@
+"""End to end: qi-load run and plain Locust against the real reference agent, local and
+master + workers over ZeroMQ, with interruption and a killed worker."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from qi_load.target.launch import TargetProcess, start_target
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+QUERY_TYPES = ("simple", "code_generation", "file_operations", "multi_tool", "reasoning")
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[TargetProcess]:
+    # Faster than the defaults so short runs still see every query type several times.
+    with start_target(["--slowdown", "0.3", "--slots", "64"]) as running:
+        yield running
+
+
+def _scenario(tmp_path: Path, name: str, stages: list[dict[str, Any]], **extra: Any) -> Path:
+    body = {
+        "name": name,
+        "settle_s": 0.5,
+        "think_time": {"kind": "constant", "seconds": 0.1},
+        "stages": stages,
+        **extra,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps(body))  # JSON is YAML
+    return path
+
+
+def _qi_load(*args: str) -> list[str]:
+    return [sys.executable, "-m", "qi_load", *args]
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    return _csv(run_dir / "requests.csv")
+
+
+def _locust_request_count(run_dir: Path) -> int:
+    """Requests Locust counted (its TTFT entries are extra rows of the same requests)."""
+    final = run_dir / "locust_final.json"
+    if final.exists():  # written at shutdown, after the last request (qi-load run)
+        entries = json.loads(final.read_text())
+        return sum(e["num_requests"] for e in entries if e["method"] == "POST")
+    with (run_dir / "locust_stats.csv").open(newline="") as handle:
+        return sum(
+            int(row["Request Count"]) for row in csv.DictReader(handle) if row["Type"] == "POST"
+        )
+
+
+def _assert_stages_match(rows: list[dict[str, str]], manifest: dict[str, Any]) -> None:
+    stages = manifest["stages"]
+    for row in rows:
+        start = float(row["ts_start"])
+        expected = [s["name"] for s in stages if s["start"] <= start < s["end"]]
+        assert expected == [row["stage"]], (row["stage"], expected, start)
+
+
+def _assert_no_duplicates(rows: list[dict[str, str]]) -> None:
+    keys = Counter((r["worker"], r["user_id"], r["ts_start"]) for r in rows)
+    assert max(keys.values()) == 1
+
+
+def test_local_run_writes_a_complete_run_directory(target: TargetProcess, tmp_path: Path) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "local",
+        [{"name": "one", "users": 2, "hold_s": 4}, {"name": "two", "users": 4, "hold_s": 5}],
+        mix={**dict.fromkeys(QUERY_TYPES, 1), "conversation": 1},
+    )
+    done = subprocess.run(
+        _qi_load("run", str(scenario), "--host", target.url, "--out", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "complete"
+    assert [s["name"] for s in manifest["stages"]] == ["one", "two"]
+    assert manifest["environment"]["cores_logical"] >= 1
+    rows = _rows(run_dir)
+    assert len(rows) == manifest["counts"]["requests"] == _locust_request_count(run_dir)
+    _assert_no_duplicates(rows)
+    _assert_stages_match(rows, manifest)
+    assert {r["query_type"] for r in rows} >= {*QUERY_TYPES, "conversation"}
+    failed = [r for r in rows if r["ok"] != "true"]
+    assert not failed, failed[:3]
+    assert any(int(r["turn"]) >= 2 for r in rows if r["query_type"] == "conversation")
+    assert (run_dir / "report.html").exists() and (run_dir / "summary.json").exists()
+    assert "[qi-load] stage" in done.stdout and "report" in done.stdout
+    roles = {row["role"] for row in _csv(run_dir / "host_samples.csv")}
+    assert roles == {"local"}  # --host given: no embedded agent to sample
+
+
+def test_plain_locust_does_the_same_run(target: TargetProcess, tmp_path: Path) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "plain",
+        [{"name": "one", "users": 1, "hold_s": 3}, {"name": "two", "users": 3, "hold_s": 3}],
+    )
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "locustfiles" / "agent.py"),
+            "--headless",
+            "--only-summary",
+            "-H",
+            target.url,
+            "--scenario",
+            str(scenario),
+            "--run-dir",
+            str(run_dir),
+            "--csv",
+            str(run_dir / "locust"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "complete"
+    assert [(s["name"], s["users"]) for s in manifest["stages"]] == [("one", 1), ("two", 3)]
+    rows = _rows(run_dir)
+    assert rows and len(rows) == _locust_request_count(run_dir)
+    _assert_stages_match(rows, manifest)
+
+
+def test_master_and_two_workers_record_every_request_once(
+    target: TargetProcess, tmp_path: Path
+) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "distributed",
+        [
+            {"name": "low", "users": 2, "hold_s": 10},
+            {"name": "mid", "users": 4, "ramp_s": 2, "hold_s": 8},
+            {"name": "high", "users": 6, "ramp_s": 2, "hold_s": 8},
+        ],
+    )
+    done = subprocess.run(
+        _qi_load(
+            "run",
+            str(scenario),
+            "--host",
+            target.url,
+            "--out",
+            str(tmp_path),
+            "--workers",
+            "2",
+            "--no-report",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "complete" and manifest["mode"] == "master"
+    rows = _rows(run_dir)
+    assert len(rows) == _locust_request_count(run_dir) == manifest["counts"]["requests"]
+    _assert_no_duplicates(rows)
+    _assert_stages_match(rows, manifest)
+    worker_ids = {w["id"] for w in manifest["workers"]}
+    assert len(worker_ids) == 2
+    assert {r["worker"] for r in rows} == worker_ids
+    roles = Counter(row["role"] for row in _csv(run_dir / "host_samples.csv"))
+    assert roles["master"] > 0 and roles["worker"] > 0
+
+
+def _wait_for(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.2)
+
+
+def _manifest_or_empty(run_dir: Path) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    except FileNotFoundError:
+        return {}
+    return manifest
+
+
+def _children_with(parent: psutil.Process, marker: str) -> list[psutil.Process]:
+    return [p for p in parent.children(recursive=True) if marker in " ".join(p.cmdline())]
+
+
+def test_sigint_mid_stage_stops_cleanly(target: TargetProcess, tmp_path: Path) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "interrupted",
+        [{"name": "one", "users": 3, "hold_s": 5}, {"name": "two", "users": 5, "hold_s": 60}],
+    )
+    process = subprocess.Popen(
+        _qi_load("run", str(scenario), "--host", target.url, "--out", str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: any(p.is_dir() for p in tmp_path.iterdir()), 30)
+        run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+
+        def in_stage_two() -> bool:
+            try:
+                return any(r["stage"] == "two" for r in _rows(run_dir))
+            except (FileNotFoundError, KeyError):
+                return False
+
+        _wait_for(in_stage_two, 40)
+        signalled = time.time()
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert time.time() - signalled < 10
+    assert process.returncode == 130, output
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["interrupted_by"] == "SIGINT"
+    rows = _rows(run_dir)
+    assert len(rows) == _locust_request_count(run_dir)
+    assert all(float(r["ts_start"]) < signalled for r in rows)
+    assert manifest["stages"][-1]["end"] <= manifest["end"]
+
+
+def test_killed_worker_is_recorded_and_the_run_goes_on(
+    target: TargetProcess, tmp_path: Path
+) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "worker-loss",
+        [{"name": "steady", "users": 6, "ramp_s": 2, "hold_s": 38}],
+    )
+    process = subprocess.Popen(
+        _qi_load(
+            "run",
+            str(scenario),
+            "--host",
+            target.url,
+            "--out",
+            str(tmp_path),
+            "--workers",
+            "2",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        runner = psutil.Process(process.pid)
+        _wait_for(lambda: len(_children_with(runner, "--worker")) == 2, 30)
+        _wait_for(lambda: any(p.is_dir() for p in tmp_path.iterdir()), 30)
+        run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+        _wait_for(lambda: "test_start" in _manifest_or_empty(run_dir), 30)
+        time.sleep(10)
+        victim = _children_with(runner, "--worker")[0]
+        killed_at = time.time()
+        os.kill(victim.pid, signal.SIGKILL)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "complete"
+    assert len(manifest["lost_workers"]) == 1
+    lost = manifest["lost_workers"][0]
+    assert killed_at <= lost["at"] <= killed_at + 10
+    rows = _rows(run_dir)
+    # Records ride on the same reports as Locust's stats: what Locust counted is all here.
+    assert len(rows) == _locust_request_count(run_dir)
+    _assert_no_duplicates(rows)
+    by_worker = Counter(r["worker"] for r in rows)
+    assert by_worker[lost["id"]] > 0
+    assert max(float(r["ts_start"]) for r in rows if r["worker"] == lost["id"]) < killed_at
+    survivors = [r for r in rows if r["worker"] != lost["id"]]
+    assert max(float(r["ts_start"]) for r in survivors) > killed_at + 20
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert lost["id"] in json.dumps(summary)
+    assert lost["id"] in (run_dir / "report.html").read_text()
+
+
+def test_mcp_users_pass_against_the_reference_agent(target: TargetProcess, tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path, "mcp", [{"name": "mcp", "users": 2, "hold_s": 5}])
+    done = subprocess.run(
+        _qi_load(
+            "run",
+            str(scenario),
+            "--host",
+            target.url,
+            "--out",
+            str(tmp_path),
+            "--locustfile",
+            str(ROOT / "locustfiles" / "mcp.py"),
+            "--no-report",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    rows = _rows(run_dir)
+    names = {r["name"] for r in rows}
+    assert {"initialize", "tools/list", "tools/call:get_weather"} <= names
+    assert {"tools/call:create_calendar_event"} <= names
+    assert all(r["ok"] == "true" and r["query_type"] == "mcp" for r in rows)
