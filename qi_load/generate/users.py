@@ -175,6 +175,14 @@ class AgentUser(User):
     def scenario(self) -> Scenario | None:
         return self.qi.scenario
 
+    def on_start(self) -> None:
+        # Locust starts floor(spawn_rate) users in the same instant; without an offset their
+        # requests would stay in lockstep for the whole run (see docs/locust.md).
+        scenario = self.scenario
+        if scenario is not None and scenario.arrival.mode == "closed":
+            gevent.sleep(self.rng.uniform(0.0, scenario.think_time.sample(self.rng)))
+        self._next_sched = time.time()
+
     def on_stop(self) -> None:
         self.client.close()
 

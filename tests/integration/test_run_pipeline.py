@@ -343,3 +343,43 @@ def test_mcp_users_pass_against_the_reference_agent(target: TargetProcess, tmp_p
     assert {"initialize", "tools/list", "tools/call:get_weather"} <= names
     assert {"tools/call:create_calendar_event"} <= names
     assert all(r["ok"] == "true" and r["query_type"] == "mcp" for r in rows)
+
+
+def test_open_loop_shows_a_backlog_as_schedule_delay(target: TargetProcess, tmp_path: Path) -> None:
+    # 10 req/s over 4 users: short `simple` answers keep up; ~1 s `reasoning` answers cannot
+    # (4 users can finish at most ~4 per second), so their schedule slips further and further.
+    scenario = _scenario(
+        tmp_path,
+        "open",
+        [
+            {"name": "keep", "users": 4, "hold_s": 6, "mix": {"simple": 1}},
+            {"name": "behind", "users": 4, "hold_s": 6, "mix": {"reasoning": 1}},
+        ],
+        arrival={"mode": "open", "rate": 10, "process": "constant"},
+        think_time={"kind": "none"},
+    )
+    done = subprocess.run(
+        _qi_load("run", str(scenario), "--host", target.url, "--out", str(tmp_path), "--no-report"),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    rows = _rows(run_dir)
+    delays = {
+        stage: sorted(
+            (float(r["ts_start"]), float(r["ts_start"]) - float(r["ts_sched"]))
+            for r in rows
+            if r["stage"] == stage
+        )
+        for stage in ("keep", "behind")
+    }
+    assert all(delay >= 0 for stage in delays.values() for _, delay in stage)
+    keep = [delay for _, delay in delays["keep"]]
+    assert sorted(keep)[len(keep) // 2] < 0.05
+    assert 0.75 * 60 <= len(keep) <= 1.25 * 60
+    behind = [delay for _, delay in delays["behind"]]
+    quarter = max(1, len(behind) // 4)
+    assert sum(behind[-quarter:]) / quarter > 1.0
+    assert sum(behind[-quarter:]) / quarter > 2 * sum(behind[:quarter]) / quarter

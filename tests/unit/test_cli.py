@@ -38,3 +38,27 @@ def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) 
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
 
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\nstages:\n  - {users: -3, hold_s: 5}\n", "stages[0].users"),
+        ("name: x\nstages: [\n", ":3:1: invalid YAML"),
+        ("name: x\nstages:\n  - {users: 2, hold_s: 5}\nmix: {telepathy: 1}\n", "telepathy"),
+    ],
+)
+def test_run_rejects_a_bad_scenario_with_one_line_and_exit_2(
+    text: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["run", str(path), "--no-report", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(path) in err and expected in err
+    assert not any(p.is_dir() for p in tmp_path.iterdir())
+
+
+def test_run_rejects_an_unknown_packaged_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "no-such-scenario", "--no-report"]) == 2
+    assert "quick-ladder" in capsys.readouterr().err
