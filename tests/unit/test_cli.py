@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qi_load import __version__
-from qi_load.cli import COMMANDS, build_parser, main
+from qi_load.cli import COMMANDS, main
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
