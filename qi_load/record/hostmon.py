@@ -98,7 +98,7 @@ class ProcessSampler:
         self.include_children = include_children
         self.probe = probe or HostProbe()
         self.process = psutil.Process(pid)  # raises psutil.NoSuchProcess for a bad PID
-        self.name = _safe_name(self.process)
+        self.name = ""  # read at the first sample: a just-spawned child may not have exec'd yet
         self.cpu_quota_cores = cpu_quota_cores(pid, root=cgroup_root)
         self._times: dict[int, float] = {}
         self._reaped = 0.0
@@ -109,6 +109,8 @@ class ProcessSampler:
         """One sample now; raises ``psutil.NoSuchProcess`` once the root process is gone."""
         if reading is None:
             reading = self.probe.read()
+        if not self.name:
+            self.name = _safe_name(self.process)
         previous_wall, previous_times, previous_reaped = self._wall, self._times, self._reaped
         procs = self._collect_cpu()
         now = self._wall

@@ -46,11 +46,17 @@ def _start(procs: list[subprocess.Popen[bytes]], code: str) -> int:
 
 
 def test_busy_process_reads_near_one_core(spawn: list[subprocess.Popen[bytes]]) -> None:
-    sampler = ProcessSampler(_start(spawn, SPIN), "sut", host="h1")
+    pid = _start(spawn, SPIN)
+    sampler = ProcessSampler(pid, "sut", host="h1")
+    before, wall = psutil.Process(pid).cpu_times(), time.time()
     time.sleep(0.6)
     sample = sampler.sample()
-    # 2 shared cores: the spinner gets most of one, never more than one.
-    assert 40.0 < sample.cpu_percent <= 105.0
+    after, elapsed = psutil.Process(pid).cpu_times(), time.time() - wall
+    # On 2 cores shared with other jobs the spinner gets what the scheduler gives it, never
+    # more than one core; the sample must agree with psutil's own counters.
+    expected = 100.0 * ((after.user + after.system) - (before.user + before.system)) / elapsed
+    assert 15.0 < sample.cpu_percent <= 105.0
+    assert sample.cpu_percent == pytest.approx(expected, abs=15.0)
     assert sample.role == "sut" and sample.host == "h1" and sample.name.startswith("python")
     assert sample.rss_bytes > 1_000_000 and sample.num_threads >= 1 and sample.num_fds >= 3
     assert sample.cpu_user_s > 0.3
@@ -77,7 +83,7 @@ def test_children_are_summed(spawn: list[subprocess.Popen[bytes]]) -> None:
     time.sleep(0.6)
     a, b = with_children.sample(), alone.sample()
     assert a.rss_bytes - b.rss_bytes > 50_000_000
-    assert a.cpu_percent > 40.0 > b.cpu_percent
+    assert a.cpu_percent > 15.0 and b.cpu_percent < 5.0  # only the child spins
 
 
 def test_quota_divides_cpu_percent(spawn: list[subprocess.Popen[bytes]], tmp_path: Path) -> None:
