@@ -351,3 +351,20 @@ def test_dockerfile_copies_only_what_the_build_context_admits() -> None:
         files = [f for f in files if "__pycache__" not in f.parts]
         excluded = [f for f in files if _dockerignored(str(f.relative_to(REPO)), patterns)]
         assert not excluded, f"COPY {src}: .dockerignore excludes {excluded[:3]}"
+
+
+@pytest.mark.parametrize("overlay", [pytest.param(o, marks=needs_kubectl) for o in OVERLAYS])
+def test_scenario_is_valid_and_fits_the_job_deadlines(overlay: str) -> None:
+    from qi_load.scenario import load_scenario
+
+    docs = render(f"overlays/{overlay}")
+    name = settings(docs)["QI_LOAD_SCENARIO"]
+    scenario = load_scenario(K8S / "base" / "config" / "scenarios" / f"{name}.yaml")
+    master = find(docs, "Job", "qi-load-master")["spec"]
+    args = master["template"]["spec"]["initContainers"][0]["args"]
+    wait_for_workers = int(args[args.index("--expect-workers-max-wait") + 1])
+    # Waiting for workers, the scenario itself, then 10 minutes for the report.
+    needed = wait_for_workers + scenario.scaled().total_duration_s + 600
+    for job in ("qi-load-master", "qi-load-worker"):
+        deadline = find(docs, "Job", job)["spec"]["activeDeadlineSeconds"]
+        assert deadline >= needed, f"{overlay}: {job} deadline {deadline} s < {needed} s"
