@@ -393,25 +393,38 @@ def _api_key(config: ChatConfig) -> str | None:
     return None
 
 
+_decode_json = json.JSONDecoder().decode
+
+
 def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> bool:
     """Fold one ``chat.completion.chunk`` into ``answer``; True if it carried tokens."""
     try:
-        obj = json.loads(data)
+        obj = _decode_json(data)
     except ValueError:
         raise _Fault("protocol", f"invalid JSON in data: {data[:80]!r}") from None
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise _Fault("protocol", f"data is not a JSON object: {data[:80]!r}")
-    _raise_error_object(obj)
+    if "error" in obj:
+        _raise_error_object(obj)
     bearing = False
-    for choice in obj.get("choices") or ():
-        delta = choice.get("delta")
-        if delta and _take_delta(delta, answer):
-            bearing = True
+    choices = obj.get("choices")
+    if choices:
+        for choice in choices:
+            delta = choice.get("delta")
+            if not delta:
+                continue
+            content = delta.get("content")
+            if content and len(delta) == 1:
+                # The usual chunk, inlined: a plain piece of content.
+                answer.content.append(content)
+                bearing = True
+            elif _take_delta(delta, answer):
+                bearing = True
     usage = obj.get("usage")
-    if isinstance(usage, dict):
+    if usage is not None and isinstance(usage, dict):
         answer.usage = usage
     timing = obj.get("server_timing")
-    if isinstance(timing, dict):
+    if timing is not None and isinstance(timing, dict):
         phases.update({k: float(v) for k, v in timing.items() if isinstance(v, int | float)})
     return bearing
 

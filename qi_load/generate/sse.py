@@ -85,13 +85,20 @@ class SseDecoder:
             lines = buf.split(b"\n")
         self._pending = lines.pop()
         events: list[SseEvent] = []
+        data = self._data
         for line in lines:
-            if line:
-                self._field(line)
+            if not line:
+                if data:
+                    events.append(self._dispatch())
+                else:
+                    self._reset_event()
+                data = self._data
+            elif line.startswith(b"data: "):
+                # The usual field, inlined: this loop runs for every event of a stream.
+                data.append(line[6:].decode("utf-8", "replace"))
+                self._has_fields = True
             else:
-                event = self._dispatch()
-                if event is not None:
-                    events.append(event)
+                self._field(line)
         return events
 
     def close(self) -> bool:
@@ -120,10 +127,7 @@ class SseDecoder:
             self._retry = int(value)
         # Unknown field names are ignored, as the specification says.
 
-    def _dispatch(self) -> SseEvent | None:
-        if not self._data:
-            self._reset_event()
-            return None
+    def _dispatch(self) -> SseEvent:
         event = SseEvent(
             data="\n".join(self._data),
             event=self._event or "message",

@@ -244,3 +244,71 @@ def test_gevent_friendly(sse_url: str, client: Callable[..., ChatClient]) -> Non
     results = [g.value for g in gevent.joinall([gevent.spawn(ask, c) for c in clients])]
     assert all(r.ok for r in results)
     assert time.perf_counter() - start < 0.5
+
+
+def _chunk(delta: dict[str, Any] | None = None, **top: Any) -> str:
+    choices = [] if delta is None else [{"index": 0, "delta": delta}]
+    return "data: " + json.dumps({"choices": choices, **top}) + "\n\n"
+
+
+class Scripted:
+    """Serves one fixed SSE body per connection, in the given pieces with pauses between."""
+
+    def __init__(self, pieces: list[bytes], pause: float = 0.02) -> None:
+        self.pieces, self.pause = pieces, pause
+        self.server = StreamServer(("127.0.0.1", 0), self.handle)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def handle(self, sock: socket.socket, _addr: Any) -> None:
+        with sock:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += sock.recv(65536)
+            sock.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+            )
+            for piece in self.pieces:
+                gevent.sleep(self.pause)
+                sock.sendall(piece)
+
+
+def run_script(pieces: list[str], **kw: Any) -> ChatResult:
+    scripted = Scripted([p.encode() for p in pieces])
+    try:
+        with ChatClient(ChatConfig(base_url=scripted.url, **kw)) as c:
+            return c.complete(HI)
+    finally:
+        scripted.server.stop()
+
+
+def test_role_only_and_usage_chunks_carry_no_tokens_reasoning_and_tool_calls_do() -> None:
+    call = {"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": ""}}
+    r = run_script(
+        [
+            _chunk({"role": "assistant"}),
+            _chunk({"role": "assistant", "content": ""}),
+            _chunk({"reasoning_content": "thinking"}),
+            _chunk({"tool_calls": [call]}),
+            _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+            _chunk({"tool_calls": [{"index": 1, "id": "c2", "function": {"name": "x"}}]}),
+            _chunk({"content": "Done"}) + _chunk({"content": "."}),  # two events, one read
+            _chunk(None, usage={"prompt_tokens": 3, "completion_tokens": 12}),
+            "data: [DONE]\n\n",
+        ]
+    )
+    assert r.ok, r.error
+    assert r.reasoning == "thinking" and r.content == "Done." and r.tool_calls == 2
+    assert r.token_events == 6 and r.output_tokens == 12 and r.tokens_source == "usage"
+    assert r.t_first is not None and r.t_send is not None
+    # the role-only chunks came 20 and 40 ms in: t_first is the reasoning chunk, ~60 ms in
+    assert r.ttft_ms is not None and r.ttft_ms >= 55
+    # 12 tokens in 6 events: each gap is spread over the 2 tokens an event carried
+    assert len(r.itl_ms) == 5 and r.itl_ms[-1] < 1.0  # the last two events shared a read
+    assert r.tpot_ms is not None and r.tpot_ms < r.itl_ms[0]
+
+
+def test_stream_ending_mid_event_without_framing_is_protocol() -> None:
+    r = run_script([_chunk({"content": "a"}), 'data: {"choices": [{"delta"'])
+    assert r.error_kind == "protocol" and "middle of an event" in r.error
+    assert r.content == "" and r.ttft_ms is not None
