@@ -24,13 +24,13 @@ pytestmark = pytest.mark.integration
 
 FIXTURE = Path(__file__).parent / "fixtures" / "shape_locustfile.py"
 # Written in tenths of the real durations and run with time_scale 0.1: the loader and the
-# plan must scale every duration. 16 s in all; 'spike' lasts 1 s and jumps by 12 users.
+# plan must scale every duration. 14 s in all; 'spike' lasts 1 s and jumps by 12 users.
 SCENARIO = """\
 name: shape-test
 time_scale: 0.1
-warmup_s: 20
+warmup_s: 10
 stages:
-  - {name: base, users: 2, hold_s: 30}
+  - {name: base, users: 2, hold_s: 20}
   - {name: climb, users: 8, ramp_s: 30, hold_s: 10}
   - {name: spike, users: 20, hold_s: 10}
   - {name: low, users: 1, hold_s: 30}
@@ -121,7 +121,7 @@ def _run(tmp_path: Path, distributed: bool) -> tuple[Path, list[dict[str, Any]]]
 def test_locust_follows_the_scenario_shape(tmp_path: Path, distributed: bool) -> None:
     prefix, entries = _run(tmp_path, distributed)
     plan = stage_plan(load_scenario(tmp_path / "shape-test.yaml"))
-    assert plan_end_s(plan) == pytest.approx(16.0)
+    assert plan_end_s(plan) == pytest.approx(14.0)
 
     # Every stage, the 1 s spike included, starts when the plan says (to a few tens of ms).
     stages = [e for e in entries if e["event"] == "stage"]
