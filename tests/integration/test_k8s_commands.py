@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from functools import cache
@@ -189,3 +190,86 @@ def test_dockerfile_entrypoint_and_cmd_run() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _local(argv: tuple[str, ...], reports: Path) -> list[str]:
+    """A container's command with the pod's mounts mapped onto this machine: ConfigMap
+    mounts onto the copies they are generated from, the PVC onto a temporary folder."""
+    config = str(K8S / "base" / "config")
+    return [
+        str(BIN / argv[0]),
+        *(
+            a.replace("/config", config, 1).replace("/reports", str(reports), 1)
+            if a.startswith(("/config/", "/reports/"))
+            else a
+            for a in argv[1:]
+        ),
+    ]
+
+
+def _set_option(argv: list[str], option: str, value: str) -> None:
+    argv[argv.index(option) + 1] = value
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (with built-in kustomize) is not installed")
+def test_smoke_overlay_runs_end_to_end_with_the_manifest_commands(tmp_path: Path) -> None:
+    """The smoke overlay's master, worker and report commands, as rendered, against the
+    reference agent: the master waits for its worker, runs the scenario, and the report
+    container's command renders the run directory the master wrote."""
+    from qi_load.target.launch import start_target
+
+    # "overlays/smoke Job/qi-load-master locust" -> "Job/qi-load-master locust"
+    commands = {where.split(" ", 1)[1]: argv for where, argv in _commands("overlays/smoke")}
+    master = _local(commands["Job/qi-load-master locust"], tmp_path)
+    report = _local(commands["Job/qi-load-master report"], tmp_path)
+    worker = _local(commands["Job/qi-load-worker locust"], tmp_path)
+    # The Service name and fixed container ports become loopback and free ports here.
+    zmq_port = _free_port()
+    _set_option(master, "--monitor-port", str(_free_port()))
+    _set_option(master, "--metrics-port", str(_free_port()))
+    master += ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(zmq_port)]
+    _set_option(worker, "--master-host", "127.0.0.1")
+    worker += ["--master-port", str(zmq_port)]
+    run_dir = Path(report[-1])
+    assert run_dir.parent == tmp_path
+
+    with start_target(["--slots", "8"]) as target:
+        for argv in (master, worker):
+            _set_option(argv, "--host", target.url)
+        logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("master", "worker")}
+        procs = {
+            "master": subprocess.Popen(master, stdout=logs["master"], stderr=subprocess.STDOUT),
+            "worker": subprocess.Popen(worker, stdout=logs["worker"], stderr=subprocess.STDOUT),
+        }
+        try:
+            master_rc = procs["master"].wait(timeout=90)
+            worker_rc = procs["worker"].wait(timeout=30)
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+            for log in logs.values():
+                log.close()
+    master_log = (tmp_path / "master.log").read_text(errors="replace")[-3000:]
+    assert master_rc == 0, master_log
+    assert worker_rc == 0, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+
+    manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert manifest["run_id"] == run_dir.name
+    assert manifest["status"] == "complete", master_log
+    assert len(manifest["workers"]) == 1
+    rows = (run_dir / "requests.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) > 5, master_log
+    assert (run_dir / "locust_stats.csv").is_file()
+
+    proc = subprocess.run(report, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run_dir / "report.html").is_file()
