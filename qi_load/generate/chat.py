@@ -250,7 +250,8 @@ class ChatClient:
                 )
             finally:
                 first.close()
-            clean = self._read(response, result)
+            self._read(response, result)
+            clean = True
         except gevent.Timeout as exc:
             if exc is total:
                 result.error_kind, result.error = "timeout", f"total timeout {cfg.total_timeout}s"
@@ -272,8 +273,8 @@ class ChatClient:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read(self, response: HTTPSocketPoolResponse, result: ChatResult) -> bool:
-        """Read the whole response into ``result``; True when the connection may be reused."""
+    def _read(self, response: HTTPSocketPoolResponse, result: ChatResult) -> None:
+        """Read the whole response into ``result`` (the connection stays reusable)."""
         result.status_code = response.status_code
         if response.status_code >= 400:
             text = response.read().decode("utf-8", "replace")
@@ -283,7 +284,7 @@ class ChatClient:
             result.error = (
                 f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"
             )
-            return True
+            return
         content_type = str(response.get("content-type", "")).lower()
         if content_type.startswith("text/event-stream"):
             answer = self._read_stream(response, result)
@@ -305,7 +306,6 @@ class ChatClient:
             # Events carrying several tokens: spread each gap over the mean tokens per event.
             scale = events / n
             result.itl_ms = [gap * scale for gap in result.itl_ms]
-        return True
 
     def _read_stream(self, response: HTTPSocketPoolResponse, result: ChatResult) -> _Answer:
         answer = _Answer()

@@ -168,7 +168,8 @@ class McpClient:
             response = self._http.request(
                 "POST", self._path, body=body, headers=self._session_headers()
             )
-            clean = self._read(response, result, request_id)
+            self._read(response, result, request_id)
+            clean = True
         except gevent.Timeout as exc:
             if exc is not total:
                 raise
@@ -196,7 +197,7 @@ class McpClient:
 
     def _read(
         self, response: HTTPSocketPoolResponse, result: McpResult, request_id: int | None
-    ) -> bool:
+    ) -> None:
         result.status_code = response.status_code
         session = response.get(_SESSION_HEADER)
         if session and result.method == "initialize":
@@ -209,11 +210,11 @@ class McpClient:
             result.error = (
                 f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"
             )
-            return True
+            return
         if request_id is None:
             result.bytes = len(response.read())
             result.t_done = time.perf_counter()
-            return True
+            return
         if content_type.startswith("text/event-stream"):
             reply = self._read_sse(response, result, request_id)
         elif content_type.startswith("application/json"):
@@ -233,7 +234,6 @@ class McpClient:
         if not isinstance(payload, dict):
             raise _Fault("protocol", "JSON-RPC response without a result object")
         result.result = payload
-        return True
 
     def _read_sse(
         self, response: HTTPSocketPoolResponse, result: McpResult, request_id: int
