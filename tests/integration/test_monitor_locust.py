@@ -20,12 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qi_load.record.saturation import saturated_stages_from_csv
 from qi_load.record.schema import HostSample, host_sample_from_row
+from qi_load.target.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).parent
 LOCUSTFILE = HERE / "locustfiles" / "monitor_probe.py"
-LEAKER = HERE / "leaker.py"
 INTERVAL = 0.5
 
 
@@ -104,18 +104,16 @@ def _wait_for(path: Path, timeout: float) -> None:
 
 
 def test_local_run_roles_leak_slope_and_metrics(procs: Procs, tmp_path: Path) -> None:
-    http = procs.start(
-        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(HERE)],
-        "http.log",
-    )
-    deadline = time.time() + 10
-    while "port" not in procs.log("http.log") and time.time() < deadline:
-        time.sleep(0.1)
-    http_port = int(procs.log("http.log").split("port ")[1].split()[0])
-    assert http.poll() is None
-    leaker = procs.start([sys.executable, str(LEAKER), "5", "60"], "leak.log")
-    flat = procs.start([sys.executable, str(LEAKER), "0", "60"], "flat.log")
-    time.sleep(0.5)  # let both finish importing before the baseline
+    # Two reference agents: one leaking 5 MiB/min (role target, it also serves the load),
+    # one left alone (role sut): the leak must show as a slope, the other must stay flat.
+    with (
+        start_target(["--leak-mb-per-min", "5"], stderr_path=tmp_path / "leak.err") as leaker,
+        start_target([], stderr_path=tmp_path / "flat.err") as flat,
+    ):
+        _local_run(procs, tmp_path, leaker, flat)
+
+
+def _local_run(procs: Procs, tmp_path: Path, leaker: TargetProcess, flat: TargetProcess) -> None:
     metrics_port = _free_port()
     out = tmp_path / "run"
     locust = procs.start(
@@ -128,7 +126,7 @@ def test_local_run_roles_leak_slope_and_metrics(procs: Procs, tmp_path: Path) ->
             "-t",
             "24s",
             "--host",
-            f"http://127.0.0.1:{http_port}",
+            leaker.url,
             "--metrics-port",
             str(metrics_port),
             "--monitor-bind-host",
@@ -172,7 +170,7 @@ def test_local_run_roles_leak_slope_and_metrics(procs: Procs, tmp_path: Path) ->
         _assert_interval(points, f"{role}/{pid}")
     leak = _slope_mb_per_min(series[("target", leaker.pid)])
     still = _slope_mb_per_min(series[("sut", flat.pid)])
-    assert leak == pytest.approx(5.0, abs=1.5), leak
+    assert leak == pytest.approx(5.0, abs=1.5), leak  # 5 MiB = 5.24 MB
     assert abs(still) < 0.5, still
     # Same clock as requests.csv: request and sample times interleave over the run.
     with (out / "requests.csv").open(newline="") as f:

@@ -62,7 +62,7 @@ class Fetcher(User):
     @task
     def fetch(self) -> None:
         wall, start = time.time(), time.perf_counter()
-        with urllib.request.urlopen(self.host + "/", timeout=10) as response:
+        with urllib.request.urlopen(self.host + "/health", timeout=10) as response:
             first = time.perf_counter()
             body = response.read()
             status = response.status
@@ -73,7 +73,7 @@ class Fetcher(User):
             worker="local",
             user_id=id(self) % 1000,
             query_type="simple",
-            name="GET /",
+            name="GET /health",
             status_code=status,
             ttft_ms=(first - start) * 1000,
             e2e_ms=(done - start) * 1000,
