@@ -183,7 +183,7 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
                     )
             elif isinstance(node, dict):
                 token = str(token)
-                if not last and token not in node:
+                if not last and node.get(token) is None:
                     node[token] = {}
             else:
                 raise QiLoadError(f"override {label!r}: {where} is {_kind(node)}, not a mapping")

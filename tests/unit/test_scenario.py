@@ -170,6 +170,10 @@ def test_overrides_and_scaling(tmp_path: Path) -> None:
     assert scaled.total_duration_s == scenario.total_duration_s
     bracketed = load_scenario(write(tmp_path, GOOD), {"stages[0].users": 2})
     assert bracketed.stages[0].users == 2
+    # A null on the way is replaced by a mapping; string values are read as YAML.
+    overrides = {"arrival.mode": "open", "arrival.rate": "2.5"}
+    nested = load_scenario(write(tmp_path, GOOD + "arrival: null\n"), overrides)
+    assert (nested.arrival.mode, nested.arrival.rate) == ("open", 2.5)
 
 
 def test_resolve_by_path_and_name(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_spawn_rate_reaches_the_plan_within_a_tick() -> None:
     assert spawn_rate_at(jump, 99) == 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(
         st.tuples(
