@@ -18,16 +18,16 @@ Using the shape from a locustfile (the shape only runs on the master or the loca
 users are requested, with the ``PlannedStage`` that starts and ``time.time()``; at the end
 of the plan (or after ``finish()``, or ``stage_done(name)`` for a count-bounded last stage)
 it is called once more with ``None``, then ``tick()`` returns ``None`` and Locust stops the
-test. A headless run interrupted by Ctrl-C gets no
-final ``None`` call: close the last stage on Locust's ``test_stop``/``quit`` events.
+test. A run interrupted by Ctrl-C gets no final ``None`` call: close the last stage on
+Locust's ``test_stop``/``quit`` events.
 
 Locust calls ``tick()`` about once a second and applies ``(users, spawn_rate)`` when it
 changes. Locust skips a stage when the spawn it asked for takes longer than the stage, so
 each tick asks for the interpolated user count of that instant, with a spawn rate that
-reaches it within the tick. When the next change of users or stage (``next_change_s``) falls
-within the coming second, ``tick()`` sleeps until it, so stage boundaries and jumps happen on
-time (to a few milliseconds) instead of up to a second late; a scenario must therefore keep
-every stage at least 1 s long, which the scenario loader enforces.
+reaches it within the tick. When nothing is pending and the next change of users or stage
+(``next_change_s``) falls within the coming second, ``tick()`` sleeps until it, so stage
+boundaries and jumps happen on time (to a few milliseconds) instead of up to a second late.
+Ticks stay about a second apart, hence the scenario loader's 1 s minimum per stage.
 """
 
 from __future__ import annotations
