@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from qi_load.target.classify import classify
 from qi_load.target.config import QueryType
-from qi_load.target.connection import abort_connection
+from qi_load.target.connection import abort_connection, arrival_time
 from qi_load.target.faults import RequestFaults
 from qi_load.target.llm import QueueFull, sleep_until, token_offsets
 from qi_load.target.request import BadRequest, ChatRequest, parse_chat_request
@@ -113,6 +113,7 @@ class _Clock:
 
     arrival: float
     slot: float = 0.0
+    admitted: float = 0.0
     tool_ms: float = 0.0
     format_s: float = 0.0
     first_token: float | None = None
@@ -127,7 +128,7 @@ class _Clock:
 
     def phases(self, now: float) -> dict[str, float]:
         """request (parse, classify, queue) + tool + llm + format = server time so far."""
-        request_ms = (self.slot - self.arrival) * 1000.0
+        request_ms = (max(self.slot, self.admitted) - self.arrival) * 1000.0
         format_ms = self.format_s * 1000.0
         total_ms = (now - self.arrival) * 1000.0
         llm_ms = max(0.0, total_ms - request_ms - self.tool_ms - format_ms)
@@ -172,7 +173,7 @@ class ChatCompletions:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        clock = _Clock(arrival=loop.time())
+        clock = _Clock(arrival=arrival_time(scope, loop.time()))
         metrics = self.service.metrics
         try:
             body = await _read_body(scope, receive, self.service.config.max_body_bytes)
@@ -226,7 +227,7 @@ class ChatCompletions:
             await _send_bytes(send, 500, _HTML_500, "text/html; charset=utf-8", [])
             return 500
         try:
-            await service.pool.acquire()
+            waited = await service.pool.acquire()
         except QueueFull:
             await send_error(
                 send,
@@ -243,7 +244,9 @@ class ChatCompletions:
         disconnect = _Disconnect(receive)
         disconnect.start()
         try:
-            clock.slot = asyncio.get_running_loop().time()
+            # The model starts when the request arrived, or when a slot freed up for it.
+            clock.admitted = asyncio.get_running_loop().time()
+            clock.slot = clock.admitted if waited else clock.arrival
             if request.stream:
                 return await self._stream(
                     scope, send, request, query_type, faults, clock, disconnect
@@ -318,17 +321,20 @@ class ChatCompletions:
         with clock.formatting():
             await send({"type": "http.response.body", "body": writer.role(), "more_body": True})
         tokens, offsets, finish_reason, tools = await self._plan(request, query_type, faults, clock)
+        with clock.formatting():
+            # Serialized while the first token is still due, so a tick of many lockstep
+            # streams only has to write.
+            events = [writer.content(token) for token in tokens]
         fault_at = len(tokens) // 2
-        for index, token in enumerate(tokens):
+        for index, event in enumerate(events):
             await sleep_until(clock.slot + offsets[index])
             if disconnect.gone:
                 return CLIENT_GONE
             if index == fault_at and faults.kind in ("reset", "cut_mid_event", "stall"):
-                return await self._break_stream(scope, send, faults, writer, token, disconnect)
+                return await self._break_stream(scope, send, faults, event, disconnect)
             if index == fault_at and faults.kind == "invalid_json":
                 await send({"type": "http.response.body", "body": _BROKEN_EVENT, "more_body": True})
             with clock.formatting():
-                event = writer.content(token)
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             if clock.first_token is None:
                 clock.first_token = asyncio.get_running_loop().time()
@@ -356,15 +362,13 @@ class ChatCompletions:
         scope: Scope,
         send: Send,
         faults: RequestFaults,
-        writer: ChunkWriter,
-        token: str,
+        event: bytes,
         disconnect: _Disconnect,
     ) -> int:
         if faults.kind == "stall":
             await self._stall(disconnect)
             return CLIENT_GONE if disconnect.gone else ABORTED
         if faults.kind == "cut_mid_event":
-            event = writer.content(token)
             await send(
                 {"type": "http.response.body", "body": event[: len(event) // 2], "more_body": True}
             )

@@ -1,4 +1,4 @@
-"""Reach a request's TCP connection from the app, to cut or reset it on purpose (faults)."""
+"""The app's view of a request's TCP connection: when its bytes arrived, and a way to cut it."""
 
 from __future__ import annotations
 
@@ -9,16 +9,28 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["TrackingH11Protocol", "abort_connection"]
+__all__ = ["ARRIVAL_KEY", "TrackingH11Protocol", "abort_connection", "arrival_time"]
+
+ARRIVAL_KEY = "qi_arrival"
 
 _TRANSPORTS: dict[tuple[str, int], asyncio.Transport] = {}
 
 
 class TrackingH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol that also records each connection's transport by peer address.
+    """uvicorn's h11 protocol that also stamps each request's arrival and records transports.
 
-    ASGI gives an app no handle on its socket; the fault knobs need one to send a TCP RST.
+    The arrival stamp is the event-loop time at which the request's bytes were read, before
+    parsing and routing: when 50 requests land at once, the last handler starts tens of ms
+    later, and timing the model from there would add that to every TTFT. ASGI gives an app
+    no handle on its socket either; the fault knobs need one to send a TCP RST.
     """
+
+    def data_received(self, data: bytes) -> None:
+        arrived = self.loop.time()
+        previous = self.cycle
+        super().data_received(data)
+        if self.cycle is not None and self.cycle is not previous:
+            self.cycle.scope["state"][ARRIVAL_KEY] = arrived
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -29,6 +41,12 @@ class TrackingH11Protocol(H11Protocol):
         if self.client is not None:
             _TRANSPORTS.pop(self.client, None)
         super().connection_lost(exc)
+
+
+def arrival_time(scope: dict[str, Any], default: float) -> float:
+    """Event-loop time at which the request's bytes arrived (`default` if not stamped)."""
+    arrived = scope.get("state", {}).get(ARRIVAL_KEY)
+    return arrived if isinstance(arrived, float) else default
 
 
 def abort_connection(scope: dict[str, Any], *, reset: bool) -> bool:

@@ -30,17 +30,18 @@ class SlotPool:
     def waiting(self) -> int:
         return sum(1 for waiter in self._waiters if not waiter.done())
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting in line if needed; QueueFull if the line is full."""
+    async def acquire(self) -> bool:
+        """Take a slot, waiting in line if needed (then True); QueueFull if the line is full."""
         if self._free > 0 and not self._waiters:
             self._free -= 1
-            return
+            return False
         if self.waiting >= self.queue_limit:
             raise QueueFull
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
             await waiter
+            return True
         except asyncio.CancelledError:
             # A slot handed over just before the cancel must go back, not leak.
             if waiter.done() and not waiter.cancelled():

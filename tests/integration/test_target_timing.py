@@ -1,0 +1,84 @@
+"""Timing truth: clients see the configured TTFT and total time, and slots bound throughput."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gevent
+import pytest
+from target_http import chat_body, request
+
+from qi_load.target.launch import start_target
+
+pytestmark = pytest.mark.integration
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "target_timing.py"
+TTFT_MS, ITL_MS, TOKENS = 200.0, 40.0, 12
+
+
+def _tolerance_ms(base_ms: float) -> float:
+    """`base_ms` on a quiet machine, widened in proportion to CPU oversubscription.
+
+    The shared 2-core test machine often runs at a load of 3-6: then every process waits for
+    a core, client and server alike, and no stream can be on time. The quiet-machine numbers
+    are measured by benchmarks/target_timing.py and published in docs/performance.md.
+    """
+    load_per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return base_ms * max(1.0, load_per_core)
+
+
+def _measure(url: str, streams: int) -> dict[str, list[float]]:
+    # A lean asyncio reader in its own process: this gevent-patched pytest process would add
+    # its own scheduling to what we measure.
+    command = [sys.executable, str(BENCH), "--url", url, "--streams", str(streams)]
+    command += ["--ttft", str(TTFT_MS), "--itl", str(ITL_MS), "--tokens", str(TOKENS)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, list[float]] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.parametrize("streams", [1, 50])
+def test_ttft_and_total_are_true(streams: int) -> None:
+    with start_target(["--slots", "200", "--timing", f"all={TTFT_MS},{ITL_MS},{TOKENS}"]) as t:
+        rounds = [_measure(t.url, streams) for _ in range(5 if streams == 1 else 1)]
+    ttft = [v for r in rounds for v in r["ttft_err_ms"]]
+    total = [v for r in rounds for v in r["total_err_ms"]]
+    itl = [v for r in rounds for v in r["itl_ms"]]
+    # Medians must hold; single outliers on a shared machine may not. 50 requests landing in
+    # the same millisecond are admitted one after the other, and each tick 50 events are
+    # written one after the other (loopback sends cost ~0.1 ms on this VM): the median stream
+    # waits for half of that, more as CPU gets scarce.
+    limit = _tolerance_ms(5.0 if streams == 1 else 12.0)
+    assert -0.5 < statistics.median(ttft) < limit, (limit, sorted(ttft))
+    assert -0.5 < statistics.median(total) < limit, (limit, sorted(total))
+    assert statistics.median(itl) == pytest.approx(ITL_MS, abs=3)
+
+
+def test_throughput_under_saturation_is_slots_over_service_time() -> None:
+    # S = 100 + 10 * 10 = 200 ms per request, 4 slots -> 20 requests/s.
+    slots, service_s = 4, 0.200
+    body = chat_body(metadata={"query_type": "simple"})
+    with start_target(["--slots", str(slots), "--timing", "all=100,10,11"]) as t:
+        done: list[float] = []
+        deadline = time.perf_counter() + 3.5
+
+        def user() -> None:
+            while time.perf_counter() < deadline:
+                response = request(t.url, body=body)
+                assert response.status == 200, response.body
+                done.append(response.t_done)
+
+        started = time.perf_counter()
+        gevent.joinall([gevent.spawn(user) for _ in range(12)], timeout=15, raise_error=True)
+        window = [s for s in done if started + 1.0 <= s < started + 3.0]
+        throughput = len(window) / 2.0
+        assert throughput == pytest.approx(slots / service_s, rel=0.10), throughput
+        metrics = request(t.url, "GET", "/metrics").body.decode()
+        assert "qi_target_slots 4.0" in metrics
