@@ -69,3 +69,43 @@ def test_monitor_input_errors(
     assert main(["monitor", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("qi-load monitor: error:")
+
+
+def test_run_sidecar_keeps_resolving_names_until_found() -> None:
+    import os
+    import threading
+
+    import gevent
+
+    from qi_load.record.sidecar import run_sidecar
+
+    receiver = SampleReceiver("tcp://127.0.0.1:0")
+    calls: list[int] = []
+
+    def resolve() -> list[int]:
+        calls.append(1)
+        return [] if len(calls) < 3 else [os.getpid()]
+
+    stop = threading.Event()
+    try:
+        job = gevent.spawn(
+            run_sidecar,
+            connect=receiver.endpoint,
+            interval=0.1,
+            role="target",
+            resolve=resolve,
+            stop=stop,
+            keep_resolving=True,
+        )
+        got: list[HostSample] = []
+        for _ in range(30):
+            gevent.sleep(0.1)  # plain zmq's poll would block the sidecar's greenlet
+            got += receiver.recv(0)
+            if len(got) >= 3:
+                break
+        stop.set()
+        publisher = job.get(timeout=5)
+    finally:
+        receiver.close()
+    assert len(calls) >= 3 and {(s.pid, s.role) for s in got} == {(os.getpid(), "target")}
+    assert publisher.delivered >= 3 and publisher.dropped == 0
