@@ -27,23 +27,29 @@ def runtime_requirements() -> list[Requirement]:
     return [Requirement(spec) for spec in project["dependencies"]]
 
 
-def _applies(req: Requirement) -> bool:
-    # The image is Linux/CPython 3.11 like this machine; no extras are requested.
-    return req.marker is None or req.marker.evaluate({"extra": ""})
+def _applies(req: Requirement, extra: str = "") -> bool:
+    # The image is Linux/CPython 3.11 like this machine.
+    return req.marker is None or req.marker.evaluate({"extra": extra})
 
 
 def runtime_closure() -> dict[str, str]:
-    """Canonical name -> installed version for every runtime dependency, transitively."""
+    """Canonical name -> installed version for every runtime dependency, transitively,
+    following requested extras (e.g. `pyjwt[crypto]` brings `cryptography`)."""
     found: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
     todo = [r for r in runtime_requirements() if _applies(r)]
     while todo:
         req = todo.pop()
         name = canonicalize_name(req.name)
-        if name in found:
+        extras = {"", *req.extras} - {e for n, e in seen if n == name}
+        if not extras:
             continue
+        seen |= {(name, e) for e in extras}
         dist = metadata.distribution(req.name)
         found[name] = dist.version
-        todo += [r for r in map(Requirement, dist.requires or []) if _applies(r)]
+        for dep in map(Requirement, dist.requires or []):
+            if any(_applies(dep, extra) for extra in extras):
+                todo.append(dep)
     return dict(sorted(found.items()))
 
 
