@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/sse_server.py [--port 0]``; prints ``QI_READY http://127.0.0.1:<port>``.
 A request's JSON body may carry ``metadata`` with ``ttft_ms``, ``itl_ms``, ``tokens``,
-``pad`` (extra bytes per event) and ``fault`` (``http_500_html``, ``cut_mid_event``,
+``pad`` (extra bytes per event), ``stamp`` (the first token is ``sent@<perf_counter>``, its
+send time) and ``fault`` (``http_500_html``, ``cut_mid_event``,
 ``invalid_json``, ``missing_done``, ``reset``, ``stall``, ``error_event``). Tokens are sent
 on an absolute schedule (start + ttft + i * itl), so lateness never accumulates.
 """
@@ -105,6 +106,10 @@ def _stream(sock: socket.socket, body: dict[str, Any], meta: dict[str, Any]) -> 
             sock.sendall(_chunk(b"data: {not json\n\n"))
             continue
         delta = {"content": f"tok{i} {pad}" if pad else f"tok{i} "}
+        if i == 0 and meta.get("stamp"):
+            # perf_counter is CLOCK_MONOTONIC, shared by every process of the host: the
+            # client can subtract this send time from its t_first to get its own delay.
+            delta["content"] = f"sent@{time.perf_counter():.7f} "
         event = _event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         if i == 0:
             LATENESS_MS.append((time.perf_counter() - start - ttft) * 1000)
