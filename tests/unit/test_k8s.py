@@ -184,6 +184,25 @@ def test_config_copies_are_in_sync() -> None:
     assert stale == [], f"run `python k8s/sync_config.py`; stale: {stale}"
 
 
+def test_sync_check_notices_edited_missing_and_extra_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = _load_script("sync_config.py")
+    monkeypatch.setattr(script, "CONFIG_DIR", tmp_path / "config")
+    assert script.stale() == sorted(str(p) for p in script.expected_files())
+    script.sync()
+    assert script.stale() == []
+    kustomization = tmp_path / "config" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "# edited\n")
+    (tmp_path / "config" / "scenarios" / "extra.yaml").write_text("name: extra\n")
+    scenario = next((tmp_path / "config" / "scenarios").glob("ladder.yaml"))
+    scenario.unlink()
+    assert script.stale() == ["kustomization.yaml", "scenarios/extra.yaml", "scenarios/ladder.yaml"]
+    assert script.main(["--check"]) == 1
+    script.sync()
+    assert script.main(["--check"]) == 0
+
+
 @pytest.mark.parametrize("root", _all_roots_params())
 def test_every_variable_reference_resolves(root: str) -> None:
     """Kubernetes leaves an unknown $(VAR) as literal text: a typo would go unnoticed."""
