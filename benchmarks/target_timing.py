@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import json
 import os
 import statistics
@@ -80,7 +81,7 @@ def errors(
             raise SystemExit(f"expected {tokens} content events, got {len(times)}")
         out["ttft_err_ms"].append((times[0] - t_send) * 1000.0 - ttft)
         out["total_err_ms"].append((t_done - t_send) * 1000.0 - (ttft + (tokens - 1) * itl))
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         out["itl_ms"].append(statistics.median(gaps) * 1000.0 if gaps else 0.0)
     return out
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 
+from qi_load.errors import EXIT_ERROR, QiLoadError
 from qi_load.target.app import build_app
 from qi_load.target.config import TargetConfig
 from qi_load.target.connection import TrackingH11Protocol
@@ -53,7 +54,13 @@ def _bind(host: str, port: int) -> socket.socket:
     # listening socket says TCP, and without it Nagle holds small SSE events for ~40 ms.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise QiLoadError(
+            f"cannot bind {host}:{port}: {exc.strerror}", exit_code=EXIT_ERROR
+        ) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock
