@@ -118,11 +118,11 @@ class QiState:
         return stage_at(self.plan, (time.time() if wall is None else wall) - self.t0)
 
     def finish_sequence(self, stage_name: str) -> None:
-        """A count-bounded stage is done: end the test (the shape runs in this process)."""
+        """A count-bounded stage is done (the shape runs in this process): the run ends when
+        it was the last stage; otherwise the stage idles out its time budget."""
         shape = self.environment.shape_class
-        if isinstance(shape, ScenarioShape):
-            logger.info("sequence of stage %s done: ending the run", stage_name)
-            shape.finish()
+        if isinstance(shape, ScenarioShape) and shape.stage_done(stage_name):
+            logger.info("sequence of the last stage %s done: ending the run", stage_name)
 
     def stage_now(self, wall: float | None = None) -> tuple[str, int]:
         """(stage name, planned total users) in force at ``wall`` (default: now)."""

@@ -136,15 +136,21 @@ def record_from_result(
 
 
 class _SequenceRun:
-    """The count-bounded run of a ``sequence`` stage: each type ``per_type`` times, in order."""
+    """The count-bounded run of a ``sequence`` stage: each type ``per_type`` times, in order;
+    for ``conversation``, ``per_type`` whole conversations of ``turns`` messages."""
 
-    def __init__(self, stage: PlannedStage) -> None:
-        types = [t for t in stage.mix if stage.mix[t] > 0 and t in QUERY_TYPES] or list(QUERY_TYPES)
+    def __init__(self, stage: PlannedStage, conversation_turns: int) -> None:
+        types = [t for t in stage.mix if stage.mix[t] > 0] or list(QUERY_TYPES)
         self.stage_name = stage.name
         self.pause_s = stage.sequence_pause_s
-        self._queue: Iterator[str] = iter(
-            [t for t in types for _ in range(stage.sequence_per_type)]
-        )
+        steps = [
+            t
+            for t in types
+            for _ in range(
+                stage.sequence_per_type * (conversation_turns if t == "conversation" else 1)
+            )
+        ]
+        self._queue: Iterator[str] = iter(steps)
 
     def next_type(self) -> str | None:
         return next(self._queue, None)
@@ -227,12 +233,17 @@ class AgentUser(User):
             gevent.sleep(1.0)
             return
         if self._sequence is None or self._sequence.stage_name != stage.name:
-            self._sequence = _SequenceRun(stage)
+            turns = self.scenario.conversation.turns if self.scenario else 5
+            self._sequence = _SequenceRun(stage, turns)
+            self._conversation_id = ""
         query_type = self._sequence.next_type()
         if query_type is None:
             self._sequence_done.add(stage.name)
             self._sequence = None
             self._finish_sequence(stage.name)
+            return
+        if query_type == "conversation":
+            self._conversation_turn()
             return
         query = self.catalogue.pick(query_type, self.rng)
         self._ask(query, [{"role": "user", "content": query.prompt}])

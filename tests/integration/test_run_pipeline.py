@@ -383,3 +383,38 @@ def test_open_loop_shows_a_backlog_as_schedule_delay(target: TargetProcess, tmp_
     quarter = max(1, len(behind) // 4)
     assert sum(behind[-quarter:]) / quarter > 1.0
     assert sum(behind[-quarter:]) / quarter > 2 * sum(behind[:quarter]) / quarter
+
+
+def test_sequence_stage_runs_its_count_and_ends_the_run(
+    target: TargetProcess, tmp_path: Path
+) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "sequence",
+        [
+            {
+                "name": "seq",
+                "users": 1,
+                "hold_s": 60,
+                "mix": {"simple": 1, "conversation": 1},
+                "sequence": {"per_type": 2, "pause_s": 0.1},
+            }
+        ],
+        conversation={"turns": 3, "query_types": ["simple", "file_operations"]},
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        _qi_load("run", str(scenario), "--host", target.url, "--out", str(tmp_path), "--no-report"),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 40  # ended by its count, not its 60 s budget
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    rows = sorted(_rows(run_dir), key=lambda r: float(r["ts_start"]))
+    assert [r["query_type"] for r in rows] == ["simple"] * 2 + ["conversation"] * 6
+    assert [int(r["turn"]) for r in rows[2:]] == [1, 2, 3, 1, 2, 3]
+    assert len({r["conversation_id"] for r in rows[2:]}) == 2
+    assert all(r["ok"] == "true" for r in rows)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
