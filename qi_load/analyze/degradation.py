@@ -204,9 +204,36 @@ def _limit(ladder: Sequence[StageStats]) -> Limit:
     )
 
 
+_MIN_REF_SAMPLES: Final = 3
+
+
+def _ttft_refs(ladder: Sequence[StageStats]) -> dict[str, float]:
+    """Unloaded median TTFT per query type: from the lowest stage with a few samples of it."""
+    refs: dict[str, float] = {}
+    for s in ladder:
+        for qt, q in s["per_type"].items():
+            p50 = q["ttft_ms"]["p50"]
+            if qt not in refs and p50 and q["ttft_ms"]["n"] >= _MIN_REF_SAMPLES:
+                refs[qt] = p50
+    return refs
+
+
+def _ttft_rise(s: StageStats, refs: Mapping[str, float]) -> tuple[float, float] | None:
+    """(ratio, increase in ms) of the stage's median TTFTs over the references, per query
+    type weighted by its requests, so a stage is not 'slower' for drawing more slow types."""
+    weights = ratios = increases = 0.0
+    for qt, q in s["per_type"].items():
+        p50, n = q["ttft_ms"]["p50"], q["ttft_ms"]["n"]
+        if qt in refs and p50 is not None and n:
+            weights += n
+            ratios += n * p50 / refs[qt]
+            increases += n * (p50 - refs[qt])
+    return (ratios / weights, increases / weights) if weights else None
+
+
 def _signal(
     s: StageStats,
-    base_ttft: float | None,
+    refs: Mapping[str, float],
     memory_total: Any,
     settings: DegradationSettings,
 ) -> tuple[str, str] | None:
@@ -232,15 +259,13 @@ def _signal(
             f"host memory available fell to {avail:.0f} MB "
             f"(< {settings.memory_available_pct:g} % of {memory_total / 2**20:.0f} MB)"
         )
-    ttft = s["overall"]["ttft_ms"]["p50"]
-    if not (
-        base_ttft
-        and ttft
-        and ttft > settings.ttft_factor * base_ttft
-        and ttft - base_ttft >= settings.ttft_min_increase_ms
-    ):
+    found = _ttft_rise(s, refs)
+    if found is None:
         return None
-    rise = f"median TTFT rose {ttft / base_ttft:.1f}x ({base_ttft:.0f} -> {ttft:.0f} ms)"
+    ratio, increase = found
+    if ratio <= settings.ttft_factor or increase < settings.ttft_min_increase_ms:
+        return None
+    rise = f"median TTFT per query type rose {ratio:.1f}x (+{increase:.0f} ms) over the lowest load"
     if cpu is None:
         return "unknown", f"{rise} but no target samples to attribute it"
     return "inference_queue", (
@@ -255,9 +280,9 @@ def _saturation(
     environment: Mapping[str, Any],
     settings: DegradationSettings,
 ) -> Saturation:
-    base_ttft = ladder[0]["overall"]["ttft_ms"]["p50"] if ladder else None
+    refs = _ttft_refs(ladder)
     for s in sorted(stages, key=lambda s: (s["users"], s["index"])):
-        found = _signal(s, base_ttft, environment.get("memory_bytes"), settings)
+        found = _signal(s, refs, environment.get("memory_bytes"), settings)
         if found is not None:
             return Saturation(
                 resource=found[0], stage=s["name"], users=s["users"], evidence=found[1]

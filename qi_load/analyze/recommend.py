@@ -74,13 +74,19 @@ def _dominant_phase(overall: QueryStats) -> tuple[str, float] | None:
     return (name, phases[name] / total) if total > 0 else None
 
 
-def _latency(t: TargetResult, overall: QueryStats) -> list[Recommendation]:
-    finding = _target_miss(t)
-    phase = _dominant_phase(overall)
+def _latency(t: TargetResult, stages: Sequence[StageStats]) -> list[Recommendation]:
+    # Phases at the lowest load show where service time goes; under load the request phase
+    # also holds the wait for a slot, which the saturation finding already covers.
+    valid = sorted((s for s in stages if s["invalid"] is None and s["overall"]["n"]),
+                   key=lambda s: s["users"])  # fmt: skip
+    phase = _dominant_phase(valid[0]["overall"]) if valid else None
     if phase is None:
         return []
     name, share = phase
-    finding += f"; the server's {name} phase takes {share:.0%} of its time"
+    finding = (
+        f"{_target_miss(t)}; at the lowest load ({valid[0]['users']} users) the server's "
+        f"{name} phase takes {share:.0%} of its time"
+    )
     if name == "llm":
         return [_rec(
             "algorithm", "Shorten model time per request",
@@ -208,7 +214,7 @@ def recommend(
     recs += _saturation(degradation)
     p95 = _missed(targets, "p95")
     if p95:
-        recs += _latency(p95, overall)
+        recs += _latency(p95, stages)
     cpu_alerts = [a for a in alerts if a["metric"] == "cpu_percent"]
     if cpu_alerts and not any(r["category"] == "cpu" for r in recs):
         recs.append(_rec(

@@ -11,6 +11,7 @@ import pandas as pd
 
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stats import Percentiles, percentiles
+from qi_load.scenario import WARMUP_STAGE
 
 __all__ = [
     "PHASES",
@@ -115,10 +116,12 @@ class Window:
 
 
 def stage_windows(run: RunData) -> list[Window]:
-    """Windows from ``run.json`` stages; a run without stages is one window over all data."""
+    """Windows from ``run.json`` stages (not the warm-up); without stages, one window."""
     settle = _float(run.scenario.get("settle_s"), 0.0)
     windows = []
     for i, stage in enumerate(run.stages):
+        if stage["name"] == WARMUP_STAGE:
+            continue
         start, ramp_end, end = float(stage["start"]), float(stage["ramp_end"]), float(stage["end"])
         # A settle longer than the hold would leave nothing: keep at least half the hold.
         t0 = min(ramp_end + settle, ramp_end + 0.5 * max(end - ramp_end, 0.0))
@@ -136,7 +139,7 @@ def stage_windows(run: RunData) -> list[Window]:
                 invalid=str(invalid) if invalid else None,
             )
         )
-    if windows:
+    if run.stages:
         return windows
     req = run.requests
     if req.empty:

@@ -75,3 +75,14 @@ def test_open_loop_reports_schedule_delay(ladder_dir: Path, tmp_path: Path) -> N
     stage = analyze_stages(load_run(root))[0]
     delay = stage["overall"]["schedule_delay_ms"]
     assert delay is not None and delay["n"] == stage["overall"]["n"] and delay["max"] == 0
+
+
+def test_warmup_stage_is_left_out(ladder_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    root = Path(shutil.copytree(ladder_dir, tmp_path / "w"))
+    manifest = json.loads((root / "run.json").read_text())
+    manifest["stages"][0]["name"] = "warmup"
+    (root / "run.json").write_text(json.dumps(manifest))
+    assert [w.users for w in stage_windows(load_run(root))] == [2, 4, 8, 16]

@@ -54,3 +54,10 @@ def test_check_fails_on_slo_target_and_regression(ladder: RunData, tmp_path: Pat
     assert not check["passed"]
     kinds = {f.split(" ")[0] for f in check["failures"]}
     assert kinds == {"SLO", "target", "critical"}
+
+
+def test_missed_p95_points_at_the_dominant_phase(ladder: RunData) -> None:
+    tight = TargetsConfig(p95_s=Thresholds(stretch=0.1, target=0.2, minimum=0.3))
+    recs = analyze_run(ladder, targets=tight)["recommendations"]
+    (model,) = [r for r in recs if r["title"] == "Shorten model time per request"]
+    assert "llm phase takes" in model["finding"] and "p95" in model["finding"]
