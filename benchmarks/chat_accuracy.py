@@ -79,6 +79,7 @@ def measure(
     ttft_err: list[float] = []
     e2e_err: list[float] = []
     client_delay: list[float] = []
+    request_delay: list[float] = []
     failures: list[str] = []
     events = 0
     clients = [ChatClient(ChatConfig(base_url=url)) for _ in range(streams)]
@@ -94,8 +95,9 @@ def measure(
                 ttft_err.append(r.ttft_ms - TTFT_MS)
                 e2e_err.append(r.e2e_ms - truth_e2e)
                 if r.content.startswith("sent@") and r.t_first is not None:
-                    sent = float(r.content[5:].split(" ", 1)[0])
+                    sent, start = (float(w.split("@")[1]) for w in r.content.split()[:2])
                     client_delay.append((r.t_first - sent) * 1000)
+                    request_delay.append((start - r.t_send) * 1000)  # type: ignore[operator]
                 events += r.token_events
 
     try:
@@ -142,6 +144,7 @@ def measure(
         "e2e_err_ms": stats(e2e_err),
         "lean_server_first_token_late_ms": server_late,
         "client_delay_after_server_send_ms": stats(client_delay),
+        "request_delay_send_to_server_start_ms": stats(request_delay),
         "events_per_s": round(events / elapsed),
         "client_cpu_percent": round(client_cpu, 1),
         "server_cpu_percent": round(server_cpu, 1),

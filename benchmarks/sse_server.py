@@ -2,9 +2,10 @@
 
 Run: ``python benchmarks/sse_server.py [--port 0]``; prints ``QI_READY http://127.0.0.1:<port>``.
 A request's JSON body may carry ``metadata`` with ``ttft_ms``, ``itl_ms``, ``tokens``,
-``pad`` (extra bytes per event), ``stamp`` (the first token is ``sent@<perf_counter>``, its
-send time) and ``fault`` (``http_500_html``, ``cut_mid_event``,
-``invalid_json``, ``missing_done``, ``reset``, ``stall``, ``error_event``). Tokens are sent
+``pad`` (extra bytes per event), ``stamp`` (the first token reads ``sent@<t> start@<t>``:
+its send time and when the request was parsed, as perf_counter values) and ``fault``
+(``http_500_html``, ``cut_mid_event``, ``invalid_json``, ``missing_done``, ``reset``,
+``stall``, ``error_event``). Tokens are sent
 on an absolute schedule (start + ttft + i * itl), so lateness never accumulates.
 """
 
@@ -109,7 +110,7 @@ def _stream(sock: socket.socket, body: dict[str, Any], meta: dict[str, Any]) -> 
         if i == 0 and meta.get("stamp"):
             # perf_counter is CLOCK_MONOTONIC, shared by every process of the host: the
             # client can subtract this send time from its t_first to get its own delay.
-            delta["content"] = f"sent@{time.perf_counter():.7f} "
+            delta["content"] = f"sent@{time.perf_counter():.7f} start@{start:.7f} "
         event = _event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         if i == 0:
             LATENESS_MS.append((time.perf_counter() - start - ttft) * 1000)
