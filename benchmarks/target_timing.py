@@ -25,7 +25,11 @@ from urllib.parse import urlsplit
 _CONTENT = b'"delta":{"content":'
 
 
-async def _stream(host: str, port: int, request: bytes) -> tuple[float, list[float], float]:
+async def _stream(
+    host: str, port: int, request: bytes, delay_s: float = 0.0
+) -> tuple[float, list[float], float]:
+    if delay_s:
+        await asyncio.sleep(delay_s)
     reader, writer = await asyncio.open_connection(host, port)
     t_send = time.perf_counter()
     writer.write(request)
@@ -49,7 +53,9 @@ async def _stream(host: str, port: int, request: bytes) -> tuple[float, list[flo
     return t_send, times, t_done
 
 
-async def measure(url: str, streams: int) -> list[tuple[float, list[float], float]]:
+async def measure(
+    url: str, streams: int, stagger_ms: float = 0.0
+) -> list[tuple[float, list[float], float]]:
     parts = urlsplit(url)
     payload = json.dumps(
         {
@@ -66,8 +72,9 @@ async def measure(url: str, streams: int) -> list[tuple[float, list[float], floa
     ).encode() + payload
     assert parts.hostname is not None and parts.port is not None
     await _stream(parts.hostname, parts.port, request)  # warm-up
+    spacing = stagger_ms / 1000.0 / max(1, streams)
     return await asyncio.gather(
-        *(_stream(parts.hostname, parts.port, request) for _ in range(streams))
+        *(_stream(parts.hostname, parts.port, request, i * spacing) for i in range(streams))
     )
 
 
@@ -99,10 +106,16 @@ def main() -> int:
     parser.add_argument("--itl", type=float, default=20.0)
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5, help="rounds per concurrency level")
+    parser.add_argument(
+        "--stagger-ms",
+        type=float,
+        default=None,
+        help="spread the starts over this many ms (table: the third row, default 100)",
+    )
     args = parser.parse_args()
     gc.disable()  # this process is the clock: no collector pauses while streams run
     if args.url:
-        results = asyncio.run(measure(args.url, args.streams))
+        results = asyncio.run(measure(args.url, args.streams, args.stagger_ms or 0.0))
         print(json.dumps(errors(results, args.ttft, args.itl, args.tokens)))
         return 0
 
@@ -112,18 +125,21 @@ def main() -> int:
     timing = f"all={args.ttft},{args.itl},{args.tokens}"
     print(f"load average before: {os.getloadavg()}, cores: {os.cpu_count()}")
     print(f"configured: TTFT {args.ttft} ms, ITL {args.itl} ms, {args.tokens} tokens")
-    print("streams  n    TTFT err p50/p95/max (ms)   total err p50/p95/max (ms)   ITL p50")
+    print("streams start     n   TTFT err p50/p95/max (ms)  total err p50/p95/max (ms)  ITL p50")
+    stagger_ms = 100.0 if args.stagger_ms is None else args.stagger_ms
+    rows = [(1, 0.0), (args.streams, 0.0), (args.streams, stagger_ms)]
     with start_target(["--slots", "400", "--timing", timing]) as target:
-        for streams in (1, args.streams):
+        for streams, stagger in rows:
             merged: dict[str, list[float]] = {"ttft_err_ms": [], "total_err_ms": [], "itl_ms": []}
             for _ in range(args.rounds):
-                results = asyncio.run(measure(target.url, streams))
+                results = asyncio.run(measure(target.url, streams, stagger))
                 for key, values in errors(results, args.ttft, args.itl, args.tokens).items():
                     merged[key] += values
                 time.sleep(0.5)
             ttft, total = merged["ttft_err_ms"], merged["total_err_ms"]
+            start = f"+{stagger:.0f}ms" if stagger else "same ms"
             print(
-                f"{streams:7d} {len(ttft):4d}   "
+                f"{streams:7d} {start:8s} {len(ttft):4d}   "
                 f"{_percentile(ttft, 0.5):6.2f} {_percentile(ttft, 0.95):6.2f} {max(ttft):6.2f}"
                 f"        {_percentile(total, 0.5):6.2f} {_percentile(total, 0.95):6.2f}"
                 f" {max(total):6.2f}        {statistics.median(merged['itl_ms']):6.2f}"

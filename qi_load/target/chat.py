@@ -326,6 +326,7 @@ class ChatCompletions:
             # streams only has to write.
             events = [writer.content(token) for token in tokens]
         fault_at = len(tokens) // 2
+        last = len(events) - 1
         for index, event in enumerate(events):
             await sleep_until(clock.slot + offsets[index])
             if disconnect.gone:
@@ -335,27 +336,43 @@ class ChatCompletions:
             if index == fault_at and faults.kind == "invalid_json":
                 await send({"type": "http.response.body", "body": _BROKEN_EVENT, "more_body": True})
             with clock.formatting():
-                await send({"type": "http.response.body", "body": event, "more_body": True})
+                if index == last:
+                    # The last token and the closing events leave in one write: one send
+                    # fewer per stream when many streams end in the same tick.
+                    event += self._tail(
+                        request, writer, clock, finish_reason, query_type, tools, len(events)
+                    )
+                    if faults.kind == "missing_done":
+                        event = event.removesuffix(DONE)
+                await send({"type": "http.response.body", "body": event, "more_body": index < last})
             if clock.first_token is None:
                 clock.first_token = asyncio.get_running_loop().time()
                 self.service.metrics.ttft.labels(query_type).observe(
                     clock.first_token - clock.arrival
                 )
-        with clock.formatting():
-            extra = {"server_timing": {}, **self._extension(query_type, tools)}
-            usage = self._usage(request, len(tokens))
-            now = asyncio.get_running_loop().time()
-            if request.include_usage:
-                tail = writer.finish(finish_reason)
-                extra["server_timing"] = clock.phases(now)
-                tail += writer.usage(usage, extra)
-            else:
-                extra["server_timing"] = clock.phases(now)
-                tail = writer.finish(finish_reason, extra)
-            if faults.kind != "missing_done":
-                tail += DONE
-        await send({"type": "http.response.body", "body": tail, "more_body": False})
         return 200
+
+    def _tail(
+        self,
+        request: ChatRequest,
+        writer: ChunkWriter,
+        clock: _Clock,
+        finish_reason: str,
+        query_type: QueryType,
+        tools: list[str],
+        completion_tokens: int,
+    ) -> bytes:
+        """Final chunk, usage chunk if asked, `[DONE]`; the last chunk carries the phases."""
+        extra = {
+            "server_timing": clock.phases(asyncio.get_running_loop().time()),
+            **self._extension(query_type, tools),
+        }
+        usage = self._usage(request, completion_tokens)
+        if request.include_usage:
+            tail = writer.finish(finish_reason) + writer.usage(usage, extra)
+        else:
+            tail = writer.finish(finish_reason, extra)
+        return tail + DONE
 
     async def _break_stream(
         self,
