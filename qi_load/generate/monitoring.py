@@ -13,7 +13,9 @@ from typing import Any, Final, Protocol
 
 import gevent
 import gevent.monkey
+import gevent.socket
 import psutil
+import zmq
 from gevent.threadpool import ThreadPool
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -257,10 +259,17 @@ class Monitoring:
             self._find_names()
         if isinstance(runner, MasterRunner):
             runner.register_message(MONITOR_MESSAGE, self._on_worker_samples)
-            if options.monitor_port:
+        # A port that cannot be bound costs its feature, not the run: logged as an error.
+        if self.is_writer and options.monitor_port:
+            try:
                 self._start_receiver()
+            except zmq.ZMQError as exc:
+                log.error("monitor: --monitor-port %d: cannot bind: %s", options.monitor_port, exc)
         if self.is_writer and options.metrics_port:
-            self._start_metrics_server()
+            try:
+                self._start_metrics_server()
+            except OSError as exc:
+                log.error("monitor: --metrics-port %d: cannot bind: %s", options.metrics_port, exc)
         self._pending: deque[HostSample | ProcessSampler] = deque(maxlen=_PENDING_MAX)
         self._pool = ThreadPool(1)
         self._thread = self._pool.spawn(self._sample_thread)
@@ -435,9 +444,16 @@ class Monitoring:
 
         assert self.metrics is not None
         app = make_wsgi_app(self.metrics.registry)
-        self._server = WSGIServer(
-            (self.options.bind_host, self.options.metrics_port), app, log=None, error_log=log
-        )
+        # Our own listener: gevent's leaves its socket unclosed when the bind fails.
+        listener = gevent.socket.socket(gevent.socket.AF_INET, gevent.socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_REUSEADDR, 1)
+            listener.bind((self.options.bind_host, self.options.metrics_port))
+            listener.listen(128)
+        except OSError:
+            listener.close()
+            raise
+        self._server = WSGIServer(listener, app, log=None, error_log=log)
         self._server.start()
         log.info("monitor: Prometheus metrics on port %d", self._server.server_port)
 

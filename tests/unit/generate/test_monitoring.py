@@ -172,3 +172,52 @@ def test_gone_pid_is_dropped_with_a_warning(
         monitoring.stop()
     assert f"pid {proc.pid} (sut) is gone" in caplog.text
     assert any(s.pid == proc.pid for s in sink.samples)
+
+
+def test_local_runner_receives_sidecar_samples_and_survives_a_taken_port(
+    local_env: Environment, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    from qi_load.record.sidecar import SamplePublisher
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy_port = taken.getsockname()[1]
+        with caplog.at_level(logging.ERROR, logger="qi_load.monitoring"):
+            blocked = install_monitoring(
+                local_env,
+                ListSink(),
+                MonitoringOptions(
+                    interval_s=0.1,
+                    monitor_port=busy_port,
+                    metrics_port=busy_port,
+                    bind_host="127.0.0.1",
+                ),
+            )
+            blocked.stop()
+    assert f"--monitor-port {busy_port}: cannot bind" in caplog.text
+    assert f"--metrics-port {busy_port}: cannot bind" in caplog.text
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = ListSink()
+    monitoring = install_monitoring(
+        local_env, sink, MonitoringOptions(interval_s=0.1, monitor_port=port, bind_host="127.0.0.1")
+    )
+    publisher = SamplePublisher(f"tcp://127.0.0.1:{port}")
+    try:
+        sidecar_sample = HostSample(
+            ts=time.time(), host="sut-host", role="sut", pid=4242, cpu_percent=1.0, rss_bytes=1
+        )
+        for _ in range(30):
+            publisher.publish([sidecar_sample] if publisher.delivered == 0 else [])
+            gevent.sleep(0.1)
+            if any(s.host == "sut-host" for s in sink.samples):
+                break
+    finally:
+        publisher.close()
+        monitoring.stop()
+    assert sidecar_sample in sink.samples
