@@ -102,7 +102,7 @@ class ProcessSampler:
         self.cpu_quota_cores = cpu_quota_cores(pid, root=cgroup_root)
         self._times: dict[int, float] = {}
         self._reaped = 0.0
-        self._wall = time.time()
+        self._wall = self._mono = 0.0
         self._collect_cpu()
 
     def sample(self, reading: HostReading | None = None) -> HostSample:
@@ -112,13 +112,13 @@ class ProcessSampler:
         if not self.name:
             self.name = _safe_name(self.process)
         previous_wall, previous_times, previous_reaped = self._wall, self._times, self._reaped
+        previous_mono = self._mono
         procs = self._collect_cpu()
-        now = self._wall
         busy = sum(
             cpu - previous_times.get(pid, 0.0 if self._born_after(pid, previous_wall) else cpu)
             for pid, cpu in self._times.items()
         ) + max(0.0, self._reaped - previous_reaped)
-        dt = now - previous_wall
+        dt = self._mono - previous_mono  # monotonic: a wall-clock step must not skew CPU %
         cpu_percent = max(0.0, 100.0 * busy / dt) if dt > 0 else 0.0
         if self.cpu_quota_cores:
             cpu_percent /= self.cpu_quota_cores
@@ -129,7 +129,7 @@ class ProcessSampler:
                 with proc.oneshot():
                     rss += proc.memory_info().rss
                     threads += proc.num_threads()
-                    fds += _safe_int(proc.num_fds)
+                    fds += _safe_fds(proc)
                     io = _safe_io(proc)
                     read_b += io[0]
                     write_b += io[1]
@@ -143,7 +143,7 @@ class ProcessSampler:
         user += self._reaped_user
         system += self._reaped - self._reaped_user
         return HostSample(
-            ts=now,
+            ts=self._wall,
             host=self.host,
             role=self.role,
             pid=self.pid,
@@ -171,7 +171,7 @@ class ProcessSampler:
         root_times = self.process.cpu_times()  # NoSuchProcess propagates: the root is gone
         # The clock right after the root's reading: every /proc read below may release the
         # GIL, and a sampler thread in a CPU-bound process can wait milliseconds for it.
-        wall = time.time()
+        wall, mono = time.time(), time.monotonic()
         procs = [self.process]
         if self.include_children:
             with contextlib.suppress(psutil.NoSuchProcess):
@@ -190,7 +190,7 @@ class ProcessSampler:
         self._times = times
         self._reaped_user = root_times.children_user
         self._reaped = root_times.children_user + root_times.children_system
-        self._wall = wall
+        self._wall, self._mono = wall, mono
         return live
 
     def _born_after(self, pid: int, wall: float) -> bool:
@@ -206,11 +206,11 @@ def _safe_name(proc: psutil.Process) -> str:
         return ""
 
 
-def _safe_int(fn: object) -> int:
+def _safe_fds(proc: psutil.Process) -> int:
     try:
-        return int(fn())  # type: ignore[operator]
-    except (psutil.AccessDenied, AttributeError):
-        return 0
+        return proc.num_fds()
+    except psutil.AccessDenied:
+        return 0  # another user's process: /proc/<pid>/fd is not readable
 
 
 def _safe_io(proc: psutil.Process) -> tuple[int, int]:
