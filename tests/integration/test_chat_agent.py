@@ -114,7 +114,7 @@ def test_each_fault_is_a_failure_of_its_kind_and_the_client_carries_on(
     words: str,
     stream: bool,
 ) -> None:
-    c = client(agent.url, stream=stream, total_timeout=1.0)
+    c = client(agent.url, stream=stream, total_timeout=2.0 if fault == "stall" else 30.0)
     messages = [{"role": "user", "content": "What is 2 + 2?"}]
     failed = c.complete(messages, query_type="simple", metadata={"fault": fault})
     assert not failed.ok and failed.error_kind == kind and words in failed.error, failed.error

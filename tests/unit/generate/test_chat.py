@@ -64,7 +64,8 @@ def test_stream_timestamps_tokens_and_server_phases(
     assert r.output_tokens == 8 and r.tokens_source == "usage" and r.input_tokens == 7
     assert r.token_events == 8 and len(r.itl_ms) == 7
     assert r.ttft_ms is not None and 40 <= r.ttft_ms < 90
-    assert r.e2e_ms is not None and r.e2e_ms >= r.ttft_ms + 7 * 5 - 1
+    # the server's schedule is absolute: E2E is at least the truth, 40 + 7 * 5 ms
+    assert r.e2e_ms is not None and r.e2e_ms >= 40 + 7 * 5 - 0.5
     assert r.tpot_ms is not None and 3 < r.tpot_ms < 20
     assert r.itl_p50_ms is not None and r.itl_max_ms is not None and r.itl_max_ms >= r.itl_p50_ms
     assert r.server_phases == {"request": 0.1, "tool": 0.0, "llm": 40.0, "format": 0.1}
@@ -110,7 +111,7 @@ def test_non_streaming(sse_url: str, client: Callable[..., ChatClient]) -> None:
 def test_faults_become_failures_and_the_client_carries_on(
     sse_url: str, fault: str, kind: str, words: str, client: Callable[..., ChatClient]
 ) -> None:
-    c = client(sse_url, total_timeout=0.5)
+    c = client(sse_url, total_timeout=1.0 if fault == "stall" else 30.0)
     before = ask(c)
     r = ask(c, fault=fault, stall_s=3)
     assert not r.ok and r.error_kind == kind and words in r.error, r.error
