@@ -183,6 +183,12 @@ def _local_run(procs: Procs, tmp_path: Path, leaker: TargetProcess, flat: Target
 
 
 def test_distributed_workers_sidecar_and_saturation(procs: Procs, tmp_path: Path) -> None:
+    # Every role at once: master, 2 workers, the reference agent (target) and a sidecar (sut).
+    with start_target([], stderr_path=tmp_path / "agent.err") as agent:
+        _distributed_run(procs, tmp_path, agent)
+
+
+def _distributed_run(procs: Procs, tmp_path: Path, agent: TargetProcess) -> None:
     master_port, monitor_port = _free_port(), _free_port()
     watched = procs.start([sys.executable, "-c", "import time; time.sleep(60)"], "w.log")
     sidecar = procs.start(
@@ -223,6 +229,8 @@ def test_distributed_workers_sidecar_and_saturation(procs: Procs, tmp_path: Path
             "14s",
             "--monitor-port",
             str(monitor_port),
+            "--monitor-target-pid",
+            str(agent.pid),
             "--monitor-bind-host",
             "127.0.0.1",
             "--monitor-interval",
@@ -260,6 +268,8 @@ def test_distributed_workers_sidecar_and_saturation(procs: Procs, tmp_path: Path
     worker_pids = {w.pid for w in workers}
     assert {pid for role, pid in series if role == "worker"} == worker_pids
     assert ("master", master.pid) in series and ("sut", watched.pid) in series
+    assert ("target", agent.pid) in series
+    assert {role for role, _ in series} == {"master", "worker", "target", "sut"}
     assert {s.host for s in series[("sut", watched.pid)]} == {"sut-host"}
     for (role, pid), points in series.items():
         _assert_interval(points, f"{role}/{pid}")
