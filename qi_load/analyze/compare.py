@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from qi_load.analyze.degradation import TARGET_ROLES
 from qi_load.analyze.load import RunData
-from qi_load.analyze.stages import stage_windows, valid_mask
+from qi_load.analyze.stages import stage_windows
 from qi_load.analyze.stats import bootstrap_ci
 
 __all__ = ["CompareRow", "CompareSettings", "Comparison", "Severity", "compare_runs"]
@@ -62,60 +62,82 @@ class Comparison(TypedDict):
 
 
 @dataclass(frozen=True)
+class _Sample:
+    """Values and the valid window (stratum) each comes from."""
+
+    values: FloatArray
+    strata: npt.NDArray[np.int64]
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+
+@dataclass(frozen=True)
 class _Metric:
     name: str
     scope: str
     unit: str
     statistic: float  # percentile, or -1 for the mean
     higher_is_worse: bool
-    base: FloatArray
-    current: FloatArray
+    base: _Sample
+    current: _Sample
     floor: float = 0.0
 
 
-def _latencies(run: RunData, query_type: str | None, stage: str | None = None) -> FloatArray:
+def _window_of(run: RunData, ts: FloatArray, only: str | None = None) -> npt.NDArray[np.int64]:
+    """Index of the valid steady window holding each time (-1: none, or not ``only``)."""
+    out = np.full(ts.size, -1, dtype=np.int64)
+    for k, w in enumerate(stage_windows(run)):
+        if w.invalid is None and (only is None or w.name == only):
+            out[(ts >= w.t0) & (ts < w.t1)] = k
+    return out
+
+
+def _sample(
+    values: FloatArray, strata: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]
+) -> _Sample:
+    keep = mask & (strata >= 0) & np.isfinite(values)
+    return _Sample(values[keep], strata[keep])
+
+
+def _latencies(run: RunData, query_type: str | None, stage: str | None = None) -> _Sample:
     req = run.requests
-    if stage is None:
-        mask, _ = valid_mask(run)
-    else:
-        ends = req["ts_end"].to_numpy(np.float64)
-        w = next(w for w in stage_windows(run) if w.name == stage)
-        mask = (ends >= w.t0) & (ends < w.t1)
-    mask &= req["ok"].to_numpy(bool)
+    strata = _window_of(run, req["ts_end"].to_numpy(np.float64), stage)
+    mask = req["ok"].to_numpy(bool, copy=True)
     if query_type is not None:
         mask &= (req["query_type"].astype("string") == query_type).to_numpy(bool)
-    values: FloatArray = req["e2e_ms"].to_numpy(np.float64)[mask]
-    return values[np.isfinite(values)]
+    return _sample(req["e2e_ms"].to_numpy(np.float64), strata, mask)
 
 
-def _per_second(run: RunData) -> FloatArray:
+def _per_second(run: RunData) -> _Sample:
     """Successful completions in each second of every valid steady window."""
     ends = run.requests.loc[run.requests["ok"], "ts_end"].to_numpy(np.float64)
-    counts = []
-    for w in stage_windows(run):
+    counts, strata = [], []
+    for k, w in enumerate(stage_windows(run)):
         if w.invalid is None and w.seconds >= 1:
             edges = np.arange(w.t0, w.t1 + 1e-9, 1.0)
             counts.append(np.histogram(ends, bins=edges)[0].astype(np.float64))
-    return np.concatenate(counts) if counts else np.zeros(0)
+            strata.append(np.full(counts[-1].size, k, dtype=np.int64))
+    if not counts:
+        return _Sample(np.zeros(0), np.zeros(0, dtype=np.int64))
+    return _Sample(np.concatenate(counts), np.concatenate(strata))
 
 
-def _failures(run: RunData) -> FloatArray:
-    mask, _ = valid_mask(run)
-    failed: FloatArray = (~run.requests["ok"].to_numpy(bool)[mask]).astype(np.float64)
-    return failed
+def _failures(run: RunData) -> _Sample:
+    req = run.requests
+    strata = _window_of(run, req["ts_end"].to_numpy(np.float64))
+    failed = (~req["ok"].to_numpy(bool)).astype(np.float64)
+    return _sample(failed, strata, np.ones(failed.size, dtype=bool))
 
 
-def _memory(run: RunData) -> FloatArray:
+def _memory(run: RunData) -> _Sample:
     s = run.samples
     if s.empty:
-        return np.zeros(0)
+        return _Sample(np.zeros(0), np.zeros(0, dtype=np.int64))
     keep = s["role"].astype("string").isin(TARGET_ROLES).to_numpy(bool)
-    ts = s["ts"].to_numpy(np.float64)
-    inside = np.zeros(ts.size, dtype=bool)
-    for w in stage_windows(run):
-        if w.invalid is None:
-            inside |= (ts >= w.t0) & (ts < w.t1)
-    return s["rss_bytes"].to_numpy(np.float64)[keep & inside] / _MB
+    strata = _window_of(run, s["ts"].to_numpy(np.float64))
+    return _sample(s["rss_bytes"].to_numpy(np.float64) / _MB, strata, keep)
 
 
 def _metrics(base: RunData, cur: RunData) -> list[_Metric]:
@@ -186,9 +208,14 @@ def _judge(m: _Metric, settings: CompareSettings) -> CompareRow:
             f"at least {settings.min_samples} needed"
         )
         return row
-    *_, b_reps = bootstrap_ci(m.base, m.statistic, rounds=settings.rounds, seed=1)
-    *_, c_reps = bootstrap_ci(m.current, m.statistic, rounds=settings.rounds, seed=2)
-    base, current = _point(m.base, m.statistic), _point(m.current, m.statistic)
+    b, c = m.base, m.current
+    *_, b_reps = bootstrap_ci(
+        b.values, m.statistic, rounds=settings.rounds, seed=1, strata=b.strata
+    )
+    *_, c_reps = bootstrap_ci(
+        c.values, m.statistic, rounds=settings.rounds, seed=2, strata=c.strata
+    )
+    base, current = _point(b.values, m.statistic), _point(c.values, m.statistic)
     change_of = _change(m.higher_is_worse, m.floor)
     change = float(change_of(np.array([base]), np.array([current]))[0])
     reps = change_of(b_reps, c_reps)

@@ -66,22 +66,32 @@ def bootstrap_ci(
     level: float = 0.95,
     max_n: int = 5_000,
     seed: int = 0,
+    strata: npt.ArrayLike | None = None,
 ) -> tuple[float, float, FloatArray]:
     """Percentile-bootstrap CI of the ``q``-th percentile (``q=-1`` means the mean).
 
     Returns ``(low, high, replicates)``; the replicates let callers bootstrap ratios of two
-    samples. Large samples are subsampled to ``max_n`` first: the CI of a percentile of a
-    million points is already far narrower than any threshold we compare it with.
+    samples. With ``strata`` (e.g. the stage of each value) every replicate resamples within
+    each stratum, keeping its size: pooled over a ladder, the spread between stages is the
+    design, not noise. Large samples are subsampled to ``max_n`` first (per stratum, in
+    proportion): the CI of a percentile of a million points is already far narrower than
+    any threshold we compare it with.
     """
     rng = np.random.default_rng(seed)
     arr = np.asarray(values, dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
+    groups = np.zeros(arr.size, dtype=np.int64) if strata is None else np.asarray(strata)
+    keep = np.isfinite(arr)
+    arr, groups = arr[keep], groups[keep]
     if arr.size == 0:
         return float("nan"), float("nan"), np.full(rounds, np.nan)
-    if arr.size > max_n:
-        arr = rng.choice(arr, size=max_n, replace=False)
-    idx = rng.integers(0, arr.size, size=(rounds, arr.size))
-    samples = arr[idx]
+    parts = []
+    for g in np.unique(groups):
+        part = arr[groups == g]
+        size = max(1, round(part.size * min(1.0, max_n / arr.size)))
+        if size < part.size:
+            part = rng.choice(part, size=size, replace=False)
+        parts.append(part[rng.integers(0, part.size, size=(rounds, part.size))])
+    samples = np.concatenate(parts, axis=1)
     reps = samples.mean(axis=1) if q < 0 else np.percentile(samples, q, axis=1)
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(reps, [alpha, 1.0 - alpha])

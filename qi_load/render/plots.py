@@ -92,8 +92,8 @@ def _bands(ax: Axes, stages: Sequence[StageStats], t0: float) -> None:
         ax.axvspan(s["start"] - t0, s["end"] - t0, color=color, alpha=0.6, lw=0)
         ax.axvspan(s["window_start"] - t0, s["window_end"] - t0, color="#cfe2f3", alpha=0.25, lw=0)
         middle = (s["start"] + s["end"]) / 2 - t0
-        ax.text(middle, 1.0, s["name"], transform=ax.get_xaxis_transform(),
-                ha="center", va="bottom", fontsize=7)  # fmt: skip
+        ax.text(middle, 0.98, s["name"], transform=ax.get_xaxis_transform(),
+                ha="center", va="top", fontsize=7, color="#555")  # fmt: skip
 
 
 def _origin(summary: Summary, run: RunData) -> float:
