@@ -22,6 +22,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -100,8 +101,20 @@ def measure(
                     request_delay.append((start - r.t_send) * 1000)  # type: ignore[operator]
                 events += r.token_events
 
+    gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gc_started = 0.0
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        # Collections stop every stream in the process: their pauses bound the accuracy.
+        nonlocal gc_started
+        if phase == "start":
+            gc_started = time.perf_counter()
+        else:
+            gc_pauses[info["generation"]].append((time.perf_counter() - gc_started) * 1000)
+
     try:
         gevent.joinall([gevent.spawn(stream, i, 1, False) for i in range(streams)])
+        gc.callbacks.append(on_gc)
         if lean is not None:
             _lean_lateness(url)  # forget the warm-up
         me, srv = psutil.Process(), psutil.Process(server_pid)
@@ -111,6 +124,7 @@ def measure(
         gevent.joinall([gevent.spawn(stream, i, requests, True) for i in range(streams)])
         elapsed = time.perf_counter() - started
         client_cpu, server_cpu = me.cpu_percent(), srv.cpu_percent()
+        gc.callbacks.remove(on_gc)
         server_late = _lean_lateness(url) if lean is not None else None
     finally:
         for c in clients:
@@ -145,6 +159,10 @@ def measure(
         "lean_server_first_token_late_ms": server_late,
         "client_delay_after_server_send_ms": stats(client_delay),
         "request_delay_send_to_server_start_ms": stats(request_delay),
+        "client_gc": {
+            f"gen{g}": {"n": len(p), "max_ms": round(max(p), 2) if p else 0.0}
+            for g, p in gc_pauses.items()
+        },
         "events_per_s": round(events / elapsed),
         "client_cpu_percent": round(client_cpu, 1),
         "server_cpu_percent": round(server_cpu, 1),
