@@ -24,10 +24,6 @@ class RequestFaults:
     kind: InjectedFault | None = None
     spike_ms: float = 0.0
 
-    @property
-    def any(self) -> bool:
-        return self.kind is not None or self.spike_ms > 0
-
 
 class FaultPlanner:
     """Draws faults from the configured rates; an explicit `metadata.fault` always wins."""

@@ -12,6 +12,7 @@ import pytest
 from target_http import chat_body, request
 
 from qi_load.target.launch import start_target
+from qi_load.target.mcp_server import TOOL_NAMES
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +30,7 @@ def test_mcp_client_lists_and_calls_every_tool() -> None:
         )
         assert done.returncode == 0, done.stderr[-2000:]
         report = json.loads(done.stdout)
-        assert report["tools"] == [
-            "calculate",
-            "create_calendar_event",
-            "get_weather",
-            "read_file",
-        ]
+        assert report["tools"] == sorted(TOOL_NAMES)
         calls = report["calls"]
         assert not any(call["error"] for call in calls.values())
         assert re.fullmatch(r"Lisbon: -?\d+°C, .*", calls["get_weather"]["text"])
