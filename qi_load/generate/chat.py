@@ -43,7 +43,10 @@ class ChatConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_url: str = Field(description="Server root, e.g. http://127.0.0.1:8000 (Locust's host).")
+    base_url: str = Field(
+        description="Server root, e.g. http://127.0.0.1:8000 (Locust's host); an OpenAI-style "
+        "URL ending in /v1 works too."
+    )
     model: str = Field(default="qi-agent", description="Model name sent in every request.")
     chat_path: str = Field(
         default="/v1/chat/completions",
@@ -195,7 +198,11 @@ class ChatClient:
         self._host = parts.hostname
         self._ssl = parts.scheme == "https"
         self._port = parts.port or (443 if self._ssl else 80)
-        self._path = parts.path.rstrip("/") + config.chat_path
+        prefix = parts.path.rstrip("/")
+        if prefix.endswith("/v1") and config.chat_path.startswith("/v1/"):
+            # An OpenAI-style base URL (".../v1") already holds the version segment.
+            prefix = prefix[: -len("/v1")]
+        self._path = prefix + config.chat_path
         headers = {"Content-Type": "application/json", **config.extra_headers}
         key = _api_key(config)
         if key:
@@ -277,9 +284,10 @@ class ChatClient:
         """Read the whole response into ``result`` (the connection stays reusable)."""
         result.status_code = response.status_code
         if response.status_code >= 400:
-            text = response.read().decode("utf-8", "replace")
+            raw = response.read()
             result.t_done = time.perf_counter()
-            result.bytes = len(text)
+            result.bytes = len(raw)
+            text = raw.decode("utf-8", "replace")
             result.error_kind = "http"
             result.error = (
                 f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"

@@ -210,6 +210,15 @@ def test_request_headers_body_and_keep_alive(
     assert "metadata" not in json.loads(recorder.requests[1].partition(b"\r\n\r\n")[2])
 
 
+def test_openai_style_base_url_with_v1(recorder: Recorder) -> None:
+    with ChatClient(ChatConfig(base_url=recorder.url + "/v1")) as c:
+        assert c.complete(HI).ok
+    with ChatClient(ChatConfig(base_url=recorder.url + "/proxy/", chat_path="/chat")) as c:
+        assert c.complete(HI).ok
+    paths = [r.split(b" ")[1] for r in recorder.requests]
+    assert paths == [b"/v1/chat/completions", b"/proxy/chat"]
+
+
 def test_api_key_falls_back_and_is_never_serialized(
     recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
