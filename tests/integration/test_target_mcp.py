@@ -17,6 +17,7 @@ from qi_load.target.mcp_server import TOOL_NAMES
 pytestmark = pytest.mark.integration
 
 PROBE = Path(__file__).with_name("target_mcp_probe.py")
+KEEPER = Path(__file__).with_name("target_mcp_keeper_probe.py")
 
 
 def test_mcp_client_lists_and_calls_every_tool() -> None:
@@ -53,3 +54,29 @@ def test_mcp_client_lists_and_calls_every_tool() -> None:
         for tool in ("get_weather", "create_calendar_event"):
             pattern = rf'qi_target_tool_calls_total\{{outcome="ok",tool="{tool}"\}} 1\.0'
             assert re.search(pattern, metrics), tool
+
+
+def test_agent_session_keeper_reconnects_after_a_restart() -> None:
+    with start_target() as target:
+        port = int(target.url.rsplit(":", 1)[1])
+        probe = subprocess.Popen(
+            [sys.executable, str(KEEPER), f"{target.url}/mcp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert probe.stdout is not None and probe.stdin is not None
+            assert probe.stdout.readline().strip() == "CONNECTED"
+            target.stop()
+            with start_target(["--port", str(port)]):
+                probe.stdin.write("go\n")
+                probe.stdin.flush()
+                out, _ = probe.communicate(timeout=30)
+        finally:
+            if probe.poll() is None:
+                probe.kill()
+                probe.wait()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["first"] == "1 + 1 = 2"
+    assert report["after"][-1] == "2 + 3 = 5", report["after"]
