@@ -20,7 +20,7 @@ Severity = Literal["critical", "warning", "inconclusive", "ok", "improved", "ins
 FloatArray = npt.NDArray[np.float64]
 _MB: Final = 1024.0 * 1024.0
 _ERROR_FLOOR: Final = 0.05
-_RANK: Final[dict[str, int]] = {"critical": 3, "warning": 2, "inconclusive": 1}
+_RANK: Final[dict[str, int]] = {"critical": 2, "warning": 1}
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,9 @@ class CompareSettings:
     """Relative change (worse) at which a regression is a warning."""
     critical: float = 0.25
     """Relative change (worse) at which a regression is critical."""
-    min_samples: int = 50
-    """Fewer values on either side and the metric is not judged."""
+    min_samples: int = 20
+    """Fewer values on either side and the metric is not judged (a p95 of fewer than 20
+    values is the maximum, and a bootstrap of it says nothing)."""
     level: float = 0.95
     rounds: int = 400
 
@@ -57,7 +58,8 @@ class Comparison(TypedDict):
     current: str
     settings: dict[str, float]
     rows: list[CompareRow]
-    worst: Severity
+    worst: Literal["critical", "warning", "ok"]
+    inconclusive: int
     warnings: list[str]
 
 
@@ -248,7 +250,8 @@ def _judge(m: _Metric, settings: CompareSettings) -> CompareRow:
 def compare_runs(
     base: RunData, current: RunData, settings: CompareSettings | None = None
 ) -> Comparison:
-    """Every metric judged; ``worst`` is the most severe regression (or ``ok``)."""
+    """Every metric judged; ``worst`` is the most severe regression (or ``ok``), and
+    ``inconclusive`` counts changes beyond ``warn`` whose CI still includes zero."""
     settings = settings or CompareSettings()
     warnings = []
     names = (base.scenario.get("name"), current.scenario.get("name"))
@@ -258,7 +261,9 @@ def compare_runs(
         )
     rows = [_judge(m, settings) for m in _metrics(base, current)]
     flagged = [r["severity"] for r in rows if r["severity"] in _RANK]
-    worst: Severity = max(flagged, key=lambda s: _RANK[s]) if flagged else "ok"
+    worst: Literal["critical", "warning", "ok"] = "ok"
+    if flagged:
+        worst = "critical" if "critical" in flagged else "warning"
     return Comparison(
         base=str(base.manifest.get("run_id", base.path.name)),
         current=str(current.manifest.get("run_id", current.path.name)),
@@ -269,6 +274,7 @@ def compare_runs(
         },
         rows=rows,
         worst=worst,
+        inconclusive=sum(r["severity"] == "inconclusive" for r in rows),
         warnings=warnings
         + [f"base: {w}" for w in base.warnings]
         + [f"current: {w}" for w in current.warnings],

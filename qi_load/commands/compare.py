@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--critical", type=_fraction, default=0.25, help="critical at (default 0.25)"
     )
     parser.add_argument(
-        "--min-samples", type=int, default=50, help="values needed on both sides (default 50)"
+        "--min-samples", type=int, default=20, help="values needed on both sides (default 20)"
     )
     parser.add_argument("--out", metavar="DIR", type=Path, help="where to write the files")
 
@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     for warning in comparison["warnings"]:
         print(f"warning: {warning}")
     print(_table(rows))
-    print(f"worst: {comparison['worst']}")
+    noise = comparison["inconclusive"]
+    print(
+        f"worst: {comparison['worst']}"
+        + (f" ({noise} inconclusive: within noise)" if noise else "")
+    )
     out = args.out or args.current
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.json").write_text(summary_json(comparison), encoding="utf-8")

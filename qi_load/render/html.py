@@ -127,7 +127,8 @@ def _comparison(s: Summary) -> str:
     ]
     return (
         f"<h2>Regression against {_e(c['base'])}</h2>"
-        f"<p>Worst: <b>{_e(c['worst'])}</b> (warning ≥ {c['settings']['warn']:.0%}, "
+        f"<p>Worst: <b>{_e(c['worst'])}</b>, {c['inconclusive']} inconclusive "
+        f"(warning ≥ {c['settings']['warn']:.0%}, "
         f"critical ≥ {c['settings']['critical']:.0%}, CI must exclude zero)</p>"
         + _table(head, rows, left=2, cls=cls)
     )

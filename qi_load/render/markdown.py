@@ -39,8 +39,9 @@ def comparison_markdown(c: Comparison) -> list[str]:
     lines = [
         f"## Regression check: {md_escape(c['current'])} vs {md_escape(c['base'])}",
         "",
-        f"Worst: **{c['worst']}** (warning >= {c['settings']['warn']:.0%}, critical >= "
-        f"{c['settings']['critical']:.0%}; a change counts only when its 95 % CI excludes zero)",
+        f"Worst: **{c['worst']}**, {c['inconclusive']} inconclusive (warning >= "
+        f"{c['settings']['warn']:.0%}, critical >= {c['settings']['critical']:.0%}; a change "
+        "counts only when its 95 % CI excludes zero)",
         "",
     ]
     lines += [f"- warning: {md_escape(w)}" for w in c["warnings"]]
