@@ -16,6 +16,7 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from qi_load import __version__
 from qi_load.errors import QiLoadError
 from qi_load.generate.sse import SseDecoder
 from qi_load.generate.transport import (
@@ -203,7 +204,11 @@ class ChatClient:
             # An OpenAI-style base URL (".../v1") already holds the version segment.
             prefix = prefix[: -len("/v1")]
         self._path = prefix + config.chat_path
-        headers = {"Content-Type": "application/json", **config.extra_headers}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"qi-load/{__version__}",
+            **config.extra_headers,
+        }
         key = _api_key(config)
         if key:
             headers["Authorization"] = f"Bearer {key}"

@@ -89,6 +89,7 @@ class McpClient:
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
+            "User-Agent": f"qi-load/{__version__}",
             **(headers or {}),
         }
         self._ids = itertools.count(1)

@@ -203,6 +203,7 @@ def test_request_headers_body_and_keep_alive(
     head, _, body = recorder.requests[0].partition(b"\r\n\r\n")
     assert head.startswith(b"POST /v1/chat/completions HTTP/1.1")
     assert b"Authorization: Bearer sk-first" in head and b"X-Team: perf" in head
+    assert b"User-Agent: qi-load/" in head
     sent = json.loads(body)
     assert sent["model"] == "m1" and sent["stream"] is True and sent["messages"] == HI
     assert sent["stream_options"] == {"include_usage": True}
