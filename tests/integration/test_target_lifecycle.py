@@ -5,13 +5,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import gevent
 import pytest
 from target_http import chat_body, request
 
 from qi_load.errors import QiLoadError
-from qi_load.target.launch import spawn_target
+from qi_load.target.launch import spawn_target, start_target
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +64,22 @@ def test_bad_flags_exit_2_with_one_line() -> None:
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("qi-load target: error: slots:") and "got 0" in last
     assert "Traceback" not in done.stderr
+
+
+def test_profile_file_and_flags_configure_the_service(tmp_path: Path) -> None:
+    profile = tmp_path / "agent.yaml"
+    profile.write_text("slots: 3\nqueue_limit: 0\ntimings:\n  simple: {ttft_ms: 400}\n")
+    args = ["--profile", str(profile), "--timing", "reasoning=1,1,2", "--model", "m-1"]
+    with start_target(args) as target:
+        metrics = request(target.url, "GET", "/metrics").body.decode()
+        assert "qi_target_slots 3.0" in metrics
+        assert request(target.url, "GET", "/v1/models").json()["data"][0]["id"] == "m-1"
+        reasoning = request(target.url, body=chat_body(metadata={"query_type": "reasoning"}))
+        assert reasoning.json()["usage"]["completion_tokens"] == 2
+        # queue_limit 0: with 3 slots busy, a fourth request is refused at once.
+        slow = [gevent.spawn(request, target.url, body=chat_body()) for _ in range(3)]
+        gevent.sleep(0.2)
+        refused = request(target.url, body=chat_body())
+        assert refused.status == 429 and refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+        assert all(job.get(timeout=10).status == 200 for job in slow)
