@@ -144,17 +144,42 @@ def one_run(
     return result
 
 
-def _profile_summary(path: Path, top: int) -> list[dict[str, Any]]:
-    stream = io.StringIO()
-    stats = pstats.Stats(str(path), stream=stream)
-    total = max(stats.total_tt, 1e-9)  # type: ignore[attr-defined]
-    rows = []
-    entries = stats.stats.items()  # type: ignore[attr-defined]
+# Steps of qi-load's request path, found in the profile by (file suffix, function name).
+PROFILE_STEPS = (
+    ("answer read + JSON parse", "qi_load/generate/chat.py", "_read"),
+    ("  Server-Timing header parse", "qi_load/generate/chat.py", "parse_server_timing"),
+    ("query type pick (mix)", "qi_load/generate/users.py", "_pick_type"),
+    ("prompt pick (catalogue)", "qi_load/generate/queries.py", "pick"),
+    ("quality check", "qi_load/generate/queries.py", "check"),
+    ("record building", "qi_load/generate/users.py", "record_from_result"),
+    ("report (events + record hand-over)", "qi_load/generate/users.py", "report_record"),
+    ("  Locust request stats", "locust/runners.py", "on_request"),
+    ("  requests.csv rows", "qi_load/record/recorder.py", "write_records"),
+    ("  live metrics + alert series", "qi_load/generate/monitoring.py", "observe_records"),
+    ("alert evaluation (periodic)", "qi_load/generate/monitoring.py", "_evaluate_alerts"),
+)
+
+
+def _profile_summary(path: Path, requests: int, top: int) -> dict[str, list[dict[str, Any]]]:
+    """Per-request cost of each step (cumulative time / requests) and the top own times."""
+    stats = pstats.Stats(str(path), stream=io.StringIO())
+    entries: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    total = max(sum(v[2] for v in entries.values()), 1e-9)
+    steps = []
+    for label, suffix, function in PROFILE_STEPS:
+        # A name may match nested helpers (e.g. check closures): the outermost has the max.
+        cum = max(
+            (v[3] for (f, _l, n), v in entries.items() if n == function and f.endswith(suffix)),
+            default=None,
+        )
+        us = None if cum is None else round(1e6 * cum / max(requests, 1), 1)
+        steps.append({"step": label, "us_per_request": us})
+    own = []
     for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in sorted(
-        entries, key=lambda item: item[1][2], reverse=True
+        entries.items(), key=lambda item: item[1][2], reverse=True
     )[:top]:
         where = filename.replace(str(ROOT) + "/", "").split("site-packages/")[-1]
-        rows.append(
+        own.append(
             {
                 "function": f"{where}:{line}({name})",
                 "calls": calls,
@@ -163,7 +188,7 @@ def _profile_summary(path: Path, top: int) -> list[dict[str, Any]]:
                 "cumtime_s": round(cumtime, 3),
             }
         )
-    return rows
+    return {"steps": steps, "own": own}
 
 
 def main() -> int:
@@ -180,7 +205,7 @@ def main() -> int:
         "measure a change)",
     )
     parser.add_argument("--profile", action="store_true", help="add a cProfile'd qi-load run")
-    parser.add_argument("--top", type=int, default=25, help="profile rows to print")
+    parser.add_argument("--top", type=int, default=15, help="profile rows to print")
     parser.add_argument("--out", type=Path, default=None, help="folder for logs and run dirs")
     parser.add_argument("--json", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args()
@@ -190,7 +215,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     before = machine_facts()
     runs: list[dict[str, Any]] = []
-    profile_rows: list[dict[str, Any]] = []
+    profile: dict[str, list[dict[str, Any]]] = {}
     with Children() as children:
         url, server_pid = start_trivial_server(children, out)
         for n in range(args.rounds):
@@ -205,10 +230,10 @@ def main() -> int:
                 )
         if args.profile:
             prof = out / "qi-load.prof"
-            one_run(
+            profiled = one_run(
                 "qi-load", "qi-load-profile", url, server_pid, args, out, children, profile=prof
             )
-            profile_rows = _profile_summary(prof, args.top)
+            profile = _profile_summary(prof, profiled["rows"], args.top)
     after = machine_facts()
 
     means = {v: statistics.fmean(r["rps"] for r in runs if r["variant"] == v) for v in VARIANTS}
@@ -249,13 +274,21 @@ def main() -> int:
         f"requests per generator CPU-second: fasthttp {per_cpu['fasthttp']:.0f}, "
         f"qi-load {per_cpu['qi-load']:.0f}; ratio {cpu_ratio:.1%}"
     )
-    if profile_rows:
-        print("\nqi-load under cProfile, by own time:")
+    if profile:
+        print("\nqi-load under cProfile (inflates every step about alike), per request:")
+        print_table(
+            ["step", "us/request"],
+            [
+                [p["step"], "-" if p["us_per_request"] is None else p["us_per_request"]]
+                for p in profile["steps"]
+            ],
+        )
+        print("\nby own time:")
         print_table(
             ["function", "calls", "own s", "own %", "cum s"],
             [
                 [p["function"], p["calls"], p["tottime_s"], p["tottime_pct"], p["cumtime_s"]]
-                for p in profile_rows
+                for p in profile["own"]
             ],
         )
     write_json(
@@ -279,7 +312,7 @@ def main() -> int:
             "cpu_ratio": cpu_ratio,
             "goal": GOAL,
             "goal_met": ratio >= GOAL,
-            "profile": profile_rows,
+            "profile": profile,
             "out": str(out),
         },
     )
