@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 __all__ = [
@@ -39,6 +39,9 @@ def server_timing_header(phases: dict[str, float]) -> str:
     return ", ".join(f"{name};dur={phases[name]:.3f}" for name in PHASES if name in phases)
 
 
+_PLACEHOLDER: Final = "\x00qi-token\x00"
+
+
 @dataclass(frozen=True)
 class ChunkWriter:
     """Builds the `chat.completion.chunk` events of one streamed completion."""
@@ -47,6 +50,14 @@ class ChunkWriter:
     created: int
     model: str
     include_usage: bool
+    _content_frame: tuple[bytes, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A content event is the same bytes around its token every time: serialize the
+        # frame once and splice each token's JSON string in (identical to a full dumps).
+        marker = _dumps(_PLACEHOLDER)
+        prefix, _, suffix = sse(self._delta({"content": _PLACEHOLDER}, None)).rpartition(marker)
+        object.__setattr__(self, "_content_frame", (prefix, suffix))
 
     def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         chunk: dict[str, Any] = {
@@ -72,7 +83,8 @@ class ChunkWriter:
         return sse(self._delta({"role": "assistant", "content": ""}, None))
 
     def content(self, text: str) -> bytes:
-        return sse(self._delta({"content": text}, None))
+        prefix, suffix = self._content_frame
+        return prefix + _dumps(text) + suffix
 
     def finish(self, reason: str, extra: dict[str, Any] | None = None) -> bytes:
         chunk = self._delta({}, reason)

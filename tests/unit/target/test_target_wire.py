@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from qi_load.target.wire import (
     DONE,
     ChunkWriter,
@@ -37,6 +40,26 @@ def test_chunks_have_openai_shape() -> None:
     finish = json.loads(writer.finish("stop", {"server_timing": {"llm": 1.0}})[6:])
     assert finish["choices"][0]["delta"] == {} and finish["choices"][0]["finish_reason"] == "stop"
     assert finish["server_timing"] == {"llm": 1.0}
+
+
+@given(text=st.text(), include_usage=st.booleans(), model=st.text(min_size=1))
+def test_content_events_equal_a_full_serialization(
+    text: str, include_usage: bool, model: str
+) -> None:
+    writer = ChunkWriter("chatcmpl-x", 1700000000, model, include_usage)
+    chunk = {
+        "id": "chatcmpl-x",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [
+            {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+        ],
+    }
+    if include_usage:
+        chunk["usage"] = None
+    assert writer.content(text) == sse(chunk)
 
 
 def test_usage_chunks_when_asked() -> None:
