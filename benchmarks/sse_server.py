@@ -32,6 +32,7 @@ DEFAULTS = {"ttft_ms": 200.0, "itl_ms": 20.0, "tokens": 20, "pad": 0}
 # of a client's TTFT error that is the server's, not the client's. GET /stats reads and
 # resets it.
 LATENESS_MS: list[float] = []
+CONNECTIONS = [0]  # accepted since the last GET /stats: keep-alive reuse shows as few
 
 
 def _chunk(payload: bytes) -> bytes:
@@ -168,6 +169,7 @@ def _complete(sock: socket.socket, meta: dict[str, Any]) -> bool:
 
 
 def handle(sock: socket.socket, _addr: Any) -> None:
+    CONNECTIONS[0] += 1
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = b""
     try:
@@ -182,7 +184,8 @@ def handle(sock: socket.socket, _addr: Any) -> None:
             elif path == "/stats":
                 late = sorted(LATENESS_MS)
                 LATENESS_MS.clear()
-                stats = {"n": len(late)}
+                stats = {"n": len(late), "connections": CONNECTIONS[0]}
+                CONNECTIONS[0] = 0
                 if late:
                     stats["p50_ms"] = round(late[len(late) // 2], 3)
                     stats["p99_ms"] = round(late[min(len(late) - 1, int(len(late) * 0.99))], 3)
