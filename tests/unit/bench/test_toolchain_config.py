@@ -1,0 +1,88 @@
+"""The toolchain file: the shipped example is valid, and mistakes name the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qi_load.bench.toolchain_config import load_toolchain_config
+from qi_load.cli import main
+from qi_load.errors import QiLoadError
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "qi_load" / "bench" / "toolchain-example.yaml"
+
+
+def test_shipped_example_is_valid() -> None:
+    config = load_toolchain_config(EXAMPLE)
+    assert config.iterations == 5 and config.warmup == 1
+    names = [c.name for c in config.comparisons]
+    assert names == ["build", "syntax-check", "tests"]
+    assert all(c.prepare and c.reset for c in config.comparisons)
+
+
+def test_a_and_b_are_aliases(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("comparisons:\n  - name: x\n    a: echo one\n    b: [echo, two]\n")
+    config = load_toolchain_config(path)
+    assert config.comparisons[0].baseline == "echo one"
+    assert config.comparisons[0].candidate == ["echo", "two"]
+    assert config.comparisons[0].cwd == "{workdir}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("comparisons: []\n", "comparisons: List should have at least 1 item"),
+        ("comparisons:\n  - name: x\n    a: echo\n", "comparisons[0].candidate: Field required"),
+        (
+            "comparisons:\n  - name: x\n    a: echo\n    b: []\n",
+            "comparisons[0].b: Value error, expected a non-empty shell string",
+        ),
+        (
+            "comparisons:\n  - name: x\n    a: echo\n    b: echo\n    prepair: ls\n",
+            "comparisons[0].prepair: Extra inputs are not permitted",
+        ),
+        ("iterations: 0\ncomparisons: []\n", "iterations: Input should be greater than or equal"),
+        (
+            "comparisons:\n  - {name: x, a: echo, b: echo}\n  - {name: x, a: echo, b: echo}\n",
+            "duplicate comparison name 'x'",
+        ),
+        (
+            "comparisons:\n  - {name: x, a: echo, b: echo, grade: lint}\n",
+            "comparisons[0].grade: Input should be 'build', 'tests' or 'hot_reload'",
+        ),
+        ("- just a list\n", "expected a mapping with `comparisons`"),
+        ("comparisons: [\n", "invalid YAML"),
+    ],
+)
+def test_mistakes_name_file_and_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(QiLoadError) as exc:
+        load_toolchain_config(path)
+    assert str(exc.value).startswith(str(path))
+    assert message in str(exc.value)
+    assert exc.value.exit_code == 2
+
+
+def test_cli_prints_one_line_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("comparisons:\n  - name: x\n    a: echo\n    b: echo\n    timeout_s: -1\n")
+    assert main(["toolchain", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert f"{path}: comparisons[0].timeout_s: Input should be greater than 0" in err
+
+
+def test_cli_needs_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["toolchain"]) == 2
+    assert main(["toolchain", "--example", str(EXAMPLE)]) == 2
+    assert "give either FILE.yaml or --example" in capsys.readouterr().err
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(QiLoadError, match="cannot read"):
+        load_toolchain_config(tmp_path / "nope.yaml")
