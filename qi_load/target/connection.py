@@ -38,8 +38,9 @@ class TrackingH11Protocol(H11Protocol):
             _TRANSPORTS[self.client] = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.client is not None:
-            _TRANSPORTS.pop(self.client, None)
+        # Only our own entry: a new connection may already reuse the peer's address.
+        if self.client is not None and _TRANSPORTS.get(self.client) is self.transport:
+            del _TRANSPORTS[self.client]
         super().connection_lost(exc)
 
 
