@@ -38,6 +38,11 @@ _SAMPLE_S = 0.01
 # Output a program still writes after its exit (through a grandchild holding the pipe) is
 # read for at most this long; the exit time itself is already known.
 _DRAIN_S = 0.5
+# After ready, phase lines may still be on their way (stderr and stdout are separate pipes,
+# a `ready` phase is often printed after the ready line): read until the output has been
+# quiet this long, within a cap.
+_LATE_QUIET_S = 0.05
+_LATE_MAX_S = 0.25
 
 
 def parse_phase(text: str) -> tuple[str, float] | None:
@@ -156,8 +161,10 @@ class _Watch:
     def is_ready(self) -> bool:
         return self.ready_at is not None
 
-    def read(self, timeout: float) -> None:
-        for line in self.tree.read_output(timeout):
+    def read(self, timeout: float) -> int:
+        """Handle the lines that arrive within ``timeout``; returns how many did."""
+        lines = self.tree.read_output(timeout)
+        for line in lines:
             phase = parse_phase(line.text)
             if phase is not None:
                 self.phases[phase[0]] = phase[1]
@@ -167,6 +174,7 @@ class _Watch:
                 and self.ready.log.search(line.text)
             ):
                 self.ready_at = line.t
+        return len(lines)
 
     def check(self, now: float, deadline: float) -> None:
         if self.port is None and now >= self._next_port_check:
@@ -201,6 +209,12 @@ class _Watch:
     def drain(self, until: float) -> None:
         while self.tree.output_open and time.perf_counter() < until:
             self.read(0.05)
+
+    def read_late_phases(self) -> None:
+        until = time.perf_counter() + _LATE_MAX_S
+        while self.tree.output_open and time.perf_counter() < until:
+            if self.read(_LATE_QUIET_S) == 0:
+                return
 
 
 def _command_text(argv: Sequence[str]) -> str:
@@ -277,6 +291,7 @@ def measure_startup(
                 ports = tree.listening_ports()
                 if ports:
                     watch.port, watch.port_open_at = ports[0], time.perf_counter()
+            watch.read_late_phases()
 
     def ms(t: float | None) -> float | None:
         return None if t is None else (t - tree.t_start) * 1000.0
