@@ -14,7 +14,7 @@ seconds of traffic); the CPU of the generator and of the server over that window
 one was the bottleneck. ``--profile`` adds one qi-load run under cProfile and prints where
 its time goes.
 
-    .venv/bin/python benchmarks/overhead_vs_fasthttp.py [--users 32] [--rounds 2] [--json F]
+    .venv/bin/python benchmarks/overhead_vs_fasthttp.py [--users 50] [--rounds 2] [--json F]
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def _profile_summary(path: Path, requests: int, top: int) -> dict[str, list[dict
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=32, help="users per run (default 32)")
+    parser.add_argument("--users", type=int, default=50, help="users per run (default 50)")
     parser.add_argument("--rounds", type=int, default=2, help="A/B pairs (default 2)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds skipped per run")
     parser.add_argument("--measure", type=float, default=15.0, help="measured seconds per run")

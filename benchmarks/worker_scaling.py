@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
 from _common import (
     PYTHON,
     Children,
@@ -103,6 +104,7 @@ def one_run(
     rows, failed, per_worker = _csv_counts(run_dir, start, end)
     window = sampler.window(start, end)
     cpu = window.cpu_pct
+    cores = psutil.cpu_count() or 1
     return {
         "workers": workers,
         "run": tag,
@@ -116,6 +118,12 @@ def one_run(
         "workers_cpu_pct": cpu.get("worker", 0.0),
         "server_cpu_pct": cpu.get("server", 0.0),
         "host_cpu_pct": window.host_cpu_pct,
+        # Workers' cost per request: constant if distribution adds no per-request work.
+        "req_per_worker_cpu_s": rows / (end - start) / (cpu["worker"] / 100.0)
+        if cpu.get("worker")
+        else 0.0,
+        # CPU (% of one core) that processes other than this benchmark's used meanwhile.
+        "others_cpu_pct": window.host_cpu_pct * cores - sum(cpu.values()),
     }
 
 
@@ -151,21 +159,42 @@ def main() -> int:
     after = machine_facts()
     means = {w: statistics.fmean(r["rps"] for r in runs if r["workers"] == w) for w in (1, 2)}
     speedup = means[2] / means[1] if means[1] else 0.0
+    per_cpu = {
+        w: statistics.fmean(r["req_per_worker_cpu_s"] for r in runs if r["workers"] == w)
+        for w in (1, 2)
+    }
+    efficiency = per_cpu[2] / per_cpu[1] if per_cpu[1] else 0.0
+    cpu_got = {
+        w: statistics.fmean(r["workers_cpu_pct"] for r in runs if r["workers"] == w) for w in (1, 2)
+    }
     print()
     print(
         f"{before['date_utc']} UTC, {before['cores']} cores ({before['cpu_model']}), load "
         f"{before['load_avg']} -> {after['load_avg']}, {args.users} users, no think time"
     )
     print_table(
-        ["run", "req/s", "server req/s", "master %", "workers %", "server %", "host %", "failed"],
+        [
+            "run",
+            "req/s",
+            "server req/s",
+            "req/worker-CPU-s",
+            "master %",
+            "workers %",
+            "server %",
+            "others %",
+            "host %",
+            "failed",
+        ],
         [
             [
                 r["run"],
                 f"{r['rps']:.0f}",
                 f"{r['server_rps']:.0f}",
+                f"{r['req_per_worker_cpu_s']:.0f}",
                 f"{r['master_cpu_pct']:.0f}",
                 f"{r['workers_cpu_pct']:.0f}",
                 f"{r['server_cpu_pct']:.0f}",
+                f"{r['others_cpu_pct']:.0f}",
                 f"{r['host_cpu_pct']:.0f}",
                 r["failed"],
             ]
@@ -175,6 +204,11 @@ def main() -> int:
     print(
         f"mean req/s: 1 worker {means[1]:.0f}, 2 workers {means[2]:.0f}; speedup {speedup:.2f}x "
         f"(goal >= {GOAL}x: {'met' if speedup >= GOAL else 'NOT met'})"
+    )
+    print(
+        f"requests per worker CPU-second: 1 worker {per_cpu[1]:.0f}, 2 workers {per_cpu[2]:.0f} "
+        f"(per-CPU efficiency {efficiency:.0%}); workers got {cpu_got[1]:.0f} % and "
+        f"{cpu_got[2]:.0f} % of a core: the speedup is bounded by the CPU they get"
     )
     write_json(
         args.json,
@@ -186,6 +220,9 @@ def main() -> int:
             "runs": runs,
             "mean_rps": {str(k): v for k, v in means.items()},
             "speedup": speedup,
+            "mean_req_per_worker_cpu_s": {str(k): v for k, v in per_cpu.items()},
+            "per_cpu_efficiency": efficiency,
+            "mean_workers_cpu_pct": {str(k): v for k, v in cpu_got.items()},
             "goal": GOAL,
             "goal_met": speedup >= GOAL,
             "out": str(out),
