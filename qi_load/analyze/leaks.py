@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Final, Literal, TypedDict
@@ -14,7 +13,7 @@ import numpy.typing as npt
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import stage_windows
 
-__all__ = ["LeakFit", "LeakSettings", "LeakStatus", "leak_fits", "leaking", "theil_sen"]
+__all__ = ["LeakFit", "LeakSettings", "LeakStatus", "leak_fits", "theil_sen"]
 
 _MB: Final = 1024.0 * 1024.0
 _MAX_POINTS: Final = 300
@@ -173,7 +172,3 @@ def _fit(
         fit["status"] = "none"
         fit["detail"] = f"{ci}: the interval includes zero"
     return fit
-
-
-def leaking(fits: Sequence[LeakFit]) -> list[LeakFit]:
-    return [f for f in fits if f["status"] == "leak"]

@@ -30,13 +30,10 @@ LOCUST_FAILURES_CSV: Final = "locust_failures.csv"
 _REQUEST_DTYPES: Final[dict[str, Any]] = {
     "ts_sched": "float64",
     "ts_start": "float64",
-    "worker": "category",
     "query_type": "category",
-    "stage": "category",
     "users": "float32",
     "ok": "category",
     "error_kind": "category",
-    "status_code": "float32",
     "ttft_ms": "float64",
     "e2e_ms": "float64",
     "tpot_ms": "float64",

@@ -21,6 +21,7 @@ __all__ = [
     "StageStats",
     "Window",
     "analyze_stages",
+    "is_open_loop",
     "pooled_stats",
     "query_stats",
     "slo_for",
