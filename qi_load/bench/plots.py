@@ -32,7 +32,7 @@ def plot_startup(document: dict[str, Any], path: Path) -> Path:
     plt = _pyplot()
     runs = document["runs"]
     indices = [run["index"] for run in runs]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
     bottom = [0.0] * len(runs)
     for name in document["phases"]:
         heights = [run["phases"].get(name, 0.0) for run in runs]
@@ -45,7 +45,7 @@ def plot_startup(document: dict[str, Any], path: Path) -> Path:
     left.set_xlabel("run")
     left.set_ylabel("ms")
     left.set_title(f"Startup: time to {timed}")
-    left.legend(fontsize="small")
+    left.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     rss = [run["rss_bytes"] / (1024 * 1024) for run in runs]
     right.bar(indices, rss, color="tab:purple", label="RSS")
     if "memory" in document["grades"]:
@@ -53,7 +53,7 @@ def plot_startup(document: dict[str, Any], path: Path) -> Path:
     right.set_xlabel("run")
     right.set_ylabel("MiB")
     right.set_title("Peak RSS" if timed == "exit" else "RSS of the process tree at ready")
-    right.legend(fontsize="small")
+    right.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
