@@ -35,6 +35,7 @@ __all__ = [
     "AnalysisSettings",
     "CheckResult",
     "LocustView",
+    "LostWorker",
     "RunInfo",
     "Summary",
     "analyze_run",
@@ -55,8 +56,15 @@ class RunInfo(TypedDict):
     duration_s: float | None
     open_loop: bool
     workers: int
-    lost_workers: int
+    lost_workers: list[LostWorker]
     environment: dict[str, Any]
+
+
+class LostWorker(TypedDict):
+    """A Locust worker that stopped heart-beating mid-run (from ``run.json``)."""
+
+    id: str
+    at: float | None
 
 
 class CheckResult(TypedDict):
@@ -126,7 +134,11 @@ def _run_info(run: RunData) -> RunInfo:
         duration_s=end - start if start is not None and end is not None else None,
         open_loop=is_open_loop(run),
         workers=len(workers) if isinstance(workers, list) else 0,
-        lost_workers=len(lost) if isinstance(lost, list) else 0,
+        lost_workers=[
+            LostWorker(id=str(w.get("id", "")), at=_num(w.get("at")))
+            for w in (lost if isinstance(lost, list) else [])
+            if isinstance(w, dict)
+        ],
         environment=env if isinstance(env, dict) else {},
     )
 
@@ -201,6 +213,17 @@ def analyze_run(
         f"stage {s['name']} is invalid ({s['invalid']}): left out of the conclusions"
         for s in invalid
     ]
+    info = _run_info(run)
+    for lost in info["lost_workers"]:
+        offset = (
+            f" ({lost['at'] - info['start']:.0f} s into the run)"
+            if lost["at"] is not None and info["start"] is not None
+            else ""
+        )
+        warnings.append(
+            f"worker {lost['id']} was lost{offset}: the requests it reported before are "
+            "kept; Locust moved its users to the remaining workers"
+        )
     overall, per_type = pooled_stats(run)
     deg = degradation(stages, run.manifest.get("environment") or {}, settings.degradation)
     leaks = leak_fits(run, settings.leaks)
@@ -213,7 +236,7 @@ def analyze_run(
     return Summary(
         schema_version=SCHEMA_VERSION,
         generated_by=f"qi-load {__version__}",
-        run=_run_info(run),
+        run=info,
         warnings=warnings,
         overall=overall,
         per_type=per_type,
