@@ -75,10 +75,11 @@ def test_log_line_port_and_phases(tmp_path: Path) -> None:
         assert run["phases"] == {"process_init": 1.5, "ready": 300.0}
         assert run["first_output_ms"] < run["port_open_ms"] < run["ready_ms"]
         # The server waits 300 ms between listening and its ready line; port detection
-        # polls every 10 ms, so the measured gap is a little under 300 ms, never over.
+        # polls every 10 ms, so the gap is a little under 300 ms — or more when the busy
+        # machine makes the server late with its ready line.
         gap = run["ready_ms"] - run["port_open_ms"]
-        assert 240.0 <= gap <= 305.0, gap
-        assert run["port_open_ms"] - run["first_output_ms"] >= 390.0
+        assert 240.0 <= gap <= 450.0, run
+        assert run["port_open_ms"] - run["first_output_ms"] >= 350.0, run
         assert run["rss_bytes"] > 1_000_000 and run["cpu_ms"] > 0
     assert doc["runs"][-1]["port"] == int(port_file.read_text())
     assert list(doc["phases"]) == ["process_init", "ready"]
