@@ -125,11 +125,12 @@ def startup_table(document: dict[str, Any]) -> str:
     if document["phases"]:
         phase_labels = {name: f"{name} (ms)" for name in document["phases"]}
         parts.append(format_table(["phase", *_STATS], _rows(document["phases"], phase_labels)))
-    for name, graded in document["grades"].items():
-        target = graded["target"]
-        parts.append(
-            f"{name}: mean {graded['value']:.1f} {target['unit']} -> {graded['grade']} "
-            f"(stretch {target['stretch']:g} / target {target['target']:g} / "
-            f"minimum {target['minimum']:g} {target['unit']})"
-        )
+    grades = [
+        f"{name}: mean {graded['value']:.1f} {graded['target']['unit']} -> {graded['grade']} "
+        f"(stretch {graded['target']['stretch']:g} / target {graded['target']['target']:g} / "
+        f"minimum {graded['target']['minimum']:g} {graded['target']['unit']})"
+        for name, graded in document["grades"].items()
+    ]
+    if grades:
+        parts.append("\n".join(grades))
     return "\n\n".join(parts)
