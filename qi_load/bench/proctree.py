@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Literal
+from typing import IO, Literal
 
 import psutil
 
@@ -119,10 +119,14 @@ class ProcessTree:
         )
         self.t_spawned = time.perf_counter()
         assert self._popen.stdout is not None and self._popen.stderr is not None
-        for pipe, name in ((self._popen.stdout, "stdout"), (self._popen.stderr, "stderr")):
+        pipes: tuple[tuple[IO[bytes], Stream], ...] = (
+            (self._popen.stdout, "stdout"),
+            (self._popen.stderr, "stderr"),
+        )
+        for pipe, name in pipes:
             fd = pipe.fileno()
             os.set_blocking(fd, False)
-            self._streams[fd] = name  # type: ignore[assignment]
+            self._streams[fd] = name
             self._partial[fd] = b""
         # A zombie root is still a valid psutil.Process, so this cannot race with its exit.
         self._root = psutil.Process(self._popen.pid)
@@ -174,6 +178,10 @@ class ProcessTree:
         if self._pidfd is not None:
             fds.append(self._pidfd)
         if not fds:
+            # Output closed and no pidfd to wait on: a plain sleep paces the caller's loop.
+            if self.returncode is None:
+                time.sleep(timeout)
+                self.poll()
             return []
         ready, _, _ = select.select(fds, [], [], timeout)
         now = time.perf_counter()

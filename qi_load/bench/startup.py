@@ -39,10 +39,9 @@ _SAMPLE_S = 0.01
 # read for at most this long; the exit time itself is already known.
 _DRAIN_S = 0.5
 # After ready, phase lines may still be on their way (stderr and stdout are separate pipes,
-# a `ready` phase is often printed after the ready line): read until the output has been
-# quiet this long, within a cap.
-_LATE_QUIET_S = 0.05
-_LATE_MAX_S = 0.25
+# a `ready` phase is often printed after the ready line, and on a busy machine the program
+# may be descheduled in between): output is still read for this long.
+_LATE_S = 0.3
 
 
 def parse_phase(text: str) -> tuple[str, float] | None:
@@ -161,10 +160,9 @@ class _Watch:
     def is_ready(self) -> bool:
         return self.ready_at is not None
 
-    def read(self, timeout: float) -> int:
-        """Handle the lines that arrive within ``timeout``; returns how many did."""
-        lines = self.tree.read_output(timeout)
-        for line in lines:
+    def read(self, timeout: float) -> None:
+        """Handle the lines that arrive within ``timeout``."""
+        for line in self.tree.read_output(timeout):
             phase = parse_phase(line.text)
             if phase is not None:
                 self.phases[phase[0]] = phase[1]
@@ -174,7 +172,6 @@ class _Watch:
                 and self.ready.log.search(line.text)
             ):
                 self.ready_at = line.t
-        return len(lines)
 
     def check(self, now: float, deadline: float) -> None:
         if self.port is None and now >= self._next_port_check:
@@ -211,10 +208,9 @@ class _Watch:
             self.read(0.05)
 
     def read_late_phases(self) -> None:
-        until = time.perf_counter() + _LATE_MAX_S
-        while self.tree.output_open and time.perf_counter() < until:
-            if self.read(_LATE_QUIET_S) == 0:
-                return
+        until = time.perf_counter() + _LATE_S
+        while self.tree.output_open and (left := until - time.perf_counter()) > 0:
+            self.read(left)
 
 
 def _command_text(argv: Sequence[str]) -> str:
