@@ -26,7 +26,13 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--runs", type=int, default=10, help="starts (default 10)")
+    parser.usage = (
+        "%(prog)s [-n N] [--ready-url URL | --ready-log REGEX | --ready-port N]\n"
+        "       [--cooldown S] [--timeout S] [--out DIR] -- CMD ..."
+    )
+    parser.add_argument(
+        "-n", "--runs", type=int, default=10, metavar="N", help="starts (default 10)"
+    )
     ready = parser.add_mutually_exclusive_group()
     ready.add_argument(
         "--ready-url",
@@ -49,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", metavar="DIR", help="output folder (default reports/startup-<timestamp>/)"
     )
-    parser.add_argument("cmd", nargs="+", metavar="-- CMD", help="the command to start")
+    parser.add_argument("cmd", nargs="+", metavar="CMD", help="the command to start, after --")
 
 
 def run(args: argparse.Namespace) -> int:
