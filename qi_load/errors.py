@@ -1,4 +1,4 @@
-"""Errors a user can act on: the CLI prints their message (no traceback) and exits with their code."""
+"""User-facing errors: the CLI prints their message (no traceback) and exits with their code."""
 
 from __future__ import annotations
 

@@ -43,9 +43,7 @@ class CsvAppender:
     to the OS at most ``flush_interval`` seconds apart, so a crash loses at most that much.
     """
 
-    def __init__(
-        self, path: Path, columns: Sequence[str], *, flush_interval: float = 1.0
-    ) -> None:
+    def __init__(self, path: Path, columns: Sequence[str], *, flush_interval: float = 1.0) -> None:
         self.path = path
         self.columns = tuple(columns)
         self.flush_interval = flush_interval

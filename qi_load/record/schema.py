@@ -13,8 +13,8 @@ __all__ = [
     "ROLES",
     "ErrorKind",
     "HostSample",
-    "Role",
     "RequestRecord",
+    "Role",
     "StageMark",
     "StageMarkDict",
     "host_sample_from_row",
@@ -133,9 +133,7 @@ class HostSample:
         return cls(**data)
 
 
-HOST_SAMPLE_COLUMNS: Final[tuple[str, ...]] = tuple(
-    f.name for f in dataclasses.fields(HostSample)
-)
+HOST_SAMPLE_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(HostSample))
 
 
 class StageMarkDict(TypedDict):
