@@ -94,11 +94,13 @@ class Children:
 
 
 def start_trivial_server(
-    children: Children, log_dir: Path, timeout: float = 20.0
+    children: Children, log_dir: Path, extra_args: Sequence[str] = (), timeout: float = 20.0
 ) -> tuple[str, int]:
     """Start ``benchmarks/trivial_server.py``; returns (URL, PID) once it printed QI_READY."""
     process = children.start(
-        [PYTHON, str(HERE / "trivial_server.py")], log_dir / "trivial_server.log", stdout_pipe=True
+        [PYTHON, str(HERE / "trivial_server.py"), *extra_args],
+        log_dir / "trivial_server.log",
+        stdout_pipe=True,
     )
     assert process.stdout is not None
     fd, buffer, deadline = process.stdout.fileno(), b"", time.monotonic() + timeout

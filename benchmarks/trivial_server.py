@@ -2,10 +2,12 @@
 
 Run: ``python benchmarks/trivial_server.py [--port 0]``; prints ``QI_READY <url>``.
 
-``POST /v1/chat/completions`` answers non-streaming, OpenAI-shaped, with the result of the
-arithmetic in the last user message (``"What is 2 + 2?"`` -> ``"2 + 2 = 4"``), so qi-load's
-``simple`` quality check passes; other prompts get ``"OK"``. Answers are cached by request
-body, so the server's cost per request is a socket read, a dict lookup and a socket write.
+``POST /v1/chat/completions`` answers OpenAI-shaped with the result of the arithmetic in the
+last user message (``"What is 2 + 2?"`` -> ``"2 + 2 = 4"``), so qi-load's ``simple`` quality
+check passes; other prompts get ``"OK"``. With ``"stream": true`` the whole SSE stream (a
+role chunk, ``--stream-tokens`` content chunks, usage + server timing, ``[DONE]``) goes out in
+one write. Answers are cached by request body, so the server's cost per request is a socket
+read, a dict lookup and a socket write.
 ``GET /stats`` returns ``{"requests": n, "cpu_s": s}`` (chat requests served, process CPU
 seconds): benchmarks count throughput at the server, the same way for every client.
 ``GET /ready`` and ``GET /health`` answer 200.
@@ -35,6 +37,7 @@ CHAT_PATH = b"/v1/chat/completions"
 MAX_CACHED = 4096
 MAX_HEADER_BYTES = 64 * 1024
 SERVED = [0]
+STREAM_TOKENS = [20]
 _CACHE: dict[bytes, bytes] = {}
 
 
@@ -71,6 +74,21 @@ def chat_response(body: bytes) -> bytes:
         error = json.dumps({"error": {"message": f"bad chat request: {exc}"}}).encode()
         return _response("400 Bad Request", error)
     content = answer_text(prompt)
+    if request.get("stream"):
+        response = _stream_response(model, prompt, content)
+    else:
+        response = _json_response(model, prompt, content)
+    if len(_CACHE) < MAX_CACHED:
+        _CACHE[body] = response
+    return response
+
+
+def _usage(prompt: str, tokens: int) -> dict[str, int]:
+    words = len(prompt.split())
+    return {"prompt_tokens": words, "completion_tokens": tokens, "total_tokens": words + tokens}
+
+
+def _json_response(model: str, prompt: str, content: str) -> bytes:
     completion = {
         "id": "chatcmpl-trivial",
         "object": "chat.completion",
@@ -83,19 +101,39 @@ def chat_response(body: bytes) -> bytes:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": len(prompt.split()),
-            "completion_tokens": len(content.split()),
-            "total_tokens": len(prompt.split()) + len(content.split()),
-        },
+        "usage": _usage(prompt, len(content.split())),
     }
     payload = json.dumps(completion, separators=(",", ":")).encode()
     # The reference agent's contract: phases in a Server-Timing header (all ~0 here).
     timing = b"Server-Timing: request;dur=0.01, tool;dur=0, llm;dur=0, format;dur=0\r\n"
-    response = _response("200 OK", payload, timing)
-    if len(_CACHE) < MAX_CACHED:
-        _CACHE[body] = response
-    return response
+    return _response("200 OK", payload, timing)
+
+
+def _stream_response(model: str, prompt: str, content: str) -> bytes:
+    """The whole SSE stream in one body: a role chunk, one chunk per token, usage, [DONE]."""
+    tokens = list(content)  # one character per token: enough events to parse
+    tokens += [" ."] * max(0, STREAM_TOKENS[0] - len(tokens))
+
+    def chunk(delta: dict[str, Any], **extra: Any) -> bytes:
+        obj = {
+            "id": "chatcmpl-trivial",
+            "object": "chat.completion.chunk",
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}] if delta else [],
+            **extra,
+        }
+        return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+    timing = {"request": 0.01, "tool": 0.0, "llm": 0.0, "format": 0.0}
+    events = [chunk({"role": "assistant"})]
+    events += [chunk({"content": token}) for token in tokens]
+    events.append(chunk({}, usage=_usage(prompt, len(tokens)), server_timing=timing))
+    events.append(b"data: [DONE]\n\n")
+    body = b"".join(events)
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
 
 
 def _handle(sock: socket.socket, _address: Any) -> None:
@@ -144,7 +182,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=0, help="port (0: a free one)")
+    parser.add_argument(
+        "--stream-tokens",
+        type=int,
+        default=STREAM_TOKENS[0],
+        help="content events of a streamed answer (padded with ' .'; default %(default)s)",
+    )
     args = parser.parse_args()
+    STREAM_TOKENS[0] = max(1, args.stream_tokens)
     server = StreamServer((args.host, args.port), _handle, backlog=1024)
     server.init_socket()
     print(f"QI_READY http://{args.host}:{server.server_port}", flush=True)

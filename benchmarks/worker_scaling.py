@@ -2,14 +2,16 @@
 
 Both runs use the real distributed path (``qi-load run``: a Locust master and N local
 workers over ZeroMQ, records shipped to the master, which writes ``requests.csv``) against
-``benchmarks/trivial_server.py`` (non-streaming, instant answers), with no think time and
-enough users that the generator, not the server, is the bottleneck. Runs alternate
+``benchmarks/trivial_server.py`` (instant answers), with no think time and enough users that
+the generator, not the server, is the bottleneck. Answers are non-streamed, or with
+``--stream-tokens N`` SSE streams of N content events written at once (more client work per
+request, so master and server take a smaller share of the cores). Runs alternate
 (1, 2, 1, 2 ...). Requests/s are ``requests.csv`` rows started inside the stage's steady
 window (``--skip`` s after its start to ``--tail`` s before its end), cross-checked with the
 server's own count; the CPU of master, workers and server over that window shows where the
 machine's cores went.
 
-    .venv/bin/python benchmarks/worker_scaling.py [--users 40] [--hold 25] [--json F]
+    .venv/bin/python benchmarks/worker_scaling.py [--users 40] [--stream-tokens 60] [--json F]
 """
 
 from __future__ import annotations
@@ -89,9 +91,9 @@ def one_run(
         "0",
         # The scenario after the options: argparse rejects "SCENARIO --opt X -- LOCUST_ARGS".
         str(scenario),
-        "--",
-        "--no-stream",
     ]
+    if not args.stream_tokens:
+        command += ["--", "--no-stream"]
     process = children.start(command, out / f"{tag}.log")
     sampler = Sampler(url, {process.pid: "runner", server_pid: "server"})
     with sampler:
@@ -134,17 +136,32 @@ def main() -> int:
     parser.add_argument("--skip", type=float, default=5.0, help="seconds skipped at the start")
     parser.add_argument("--tail", type=float, default=2.0, help="seconds skipped at the end")
     parser.add_argument("--rounds", type=int, default=2, help="(1 worker, 2 workers) pairs")
+    parser.add_argument(
+        "--stream-tokens",
+        type=int,
+        default=0,
+        help="stream answers of N content events (0: non-streamed answers, the default)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for logs and run dirs")
     parser.add_argument("--json", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args()
-    if args.users < 2 or args.rounds < 1 or args.hold <= args.skip + args.tail + 1:
-        parser.error("need --users >= 2, --rounds >= 1 and --hold > --skip + --tail + 1")
+    if (
+        args.stream_tokens < 0
+        or args.users < 2
+        or args.rounds < 1
+        or args.hold <= args.skip + args.tail + 1
+    ):
+        parser.error(
+            "need --stream-tokens >= 0, --users >= 2, --rounds >= 1, --hold > --skip + --tail + 1"
+        )
     out = args.out or Path(tempfile.mkdtemp(prefix="qi-scaling-"))
     out.mkdir(parents=True, exist_ok=True)
     before = machine_facts()
     runs: list[dict[str, Any]] = []
     with Children() as children:
-        url, server_pid = start_trivial_server(children, out)
+        url, server_pid = start_trivial_server(
+            children, out, ["--stream-tokens", str(args.stream_tokens or 1)]
+        )
         for n in range(args.rounds):
             for workers in (1, 2):
                 tag = f"w{workers}-{n + 1}"
@@ -159,6 +176,14 @@ def main() -> int:
     after = machine_facts()
     means = {w: statistics.fmean(r["rps"] for r in runs if r["workers"] == w) for w in (1, 2)}
     speedup = means[2] / means[1] if means[1] else 0.0
+    # Each pair ran back to back: its ratio sees the same machine load (others %).
+    pairs = [
+        {
+            "speedup": runs[i + 1]["rps"] / runs[i]["rps"] if runs[i]["rps"] else 0.0,
+            "others_cpu_pct": max(runs[i]["others_cpu_pct"], runs[i + 1]["others_cpu_pct"]),
+        }
+        for i in range(0, len(runs), 2)
+    ]
     per_cpu = {
         w: statistics.fmean(r["req_per_worker_cpu_s"] for r in runs if r["workers"] == w)
         for w in (1, 2)
@@ -170,7 +195,12 @@ def main() -> int:
     print()
     print(
         f"{before['date_utc']} UTC, {before['cores']} cores ({before['cpu_model']}), load "
-        f"{before['load_avg']} -> {after['load_avg']}, {args.users} users, no think time"
+        f"{before['load_avg']} -> {after['load_avg']}, {args.users} users, no think time, "
+        + (
+            f"streamed answers of {args.stream_tokens} events"
+            if args.stream_tokens
+            else "non-streamed answers"
+        )
     )
     print_table(
         [
@@ -203,7 +233,8 @@ def main() -> int:
     )
     print(
         f"mean req/s: 1 worker {means[1]:.0f}, 2 workers {means[2]:.0f}; speedup {speedup:.2f}x "
-        f"(goal >= {GOAL}x: {'met' if speedup >= GOAL else 'NOT met'})"
+        f"(goal >= {GOAL}x: {'met' if speedup >= GOAL else 'NOT met'}); pairs "
+        + ", ".join(f"{p['speedup']:.2f}x (others {p['others_cpu_pct']:.0f} %)" for p in pairs)
     )
     print(
         f"requests per worker CPU-second: 1 worker {per_cpu[1]:.0f}, 2 workers {per_cpu[2]:.0f} "
@@ -220,6 +251,7 @@ def main() -> int:
             "runs": runs,
             "mean_rps": {str(k): v for k, v in means.items()},
             "speedup": speedup,
+            "pairs": pairs,
             "mean_req_per_worker_cpu_s": {str(k): v for k, v in per_cpu.items()},
             "per_cpu_efficiency": efficiency,
             "mean_workers_cpu_pct": {str(k): v for k, v in cpu_got.items()},
