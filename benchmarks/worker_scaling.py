@@ -232,7 +232,7 @@ def main() -> int:
         ],
     )
     print(
-        f"mean req/s: 1 worker {means[1]:.0f}, 2 workers {means[2]:.0f}; speedup {speedup:.2f}x "
+        f"mean req/s: 1 worker {means[1]:.0f}, 2 workers {means[2]:.0f}; speedup {speedup:.3f}x "
         f"(goal >= {GOAL}x: {'met' if speedup >= GOAL else 'NOT met'}); pairs "
         + ", ".join(f"{p['speedup']:.2f}x (others {p['others_cpu_pct']:.0f} %)" for p in pairs)
     )
