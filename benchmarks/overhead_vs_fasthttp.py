@@ -321,7 +321,12 @@ def main() -> int:
         print(
             f"qi-load runs with failed requests: {[r['run'] for r in bad]}: {bad[0]['first_error']}"
         )
-    return 0
+    # Locust exits 1 after failures or errors in a user (a traceback records nothing): the
+    # numbers of such a run are not the cost of working requests.
+    crashed = [r for r in runs if r["exit_code"] != 0]
+    for r in crashed:
+        print(f"WARNING: {r['run']} exited with code {r['exit_code']}: see {out / r['run']}.log")
+    return 1 if crashed or bad else 0
 
 
 if __name__ == "__main__":

@@ -260,7 +260,13 @@ def main() -> int:
             "out": str(out),
         },
     )
-    return 0
+    bad = [r for r in runs if r["exit_code"] != 0 or r["failed"]]
+    for r in bad:
+        print(
+            f"WARNING: {r['run']}: exit code {r['exit_code']}, {r['failed']} failed requests: "
+            f"see {out / r['run']}.log"
+        )
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
