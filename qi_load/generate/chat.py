@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -154,16 +155,18 @@ def _ms(start: float | None, end: float | None) -> float | None:
     return (end - start) * 1000.0
 
 
+_SERVER_TIMING_ENTRY = re.compile(
+    r'(?:^|,)\s*([^\s,;]+)[^,]*?;\s*dur\s*=\s*"?([^\s,;"]+)', re.IGNORECASE
+)
+"""One ``name;...;dur=value`` entry (one regex pass: this runs on every response)."""
+
+
 def parse_server_timing(header: str) -> dict[str, float]:
     """``request;dur=1.2, llm;dur=30`` -> ``{"request": 1.2, "llm": 30.0}`` (bad parts skipped)."""
     phases: dict[str, float] = {}
-    for entry in header.split(","):
-        name, *params = (part.strip() for part in entry.split(";"))
-        for param in params:
-            key, _, value = param.partition("=")
-            if name and key.strip().lower() == "dur":
-                with contextlib.suppress(ValueError):
-                    phases[name] = float(value.strip().strip('"'))
+    for name, value in _SERVER_TIMING_ENTRY.findall(header):
+        with contextlib.suppress(ValueError):
+            phases[name] = float(value)
     return phases
 
 

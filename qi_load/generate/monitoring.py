@@ -238,6 +238,7 @@ class Monitoring:
         self.host = socket.gethostname()
         self.samples_written = 0
         self.metrics = _Metrics() if self.is_writer else None
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         self.alerts = AlertEvaluator(parse_rules(options.alerts)) if self.is_writer else None
         self._probe = HostProbe()
         # Locust processes have no children of their own; skipping the scan for them keeps
@@ -291,15 +292,27 @@ class Monitoring:
             return
         records = list(records)
         m = self.metrics
+        children = self._children
         for r in records:
             outcome = "ok" if r.ok else r.error_kind
-            m.requests.labels(r.query_type, outcome).inc()
-            if not r.ok:
-                m.failures.labels(r.query_type, r.error_kind).inc()
+            key = (r.query_type, outcome)
+            child = children.get(key)
+            if child is None:
+                # labels() hashes and locks on every call: resolve each series once.
+                child = children[key] = (
+                    m.requests.labels(*key),
+                    m.latency.labels(*key),
+                    m.ttft.labels(*key),
+                    m.failures.labels(r.query_type, r.error_kind) if not r.ok else None,
+                )
+            requests, latency, ttft, failures = child
+            requests.inc()
+            if failures is not None:
+                failures.inc()
             if r.e2e_ms is not None:
-                m.latency.labels(r.query_type, outcome).observe(r.e2e_ms / 1000.0)
+                latency.observe(r.e2e_ms / 1000.0)
             if r.ttft_ms is not None:
-                m.ttft.labels(r.query_type, outcome).observe(r.ttft_ms / 1000.0)
+                ttft.observe(r.ttft_ms / 1000.0)
         self.alerts.add_records(records)
 
     def stage_changed(self, stage_name: str, users: int) -> None:

@@ -135,6 +135,27 @@ def record_from_result(
     )
 
 
+_MIX_TABLES: dict[tuple[tuple[str, float], ...], tuple[list[str], list[float]]] = {}
+
+
+def _mix_table(
+    stage: PlannedStage | None, scenario: Scenario | None
+) -> tuple[list[str], list[float]]:
+    """Query types and cumulative weights in force, computed once per stage (hot path)."""
+    key = tuple(stage.mix.items()) if stage is not None else ()
+    table = _MIX_TABLES.get(key)
+    if table is None:
+        mix: dict[str, float] = dict(stage.mix) if stage is not None and stage.mix else {}
+        if not mix and scenario is not None:
+            mix = dict(scenario.mix)
+        if not mix:
+            mix = dict.fromkeys(QUERY_TYPES, 1.0)
+        names = [name for name, weight in mix.items() if weight > 0]
+        table = names, list(itertools.accumulate(mix[name] for name in names))
+        _MIX_TABLES[key] = table
+    return table
+
+
 class _SequenceRun:
     """The count-bounded run of a ``sequence`` stage: each type ``per_type`` times, in order;
     for ``conversation``, ``per_type`` whole conversations of ``turns`` messages."""
@@ -219,14 +240,8 @@ class AgentUser(User):
             self._ask(query, [{"role": "user", "content": query.prompt}])
 
     def _pick_type(self, stage: PlannedStage | None) -> str:
-        mix: dict[str, float] = dict(stage.mix) if stage is not None and stage.mix else {}
-        if not mix and self.scenario is not None:
-            mix = dict(self.scenario.mix)
-        if not mix:
-            mix = dict.fromkeys(QUERY_TYPES, 1.0)
-        names = [name for name, weight in mix.items() if weight > 0]
-        weights = [mix[name] for name in names]
-        return self.rng.choices(names, weights)[0]
+        names, cum_weights = _mix_table(stage, self.scenario)
+        return self.rng.choices(names, cum_weights=cum_weights)[0]
 
     def _run_sequence_step(self, stage: PlannedStage) -> None:
         if stage.name in self._sequence_done:
@@ -316,11 +331,13 @@ class AgentUser(User):
         return result
 
     def _report(self, record: RequestRecord) -> None:
-        report_record(self.environment, self.qi, record)
+        report_record(self.environment, self.qi, record, streamed=self.client.config.stream)
 
 
-def report_record(environment: Any, qi: QiState, record: RequestRecord) -> None:
-    """Fire Locust's request event (E2E, plus a TTFT entry) and hand the record over."""
+def report_record(
+    environment: Any, qi: QiState, record: RequestRecord, *, streamed: bool = True
+) -> None:
+    """Fire Locust's request event (E2E, plus a TTFT entry for streams), hand the record over."""
     events = environment.events
     name = record.name if not record.conversation_id else f"conversation/{record.name}"
     exception = None if record.ok else RuntimeError(f"{record.error_kind}: {record.error}")
@@ -332,7 +349,8 @@ def report_record(environment: Any, qi: QiState, record: RequestRecord) -> None:
         exception=exception,
         context={"stage": record.stage},
     )
-    if record.ttft_ms is not None:
+    # Unstreamed, the first token arrives with the whole body: TTFT is E2E, no second entry.
+    if record.ttft_ms is not None and streamed:
         events.request.fire(
             request_type=TTFT_REQUEST_TYPE,
             name=name,

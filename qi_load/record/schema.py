@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict
 
@@ -76,11 +77,12 @@ class RequestRecord:
 
     def to_row(self) -> list[Any]:
         """The CSV row in ``REQUEST_COLUMNS`` order (``None`` becomes an empty cell)."""
-        return [_cell(getattr(self, name)) for name in REQUEST_COLUMNS]
+        return [_cell(value) for value in _REQUEST_ROW(self)]
 
     def to_wire(self) -> dict[str, Any]:
         """A msgpack/JSON-safe dict for shipping from a worker to the master."""
-        return dataclasses.asdict(self)
+        # Every field is a scalar: no need for dataclasses.asdict's deep copy (10x slower).
+        return dict(zip(_REQUEST_FIELDS, _REQUEST_ALL(self), strict=True))
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> RequestRecord:
@@ -90,6 +92,9 @@ class RequestRecord:
 REQUEST_COLUMNS: Final[tuple[str, ...]] = tuple(
     f.name for f in dataclasses.fields(RequestRecord) if f.metadata.get("csv", True)
 )
+_REQUEST_FIELDS: Final = tuple(f.name for f in dataclasses.fields(RequestRecord))
+_REQUEST_ALL: Final = operator.attrgetter(*_REQUEST_FIELDS)
+_REQUEST_ROW: Final = operator.attrgetter(*REQUEST_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -167,14 +172,25 @@ class StageMark:
         )
 
 
+def _float_cell(value: float) -> str:
+    return repr(round(value, 4))
+
+
+def _bool_cell(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _none_cell(_value: None) -> str:
+    return ""
+
+
+# By exact type: one dict look-up per cell instead of an isinstance chain (rows are hot).
+_CELL: Final[dict[type, Any]] = {float: _float_cell, bool: _bool_cell, type(None): _none_cell}
+
+
 def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(round(value, 4))
-    return value
+    convert = _CELL.get(type(value))
+    return value if convert is None else convert(value)
 
 
 def _parse_bool(text: str) -> bool | None:
