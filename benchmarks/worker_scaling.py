@@ -125,7 +125,7 @@ def one_run(
         if cpu.get("worker")
         else 0.0,
         # CPU (% of one core) that processes other than this benchmark's used meanwhile.
-        "others_cpu_pct": window.host_cpu_pct * cores - sum(cpu.values()),
+        "others_cpu_pct": max(0.0, window.host_cpu_pct * cores - sum(cpu.values())),
     }
 
 
