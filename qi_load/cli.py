@@ -59,9 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``run … -- ARGS``: argparse cannot place positionals after options and ``--`` once a
+    positional was seen, so a command that passes arguments on takes them off first."""
+    if len(argv) >= 1 and argv[0] in COMMANDS and "--" in argv:
+        module = _load(argv[0])
+        if getattr(module, "PASSTHROUGH", False):
+            cut = argv.index("--")
+            return argv[:cut], argv[cut + 1 :]
+    return argv, []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    own, passthrough = _split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(own)
+    args.passthrough = passthrough
     if getattr(args, "_command", None) is None:
         parser.print_help()
         return 2

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
+__all__ = ["DESCRIPTION", "HELP", "PASSTHROUGH", "add_arguments", "run"]
+
+PASSTHROUGH = True
+"""Everything after ``--`` goes to Locust unchanged (``args.passthrough``)."""
 
 HELP = "run a scenario end to end: reference agent, Locust master/workers, report"
 DESCRIPTION = """\
@@ -68,12 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--locustfile", default="", help="locustfile to run (default: the packaged agent one)"
     )
-    parser.add_argument(
-        "locust_args",
-        nargs="*",
-        metavar="-- LOCUST_ARG",
-        help="after --: extra arguments passed to Locust unchanged",
-    )
+    parser.epilog = "Arguments after -- are passed to Locust unchanged."
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port,
             monitor_port=args.monitor_port,
             monitor_interval=args.monitor_interval,
-            locust_args=args.locust_args,
+            locust_args=args.passthrough,
         )
     )
     print_summary(result.run_dir, result.manifest)

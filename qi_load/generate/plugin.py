@@ -111,7 +111,8 @@ class QiState:
     interrupted_by: str = ""
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     workers_seen: dict[str, dict[str, Any]] = field(default_factory=dict)
-    recent: list[RequestRecord] = field(default_factory=list)
+    recent: list[RequestRecord] | None = None
+    """Records of the progress window (kept only when progress lines are printed)."""
     greenlets: list[gevent.Greenlet] = field(default_factory=list)
     monitoring: Any = None
 
@@ -151,7 +152,8 @@ class QiState:
     def _write(self, records: list[RequestRecord]) -> None:
         if self.writer is not None:
             self.writer.write_records(records)
-        self.recent.extend(records)
+        if self.recent is not None:
+            self.recent.extend(records)
         if self.monitoring is not None:
             self.monitoring.observe_records(records)
 
@@ -333,6 +335,7 @@ def _init_writer(qi: QiState, environment: Environment) -> None:
     qi.greenlets.append(gevent.spawn(_flush_loop, qi))
     interval = float(getattr(options, "qi_progress", 0.0) or 0.0) if options else 0.0
     if interval > 0:
+        qi.recent = []
         qi.greenlets.append(gevent.spawn(_progress_loop, qi, interval))
 
 
@@ -379,8 +382,8 @@ def _progress_loop(qi: QiState, interval: float) -> None:
     while True:
         gevent.sleep(interval)
         now = time.time()
-        qi.recent = [r for r in qi.recent if r.ts_start + (r.e2e_ms or 0) / 1000 >= now - window]
-        done = qi.recent
+        done = [r for r in qi.recent or [] if r.ts_start + (r.e2e_ms or 0) / 1000 >= now - window]
+        qi.recent = done
         e2e = [r.e2e_ms for r in done if r.ok and r.e2e_ms is not None]
         errors = sum(1 for r in done if not r.ok)
         name, users = qi.stage_now(now)

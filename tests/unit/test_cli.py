@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qi_load import __version__
-from qi_load.cli import COMMANDS, main
+from qi_load.cli import COMMANDS, _split_passthrough, build_parser, main
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
@@ -62,3 +62,17 @@ def test_run_rejects_a_bad_scenario_with_one_line_and_exit_2(
 def test_run_rejects_an_unknown_packaged_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "no-such-scenario", "--no-report"]) == 2
     assert "quick-ladder" in capsys.readouterr().err
+
+
+def test_run_passes_everything_after_double_dash_to_locust() -> None:
+    own, rest = _split_passthrough(
+        ["run", "smoke", "--target-arg=--slots", "--target-arg=4", "--", "--loglevel", "DEBUG"]
+    )
+    args = build_parser().parse_args(own)
+    assert (args.scenario, args.target_arg) == ("smoke", ["--slots", "4"])
+    assert rest == ["--loglevel", "DEBUG"]
+
+
+def test_commands_without_passthrough_keep_their_double_dash() -> None:
+    argv = ["startup", "-n", "1", "--", "true"]
+    assert _split_passthrough(argv) == (argv, [])
