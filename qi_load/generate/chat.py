@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -165,8 +164,10 @@ def parse_server_timing(header: str) -> dict[str, float]:
     """``request;dur=1.2, llm;dur=30`` -> ``{"request": 1.2, "llm": 30.0}`` (bad parts skipped)."""
     phases: dict[str, float] = {}
     for name, value in _SERVER_TIMING_ENTRY.findall(header):
-        with contextlib.suppress(ValueError):
+        try:  # a plain try costs nothing until it raises; contextlib.suppress costs ~1 µs
             phases[name] = float(value)
+        except ValueError:
+            continue
     return phases
 
 
