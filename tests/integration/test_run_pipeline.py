@@ -418,3 +418,35 @@ def test_sequence_stage_runs_its_count_and_ends_the_run(
     assert len({r["conversation_id"] for r in rows[2:]}) == 2
     assert all(r["ok"] == "true" for r in rows)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
+
+
+def test_a_saturated_generator_marks_its_stage_invalid(
+    target: TargetProcess, tmp_path: Path
+) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "saturated",
+        [{"name": "idle", "users": 0, "hold_s": 8}, {"name": "busy", "users": 1, "hold_s": 10}],
+    )
+    done = subprocess.run(
+        _qi_load(
+            "run",
+            str(scenario),
+            "--host",
+            target.url,
+            "--out",
+            str(tmp_path),
+            "--no-report",
+            "--locustfile",
+            str(ROOT / "tests/integration/locustfiles/burner_with_plugin.py"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    stages = {s["name"]: s for s in json.loads((run_dir / "run.json").read_text())["stages"]}
+    assert stages["idle"]["invalid"] is None
+    assert stages["busy"]["invalid"] is not None
+    assert "local" in stages["busy"]["invalid"] and "90" in stages["busy"]["invalid"]
