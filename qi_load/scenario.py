@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from qi_load.errors import QiLoadError
 from qi_load.record.alerts import DEFAULT_RULES, AlertRule
+from qi_load.record.schema import QUERY_TYPES
 from qi_load.yamlconf import (
     FieldError,
     apply_overrides,
@@ -46,13 +47,6 @@ __all__ = [
     "resolve_scenario",
 ]
 
-QUERY_TYPES: Final[tuple[str, ...]] = (
-    "simple",
-    "code_generation",
-    "file_operations",
-    "multi_tool",
-    "reasoning",
-)
 MIX_KEYS: Final[tuple[str, ...]] = (*QUERY_TYPES, "conversation")
 """Keys of a mix: the query types plus ``conversation`` (multi-turn conversations)."""
 WARMUP_STAGE: Final = "warmup"
@@ -285,7 +279,7 @@ class Conversation(_Model):
 
     turns: int = Field(default=5, ge=1, description="Messages a user sends per conversation.")
     query_types: list[QueryType] = Field(
-        default_factory=lambda: list(QUERY_TYPES),
+        default_factory=lambda: list[str](QUERY_TYPES),
         min_length=1,
         description="Query types of the turns, used in this order, cycling.",
     )

@@ -9,12 +9,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qi_load.errors import QiLoadError
+from qi_load.record.schema import QUERY_TYPES, QueryType
 
 __all__ = [
     "QUERY_TYPES",
@@ -26,14 +27,6 @@ __all__ = [
     "arithmetic_of",
 ]
 
-QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
-QUERY_TYPES: Final[tuple[QueryType, ...]] = (
-    "simple",
-    "code_generation",
-    "file_operations",
-    "multi_tool",
-    "reasoning",
-)
 
 Check = Callable[[str, int | None], tuple[bool, str]]
 """(answer text, output tokens or None) -> (passed, reason when it failed)."""

@@ -10,10 +10,12 @@ from typing import Any, Final, Literal, TypedDict
 __all__ = [
     "ERROR_KINDS",
     "HOST_SAMPLE_COLUMNS",
+    "QUERY_TYPES",
     "REQUEST_COLUMNS",
     "ROLES",
     "ErrorKind",
     "HostSample",
+    "QueryType",
     "RequestRecord",
     "Role",
     "StageMark",
@@ -21,6 +23,16 @@ __all__ = [
     "host_sample_from_row",
     "request_record_from_row",
 ]
+
+QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
+"""The methodology's query types (the reference agent's classes, the catalogue's keys)."""
+QUERY_TYPES: Final[tuple[QueryType, ...]] = (
+    "simple",
+    "code_generation",
+    "file_operations",
+    "multi_tool",
+    "reasoning",
+)
 
 ErrorKind = Literal["none", "connect", "timeout", "http", "protocol", "quality"]
 ERROR_KINDS: Final[tuple[ErrorKind, ...]] = (

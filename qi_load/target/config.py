@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qi_load.errors import QiLoadError
+from qi_load.record.schema import QUERY_TYPES, QueryType
 
 __all__ = [
     "DEFAULT_TIMINGS",
@@ -22,14 +23,6 @@ __all__ = [
     "parse_timing_flag",
 ]
 
-QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
-QUERY_TYPES: Final[tuple[QueryType, ...]] = (
-    "simple",
-    "code_generation",
-    "file_operations",
-    "multi_tool",
-    "reasoning",
-)
 FaultKind = Literal[
     "http_500_html", "cut_mid_event", "invalid_json", "missing_done", "reset", "stall"
 ]
