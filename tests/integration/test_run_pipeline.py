@@ -55,6 +55,20 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _run_scenario(
+    scenario: Path, target: TargetProcess, out: Path, *extra: str, timeout: float
+) -> tuple[Path, str]:
+    """``qi-load run SCENARIO --host TARGET --out OUT EXTRA…``: it must succeed."""
+    done = subprocess.run(
+        _qi_load("run", str(scenario), "--host", target.url, "--out", str(out), *extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return next(p for p in out.iterdir() if p.is_dir()), done.stdout
+
+
 def _rows(run_dir: Path) -> list[dict[str, str]]:
     return _csv(run_dir / "requests.csv")
 
@@ -91,14 +105,7 @@ def test_local_run_writes_a_complete_run_directory(target: TargetProcess, tmp_pa
         [{"name": "one", "users": 2, "hold_s": 4}, {"name": "two", "users": 4, "hold_s": 5}],
         mix={**dict.fromkeys(QUERY_TYPES, 1), "conversation": 1},
     )
-    done = subprocess.run(
-        _qi_load("run", str(scenario), "--host", target.url, "--out", str(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    run_dir, stdout = _run_scenario(scenario, target, tmp_path, timeout=120)
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "complete"
     assert [s["name"] for s in manifest["stages"]] == ["one", "two"]
@@ -112,7 +119,7 @@ def test_local_run_writes_a_complete_run_directory(target: TargetProcess, tmp_pa
     assert not failed, failed[:3]
     assert any(int(r["turn"]) >= 2 for r in rows if r["query_type"] == "conversation")
     assert (run_dir / "report.html").exists() and (run_dir / "summary.json").exists()
-    assert "[qi-load] stage" in done.stdout and "report" in done.stdout
+    assert "[qi-load] stage" in stdout and "report" in stdout
     roles = {row["role"] for row in _csv(run_dir / "host_samples.csv")}
     assert roles == {"local"}  # --host given: no embedded agent to sample
 
@@ -168,24 +175,9 @@ def test_master_and_two_workers_record_every_request_once(
             {"name": "high", "users": 6, "ramp_s": 2, "hold_s": 8},
         ],
     )
-    done = subprocess.run(
-        _qi_load(
-            "run",
-            str(scenario),
-            "--host",
-            target.url,
-            "--out",
-            str(tmp_path),
-            "--workers",
-            "2",
-            "--no-report",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=150,
+    run_dir, _ = _run_scenario(
+        scenario, target, tmp_path, "--workers", "2", "--no-report", timeout=150
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "complete" and manifest["mode"] == "master"
     rows = _rows(run_dir)
@@ -320,24 +312,15 @@ def test_killed_worker_is_recorded_and_the_run_goes_on(
 
 def test_mcp_users_pass_against_the_reference_agent(target: TargetProcess, tmp_path: Path) -> None:
     scenario = _scenario(tmp_path, "mcp", [{"name": "mcp", "users": 2, "hold_s": 5}])
-    done = subprocess.run(
-        _qi_load(
-            "run",
-            str(scenario),
-            "--host",
-            target.url,
-            "--out",
-            str(tmp_path),
-            "--locustfile",
-            str(ROOT / "locustfiles" / "mcp.py"),
-            "--no-report",
-        ),
-        capture_output=True,
-        text=True,
+    run_dir, _ = _run_scenario(
+        scenario,
+        target,
+        tmp_path,
+        "--locustfile",
+        str(ROOT / "locustfiles" / "mcp.py"),
+        "--no-report",
         timeout=90,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
     rows = _rows(run_dir)
     names = {r["name"] for r in rows}
     assert {"initialize", "tools/list", "tools/call:get_weather"} <= names
@@ -358,14 +341,7 @@ def test_open_loop_shows_a_backlog_as_schedule_delay(target: TargetProcess, tmp_
         arrival={"mode": "open", "rate": 10, "process": "constant"},
         think_time={"kind": "none"},
     )
-    done = subprocess.run(
-        _qi_load("run", str(scenario), "--host", target.url, "--out", str(tmp_path), "--no-report"),
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    run_dir, _ = _run_scenario(scenario, target, tmp_path, "--no-report", timeout=90)
     rows = _rows(run_dir)
     delays = {
         stage: sorted(
@@ -403,15 +379,8 @@ def test_sequence_stage_runs_its_count_and_ends_the_run(
         conversation={"turns": 3, "query_types": ["simple", "file_operations"]},
     )
     started = time.monotonic()
-    done = subprocess.run(
-        _qi_load("run", str(scenario), "--host", target.url, "--out", str(tmp_path), "--no-report"),
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir, _ = _run_scenario(scenario, target, tmp_path, "--no-report", timeout=90)
     assert time.monotonic() - started < 40  # ended by its count, not its 60 s budget
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
     rows = sorted(_rows(run_dir), key=lambda r: float(r["ts_start"]))
     assert [r["query_type"] for r in rows] == ["simple"] * 2 + ["conversation"] * 6
     assert [int(r["turn"]) for r in rows[2:]] == [1, 2, 3, 1, 2, 3]
@@ -428,24 +397,15 @@ def test_a_saturated_generator_marks_its_stage_invalid(
         "saturated",
         [{"name": "idle", "users": 0, "hold_s": 8}, {"name": "busy", "users": 1, "hold_s": 10}],
     )
-    done = subprocess.run(
-        _qi_load(
-            "run",
-            str(scenario),
-            "--host",
-            target.url,
-            "--out",
-            str(tmp_path),
-            "--no-report",
-            "--locustfile",
-            str(ROOT / "tests/integration/locustfiles/burner_with_plugin.py"),
-        ),
-        capture_output=True,
-        text=True,
+    run_dir, _ = _run_scenario(
+        scenario,
+        target,
+        tmp_path,
+        "--no-report",
+        "--locustfile",
+        str(ROOT / "tests/integration/locustfiles/burner_with_plugin.py"),
         timeout=90,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
     stages = {s["name"]: s for s in json.loads((run_dir / "run.json").read_text())["stages"]}
     assert stages["idle"]["invalid"] is None
     assert stages["busy"]["invalid"] is not None
