@@ -148,6 +148,10 @@ def test_plain_locust_does_the_same_run(target: TargetProcess, tmp_path: Path) -
             str(run_dir),
             "--csv",
             str(run_dir / "locust"),
+            # Locust's CSVs are rewritten every second and may miss the last requests;
+            # its JSON file is written at shutdown (qi-load run passes it too).
+            "--json-file",
+            str(run_dir / "locust_final"),
         ],
         capture_output=True,
         text=True,
