@@ -13,6 +13,7 @@ from typing import Any
 import gevent
 import pytest
 from gevent.server import StreamServer
+from raw_http import requests_from
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult, parse_server_timing
@@ -153,20 +154,9 @@ class Recorder:
 
     def handle(self, sock: socket.socket, _addr: Any) -> None:
         self.connections += 1
-        buf = b""
         with sock:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, _, rest = buf.partition(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                while len(rest) < length:
-                    rest += sock.recv(65536)
-                self.requests.append(head + b"\r\n\r\n" + rest[:length])
-                buf = rest[length:]
+            for head, _headers, body_in in requests_from(sock):
+                self.requests.append(head + b"\r\n\r\n" + body_in)
                 body = json.dumps(
                     {
                         "choices": [

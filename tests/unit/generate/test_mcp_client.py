@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from gevent.server import StreamServer
+from raw_http import requests_from
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.mcp import PROTOCOL_VERSION, McpClient
@@ -30,27 +31,11 @@ class FakeMcp:
 
     def handle(self, sock: socket.socket, _addr: Any) -> None:
         self.connections += 1
-        buf = b""
         with sock:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, _, rest = buf.partition(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                headers = {
-                    k.strip().lower(): v.strip()
-                    for k, _, v in (x.partition(":") for x in lines[1:])
-                }
-                length = int(headers.get("content-length", "0"))
-                while len(rest) < length:
-                    rest += sock.recv(65536)
-                body = json.loads(rest[:length] or b"{}")
-                buf = rest[length:]
+            for head, headers, raw in requests_from(sock):
+                body = json.loads(raw or b"{}")
                 self.seen.append((headers, body))
-                if not self.respond(sock, lines[0].split()[0], body):
+                if not self.respond(sock, head.split()[0].decode(), body):
                     return
 
     def respond(self, sock: socket.socket, verb: str, msg: dict[str, Any]) -> bool:
