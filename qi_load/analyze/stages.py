@@ -11,6 +11,7 @@ import pandas as pd
 
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stats import Percentiles, percentiles
+from qi_load.record.schema import StageMarkDict
 from qi_load.scenario import WARMUP_STAGE
 
 __all__ = [
@@ -78,15 +79,10 @@ class RoleStats(TypedDict):
     host_mem_available_min_mb: float | None
 
 
-class StageStats(TypedDict):
-    """One stage: its boundaries, its steady-state window and everything measured there."""
+class StageStats(StageMarkDict):
+    """One stage: its boundaries (as in run.json), its steady-state window and everything
+    measured there."""
 
-    index: int
-    name: str
-    users: int
-    start: float
-    ramp_end: float
-    end: float
     window_start: float
     window_end: float
     window_s: float

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import gevent
 import pytest
 
-from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult
+from qi_load.generate.chat import ChatClient, ChatResult
 from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue
 from qi_load.target.launch import TargetProcess, start_target
 
@@ -31,21 +30,6 @@ def agent() -> Iterator[TargetProcess]:
 def wrong_agent() -> Iterator[TargetProcess]:
     with start_target(["--slots", "64", "--wrong-answers"]) as target:
         yield target
-
-
-@pytest.fixture
-def client() -> Iterator[Callable[..., ChatClient]]:
-    made: list[ChatClient] = []
-
-    def make(url: str, **kw: Any) -> ChatClient:
-        made.append(ChatClient(ChatConfig(base_url=url, **kw)))
-        return made[-1]
-
-    try:
-        yield make
-    finally:
-        for c in made:
-            c.close()
 
 
 def ask_all(url: str, make: Callable[..., ChatClient]) -> list[tuple[Query, ChatResult, bool]]:

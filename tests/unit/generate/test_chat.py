@@ -37,21 +37,6 @@ def sse_url() -> Iterator[str]:
         process.stdout.close()
 
 
-@pytest.fixture
-def client() -> Iterator[Callable[..., ChatClient]]:
-    made: list[ChatClient] = []
-
-    def make(url: str, **kw: Any) -> ChatClient:
-        made.append(ChatClient(ChatConfig(base_url=url, **kw)))
-        return made[-1]
-
-    try:
-        yield make
-    finally:
-        for c in made:
-            c.close()
-
-
 def ask(c: ChatClient, **meta: Any) -> ChatResult:
     return c.complete(HI, metadata={"ttft_ms": 40, "itl_ms": 5, "tokens": 8, **meta})
 
