@@ -96,10 +96,6 @@ class RunDir:
         return self.path / HOST_SAMPLES_CSV
 
     @property
-    def plots(self) -> Path:
-        return self.path / "plots"
-
-    @property
     def locust_csv_prefix(self) -> Path:
         """Prefix for Locust's ``--csv`` option: files become ``locust_stats.csv`` etc."""
         return self.path / "locust"

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypedDict
 
 __all__ = [
-    "ERROR_KINDS",
     "HOST_SAMPLE_COLUMNS",
     "QUERY_TYPES",
     "REQUEST_COLUMNS",
-    "ROLES",
     "ErrorKind",
     "HostSample",
     "QueryType",
@@ -35,17 +33,8 @@ QUERY_TYPES: Final[tuple[QueryType, ...]] = (
 )
 
 ErrorKind = Literal["none", "connect", "timeout", "http", "protocol", "quality"]
-ERROR_KINDS: Final[tuple[ErrorKind, ...]] = (
-    "none",
-    "connect",
-    "timeout",
-    "http",
-    "protocol",
-    "quality",
-)
 
 Role = Literal["master", "worker", "target", "sut", "local"]
-ROLES: Final[tuple[Role, ...]] = ("master", "worker", "target", "sut", "local")
 
 
 @dataclass(slots=True)
