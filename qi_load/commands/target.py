@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from qi_load.target.config import build_config
+    from qi_load.target.loop import new_event_loop
     from qi_load.target.server import serve
 
     _phase("module_loading", (time.perf_counter() - started) * 1000.0)
@@ -104,4 +105,5 @@ def run(args: argparse.Namespace) -> int:
         timing_flags=args.timing,
     )
     _phase("configuration", (time.perf_counter() - started) * 1000.0)
-    return asyncio.run(serve(config, _phase))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(serve(config, _phase))

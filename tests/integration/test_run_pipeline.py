@@ -414,3 +414,28 @@ def test_a_saturated_generator_marks_its_stage_invalid(
     assert stages["idle"]["invalid"] is None
     assert stages["busy"]["invalid"] is not None
     assert "local" in stages["busy"]["invalid"] and "90" in stages["busy"]["invalid"]
+
+
+def test_requests_csv_timing_matches_the_configured_truth(tmp_path: Path) -> None:
+    """CI guard of benchmarks/requests_csv_accuracy.py: ~30 streams, looser tolerance."""
+    ttft_ms, itl_ms, tokens = 100.0, 10.0, 10
+    truth_e2e = ttft_ms + (tokens - 1) * itl_ms
+    timing = ["--timing", f"all={ttft_ms},{itl_ms},{tokens}", "--jitter", "0", "--slots", "256"]
+    scenario = _scenario(
+        tmp_path,
+        "accuracy",
+        [{"name": "load", "users": 60, "ramp_s": 1, "hold_s": 6, "mix": {"code_generation": 1}}],
+        # Poisson starts at 30 / 0.19 s per s keep ~30 streams in flight (Little's law).
+        arrival={"mode": "open", "rate": 30 / (truth_e2e / 1000.0), "process": "poisson"},
+        think_time={"kind": "none"},
+    )
+    with start_target(timing) as agent:
+        run_dir, _ = _run_scenario(scenario, agent, tmp_path, "--no-report", timeout=90)
+    rows = [r for r in _rows(run_dir) if r["stage"] == "load"]
+    assert rows and all(r["ok"] == "true" for r in rows), {r["error_kind"] for r in rows}
+    ttft_err = sorted(float(r["ttft_ms"]) - ttft_ms for r in rows)
+    e2e_err = sorted(float(r["e2e_ms"]) - truth_e2e for r in rows)
+    # A measured time can never beat the server's schedule: the client sends first.
+    assert ttft_err[0] > -0.5 and e2e_err[0] > -0.5, (ttft_err[:3], e2e_err[:3])
+    assert ttft_err[len(ttft_err) // 2] < 3.0, ttft_err
+    assert e2e_err[len(e2e_err) // 2] < 3.0, e2e_err
