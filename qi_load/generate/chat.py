@@ -248,10 +248,11 @@ class ChatClient:
         meta.update(metadata or {})
         if meta:
             body["metadata"] = meta
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _encode_json(body).encode()
         result = ChatResult()
         response: HTTPSocketPoolResponse | None = None
         clean = False
+        # New timers per request: a re-armed gevent.Timeout kept its first deadline (gevent 26.9).
         total = gevent.Timeout(cfg.total_timeout)
         first = gevent.Timeout(cfg.first_byte_timeout)
         result.wall_send = time.time()
@@ -411,6 +412,8 @@ def _api_key(config: ChatConfig) -> str | None:
 
 
 _decode_json = json.JSONDecoder().decode
+# One encoder for all requests: json.dumps with separators builds a new one per call.
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> bool:

@@ -19,9 +19,10 @@ import zmq
 from gevent.threadpool import ThreadPool
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from pydantic import BaseModel, ConfigDict, Field
 
+from qi_load.generate.request_metrics import RequestMetrics
 from qi_load.record.alerts import AlertEvaluator, AlertEvent, AlertRule, parse_rules
 from qi_load.record.hostmon import HostProbe, ProcessSampler, find_pids_by_name
 from qi_load.record.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
@@ -183,26 +184,8 @@ class _Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.latency = Histogram(
-            "qi_request_duration_seconds",
-            "End-to-end request latency",
-            ["query_type", "outcome"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=r,
-        )
-        self.ttft = Histogram(
-            "qi_ttft_seconds",
-            "Time to first token",
-            ["query_type", "outcome"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=r,
-        )
-        self.requests = Counter(
-            "qi_requests", "Completed requests", ["query_type", "outcome"], registry=r
-        )
-        self.failures = Counter(
-            "qi_request_failures", "Failed requests", ["query_type", "error_kind"], registry=r
-        )
+        self.requests = RequestMetrics(LATENCY_BUCKETS_S)
+        r.register(self.requests)
         self.users = Gauge("qi_users", "Running users", registry=r)
         self.stage_users = Gauge("qi_stage_users", "Users the current stage asks for", registry=r)
         self.stage = Gauge("qi_stage", "1 for the current stage", ["stage"], registry=r)
@@ -238,7 +221,6 @@ class Monitoring:
         self.host = socket.gethostname()
         self.samples_written = 0
         self.metrics = _Metrics() if self.is_writer else None
-        self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         self.alerts = AlertEvaluator(parse_rules(options.alerts)) if self.is_writer else None
         self._probe = HostProbe()
         # Locust processes have no children of their own; skipping the scan for them keeps
@@ -291,28 +273,7 @@ class Monitoring:
         if self.metrics is None or self.alerts is None:
             return
         records = list(records)
-        m = self.metrics
-        children = self._children
-        for r in records:
-            outcome = "ok" if r.ok else r.error_kind
-            key = (r.query_type, outcome)
-            child = children.get(key)
-            if child is None:
-                # labels() hashes and locks on every call: resolve each series once.
-                child = children[key] = (
-                    m.requests.labels(*key),
-                    m.latency.labels(*key),
-                    m.ttft.labels(*key),
-                    m.failures.labels(r.query_type, r.error_kind) if not r.ok else None,
-                )
-            requests, latency, ttft, failures = child
-            requests.inc()
-            if failures is not None:
-                failures.inc()
-            if r.e2e_ms is not None:
-                latency.observe(r.e2e_ms / 1000.0)
-            if r.ttft_ms is not None:
-                ttft.observe(r.ttft_ms / 1000.0)
+        self.metrics.requests.observe(records)
         self.alerts.add_records(records)
 
     def stage_changed(self, stage_name: str, users: int) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qi_load.errors import QiLoadError
@@ -30,6 +33,7 @@ __all__ = [
 Point = tuple[float, float]
 """(unix seconds, value)."""
 
+FloatArray = npt.NDArray[np.float64]
 Metric = Literal["e2e_p95_ms", "ttft_p95_ms", "error_rate", "rss_growth_mb_per_h", "cpu_percent"]
 
 METRICS: Final[dict[str, tuple[str, float]]] = {
@@ -122,44 +126,65 @@ def parse_rules(
     return parsed
 
 
-def metric_value(metric: str, points: Sequence[Point], now: float, window_s: float) -> float | None:
-    """The metric over the points with ``now - window_s < ts <= now``; ``None`` when the
+def metric_value(
+    metric: str, times: ArrayLike, values: ArrayLike, now: float, window_s: float
+) -> float | None:
+    """The metric over the points with ``now - window_s < time <= now``; ``None`` when the
     window holds too little data (fewer than 5 points; a slope also needs half the window).
     """
-    inside = [(t, v) for t, v in points if now - window_s < t <= now]
-    if len(inside) < _MIN_POINTS:
+    ts, vs = np.asarray(times, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    inside = (ts > now - window_s) & (ts <= now)
+    count = int(np.count_nonzero(inside))
+    if count < _MIN_POINTS:
         return None
-    values = [v for _, v in inside]
+    ts, vs = ts[inside], vs[inside]
     if metric in ("e2e_p95_ms", "ttft_p95_ms"):
-        return _percentile(values, 95.0)
+        # Linear interpolation between closest ranks, as the report's evaluation.
+        return float(np.percentile(vs, 95.0))
     if metric in ("error_rate", "cpu_percent"):
-        return sum(values) / len(values)
+        return float(vs.mean())
     if metric == "rss_growth_mb_per_h":
-        times = [t for t, _ in inside]
-        if max(times) - min(times) < window_s / 2:
+        if ts.max() - ts.min() < window_s / 2:
             return None
-        return _slope(inside) * 3600.0 / 1e6
+        dt = ts - ts.mean()
+        var = float(np.dot(dt, dt))
+        slope = float(np.dot(dt, vs - vs.mean())) / var if var else 0.0
+        return slope * 3600.0 / 1e6
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+class _Series:
+    """One series' recent points as two C arrays (16 bytes a point instead of a ~100-byte
+    tuple), dropped from the front as they leave the longest window that reads them."""
 
+    __slots__ = ("start", "times", "values")
 
-def _slope(points: Sequence[Point]) -> float:
-    """Least-squares slope (value units per second)."""
-    n = len(points)
-    mean_t = sum(t for t, _ in points) / n
-    mean_v = sum(v for _, v in points) / n
-    var = sum((t - mean_t) ** 2 for t, _ in points)
-    if var == 0:
-        return 0.0
-    return sum((t - mean_t) * (v - mean_v) for t, v in points) / var
+    def __init__(self) -> None:
+        self.times = array("d")
+        self.values = array("d")
+        self.start = 0
+
+    def add(self, ts: float, value: float) -> None:
+        self.times.append(ts)
+        self.values.append(value)
+
+    def arrays(self) -> tuple[FloatArray, FloatArray]:
+        """Copies of the live points (views would pin the arrays against appending)."""
+        start = self.start
+        return (
+            np.frombuffer(self.times[start:], dtype=np.float64),
+            np.frombuffer(self.values[start:], dtype=np.float64),
+        )
+
+    def prune(self, cutoff: float) -> None:
+        """Drop leading points at or before ``cutoff`` (up to the first newer one)."""
+        times, _ = self.arrays()
+        newer = times > cutoff
+        self.start += int(np.argmax(newer)) if newer.any() else times.size
+        if self.start > 4096 and self.start * 2 > len(self.times):
+            del self.times[: self.start]
+            del self.values[: self.start]
+            self.start = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +225,7 @@ class AlertEvaluator:
         self._keep: dict[str, float] = defaultdict(float)
         for rule in self.rules:
             self._keep[rule.source] = max(self._keep[rule.source], rule.window)
-        self._series: dict[str, dict[str, deque[Point]]] = defaultdict(dict)
+        self._series: dict[str, dict[str, _Series]] = defaultdict(dict)
         self._since: dict[tuple[str, str], float] = {}
         self._firing: dict[tuple[str, str], AlertEvent] = {}
 
@@ -211,11 +236,26 @@ class AlertEvaluator:
     def add(self, source: str, key: str, ts: float, value: float) -> None:
         if source not in self._keep:
             return  # no rule reads this series
-        self._series[source].setdefault(key, deque()).append((ts, value))
+        _series_of(self._series[source], key).add(ts, value)
 
     def add_records(self, records: Iterable[RequestRecord]) -> None:
-        for source, key, point in points_from_records(records):
-            self.add(source, key, *point)
+        # points_from_records, inlined for the sources some rule reads: this runs for every
+        # request on the master.
+        keep = self._keep
+        errors = self._series["error"] if "error" in keep else None
+        e2e = self._series["e2e_ms"] if "e2e_ms" in keep else None
+        ttft = self._series["ttft_ms"] if "ttft_ms" in keep else None
+        for r in records:
+            done = r.ts_start + (r.e2e_ms or 0.0) / 1000.0
+            key = r.query_type
+            if errors is not None:
+                _series_of(errors, key).add(done, 0.0 if r.ok else 1.0)
+            if not r.ok:
+                continue
+            if e2e is not None and r.e2e_ms is not None:
+                _series_of(e2e, key).add(done, r.e2e_ms)
+            if ttft is not None and r.ttft_ms is not None:
+                _series_of(ttft, key).add(done, r.ttft_ms)
 
     def add_samples(self, samples: Iterable[HostSample]) -> None:
         for source, key, point in points_from_samples(samples):
@@ -225,8 +265,8 @@ class AlertEvaluator:
         self._prune(now)
         events = []
         for rule in self.rules:
-            for key, points in self._series.get(rule.source, {}).items():
-                value = metric_value(rule.metric, list(points), now, rule.window)
+            for key, series in self._series.get(rule.source, {}).items():
+                value = metric_value(rule.metric, *series.arrays(), now, rule.window)
                 event = self._step(rule, key, value, now)
                 if event is not None:
                     events.append(event)
@@ -252,9 +292,15 @@ class AlertEvaluator:
     def _prune(self, now: float) -> None:
         for source, by_key in self._series.items():
             cutoff = now - self._keep[source]
-            for points in by_key.values():
-                while points and points[0][0] <= cutoff:
-                    points.popleft()
+            for series in by_key.values():
+                series.prune(cutoff)
+
+
+def _series_of(by_key: dict[str, _Series], key: str) -> _Series:
+    series = by_key.get(key)
+    if series is None:
+        series = by_key[key] = _Series()
+    return series
 
 
 def _event(

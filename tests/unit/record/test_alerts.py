@@ -36,19 +36,43 @@ def _sample(ts: float, rss: float, cpu: float = 10.0, pid: int = 5) -> HostSampl
 
 
 def test_metric_values() -> None:
-    points = [(float(t), float(v)) for t, v in enumerate(range(1, 101))]
-    assert metric_value("e2e_p95_ms", points, 99.0, 1000.0) == pytest.approx(95.05)
-    assert metric_value("cpu_percent", points, 99.0, 10.0) == pytest.approx(95.5)
+    times, values = [float(t) for t in range(100)], [float(v) for v in range(1, 101)]
+    assert metric_value("e2e_p95_ms", times, values, 99.0, 1000.0) == pytest.approx(95.05)
+    assert metric_value("cpu_percent", times, values, 99.0, 10.0) == pytest.approx(95.5)
+    # Points after `now` are not in the window yet.
+    assert metric_value("cpu_percent", times, values, 50.0, 10.0) == pytest.approx(46.5)
     # 1 MB per minute = 60 MB per hour.
-    rss = [(t * 60.0, 50e6 + t * 1e6) for t in range(11)]
-    assert metric_value("rss_growth_mb_per_h", rss, 600.0, 600.0) == pytest.approx(60.0)
+    minutes = [t * 60.0 for t in range(11)]
+    rss = [50e6 + t * 1e6 for t in range(11)]
+    assert metric_value("rss_growth_mb_per_h", minutes, rss, 600.0, 600.0) == pytest.approx(60.0)
 
 
 def test_too_little_data_is_no_value() -> None:
-    assert metric_value("e2e_p95_ms", [(1.0, 9e9)] * 4, 1.0, 60.0) is None
+    assert metric_value("e2e_p95_ms", [1.0] * 4, [9e9] * 4, 1.0, 60.0) is None
     # A slope needs half the window covered.
-    rss = [(float(t), t * 1e6) for t in range(10)]
-    assert metric_value("rss_growth_mb_per_h", rss, 9.0, 600.0) is None
+    seconds = [float(t) for t in range(10)]
+    assert (
+        metric_value("rss_growth_mb_per_h", seconds, [t * 1e6 for t in seconds], 9.0, 600.0) is None
+    )
+
+
+def test_a_long_window_is_pruned_and_kept_exact() -> None:
+    """60 s of points at 2,000/s: the p95 is over exactly the window, old points go."""
+    rule = AlertRule(name="slow", metric="e2e_p95_ms", threshold=1e9)
+    ev = AlertEvaluator([rule])
+    for second in range(120):
+        # E2E below 0.25 ms, so completion (= start + E2E) stays inside its second.
+        ev.add_records([_record(second + i / 2000, (second * 2000 + i) / 1e6) for i in range(2000)])
+        ev.evaluate(second + 1.0)
+    series = ev._series["e2e_ms"]["simple"]
+    times, values = series.arrays()
+    assert times.min() > 120.0 - 60.0 - 1.0  # pruned to the window (and the arrays compacted)
+    assert len(series.times) < 3 * 60 * 2000
+    # Window (60, 120]: the records of seconds 60..119, in order.
+    window = [v / 1e6 for v in range(120_000, 240_000)]
+    rank = (len(window) - 1) * 0.95  # linear between closest ranks
+    expected = window[int(rank)] + (window[int(rank) + 1] - window[int(rank)]) * (rank % 1)
+    assert metric_value("e2e_p95_ms", times, values, 120.0, 60.0) == pytest.approx(expected)
 
 
 def test_p95_fires_per_query_type_and_resolves() -> None:
