@@ -59,7 +59,7 @@ def _scenario(path: Path, streams: int, hold_s: float, arrival: str) -> Path:
 
 
 def _errors(run_dir: Path, settle_s: float) -> dict[str, Any]:
-    """Errors of the rows started in the stage's steady window (``settle_s`` after the ramp)."""
+    """Errors of the rows run inside the stage's steady window (``settle_s`` after the ramp)."""
     manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     stage = next(s for s in manifest["stages"] if s["name"] == "load")
     start, end = stage["ramp_end"] + settle_s, stage["end"]
@@ -69,12 +69,17 @@ def _errors(run_dir: Path, settle_s: float) -> dict[str, Any]:
     failed = 0
     with (run_dir / "requests.csv").open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            if not start <= float(row["ts_start"]) < end:
+            # Started in the window and done before the stage ended (stopping users is not
+            # steady state).
+            ts_start, e2e_s = float(row["ts_start"]), float(row["e2e_ms"] or 0) / 1000.0
+            if not start <= ts_start < end:
+                continue
+            busy_s += e2e_s
+            if ts_start + e2e_s > end:
                 continue
             if row["ok"].lower() not in ("true", "1"):
                 failed += 1
                 continue
-            busy_s += float(row["e2e_ms"]) / 1000.0
             ttft.append(float(row["ttft_ms"]) - TTFT_MS)
             e2e.append(float(row["e2e_ms"]) - TRUTH_E2E_MS)
 

@@ -157,8 +157,12 @@ class _Disconnect:
         self.event.set()
 
     def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        # Let go of the task first: its CancelledError's traceback holds _watch's frame, which
+        # holds self, and self -> task would close a reference cycle per request (garbage for
+        # the cyclic collector, whose pauses delay every stream's tokens).
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
 
     @property
     def gone(self) -> bool:
