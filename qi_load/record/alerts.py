@@ -178,9 +178,8 @@ class _Series:
 
     def prune(self, cutoff: float) -> None:
         """Drop leading points at or before ``cutoff`` (up to the first newer one)."""
-        times, _ = self.arrays()
-        newer = times > cutoff
-        self.start += int(np.argmax(newer)) if newer.any() else times.size
+        newer = np.frombuffer(self.times[self.start :], dtype=np.float64) > cutoff
+        self.start += int(np.argmax(newer)) if newer.any() else newer.size
         if self.start > 4096 and self.start * 2 > len(self.times):
             del self.times[: self.start]
             del self.values[: self.start]
