@@ -17,6 +17,7 @@ from qi_load.record.rundir import HOST_SAMPLES_CSV, REQUESTS_CSV, RUN_JSON
 __all__ = [
     "HOST_COLUMNS_REQUIRED",
     "LOCUST_FAILURES_CSV",
+    "LOCUST_FINAL_JSON",
     "LOCUST_STATS_CSV",
     "REQUEST_COLUMNS_REQUIRED",
     "RunData",
@@ -25,6 +26,7 @@ __all__ = [
 
 LOCUST_STATS_CSV: Final = "locust_stats.csv"
 LOCUST_FAILURES_CSV: Final = "locust_failures.csv"
+LOCUST_FINAL_JSON: Final = "locust_final.json"
 
 # Only what the analysis reads: usecols + compact dtypes keep a million rows cheap.
 _REQUEST_DTYPES: Final[dict[str, Any]] = {
@@ -83,6 +85,8 @@ class RunData:
     samples: pd.DataFrame
     locust_stats: pd.DataFrame | None = None
     locust_failures: pd.DataFrame | None = None
+    locust_final: list[dict[str, Any]] | None = None
+    """Locust's final per-entry counts (``--json-file``, written at shutdown)."""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -131,8 +135,27 @@ def load_run(path: Path | str) -> RunData:
         samples=samples,
         locust_stats=_read_small(root / LOCUST_STATS_CSV, _LOCUST_STATS_COLUMNS),
         locust_failures=_read_small(root / LOCUST_FAILURES_CSV, _LOCUST_FAILURES_COLUMNS),
+        locust_final=_read_locust_final(root / LOCUST_FINAL_JSON, warnings),
         warnings=warnings,
     )
+
+
+def _read_locust_final(path: Path, warnings: list[str]) -> list[dict[str, Any]] | None:
+    """Locust's ``--json-file`` output: a list of stats entries, or ``None`` (with a warning
+    when the file exists but is not that)."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except ValueError as exc:
+        warnings.append(f"{LOCUST_FINAL_JSON} is not JSON ({exc}); Locust's counts not read")
+        return None
+    if not isinstance(data, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("num_requests"), int) for e in data
+    ):
+        warnings.append(f"{LOCUST_FINAL_JSON} is not a list of Locust stats entries; not read")
+        return None
+    return data
 
 
 def _read_manifest(path: Path, warnings: list[str]) -> dict[str, Any]:

@@ -7,12 +7,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Final, TypedDict
 
+import pandas as pd
+
 from qi_load import __version__
 from qi_load.analyze.alerts import AlertFinding, evaluate_alerts
 from qi_load.analyze.compare import CompareSettings, Comparison, compare_runs
 from qi_load.analyze.degradation import Degradation, DegradationSettings, degradation
 from qi_load.analyze.leaks import LeakFit, LeakSettings, leak_fits
-from qi_load.analyze.load import RunData
+from qi_load.analyze.load import LOCUST_FINAL_JSON, LOCUST_STATS_CSV, RunData
 from qi_load.analyze.recommend import Recommendation, recommend
 from qi_load.analyze.stages import (
     QueryStats,
@@ -29,6 +31,7 @@ from qi_load.analyze.targets import (
     targets_from_scenario,
 )
 from qi_load.errors import QiLoadError
+from qi_load.record.schema import TTFT_REQUEST_TYPE
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -81,10 +84,13 @@ class LocustFailure(TypedDict):
 
 
 class LocustView(TypedDict):
-    """Locust's own counters, for cross-checking ``requests.csv`` (rounded, see metrics.md)."""
+    """Locust's own request counters (its TTFT entries left out), for cross-checking
+    ``requests.csv``, whose rows should number exactly the same."""
 
     requests: int | None
     failures: int | None
+    source: str | None
+    csv_rows: int
     failure_messages: list[LocustFailure]
 
 
@@ -144,15 +150,24 @@ def _run_info(run: RunData) -> RunInfo:
 
 
 def _locust(run: RunData) -> LocustView | None:
-    stats, failures = run.locust_stats, run.locust_failures
-    if stats is None and failures is None:
+    stats, failures, final = run.locust_stats, run.locust_failures, run.locust_final
+    if stats is None and failures is None and final is None:
         return None
     requests = fails = None
-    if stats is not None:
-        agg = stats[stats["Name"] == "Aggregated"]
-        if not agg.empty:
-            requests = int(float(agg["Request Count"].iloc[0] or 0))
-            fails = int(float(agg["Failure Count"].iloc[0] or 0))
+    source = None
+    # Each request is one entry of its HTTP method plus, when streamed, one TTFT entry:
+    # only the former count requests (Locust's "Aggregated" row adds both).
+    if final is not None:
+        entries = [e for e in final if e.get("method") != TTFT_REQUEST_TYPE]
+        requests = sum(int(e.get("num_requests", 0)) for e in entries)
+        fails = sum(int(e.get("num_failures", 0)) for e in entries)
+        source = LOCUST_FINAL_JSON
+    elif stats is not None:
+        rows = stats[(stats["Name"] != "Aggregated") & (stats["Type"] != TTFT_REQUEST_TYPE)]
+        if not rows.empty:
+            requests = int(pd.to_numeric(rows["Request Count"], errors="coerce").fillna(0).sum())
+            fails = int(pd.to_numeric(rows["Failure Count"], errors="coerce").fillna(0).sum())
+            source = LOCUST_STATS_CSV
     messages = []
     if failures is not None:
         for name, error, count in (
@@ -161,7 +176,13 @@ def _locust(run: RunData) -> LocustView | None:
             messages.append(
                 LocustFailure(name=str(name), error=str(error), occurrences=int(float(count or 0)))
             )
-    return LocustView(requests=requests, failures=fails, failure_messages=messages)
+    return LocustView(
+        requests=requests,
+        failures=fails,
+        source=source,
+        csv_rows=len(run.requests),
+        failure_messages=messages,
+    )
 
 
 def _check(

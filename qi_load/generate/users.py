@@ -27,11 +27,10 @@ from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.plugin import SEQUENCE_DONE_MESSAGE, QiState, state
 from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue
-from qi_load.record.schema import RequestRecord
+from qi_load.record.schema import TTFT_REQUEST_TYPE, RequestRecord
 from qi_load.scenario import Scenario
 
 __all__ = [
-    "TTFT_REQUEST_TYPE",
     "AgentUser",
     "CodeGenerationUser",
     "ConversationUser",
@@ -43,9 +42,6 @@ __all__ = [
     "record_from_result",
     "report_record",
 ]
-
-TTFT_REQUEST_TYPE = "TTFT"
-"""Locust request_type of the extra TTFT entries (leave it out when counting requests)."""
 
 _USER_IDS = itertools.count(1)
 

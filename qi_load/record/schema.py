@@ -11,6 +11,7 @@ __all__ = [
     "HOST_SAMPLE_COLUMNS",
     "QUERY_TYPES",
     "REQUEST_COLUMNS",
+    "TTFT_REQUEST_TYPE",
     "ErrorKind",
     "HostSample",
     "QueryType",
@@ -21,6 +22,10 @@ __all__ = [
     "host_sample_from_row",
     "request_record_from_row",
 ]
+
+TTFT_REQUEST_TYPE: Final = "TTFT"
+"""Locust request_type of the extra TTFT entry a streamed request logs (leave it out when
+counting requests)."""
 
 QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
 """The methodology's query types (the reference agent's classes, the catalogue's keys)."""

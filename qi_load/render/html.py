@@ -240,8 +240,14 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
     loc = s["locust"]
     if loc is not None:
         parts.append("<h2>Locust's own view</h2>")
-        parts.append(f"<p>requests {_n(loc['requests'])}, failures {_n(loc['failures'])} "
-                     f"(requests.csv: {_n(s['overall']['n'])} in valid windows)</p>")  # fmt: skip
+        parts.append(f"<p>Locust counted {_n(loc['requests'])} requests and "
+                     f"{_n(loc['failures'])} failures ({_e(loc['source'] or 'no counts')}); "
+                     f"requests.csv has {_n(loc['csv_rows'])} rows.</p>")  # fmt: skip
+        if loc["requests"] is not None and loc["requests"] != loc["csv_rows"]:
+            parts.append(
+                "<p><b>The counts differ</b>: records were lost, or Locust's CSV missed "
+                "the last requests (it is rewritten every second).</p>"
+            )
         if loc["failure_messages"]:
             parts.append(_table(
                 ["name", "error", "occurrences"],

@@ -61,3 +61,41 @@ def test_missed_p95_points_at_the_dominant_phase(ladder: RunData) -> None:
     recs = analyze_run(ladder, targets=tight)["recommendations"]
     (model,) = [r for r in recs if r["title"] == "Shorten model time per request"]
     assert "llm phase takes" in model["finding"] and "p95" in model["finding"]
+
+
+def test_locust_counts_leave_ttft_entries_out_and_prefer_the_final_json(
+    ladder_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run_dir = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
+    rows = len(load_run(run_dir).requests)
+    # The CSV's stream rows plus their TTFT entries: "Aggregated" holds both.
+    (run_dir / "locust_stats.csv").write_text(
+        "Type,Name,Request Count,Failure Count\n"
+        f"POST,simple,{rows - 7},2\nTTFT,simple,{rows - 7},0\n,Aggregated,{2 * rows - 14},2\n"
+    )
+    view = analyze_run(load_run(run_dir))["locust"]
+    assert view is not None
+    assert (view["requests"], view["failures"], view["source"]) == (rows - 7, 2, "locust_stats.csv")
+    assert view["csv_rows"] == rows
+    final = [
+        {"method": "POST", "name": "simple", "num_requests": rows, "num_failures": 3},
+        {"method": "TTFT", "name": "simple", "num_requests": rows, "num_failures": 0},
+    ]
+    (run_dir / "locust_final.json").write_text(json.dumps(final))
+    view = analyze_run(load_run(run_dir))["locust"]
+    assert view is not None
+    assert (view["requests"], view["failures"], view["source"]) == (rows, 3, "locust_final.json")
+
+
+def test_a_malformed_locust_final_json_is_a_warning(ladder_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run_dir = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
+    (run_dir / "locust_final.json").write_text('{"not": "a list"}')
+    run = load_run(run_dir)
+    assert run.locust_final is None
+    assert any("locust_final.json" in w for w in run.warnings)
+    view = analyze_run(run)["locust"]
+    assert view is not None and view["source"] == "locust_stats.csv"
