@@ -139,7 +139,7 @@ def main() -> int:
         choices=("open", "closed"),
         default="open",
         help="open: Poisson starts at streams / 0.58 s per s (default); closed: --streams users "
-        "without think time (Locust starts them in one burst, so they tick in lockstep)",
+        "without think time, their first requests spread over 1 s",
     )
     parser.add_argument("--hold", type=float, default=20.0, help="seconds of load per run")
     parser.add_argument("--workers", type=int, default=0, help="Locust workers (0: one process)")

@@ -43,6 +43,9 @@ __all__ = [
     "report_record",
 ]
 
+_SPAWN_INTERVAL_S = 1.0
+"""Locust's users dispatcher starts a batch of floor(spawn_rate) users once a second."""
+
 _USER_IDS = itertools.count(1)
 
 
@@ -199,11 +202,13 @@ class AgentUser(User):
         return self.qi.scenario
 
     def on_start(self) -> None:
-        # Locust starts floor(spawn_rate) users in the same instant; without an offset their
-        # requests would stay in lockstep for the whole run (see docs/locust.md).
+        # Locust starts floor(spawn_rate) users in the same instant, once a second; without an
+        # offset their requests would stay in lockstep for the whole run (see docs/locust.md).
+        # Over at least that second, so users without think time spread too.
         scenario = self.scenario
         if scenario is not None and scenario.arrival.mode == "closed":
-            gevent.sleep(self.rng.uniform(0.0, scenario.think_time.sample(self.rng)))
+            spread = max(_SPAWN_INTERVAL_S, scenario.think_time.sample(self.rng))
+            gevent.sleep(self.rng.uniform(0.0, spread))
         self._next_sched = time.time()
 
     def on_stop(self) -> None:
