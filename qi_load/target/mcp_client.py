@@ -15,7 +15,7 @@ from qi_load.target.agent import ToolFailed
 __all__ = ["KEEPALIVE_S", "McpToolCaller"]
 
 KEEPALIVE_S: Final = 60.0
-"""Ping interval: far below the SDK's 30-minute idle expiry of server sessions."""
+"""Keep-alive interval: far below the SDK's 30-minute idle expiry of server sessions."""
 _RETRY_S: Final = 1.0
 
 
@@ -23,8 +23,9 @@ class McpToolCaller:
     """Calls tools through a real MCP session (JSON-RPC over HTTP), shared by all requests.
 
     One keeper task owns the session (the SDK's task groups must be entered and left by the
-    same task), pings it so it never expires in a long soak, and opens a new one if it is
-    lost. Concurrent `call`s from request tasks are multiplexed on the current session.
+    same task), lists the tools every `keepalive_s` so it never expires in a long soak, and
+    opens a new one if it is lost. Concurrent `call`s from request tasks are multiplexed on
+    the current session.
     """
 
     def __init__(self, url: str, keepalive_s: float = KEEPALIVE_S) -> None:
@@ -57,7 +58,9 @@ class McpToolCaller:
                     self._opened.set()
                     while True:
                         await asyncio.sleep(self.keepalive_s)
-                        await client.send_ping()
+                        # Not ping: protocol 2026-07-28 removed it, and the SDK's own server
+                        # answers "Method not found", which ended the session every minute.
+                        await client.list_tools()
             except Exception as exc:
                 # A lost session must not take the agent down: report it and open another.
                 print(f"qi-load target: MCP session lost ({exc!r}); reconnecting", file=sys.stderr)

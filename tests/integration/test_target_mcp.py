@@ -79,4 +79,5 @@ def test_agent_session_keeper_reconnects_after_a_restart() -> None:
                 probe.wait()
     report = json.loads(out.strip().splitlines()[-1])
     assert report["first"] == "1 + 1 = 2"
+    assert report["kept"], "a keep-alive lost the session"
     assert report["after"][-1] == "2 + 3 = 5", report["after"]
