@@ -65,14 +65,20 @@ class Comparison(TypedDict):
 
 @dataclass(frozen=True)
 class _Sample:
-    """Values and the valid window (stratum) each comes from."""
+    """Values, the valid window (stratum) each comes from, and which of them the metric is
+    about (``None``: all; a query type's requests, resampled with the others of their run)."""
 
     values: FloatArray
     strata: npt.NDArray[np.int64]
+    subset: npt.NDArray[np.bool_] | None = None
 
     @property
     def size(self) -> int:
-        return int(self.values.size)
+        return int(self.values.size if self.subset is None else self.subset.sum())
+
+    @property
+    def chosen(self) -> FloatArray:
+        return self.values if self.subset is None else self.values[self.subset]
 
 
 @dataclass(frozen=True)
@@ -106,10 +112,12 @@ def _sample(
 def _latencies(run: RunData, query_type: str | None, stage: str | None = None) -> _Sample:
     req = run.requests
     strata = _window_of(run, req["ts_end"].to_numpy(np.float64), stage)
-    mask = req["ok"].to_numpy(bool, copy=True)
-    if query_type is not None:
-        mask &= (req["query_type"].astype("string") == query_type).to_numpy(bool)
-    return _sample(req["e2e_ms"].to_numpy(np.float64), strata, mask)
+    e2e = req["e2e_ms"].to_numpy(np.float64)
+    keep = req["ok"].to_numpy(bool) & (strata >= 0) & np.isfinite(e2e)
+    if query_type is None:
+        return _Sample(e2e[keep], strata[keep])
+    of_type = (req["query_type"].astype("string") == query_type).to_numpy(bool)
+    return _Sample(e2e[keep], strata[keep], of_type[keep])
 
 
 def _per_second(run: RunData) -> _Sample:
@@ -212,12 +220,12 @@ def _judge(m: _Metric, settings: CompareSettings) -> CompareRow:
         return row
     b, c = m.base, m.current
     *_, b_reps = bootstrap_ci(
-        b.values, m.statistic, rounds=settings.rounds, seed=1, strata=b.strata
+        b.values, m.statistic, rounds=settings.rounds, seed=1, strata=b.strata, subset=b.subset
     )
     *_, c_reps = bootstrap_ci(
-        c.values, m.statistic, rounds=settings.rounds, seed=2, strata=c.strata
+        c.values, m.statistic, rounds=settings.rounds, seed=2, strata=c.strata, subset=c.subset
     )
-    base, current = _point(b.values, m.statistic), _point(c.values, m.statistic)
+    base, current = _point(b.chosen, m.statistic), _point(c.chosen, m.statistic)
     change_of = _change(m.higher_is_worse, m.floor)
     change = float(change_of(np.array([base]), np.array([current]))[0])
     reps = change_of(b_reps, c_reps)

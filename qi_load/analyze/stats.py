@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Final, TypedDict
 
 import numpy as np
@@ -67,32 +68,54 @@ def bootstrap_ci(
     max_n: int = 5_000,
     seed: int = 0,
     strata: npt.ArrayLike | None = None,
+    subset: npt.ArrayLike | None = None,
 ) -> tuple[float, float, FloatArray]:
     """Percentile-bootstrap CI of the ``q``-th percentile (``q=-1`` means the mean).
 
     Returns ``(low, high, replicates)``; the replicates let callers bootstrap ratios of two
     samples. With ``strata`` (e.g. the stage of each value) every replicate resamples within
     each stratum, keeping its size: pooled over a ladder, the spread between stages is the
-    design, not noise. Large samples are subsampled to ``max_n`` first (per stratum, in
-    proportion): the CI of a percentile of a million points is already far narrower than
-    any threshold we compare it with.
+    design, not noise. With ``subset`` (a boolean mask) the whole sample is resampled and
+    the statistic taken over the subset's members only: how many of a query type fall in
+    each stage is drawn from the mix, not designed, and a stage-stratified bootstrap of the
+    type's own values would hold those counts fixed and give far too narrow a CI (a
+    replicate without members is NaN). Large samples are subsampled to ``max_n`` first (per
+    stratum, in proportion): the CI of a percentile of a million points is already far
+    narrower than any threshold we compare it with.
     """
     rng = np.random.default_rng(seed)
     arr = np.asarray(values, dtype=np.float64)
     groups = np.zeros(arr.size, dtype=np.int64) if strata is None else np.asarray(strata)
+    members = np.ones(arr.size, dtype=bool) if subset is None else np.asarray(subset, dtype=bool)
     keep = np.isfinite(arr)
-    arr, groups = arr[keep], groups[keep]
-    if arr.size == 0:
+    arr, groups, members = arr[keep], groups[keep], members[keep]
+    if not members.any():
         return float("nan"), float("nan"), np.full(rounds, np.nan)
-    parts = []
+    parts, member_parts = [], []
     for g in np.unique(groups):
-        part = arr[groups == g]
+        part, part_members = arr[groups == g], members[groups == g]
         size = max(1, round(part.size * min(1.0, max_n / arr.size)))
         if size < part.size:
-            part = rng.choice(part, size=size, replace=False)
-        parts.append(part[rng.integers(0, part.size, size=(rounds, part.size))])
+            chosen = rng.choice(part.size, size=size, replace=False)
+            part, part_members = part[chosen], part_members[chosen]
+        picks = rng.integers(0, part.size, size=(rounds, part.size))
+        parts.append(part[picks])
+        member_parts.append(part_members[picks])
     samples = np.concatenate(parts, axis=1)
-    reps = samples.mean(axis=1) if q < 0 else np.percentile(samples, q, axis=1)
+    if subset is None:
+        reps = samples.mean(axis=1) if q < 0 else np.percentile(samples, q, axis=1)
+    else:
+        chosen_values = np.where(np.concatenate(member_parts, axis=1), samples, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # replicates without members: NaN
+            reps = (
+                np.nanmean(chosen_values, axis=1)
+                if q < 0
+                else np.nanpercentile(chosen_values, q, axis=1)
+            )
     alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(reps, [alpha, 1.0 - alpha])
+    finite = reps[np.isfinite(reps)]
+    if finite.size == 0:
+        return float("nan"), float("nan"), np.asarray(reps, dtype=np.float64)
+    low, high = np.quantile(finite, [alpha, 1.0 - alpha])
     return float(low), float(high), np.asarray(reps, dtype=np.float64)
