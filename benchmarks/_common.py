@@ -32,7 +32,9 @@ __all__ = [
     "Sample",
     "Sampler",
     "Window",
+    "error_stats",
     "machine_facts",
+    "percentile",
     "print_table",
     "scenario_yaml",
     "start_trivial_server",
@@ -284,6 +286,23 @@ def scenario_yaml(path: Path, *, users: int, hold_s: float) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile, ``q`` in [0, 1]: the value below which ``q`` of them lie."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def error_stats(values: Sequence[float]) -> dict[str, float]:
+    """p50, p99 and max of timing errors in ms, rounded to 0.01 ms ({} when there are none)."""
+    if not values:
+        return {}
+    return {
+        "p50": round(percentile(values, 0.5), 2),
+        "p99": round(percentile(values, 0.99), 2),
+        "max": round(max(values), 2),
+    }
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -39,15 +39,12 @@ import psutil  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from _common import error_stats  # noqa: E402
+
 from qi_load.generate.chat import ChatClient, ChatConfig  # noqa: E402
 from qi_load.target.launch import spawn_target  # noqa: E402
 
 TTFT_MS, ITL_MS = 200.0, 20.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _lean_lateness(url: str) -> dict[str, float]:
@@ -138,15 +135,6 @@ def measure(
             assert lean.stdout is not None
             lean.stdout.close()
 
-    def stats(values: list[float]) -> dict[str, float]:
-        if not values:
-            return {}
-        return {
-            "p50": round(percentile(values, 0.5), 2),
-            "p99": round(percentile(values, 0.99), 2),
-            "max": round(max(values), 2),
-        }
-
     return {
         "server": server,
         "streams": streams,
@@ -154,11 +142,11 @@ def measure(
         "query_type": query_type,
         "n": len(ttft_err),
         "failures": len(failures),
-        "ttft_err_ms": stats(ttft_err),
-        "e2e_err_ms": stats(e2e_err),
+        "ttft_err_ms": error_stats(ttft_err),
+        "e2e_err_ms": error_stats(e2e_err),
         "lean_server_first_token_late_ms": server_late,
-        "client_delay_after_server_send_ms": stats(client_delay),
-        "request_delay_send_to_server_start_ms": stats(request_delay),
+        "client_delay_after_server_send_ms": error_stats(client_delay),
+        "request_delay_send_to_server_start_ms": error_stats(request_delay),
         "client_gc": {
             f"gen{g}": {"n": len(p), "max_ms": round(max(p), 2) if p else 0.0}
             for g, p in gc_pauses.items()

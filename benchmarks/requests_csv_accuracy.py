@@ -24,17 +24,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import PYTHON, Children, machine_facts, print_table, write_json
+from _common import PYTHON, Children, error_stats, machine_facts, print_table, write_json
 
 TTFT_MS, ITL_MS, TOKENS = 200.0, 20.0, 20
 TRUTH_E2E_MS = TTFT_MS + (TOKENS - 1) * ITL_MS
 GOAL_P50_MS, GOAL_P99_MS = 1.0, 5.0
 SETTLE_S = 2.0
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _scenario(path: Path, streams: int, hold_s: float, arrival: str) -> Path:
@@ -84,12 +79,7 @@ def _errors(run_dir: Path, settle_s: float) -> dict[str, Any]:
             e2e.append(float(row["e2e_ms"]) - TRUTH_E2E_MS)
 
     def stats(values: list[float]) -> dict[str, float]:
-        return {
-            "p50": round(_percentile(values, 0.5), 2),
-            "p99": round(_percentile(values, 0.99), 2),
-            "min": round(min(values), 2),
-            "max": round(max(values), 2),
-        }
+        return {**error_stats(values), "min": round(min(values), 2)}
 
     if not ttft:
         raise RuntimeError(f"{run_dir}: no successful rows in the steady window")
