@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from qi_cli import qi_load_command
 
 from qi_load.record.saturation import saturated_stages_from_csv
 from qi_load.record.schema import HostSample, host_sample_from_row
@@ -192,10 +193,7 @@ def _distributed_run(procs: Procs, tmp_path: Path, agent: TargetProcess) -> None
     master_port, monitor_port = _free_port(), _free_port()
     watched = procs.start([sys.executable, "-c", "import time; time.sleep(60)"], "w.log")
     sidecar = procs.start(
-        [
-            sys.executable,
-            "-m",
-            "qi_load",
+        qi_load_command(
             "monitor",
             "--pid",
             str(watched.pid),
@@ -205,7 +203,7 @@ def _distributed_run(procs: Procs, tmp_path: Path, agent: TargetProcess) -> None
             f"tcp://127.0.0.1:{monitor_port}",
             "--interval",
             str(INTERVAL),
-        ],
+        ),
         "sidecar.log",
     )
     time.sleep(2.0)  # the sidecar is up before the master

@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 import pytest
+from qi_cli import qi_load_command
 
 pytestmark = pytest.mark.integration
 
@@ -83,10 +84,7 @@ def test_sidecar_before_master_and_master_restart(procs: Procs, tmp_path: Path) 
     port = _free_port()
     watched = procs.start([sys.executable, "-c", "import time; time.sleep(60)"])
     sidecar = procs.start(
-        [
-            sys.executable,
-            "-m",
-            "qi_load",
+        qi_load_command(
             "monitor",
             "--pid",
             str(watched.pid),
@@ -98,7 +96,7 @@ def test_sidecar_before_master_and_master_restart(procs: Procs, tmp_path: Path) 
             str(BUFFER),
             "--host",
             "sut-host",
-        ],
+        ),
         stderr=tmp_path / "sidecar.err",
     )
     time.sleep(10.0)  # the sidecar runs alone: ~20 samples, at most BUFFER kept

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from qi_cli import run_qi_load
 
 from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 
@@ -16,13 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def _qi(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qi_load", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_qi_load(*args, timeout=120)
 
 
 @pytest.fixture(scope="module")

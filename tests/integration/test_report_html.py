@@ -11,13 +11,13 @@ import itertools
 import json
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from qi_cli import run_qi_load
 
 from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 
@@ -114,10 +114,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = SyntheticRun(seed=7, leak_mb_per_min=3.0, error_rate=0.01,
                         failure_text=f"HTTPError 500: {EVIL}")  # fmt: skip
     run_dir = write_synthetic_run(tmp_path_factory.mktemp("html") / "20261127-230000-ladder", spec)
-    done = subprocess.run(
-        [sys.executable, "-m", "qi_load", "report", str(run_dir)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = run_qi_load("report", str(run_dir), timeout=120)
     assert done.returncode == 0, done.stderr
     return run_dir / "report.html"
 

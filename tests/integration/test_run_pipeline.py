@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 import pytest
+from qi_cli import qi_load_command
 
 from qi_load.target.launch import TargetProcess, start_target
 
@@ -46,10 +47,6 @@ def _scenario(tmp_path: Path, name: str, stages: list[dict[str, Any]], **extra: 
     return path
 
 
-def _qi_load(*args: str) -> list[str]:
-    return [sys.executable, "-m", "qi_load", *args]
-
-
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
@@ -60,7 +57,7 @@ def _run_scenario(
 ) -> tuple[Path, str]:
     """``qi-load run SCENARIO --host TARGET --out OUT EXTRA…``: it must succeed."""
     done = subprocess.run(
-        _qi_load("run", str(scenario), "--host", target.url, "--out", str(out), *extra),
+        qi_load_command("run", str(scenario), "--host", target.url, "--out", str(out), *extra),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -222,7 +219,7 @@ def test_sigint_mid_stage_stops_cleanly(target: TargetProcess, tmp_path: Path) -
         [{"name": "one", "users": 3, "hold_s": 5}, {"name": "two", "users": 5, "hold_s": 60}],
     )
     process = subprocess.Popen(
-        _qi_load("run", str(scenario), "--host", target.url, "--out", str(tmp_path)),
+        qi_load_command("run", str(scenario), "--host", target.url, "--out", str(tmp_path)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -265,7 +262,7 @@ def test_killed_worker_is_recorded_and_the_run_goes_on(
         [{"name": "steady", "users": 6, "ramp_s": 2, "hold_s": 38}],
     )
     process = subprocess.Popen(
-        _qi_load(
+        qi_load_command(
             "run",
             str(scenario),
             "--host",

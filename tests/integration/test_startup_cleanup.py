@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from qi_cli import gone, qi_load_command
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +35,6 @@ time.sleep(120)
 """
 
 
-def _gone(pid: int) -> bool:
-    try:
-        # A zombie is dead; reaping it is its new parent's (init's) business.
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def _pids(path: Path, timeout: float = 30.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while True:
@@ -61,17 +54,14 @@ def started_pids() -> Iterator[list[int]]:
         yield pids
     finally:
         for pid in pids:
-            if not _gone(pid):
+            if not gone(pid):
                 psutil.Process(pid).kill()
 
 
 def _startup(tmp_path: Path, *options: str) -> list[str]:
     script = tmp_path / "never_ready.py"
     script.write_text(NEVER_READY)
-    return [
-        sys.executable,
-        "-m",
-        "qi_load",
+    return qi_load_command(
         "startup",
         "-n",
         "3",
@@ -82,7 +72,7 @@ def _startup(tmp_path: Path, *options: str) -> list[str]:
         sys.executable,
         str(script),
         str(tmp_path / "pids"),
-    ]
+    )
 
 
 def test_timeout_is_a_clear_error_and_kills_the_tree(
@@ -100,7 +90,7 @@ def test_timeout_is_a_clear_error_and_kills_the_tree(
     assert "waiting for a line matching /^NEVER$/" in proc.stderr
     assert "still starting ..." in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert all(_gone(pid) for pid in started_pids), started_pids
+    assert all(gone(pid) for pid in started_pids), started_pids
     assert not (tmp_path / "out" / "startup.json").exists()
 
 
@@ -128,4 +118,4 @@ def test_interrupt_kills_the_tree(
                 qi_load.wait()
     assert qi_load.returncode == 130, stderr
     assert "qi-load startup: interrupted" in stderr
-    assert all(_gone(pid) for pid in started_pids), started_pids
+    assert all(gone(pid) for pid in started_pids), started_pids

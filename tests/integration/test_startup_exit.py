@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from qi_cli import run_qi_load
 
 pytestmark = pytest.mark.integration
 
@@ -28,24 +29,8 @@ def _independent_exit_ms(runs: int) -> list[float]:
 def test_time_to_exit_matches_an_independent_measurement(tmp_path: Path) -> None:
     out = tmp_path / "out"
     before = _independent_exit_ms(3)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qi_load",
-            "startup",
-            "-n",
-            "6",
-            "--cooldown",
-            "0",
-            "--out",
-            str(out),
-            "--",
-            *SLEEPER,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = run_qi_load(
+        "startup", "-n", "6", "--cooldown", "0", "--out", str(out), "--", *SLEEPER, timeout=120
     )
     after = _independent_exit_ms(3)
     assert proc.returncode == 0, proc.stderr
@@ -67,23 +52,16 @@ def test_time_to_exit_matches_an_independent_measurement(tmp_path: Path) -> None
 
 
 def test_failing_command_is_an_error(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qi_load",
-            "startup",
-            "-n",
-            "2",
-            "--out",
-            str(tmp_path),
-            "--",
-            sys.executable,
-            "-c",
-            "import sys; sys.exit('boom')",
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_qi_load(
+        "startup",
+        "-n",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--",
+        sys.executable,
+        "-c",
+        "import sys; sys.exit('boom')",
         timeout=60,
     )
     assert proc.returncode == 1
@@ -93,20 +71,6 @@ def test_failing_command_is_an_error(tmp_path: Path) -> None:
 
 
 def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qi_load",
-            "startup",
-            "--out",
-            str(tmp_path),
-            "--",
-            "no-such-command-qi",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_qi_load("startup", "--out", str(tmp_path), "--", "no-such-command-qi", timeout=60)
     assert proc.returncode == 2
     assert "cannot start `no-such-command-qi`" in proc.stderr

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from qi_cli import run_qi_load
 
 pytestmark = pytest.mark.integration
 
@@ -33,23 +33,8 @@ time.sleep(60)
 
 def _startup(tmp_path: Path, *args: str) -> dict[str, Any]:
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qi_load",
-            "startup",
-            "--cooldown",
-            "0",
-            "--timeout",
-            "20",
-            "--out",
-            str(out),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = run_qi_load(
+        "startup", "--cooldown", "0", "--timeout", "20", "--out", str(out), *args, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
     doc: dict[str, Any] = json.loads((out / "startup.json").read_text())
@@ -142,22 +127,15 @@ def test_ready_port_already_taken_is_refused(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "qi_load",
-                "startup",
-                "--out",
-                str(tmp_path),
-                "--ready-port",
-                str(busy.getsockname()[1]),
-                "--",
-                sys.executable,
-                "-V",
-            ],
-            capture_output=True,
-            text=True,
+        proc = run_qi_load(
+            "startup",
+            "--out",
+            str(tmp_path),
+            "--ready-port",
+            str(busy.getsockname()[1]),
+            "--",
+            sys.executable,
+            "-V",
             timeout=60,
         )
     assert proc.returncode == 2

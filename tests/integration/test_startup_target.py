@@ -3,38 +3,30 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from qi_cli import qi_load_command, run_qi_load
 
 pytestmark = pytest.mark.integration
 
-TARGET = [sys.executable, "-m", "qi_load", "target", "--host", "127.0.0.1", "--port", "0"]
+TARGET = qi_load_command("target", "--host", "127.0.0.1", "--port", "0")
 PHASES = ["process_init", "module_loading", "configuration", "agent_init", "ready"]
 
 
 def _startup(out: Path, *args: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qi_load",
-            "startup",
-            "--cooldown",
-            "0.2",
-            "--timeout",
-            "60",
-            "--out",
-            str(out),
-            *args,
-            "--",
-            *TARGET,
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_qi_load(
+        "startup",
+        "--cooldown",
+        "0.2",
+        "--timeout",
+        "60",
+        "--out",
+        str(out),
+        *args,
+        "--",
+        *TARGET,
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr

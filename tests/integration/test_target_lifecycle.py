@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import gevent
 import pytest
+from qi_cli import run_qi_load
 from target_http import chat_body, request
 
 from qi_load.errors import QiLoadError
@@ -53,13 +52,7 @@ def test_port_in_use_is_a_clear_error() -> None:
 
 
 def test_bad_flags_exit_2_with_one_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "qi_load", "target", "--slots", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = run_qi_load("target", "--slots", "0", timeout=30)
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("qi-load target: error: slots:") and "got 0" in last

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from qi_cli import run_qi_load
 
 pytestmark = pytest.mark.integration
 
 
 def _toolchain(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qi_load", "toolchain", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_qi_load("toolchain", *args, timeout=120)
 
 
 def test_shipped_example_reports_speedups_with_intervals(tmp_path: Path) -> None:

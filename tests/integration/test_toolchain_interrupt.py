@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+from qi_cli import gone, qi_load_command
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +24,6 @@ time.sleep(120)
 """
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_ctrl_c_kills_the_running_step_and_cleans_up(tmp_path: Path) -> None:
     script = tmp_path / "hang.py"
     script.write_text(HANG)
@@ -41,10 +34,7 @@ def test_ctrl_c_kills_the_running_step_and_cleans_up(tmp_path: Path) -> None:
         f"    b: ['{sys.executable}', '{script}', '{info}']\n"
     )
     qi_load = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qi_load",
+        qi_load_command(
             "toolchain",
             str(config),
             "-n",
@@ -53,7 +43,7 @@ def test_ctrl_c_kills_the_running_step_and_cleans_up(tmp_path: Path) -> None:
             "0",
             "--out",
             str(tmp_path / "out"),
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -74,10 +64,10 @@ def test_ctrl_c_kills_the_running_step_and_cleans_up(tmp_path: Path) -> None:
             qi_load.kill()
             qi_load.wait()
         for pid in pids:
-            if not _gone(pid):
+            if not gone(pid):
                 os.kill(pid, signal.SIGKILL)
     assert qi_load.returncode == 130, stderr
-    assert all(_gone(pid) for pid in pids)
+    assert all(gone(pid) for pid in pids)
     assert Path(workdir).name.startswith("qi-toolchain-hang-")
     assert not Path(workdir).exists()
     assert not (tmp_path / "out" / "toolchain.json").exists()
