@@ -106,7 +106,7 @@ def bootstrap_ci(
         reps = samples.mean(axis=1) if q < 0 else np.percentile(samples, q, axis=1)
     else:
         chosen_values = np.where(np.concatenate(member_parts, axis=1), samples, np.nan)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # replicates without members: NaN
             reps = (
                 np.nanmean(chosen_values, axis=1)
