@@ -26,7 +26,6 @@ __all__ = [
     "evaluate_series",
     "metric_value",
     "parse_rules",
-    "points_from_records",
     "points_from_samples",
 ]
 
@@ -238,14 +237,15 @@ class AlertEvaluator:
         _series_of(self._series[source], key).add(ts, value)
 
     def add_records(self, records: Iterable[RequestRecord]) -> None:
-        # points_from_records, inlined for the sources some rule reads: this runs for every
-        # request on the master.
+        """Per request, at its completion time and keyed by query type: an error point (1 or
+        0), and for successes the E2E and TTFT (only the sources some rule reads: this runs
+        for every request on the master)."""
         keep = self._keep
         errors = self._series["error"] if "error" in keep else None
         e2e = self._series["e2e_ms"] if "e2e_ms" in keep else None
         ttft = self._series["ttft_ms"] if "ttft_ms" in keep else None
         for r in records:
-            done = r.ts_start + (r.e2e_ms or 0.0) / 1000.0
+            done = _completed_at(r)
             key = r.query_type
             if errors is not None:
                 _series_of(errors, key).add(done, 0.0 if r.ok else 1.0)
@@ -324,15 +324,8 @@ def _event(
     )
 
 
-def points_from_records(records: Iterable[RequestRecord]) -> Iterable[tuple[str, str, Point]]:
-    """(source, key, point) per request: latencies at completion time, keyed by query type."""
-    for r in records:
-        done = r.ts_start + (r.e2e_ms or 0.0) / 1000.0
-        yield "error", r.query_type, (done, 0.0 if r.ok else 1.0)
-        if r.ok and r.e2e_ms is not None:
-            yield "e2e_ms", r.query_type, (done, r.e2e_ms)
-        if r.ok and r.ttft_ms is not None:
-            yield "ttft_ms", r.query_type, (done, r.ttft_ms)
+def _completed_at(record: RequestRecord) -> float:
+    return record.ts_start + (record.e2e_ms or 0.0) / 1000.0
 
 
 def points_from_samples(samples: Iterable[HostSample]) -> Iterable[tuple[str, str, Point]]:
@@ -354,21 +347,25 @@ def evaluate_series(
 
     Events still firing at the end stay unresolved, as they would be live.
     """
-    tagged = sorted(
-        [*points_from_records(records), *points_from_samples(samples)], key=lambda x: x[2][0]
-    )
-    if not tagged:
+    by_done = sorted(records, key=_completed_at)
+    by_ts = sorted(samples, key=lambda s: s.ts)
+    starts = [_completed_at(by_done[0])] if by_done else []
+    starts += [by_ts[0].ts] if by_ts else []
+    if not starts:
         return []
     evaluator = AlertEvaluator(rules)
     events: list[AlertEvent] = []
-    now = tagged[0][2][0] + step_s
-    i = 0
+    now = min(starts) + step_s
+    i = j = 0
     while True:
-        while i < len(tagged) and tagged[i][2][0] <= now:
-            source, key, (ts, value) = tagged[i]
-            evaluator.add(source, key, ts, value)
+        start_i, start_j = i, j
+        while i < len(by_done) and _completed_at(by_done[i]) <= now:
             i += 1
+        while j < len(by_ts) and by_ts[j].ts <= now:
+            j += 1
+        evaluator.add_records(by_done[start_i:i])
+        evaluator.add_samples(by_ts[start_j:j])
         events += evaluator.evaluate(now)
-        if i >= len(tagged):
+        if i >= len(by_done) and j >= len(by_ts):
             return events
         now += step_s
