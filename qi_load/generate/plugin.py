@@ -19,6 +19,7 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -31,7 +32,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from qi_load.errors import QiLoadError
-from qi_load.generate import monitoring
+from qi_load.generate import monitoring, webui
 from qi_load.generate.plan import PlannedStage, stage_at, stage_plan, users_at
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.record.environment import capture_environment
@@ -115,6 +116,8 @@ class QiState:
     """Records of the progress window (kept only when progress lines are printed)."""
     greenlets: list[gevent.Greenlet] = field(default_factory=list)
     monitoring: Any = None
+    observers: list[Callable[[list[RequestRecord]], None]] = field(default_factory=list)
+    """Also called with every batch written (master / local): e.g. the web UI's live view."""
 
     def current_stage(self, wall: float | None = None) -> PlannedStage | None:
         if self.t0 is None or not self.plan:
@@ -156,6 +159,8 @@ class QiState:
             self.recent.extend(records)
         if self.monitoring is not None:
             self.monitoring.observe_records(records)
+        for observe in self.observers:
+            observe(records)
 
 
 _STATE: QiState | None = None
@@ -267,6 +272,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     else:
         _init_writer(qi, environment)
         _configure_shape(qi)
+        webui.install(qi)
         if isinstance(runner, MasterRunner):
             runner.register_message(SEQUENCE_DONE_MESSAGE, _on_sequence_done)
     _install_monitoring(qi)

@@ -14,6 +14,7 @@ from qi_load.record.schema import HOST_SAMPLE_COLUMNS, REQUEST_COLUMNS
 
 __all__ = [
     "HOST_SAMPLES_CSV",
+    "REPORT_HTML",
     "REQUESTS_CSV",
     "RUN_JSON",
     "CsvAppender",
@@ -25,6 +26,7 @@ __all__ = [
 RUN_JSON: Final = "run.json"
 REQUESTS_CSV: Final = "requests.csv"
 HOST_SAMPLES_CSV: Final = "host_samples.csv"
+REPORT_HTML: Final = "report.html"
 
 RunStatus = Literal["running", "complete", "interrupted", "failed"]
 

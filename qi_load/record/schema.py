@@ -19,6 +19,7 @@ __all__ = [
     "Role",
     "StageMark",
     "StageMarkDict",
+    "as_written",
     "host_sample_from_row",
     "request_record_from_row",
 ]
@@ -186,6 +187,11 @@ class StageMark:
 
 _FLOAT_CELL: Final = "%.4f".__mod__
 """0.1 µs resolution for milliseconds, 0.1 ms for unix seconds; 3x faster than repr(round())."""
+
+
+def as_written(value: float) -> float:
+    """``value`` as a CSV cell holds it: live views then agree with reports read from the file."""
+    return float(_FLOAT_CELL(value))
 
 
 def _cell(value: Any) -> Any:

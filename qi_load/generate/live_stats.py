@@ -1,0 +1,196 @@
+"""Exact live latency percentiles per query type for the current test, in bounded memory.
+
+The master (or local runner) feeds every record it writes to ``requests.csv`` into
+``LiveStats``; ``summarize`` turns a snapshot into exact p50/p95/p99 with ``n`` using the
+report's own percentile definition (``qi_load.analyze.stats.percentiles``), over the values
+as the CSV holds them, so the live numbers equal those a report computes from the file.
+
+Memory: one ``array('d')`` per query type and metric holds each successful request's value,
+8 bytes each, so at most 32 bytes per successful request of the current test (four metrics)
+plus a few counters; ``reset`` (at each test start) frees it. A million requests take 32 MB.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+from qi_load.analyze.stats import percentiles
+from qi_load.generate.plan import PlannedStage, stage_at, users_at
+from qi_load.record.schema import QUERY_TYPES, RequestRecord, as_written
+
+__all__ = [
+    "ALL_TYPES",
+    "METRICS",
+    "LiveStats",
+    "MetricSummary",
+    "Snapshot",
+    "StageInfo",
+    "TypeSummary",
+    "stage_info",
+    "summarize",
+]
+
+METRICS: Final = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
+"""The live metrics; ``itl_ms`` is each request's median inter-token latency (``itl_p50_ms``)."""
+_SOURCES: Final = (("ttft_ms", "ttft_ms"), ("itl_ms", "itl_p50_ms"), ("tpot_ms", "tpot_ms"),
+                   ("e2e_ms", "e2e_ms"))  # fmt: skip
+ALL_TYPES: Final = "all"
+"""The row that pools every query type."""
+
+
+class MetricSummary(TypedDict):
+    """Exact percentiles of one metric (None without values); p99 flagged below 100 values."""
+
+    n: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    p99_flagged: bool
+
+
+class TypeSummary(TypedDict):
+    """One query type (or ``all``): requests, successes, errors by kind, latency metrics."""
+
+    query_type: str
+    requests: int
+    ok: int
+    errors: dict[str, int]
+    metrics: dict[str, MetricSummary]
+
+
+class StageInfo(TypedDict):
+    """The stage in force: its 1-based position, planned users now, seconds left in it and in
+    the whole plan."""
+
+    name: str
+    index: int
+    of: int
+    users: int
+    stage_left_s: float
+    plan_left_s: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A copy of the live state, safe to summarize in another thread while records arrive."""
+
+    requests: dict[str, int]
+    ok: dict[str, int]
+    errors: dict[str, dict[str, int]]
+    values: dict[str, dict[str, npt.NDArray[np.float64]]]
+
+
+@dataclass
+class LiveStats:
+    """Counters and metric values of the current test's records (master / local runner)."""
+
+    version: int = 0
+    """Bumped by every change: a summary of an unchanged version can be reused."""
+    _requests: Counter[str] = field(default_factory=Counter)
+    _ok: Counter[str] = field(default_factory=Counter)
+    _errors: dict[str, Counter[str]] = field(default_factory=dict)
+    _values: dict[str, dict[str, array[float]]] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        """Forget everything (a new test starts)."""
+        self._requests, self._ok, self._errors, self._values = Counter(), Counter(), {}, {}
+        self.version += 1
+
+    def observe(self, records: Iterable[RequestRecord]) -> None:
+        """Count records as the report does: errors are rows with an ``error_kind`` other than
+        ``none``; latencies come from successful (``ok``) rows only."""
+        for record in records:
+            query_type = record.query_type
+            self._requests[query_type] += 1
+            if record.error_kind != "none":
+                self._errors.setdefault(query_type, Counter())[record.error_kind] += 1
+            if not record.ok:
+                continue
+            self._ok[query_type] += 1
+            series = self._values.get(query_type)
+            if series is None:
+                series = self._values[query_type] = {m: array("d") for m in METRICS}
+            for metric, source in _SOURCES:
+                value = getattr(record, source)
+                if value is not None:
+                    series[metric].append(as_written(value))
+        self.version += 1
+
+    def snapshot(self) -> Snapshot:
+        # Copies: an array exporting its buffer to numpy could not grow on the next record.
+        return Snapshot(
+            requests=dict(self._requests),
+            ok=dict(self._ok),
+            errors={t: dict(c) for t, c in self._errors.items()},
+            values={
+                t: {m: np.array(v, dtype=np.float64) for m, v in series.items()}
+                for t, series in self._values.items()
+            },
+        )
+
+
+def _metric(values: npt.NDArray[np.float64]) -> MetricSummary:
+    p = percentiles(values)
+    return MetricSummary(
+        n=p["n"], p50=p["p50"], p95=p["p95"], p99=p["p99"], p99_flagged=p["p99_flagged"]
+    )
+
+
+def _ordered_types(names: Iterable[str]) -> list[str]:
+    known = [t for t in QUERY_TYPES if t in names]
+    return known + sorted(set(names) - set(known))
+
+
+def summarize(snapshot: Snapshot) -> list[TypeSummary]:
+    """One summary per query type (methodology order, then others by name), then ``all``."""
+    types = _ordered_types(snapshot.requests)
+    rows = [
+        TypeSummary(
+            query_type=t,
+            requests=snapshot.requests.get(t, 0),
+            ok=snapshot.ok.get(t, 0),
+            errors=dict(sorted(snapshot.errors.get(t, {}).items())),
+            metrics={m: _metric(snapshot.values.get(t, {}).get(m, np.empty(0))) for m in METRICS},
+        )
+        for t in types
+    ]
+    errors: Counter[str] = Counter()
+    for per_type in snapshot.errors.values():
+        errors.update(per_type)
+    rows.append(
+        TypeSummary(
+            query_type=ALL_TYPES,
+            requests=sum(snapshot.requests.values()),
+            ok=sum(snapshot.ok.values()),
+            errors=dict(sorted(errors.items())),
+            metrics={m: _metric(_pooled(snapshot, types, m)) for m in METRICS},
+        )
+    )
+    return rows
+
+
+def _pooled(snapshot: Snapshot, types: Sequence[str], metric: str) -> npt.NDArray[np.float64]:
+    parts = [snapshot.values[t][metric] for t in types if t in snapshot.values]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def stage_info(plan: Sequence[PlannedStage], elapsed_s: float) -> StageInfo | None:
+    """The stage ``elapsed_s`` seconds into the test (None without a plan or after its end)."""
+    stage = stage_at(plan, elapsed_s) if plan else None
+    if stage is None:
+        return None
+    return StageInfo(
+        name=stage.name,
+        index=stage.index + 1,
+        of=len(plan),
+        users=users_at(plan, elapsed_s),
+        stage_left_s=max(0.0, stage.end_s - elapsed_s),
+        plan_left_s=max(0.0, plan[-1].end_s - elapsed_s),
+    )
