@@ -104,8 +104,12 @@ class QiTab:
         self._types_at = 0.0
 
     def on_test_start(self, **_kwargs: Any) -> None:
-        self.stats.reset()
-        self.test_start = time.time()
+        with self._lock:
+            self.stats.reset()
+            self.test_start = time.time()
+            # Never show the previous test's numbers, however recent their summary.
+            self._types = summarize(self.stats.snapshot())
+            self._types_version = self.stats.version
 
     def types(self) -> list[TypeSummary]:
         """Per-type summaries, recomputed when records arrived (at most every
@@ -220,31 +224,25 @@ def _run_rows(view: LiveView) -> list[dict[str, str]]:
 
 def _page(view: LiveView) -> str:
     """The plain page: both tables, and the report as a real link."""
-
-    def table(rows: list[dict[str, Any]], columns: list[dict[str, str]]) -> str:
-        head = "".join(f"<th>{html.escape(c['title'])}</th>" for c in columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(r[c['key']]))}</td>" for c in columns) + "</tr>"
-            for r in rows
-        )
-        return f"<table><tr>{head}</tr>{body}</table>"
-
-    report = (
-        f'<a href="{html.escape(view["report_url"])}">report.html</a>'
-        if view["report_url"]
-        else "not written yet"
+    columns = _latency_columns()
+    head = "".join(f"<th>{html.escape(c['title'])}</th>" for c in columns)
+    latency = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r[c['key']]))}</td>" for c in columns) + "</tr>"
+        for r in _latency_rows(view)
     )
-    run = table(_run_rows(view), [{"key": "item", "title": ""}, {"key": "value", "title": ""}])
+    cells = {r["item"]: html.escape(r["value"]) for r in _run_rows(view)}
+    if view["report_url"]:
+        cells["Report"] = f'<a href="{html.escape(view["report_url"])}">{cells["Report"]}</a>'
+    run = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in cells.items())
     return (
         '<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" '
         'content="2"><title>qi-load</title><style>body{font-family:sans-serif;margin:16px}'
         "table{border-collapse:collapse;margin-bottom:16px;font-size:13px}"
         "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}</style></head><body>"
-        f"<h2>qi-load: exact latencies of the current test</h2>"
-        f"{table(_latency_rows(view), _latency_columns())}"
-        f"<h2>Run</h2>{run}<p>Report: {report} · JSON: "
-        f'<a href=".{STATS_PATH}">{STATS_PATH}</a></p></body></html>'
+        f"<h2>qi-load: exact latencies of the current test</h2><table><tr>{head}</tr>{latency}"
+        f"</table><h2>Run</h2><table>{run}</table>"
+        f'<p>JSON: <a href=".{STATS_PATH}">{STATS_PATH}</a></p></body></html>'
     )
 
 

@@ -1,0 +1,170 @@
+"""Live per-type statistics: plain numbers, and equality with the report's numbers from the CSV."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from report_percentiles import report_view
+
+from qi_load.generate.live_stats import ALL_TYPES, LiveStats, TypeSummary, stage_info, summarize
+from qi_load.generate.plan import PlannedStage
+from qi_load.record.recorder import RunWriter
+from qi_load.record.rundir import RunDir
+from qi_load.record.schema import RequestRecord
+
+
+def _record(qt: str, e2e: float | None, *, kind: str = "none", **kw: Any) -> RequestRecord:
+    return RequestRecord(
+        ts_sched=1.0,
+        ts_start=1.0,
+        worker="w",
+        user_id=1,
+        query_type=qt,
+        name=qt,
+        ok=kind not in ("connect", "timeout", "http", "protocol", "cancelled"),
+        error_kind=kind,  # type: ignore[arg-type]
+        e2e_ms=e2e,
+        **kw,
+    )
+
+
+def _by_type(rows: list[TypeSummary]) -> dict[str, TypeSummary]:
+    return {r["query_type"]: r for r in rows}
+
+
+def test_exact_percentiles_of_plain_numbers() -> None:
+    live = LiveStats()
+    live.observe([_record("simple", float(v), ttft_ms=v / 10) for v in range(1, 101)])
+    simple = _by_type(summarize(live.snapshot()))["simple"]
+    e2e = simple["metrics"]["e2e_ms"]
+    # numpy's linear interpolation between closest ranks, as the report.
+    assert (e2e["n"], e2e["p50"], e2e["p95"], e2e["p99"]) == (100, 50.5, 95.05, 99.01)
+    assert e2e["p99_flagged"] is False
+    assert simple["metrics"]["ttft_ms"]["p50"] == pytest.approx(5.05)
+    assert simple["metrics"]["tpot_ms"] == {
+        "n": 0, "p50": None, "p95": None, "p99": None, "p99_flagged": True
+    }  # fmt: skip
+
+
+def test_errors_count_by_kind_and_only_successes_give_latencies() -> None:
+    live = LiveStats()
+    live.observe(
+        [
+            _record("simple", 10.0),
+            _record("simple", 9000.0, kind="timeout"),
+            _record("reasoning", None, kind="connect"),
+            _record("reasoning", 20.0),
+            _record("reasoning", 30.0),
+        ]
+    )
+    rows = summarize(live.snapshot())
+    assert [r["query_type"] for r in rows] == ["simple", "reasoning", ALL_TYPES]
+    by = _by_type(rows)
+    assert (by["simple"]["requests"], by["simple"]["ok"]) == (2, 1)
+    assert by["simple"]["errors"] == {"timeout": 1}
+    assert by["simple"]["metrics"]["e2e_ms"]["p99"] == 10.0
+    assert by[ALL_TYPES]["errors"] == {"connect": 1, "timeout": 1}
+    assert (by[ALL_TYPES]["requests"], by[ALL_TYPES]["ok"]) == (5, 3)
+    assert by[ALL_TYPES]["metrics"]["e2e_ms"]["p50"] == 20.0
+
+
+def test_values_are_kept_as_the_csv_writes_them() -> None:
+    live = LiveStats()
+    live.observe([_record("simple", 1.234567891)])
+    assert _by_type(summarize(live.snapshot()))["simple"]["metrics"]["e2e_ms"]["p50"] == 1.2346
+
+
+def test_reset_forgets_and_a_snapshot_does_not_block_new_records() -> None:
+    live = LiveStats()
+    live.observe([_record("simple", 1.0)])
+    snapshot = live.snapshot()
+    version = live.version
+    live.observe([_record("simple", 2.0)])  # the arrays grow while a snapshot is alive
+    assert live.version > version
+    assert snapshot.values["simple"]["e2e_ms"].tolist() == [1.0]
+    live.reset()
+    assert summarize(live.snapshot()) == [
+        {
+            "query_type": ALL_TYPES,
+            "requests": 0,
+            "ok": 0,
+            "errors": {},
+            "metrics": summarize(LiveStats().snapshot())[0]["metrics"],
+        }
+    ]
+    assert summarize(live.snapshot())[0]["metrics"]["e2e_ms"]["n"] == 0
+
+
+def test_stage_info_position_users_and_time_left() -> None:
+    plan = [
+        PlannedStage(index=0, name="warmup", users=2, start_s=0, ramp_end_s=2, end_s=10),
+        PlannedStage(index=1, name="high", users=6, start_s=10, ramp_end_s=14, end_s=30,
+                     start_users=2),
+    ]  # fmt: skip
+    assert stage_info(plan, 12.0) == {
+        "name": "high", "index": 2, "of": 2, "users": 4, "stage_left_s": 18.0,
+        "plan_left_s": 18.0,
+    }  # fmt: skip
+    assert stage_info(plan, 5.0) == {
+        "name": "warmup", "index": 1, "of": 2, "users": 2, "stage_left_s": 5.0,
+        "plan_left_s": 25.0,
+    }  # fmt: skip
+    assert stage_info(plan, 30.0) is None
+    assert stage_info([], 1.0) is None
+
+
+_ms = st.one_of(st.none(), st.floats(0.0, 1e5, allow_nan=False))
+_records = st.lists(
+    st.builds(
+        lambda qt, kind, e2e, ttft, tpot, itl: _record(
+            qt, e2e, kind=kind, ttft_ms=ttft, tpot_ms=tpot, itl_p50_ms=itl
+        ),
+        st.sampled_from(["simple", "reasoning", "multi_tool"]),
+        st.sampled_from(["none", "none", "none", "timeout", "http", "cancelled"]),
+        _ms,
+        _ms,
+        _ms,
+        _ms,
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_records)
+def test_equals_the_report_computed_from_requests_csv(records: list[RequestRecord]) -> None:
+    live = LiveStats()
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = RunWriter(RunDir(Path(tmp)))
+        for start in range(0, len(records), 7):  # batches, as the plugin writes them
+            batch = records[start : start + 7]
+            writer.write_records(batch)
+            live.observe(batch)
+        writer.close()
+        expected = report_view(Path(tmp))
+    got = {
+        r["query_type"]: {
+            "requests": r["requests"],
+            "ok": r["ok"],
+            "errors": r["errors"],
+            "metrics": {
+                m: {k: v for k, v in s.items() if k != "p99_flagged"}
+                for m, s in r["metrics"].items()
+            },
+        }
+        for r in summarize(live.snapshot())
+    }
+    assert got == expected
+
+
+def test_the_generator_side_does_not_import_pandas() -> None:
+    code = "import sys, qi_load.generate.webui; sys.exit('pandas' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
