@@ -7,7 +7,8 @@ as the CSV holds them, so the live numbers equal those a report computes from th
 
 Memory: one ``array('d')`` per query type and metric holds each successful request's value,
 8 bytes each, so at most 32 bytes per successful request of the current test (four metrics)
-plus a few counters; ``reset`` (at each test start) frees it. A million requests take 32 MB.
+plus a few counters; ``reset`` (at each test start) frees it. A million requests take 32 MB;
+a summary briefly needs about twice that again (the snapshot's copy and the pooled ``all``).
 """
 
 from __future__ import annotations
