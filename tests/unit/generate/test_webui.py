@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from locust.argument_parser import get_parser
 from locust.env import Environment
 
 from qi_load.generate import webui
@@ -69,3 +70,19 @@ def test_no_web_ui_no_tab() -> None:
     env = Environment()
     env.create_local_runner()
     assert webui.install(QiState(environment=env)) is None
+
+
+def test_routes_follow_locusts_web_base_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["locust"])
+    options = get_parser().parse_args(["--web-base-path", "/locust/"])
+    env = Environment(parsed_options=options)
+    env.create_local_runner()
+    web_ui = env.create_web_ui("127.0.0.1", 0, web_base_path="/locust", delayed_start=True)
+    webui.install(QiState(environment=env, run_dir=RunDir(tmp_path).create()))
+    (tmp_path / REPORT_HTML).write_text("<html></html>", encoding="utf-8")
+    client = web_ui.app.test_client()
+    view = client.get("/locust" + webui.STATS_PATH).get_json()
+    assert view["report_url"] == "/locust" + webui.REPORT_PATH
+    assert client.get(webui.STATS_PATH).status_code == 404
