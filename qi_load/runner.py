@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,12 +16,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from qi_load.errors import EXIT_ERROR, QiLoadError
+import psutil
+
+from qi_load.errors import EXIT_ERROR, EXIT_USAGE, QiLoadError
+from qi_load.generate.shared_options import (
+    PREFLIGHT_FAILURE_PREFIX,
+    add_chat_options,
+    add_mcp_url_option,
+    add_preflight_option,
+    chat_config,
+    mcp_url,
+    monitor_target_args,
+)
+from qi_load.record.hostmon import find_pids_by_name
 from qi_load.record.rundir import RunDir, new_run_id
 from qi_load.scenario import Scenario, resolve_scenario
 from qi_load.target.launch import TargetProcess, spawn_target
 
-__all__ = ["RunOptions", "RunResult", "locustfile_path", "run"]
+__all__ = ["RunOptions", "RunResult", "check_monitor_targets", "locustfile_path", "run"]
 
 PROGRESS_PREFIX = "[qi-load]"
 # A worker's master must know it is gone before our own deadline runs out.
@@ -43,6 +57,9 @@ class RunOptions:
     metrics_port: int = 0
     monitor_port: int = 0
     monitor_interval: float = 0.0
+    monitor_pids: list[int] = field(default_factory=list)
+    monitor_names: list[str] = field(default_factory=list)
+    preflight: bool = True
     locust_args: list[str] = field(default_factory=list)
 
 
@@ -158,6 +175,7 @@ def _master_command(
     run_id: str,
     target: TargetProcess | None,
     master_port: int,
+    preflight_in_master: bool,
 ) -> list[str]:
     command = [
         *_locust_base(options, scenario_path, url),
@@ -180,6 +198,9 @@ def _master_command(
         command += ["--time-scale", str(options.time_scale)]
     if target is not None:
         command += ["--monitor-target-pid", str(target.pid)]
+    command += monitor_target_args(options.monitor_pids, options.monitor_names)
+    if not preflight_in_master:
+        command.append("--no-preflight")
     if options.metrics_port:
         command += ["--metrics-port", str(options.metrics_port)]
     if options.monitor_port:
@@ -235,7 +256,12 @@ def run(options: RunOptions) -> RunResult:
         options.scenario, {"time_scale": options.time_scale} if options.time_scale else None
     )
     scenario_path = _scenario_source(options.scenario)
+    check_monitor_targets(options.monitor_pids, options.monitor_names)
+    # The embedded reference agent is not checked: qi-load waits until it is ready, and its
+    # fault knobs (--target-arg=--error-rate …) would fail the check on purpose.
+    checked = bool(options.host) and options.preflight and _preflight(options, scenario)
     run_id = options.run_id or new_run_id(scenario.name)
+    opened = not (options.out / run_id).exists()
     run_dir = RunDir(options.out / run_id).create()
     scaled = scenario.scaled()
     print(
@@ -260,10 +286,20 @@ def run(options: RunOptions) -> RunResult:
         children.signal_master(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    preflight_failed = False
     try:
         master_port = _free_port() if options.workers > 0 else 0
         children.master = children.start(
-            _master_command(options, scenario_path, url, run_dir, run_id, target, master_port),
+            _master_command(
+                options,
+                scenario_path,
+                url,
+                run_dir,
+                run_id,
+                target,
+                master_port,
+                preflight_in_master=bool(options.host) and options.preflight and not checked,
+            ),
             run_dir.path / "locust-master.log",
             echo=True,
         )
@@ -287,7 +323,11 @@ def run(options: RunOptions) -> RunResult:
                 children.signal_master(signal.SIGTERM)
                 interrupted.append(now)
             time.sleep(0.2)
-        children.stop_all(STOP_GRACE_S)
+        preflight_failed = (
+            children.master.returncode == EXIT_USAGE and not run_dir.run_json.exists()
+        )
+        # Workers still waiting for a master that is gone would only run out their grace.
+        children.stop_all(0.0 if preflight_failed else STOP_GRACE_S)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -297,7 +337,84 @@ def run(options: RunOptions) -> RunResult:
         if target is not None:
             target.stop()
 
+    if preflight_failed:
+        _fail_before_start(run_dir, remove=opened)
     return _finish(run_dir, options, bool(interrupted))
+
+
+def _preflight(options: RunOptions, scenario: Scenario) -> bool:
+    """Check the --host agent here, before any process or directory exists (no Locust
+    start-up to wait for); False when only the Locust master can send the run's requests."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    add_chat_options(parser)
+    add_mcp_url_option(parser)
+    add_preflight_option(parser)
+    parsed, _ = parser.parse_known_args(options.locust_args)
+    if parsed.no_preflight:
+        return False
+    locustfile = Path(options.locustfile).resolve() if options.locustfile else None
+    protocol = {
+        None: "chat",
+        locustfile_path("agent").resolve(): "chat",
+        locustfile_path("mcp").resolve(): "mcp",
+    }
+    if locustfile not in protocol or _locust_settings_elsewhere(options.locust_args):
+        return False
+    # Imported here: the chat and MCP clients (gevent) serve this check alone in this process.
+    from qi_load.generate.preflight import run_checks
+
+    speaks = protocol[locustfile]
+    run_checks(
+        chat_config(parsed, scenario, options.host) if speaks == "chat" else None,
+        mcp_url(parsed, options.host) if speaks == "mcp" else None,
+    )
+    return True
+
+
+def _locust_settings_elsewhere(locust_args: Sequence[str]) -> bool:
+    """Locust may read options from places the wrapper does not parse (its config files and
+    LOCUST_* variables): then the master, which sees them, runs the preflight."""
+    if "--config" in locust_args or any(name.startswith("LOCUST_") for name in os.environ):
+        return True
+    if Path("locust.conf").exists() or (Path.home() / ".locust.conf").exists():
+        return True
+    pyproject = Path("pyproject.toml")
+    return pyproject.is_file() and "[tool.locust]" in pyproject.read_text(errors="replace")
+
+
+def check_monitor_targets(pids: Sequence[int], names: Sequence[str]) -> None:
+    """``--monitor-pid`` / ``--monitor-name`` must name running processes (else exit 2)."""
+    for pid in pids:
+        if pid <= 0 or not psutil.pid_exists(pid):
+            raise QiLoadError(f"--monitor-pid {pid}: no such process")
+    for name in names:
+        if not find_pids_by_name(name):
+            raise QiLoadError(
+                f"--monitor-name {name!r}: no running process has this name or command-line part"
+            )
+
+
+def _fail_before_start(run_dir: RunDir, *, remove: bool) -> None:
+    """The master stopped at its init (the preflight, or an option Locust refused): raise
+    its one-line cause; a run directory opened for nothing but logs goes away with it."""
+    log = run_dir.path / "locust-master.log"
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+    cause = next(
+        (
+            line[len(PREFLIGHT_FAILURE_PREFIX) :].strip()
+            for line in reversed(lines)
+            if line.startswith(PREFLIGHT_FAILURE_PREFIX)
+        ),
+        None,
+    )
+    if cause is None:
+        last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+        raise QiLoadError(
+            f"Locust stopped before the run started: {last} (see {log})", exit_code=EXIT_USAGE
+        )
+    if remove:
+        shutil.rmtree(run_dir.path, ignore_errors=True)
+    raise QiLoadError(cause, exit_code=EXIT_USAGE)
 
 
 def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from qi_load.generate.shared_options import add_monitor_target_options, add_preflight_option
+
 __all__ = ["DESCRIPTION", "HELP", "PASSTHROUGH", "add_arguments", "run"]
 
 PASSTHROUGH = True
@@ -18,11 +20,14 @@ Without --host the embedded reference agent is started on a free loopback port a
 stopped afterwards. With --workers N a Locust master and N local worker processes run over
 ZeroMQ; otherwise one Locust process does the work. Progress is printed every few seconds;
 Ctrl-C or SIGTERM stops the run cleanly (run.json then says "interrupted").
+Before the ramp, one request per protocol checks the --host agent: a wrong port, path, key
+or model stops the run at once with the cause and the fix on one line (exit 2).
 
 examples:
   qi-load run                                  # quick ladder against the reference agent
   qi-load run smoke --time-scale 0.5
   qi-load run scenarios/ladder.yaml --host http://agent:8000 --workers 4
+  qi-load run --host http://127.0.0.1:8080 --monitor-pid 4242   # sample the agent as 'sut'
   qi-load run smoke --target-arg=--slots --target-arg=4 -- --loglevel DEBUG
 """
 
@@ -68,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--monitor-interval", type=float, default=0.0, help="host sampling interval in seconds"
     )
+    add_monitor_target_options(parser)
+    add_preflight_option(parser)
     parser.add_argument(
         "--locustfile", default="", help="locustfile to run (default: the packaged agent one)"
     )
@@ -97,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port,
             monitor_port=args.monitor_port,
             monitor_interval=args.monitor_interval,
+            monitor_pids=args.monitor_pid,
+            monitor_names=args.monitor_name,
+            preflight=not args.no_preflight,
             locust_args=args.passthrough,
         )
     )

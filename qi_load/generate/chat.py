@@ -31,6 +31,8 @@ __all__ = [
     "ChatClient",
     "ChatConfig",
     "ChatResult",
+    "api_key",
+    "api_key_source",
     "parse_server_timing",
 ]
 
@@ -101,6 +103,7 @@ class ChatResult:
     error_kind: ErrorKind = "none"
     error: str = ""
     status_code: int = 0
+    content_type: str = ""
     content: str = ""
     reasoning: str = ""
     tool_calls: int = 0
@@ -208,12 +211,14 @@ class ChatClient:
             # An OpenAI-style base URL (".../v1") already holds the version segment.
             prefix = prefix[: -len("/v1")]
         self._path = prefix + config.chat_path
+        # The endpoint as messages name it: credentials in the URL stay out.
+        self.url = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{self._path}"
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"qi-load/{__version__}",
             **config.extra_headers,
         }
-        key = _api_key(config)
+        key = api_key(config)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._headers = headers
@@ -293,6 +298,7 @@ class ChatClient:
     def _read(self, response: HTTPSocketPoolResponse, result: ChatResult) -> None:
         """Read the whole response into ``result`` (the connection stays reusable)."""
         result.status_code = response.status_code
+        result.content_type = str(response.get("content-type", ""))
         if response.status_code >= 400:
             raw = response.read()
             result.t_done = time.perf_counter()
@@ -303,8 +309,7 @@ class ChatClient:
                 f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"
             )
             return
-        content_type = str(response.get("content-type", "")).lower()
-        if content_type.startswith("text/event-stream"):
+        if result.content_type.lower().startswith("text/event-stream"):
             answer = self._read_stream(response, result)
         else:
             answer = self._read_json(response, result)
@@ -401,14 +406,19 @@ class ChatClient:
         self._http = self._new_http()
 
 
-def _api_key(config: ChatConfig) -> str | None:
-    if config.api_key is not None:
+def api_key(config: ChatConfig) -> str | None:
+    """The Bearer key sent with every request, if any (never log it)."""
+    source = api_key_source(config)
+    if source == "api_key" and config.api_key is not None:
         return config.api_key.get_secret_value()
-    for name in config.api_key_env:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
+    return os.environ.get(source) if source else None
+
+
+def api_key_source(config: ChatConfig) -> str:
+    """Where the Bearer key comes from: ``api_key``, an environment variable's name, or ""."""
+    if config.api_key is not None:
+        return "api_key"
+    return next((name for name in config.api_key_env if os.environ.get(name)), "")
 
 
 _decode_json = json.JSONDecoder().decode

@@ -21,6 +21,7 @@ from locust import User, task
 from qi_load.errors import QiLoadError
 from qi_load.generate.mcp import McpClient, McpResult
 from qi_load.generate.plugin import state
+from qi_load.generate.shared_options import add_mcp_url_option, mcp_url
 from qi_load.generate.users import next_user_id, report_record
 from qi_load.record.schema import RequestRecord
 
@@ -59,7 +60,7 @@ def parse_mcp_calls(items: list[str]) -> dict[str, tuple[dict[str, Any], ToolChe
 
 def add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("qi-load MCP users")
-    group.add_argument("--mcp-url", default="", help="MCP endpoint (default: HOST/mcp)")
+    add_mcp_url_option(group)
     group.add_argument(
         "--mcp-call",
         action="append",
@@ -82,7 +83,7 @@ class McpUser(User):
         super().__init__(environment)
         self.qi = state()
         options = environment.parsed_options
-        self.url = getattr(options, "mcp_url", "") or f"{(self.host or '').rstrip('/')}/mcp"
+        self.url = mcp_url(options, self.host or "")
         self.calls = {**BUILTIN_CALLS, **parse_mcp_calls(getattr(options, "mcp_call", []))}
         self.session_calls = max(1, int(getattr(options, "mcp_session_calls", 20)))
         self.client = McpClient(self.url)

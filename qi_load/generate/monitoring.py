@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from pydantic import BaseModel, ConfigDict, Field
 
 from qi_load.generate.request_metrics import RequestMetrics
+from qi_load.generate.shared_options import add_monitor_target_options
 from qi_load.record.alerts import AlertEvaluator, AlertEvent, AlertRule, parse_rules
 from qi_load.record.hostmon import HostProbe, ProcessSampler, find_pids_by_name
 from qi_load.record.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
@@ -124,25 +125,13 @@ class MonitoringOptions(BaseModel):
 def add_arguments(parser: Any) -> None:
     """Add the monitoring options to Locust's parser (call from ``init_command_line_parser``)."""
     group = parser.add_argument_group("qi-load monitoring")
-    group.add_argument(
-        "--monitor-pid",
-        type=int,
-        action="append",
-        default=[],
-        help="Also sample this PID and its children as role 'sut' (repeatable)",
-    )
+    add_monitor_target_options(group)
     group.add_argument(
         "--monitor-target-pid",
         type=int,
         action="append",
         default=[],
         help="Sample this PID as role 'target' (qi-load run passes the embedded agent's)",
-    )
-    group.add_argument(
-        "--monitor-name",
-        action="append",
-        default=[],
-        help="Sample processes with this name / command-line part as 'sut' (repeatable)",
     )
     group.add_argument(
         "--monitor-interval", type=float, default=0.0, help="Seconds between samples (default 1)"

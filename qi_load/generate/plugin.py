@@ -32,9 +32,10 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from qi_load.errors import QiLoadError
-from qi_load.generate import monitoring, webui
+from qi_load.generate import monitoring, preflight, webui
 from qi_load.generate.plan import PlannedStage, stage_at, stage_plan, users_at
 from qi_load.generate.shapes import ScenarioShape
+from qi_load.generate.shared_options import add_chat_options, add_preflight_option
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import (
     RecordBuffer,
@@ -176,6 +177,7 @@ def state() -> QiState:
 def _add_arguments(parser: Any) -> None:
     monitoring.add_arguments(parser)
     group = parser.add_argument_group("qi-load")
+    add_preflight_option(group)
     group.add_argument(
         "--scenario",
         default="",
@@ -188,7 +190,6 @@ def _add_arguments(parser: Any) -> None:
         help="Run directory to write (default: reports/<run-id>/)",
     )
     group.add_argument("--run-id", default="", help="Run id (default: timestamp-scenario)")
-    group.add_argument("--model", default="", help="Model name sent in chat requests")
     group.add_argument(
         "--time-scale",
         type=float,
@@ -206,27 +207,7 @@ def _add_arguments(parser: Any) -> None:
         default="",
         help="YAML file with extra prompts and quality checks per query type",
     )
-    group.add_argument(
-        "--request-timeout",
-        type=float,
-        default=120.0,
-        help="Total timeout of one request in seconds",
-    )
-    group.add_argument(
-        "--first-byte-timeout",
-        type=float,
-        default=60.0,
-        help="Timeout until the first response byte in seconds",
-    )
-    group.add_argument(
-        "--connect-timeout", type=float, default=10.0, help="Connect timeout in seconds"
-    )
-    group.add_argument(
-        "--no-stream",
-        action="store_true",
-        default=False,
-        help="Use non-streaming chat completions",
-    )
+    add_chat_options(group)
 
 
 def _public_url(url: str) -> str:
@@ -266,6 +247,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         raise SystemExit(2) from None
     if qi.scenario is not None:
         qi.plan = stage_plan(qi.scenario)
+    if not isinstance(runner, WorkerRunner):
+        _preflight(qi)
     if isinstance(runner, WorkerRunner):
         qi.worker_id = runner.client_id
         _init_worker(qi, runner)
@@ -279,6 +262,21 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     # Everything built so far (Locust, qi-load, the scenario) lives for the whole run: keep it
     # out of the collector's full passes, which otherwise pause every stream for tens of ms.
     gc.freeze()
+
+
+def _preflight(qi: QiState) -> None:
+    """Master/local: one request per protocol before anything is written or ramped; a
+    failure ends the process with its one-line cause (exit 2, no run directory)."""
+    if getattr(qi.environment.parsed_options, "no_preflight", False):
+        return
+    try:
+        preflight.run_in_locust(qi)
+    except QiLoadError as exc:
+        preflight.report_failure(exc)
+        qi.environment.process_exit_code = 2
+        if qi.environment.runner is not None:
+            qi.environment.runner.quit()
+        raise SystemExit(2) from None
 
 
 def _init_worker(qi: QiState, runner: WorkerRunner) -> None:

@@ -23,10 +23,11 @@ import gevent
 from locust import User, task
 from locust.runners import WorkerRunner
 
-from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult
+from qi_load.generate.chat import ChatClient, ChatResult
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.plugin import SEQUENCE_DONE_MESSAGE, QiState, state
 from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue
+from qi_load.generate.shared_options import chat_config
 from qi_load.record.schema import TTFT_REQUEST_TYPE, RequestRecord
 from qi_load.scenario import Scenario
 
@@ -64,23 +65,6 @@ def _catalogue(qi: QiState) -> QueryCatalogue:
         extra = getattr(options, "queries", "") if options is not None else ""
         _CATALOGUE = QueryCatalogue.from_yaml(extra) if extra else QueryCatalogue.default()
     return _CATALOGUE
-
-
-def _chat_config(qi: QiState, host: str) -> ChatConfig:
-    options = qi.environment.parsed_options
-    scenario = qi.scenario
-    model = (getattr(options, "model", "") if options else "") or (
-        scenario.model if scenario and scenario.model else "qi-agent"
-    )
-    return ChatConfig(
-        base_url=host,
-        model=model,
-        stream=not bool(getattr(options, "no_stream", False)),
-        connect_timeout=float(getattr(options, "connect_timeout", 10.0)),
-        first_byte_timeout=float(getattr(options, "first_byte_timeout", 60.0)),
-        total_timeout=float(getattr(options, "request_timeout", 120.0)),
-        max_tokens=scenario.max_tokens if scenario else None,
-    )
 
 
 def record_from_result(
@@ -188,7 +172,9 @@ class AgentUser(User):
         self.qi = state()
         self.user_id = next_user_id()
         self.rng = random.Random()
-        self.client = ChatClient(_chat_config(self.qi, self.host or ""))
+        self.client = ChatClient(
+            chat_config(self.environment.parsed_options, self.qi.scenario, self.host or "")
+        )
         self.catalogue = _catalogue(self.qi)
         self._next_sched = time.time()
         self._conversation: list[dict[str, Any]] = []
