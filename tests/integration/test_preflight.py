@@ -230,6 +230,24 @@ def test_an_mcp_run_checks_the_mcp_endpoint(fake: Callable[[str], str], tmp_path
     assert _posts(url) == 1
 
 
+def test_qi_load_run_leaves_an_unknown_locustfile_to_the_master(
+    fake: Callable[[str], str], tmp_path: Path
+) -> None:
+    # Only the master knows which protocols a locustfile's users speak: it checks, and
+    # qi-load run passes its one line on and removes the run directory it had opened.
+    url = fake("notfound")
+    out = tmp_path / "out"
+    done, _ = _qi_run(
+        url, out, "--locustfile", str(ROOT / "locustfiles" / "mcp.py"), "--workers", "1"
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    expected = f"qi-load run: error: HTTP 404 for MCP initialize at {url}/mcp — check --mcp-url"
+    assert expected in done.stderr and "Traceback" not in output
+    assert not any(out.iterdir())
+    assert _posts(url) == 1
+
+
 def test_no_preflight_skips_the_check(fake: Callable[[str], str], tmp_path: Path) -> None:
     url = fake("notfound")
     done, _ = _plain_locust(
