@@ -287,7 +287,9 @@ def check_chat(config: ChatConfig) -> str:
     listed = list_models(probe, client.url) if needs_model_list(outcome) else None
     cause = diagnose_chat(outcome, listed)
     assert cause is not None
-    raise PreflightError(cause)
+    key = api_key(probe)
+    # A server may echo the key in its error body: the line names where it came from only.
+    raise PreflightError(cause.replace(key, "***") if key else cause)
 
 
 def check_mcp(url: str) -> str:
