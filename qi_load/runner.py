@@ -286,7 +286,7 @@ def run(options: RunOptions) -> RunResult:
         children.signal_master(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    preflight_failed = False
+    stopped_at_init = False
     try:
         master_port = _free_port() if options.workers > 0 else 0
         children.master = children.start(
@@ -323,11 +323,9 @@ def run(options: RunOptions) -> RunResult:
                 children.signal_master(signal.SIGTERM)
                 interrupted.append(now)
             time.sleep(0.2)
-        preflight_failed = (
-            children.master.returncode == EXIT_USAGE and not run_dir.run_json.exists()
-        )
+        stopped_at_init = children.master.returncode == EXIT_USAGE and not run_dir.run_json.exists()
         # Workers still waiting for a master that is gone would only run out their grace.
-        children.stop_all(0.0 if preflight_failed else STOP_GRACE_S)
+        children.stop_all(0.0 if stopped_at_init else STOP_GRACE_S)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -337,7 +335,7 @@ def run(options: RunOptions) -> RunResult:
         if target is not None:
             target.stop()
 
-    if preflight_failed:
+    if stopped_at_init:
         _fail_before_start(run_dir, remove=opened)
     return _finish(run_dir, options, bool(interrupted))
 
