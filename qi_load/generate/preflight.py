@@ -4,7 +4,8 @@ A wrong port, path, key or model would otherwise run the whole ladder and leave 
 ``locust_failures.csv``. The check sends the request the users send (same ``ChatConfig``,
 same client, same key) with small timeouts, and turns what went wrong into the cause and
 the fix (``diagnose_chat``, ``diagnose_mcp``: pure functions of plain values). It runs in
-the Locust master or local runner (gevent), before the run directory is opened.
+``qi-load run`` before Locust starts, or in the Locust master or local runner at ``init``
+(gevent either way), before the run directory is opened.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ FIRST_BYTE_TIMEOUT_S: Final = 30.0
 TOTAL_TIMEOUT_S: Final = 60.0
 MAX_ATTEMPTS: Final = 3
 RETRY_BUDGET_S: Final = 3.0
-"""Transient failures (429, 5xx, a cut stream) are retried while this much time is left."""
+"""Transient failures (429, 5xx, a cut stream) are retried until this much time has passed."""
 RETRY_PAUSE_S: Final = 0.3
 PROMPT: Final = "Reply with one short sentence."
 _BODY_CHARS: Final = 120
