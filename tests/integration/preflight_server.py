@@ -4,7 +4,8 @@
 ``READY <url>``. Modes: ``ok`` (a short SSE answer), ``notfound`` (404 for every path, as a
 wrong base URL meets), ``auth`` (401 unless ``Authorization: Bearer good-key``), ``html``
 (200 with a web page), ``model`` (404 model_not_found unless the model is one of
-``/v1/models``'s). ``GET /_count`` answers how many chat POSTs arrived.
+``/v1/models``'s), ``error`` (always 500), ``flaky`` (500 for the first POST, then ``ok``).
+``GET /_count`` answers how many chat POSTs arrived.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         with _lock:
             _posts += 1
-        if self.mode == "notfound" or self.path != "/v1/chat/completions":
+            first = _posts == 1
+        if self.mode == "error" or (self.mode == "flaky" and first):
+            self._send(500, "application/json", b'{"error": {"message": "engine crashed"}}')
+        elif self.mode == "notfound" or self.path != "/v1/chat/completions":
             self._send(404, "application/json", b'{"detail":"Not Found"}')
         elif self.mode == "auth" and self.headers.get("authorization") != f"Bearer {GOOD_KEY}":
             error = {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}

@@ -204,6 +204,22 @@ def test_a_misconfigured_target_stops_the_run_in_seconds(
         assert _posts(url) == 1  # the one preflight request: no ladder ran
 
 
+def test_server_errors_are_tried_again_before_they_count(
+    fake: Callable[[str], str], tmp_path: Path
+) -> None:
+    failing = fake("error")
+    done, elapsed = _qi_run(failing, tmp_path / "a")
+    assert done.returncode == 2 and elapsed < LIMIT_S, done.stderr
+    assert (
+        f"qi-load run: error: HTTP 500 from POST {failing}/v1/chat/completions: "
+        '{"error": {"message": "engine crashed"}} — the agent fails requests; check its logs'
+    ) in done.stderr
+    assert _posts(failing) == 3
+    flaky = fake("flaky")
+    done, _ = _qi_run(flaky, tmp_path / "b", "--time-scale", "0.25", "--no-report")
+    assert f"[qi-load] preflight ok: chat {flaky}/v1/chat/completions" in done.stdout, done.stderr
+
+
 def test_a_refused_key_is_named_never_printed(fake: Callable[[str], str], tmp_path: Path) -> None:
     url = fake("auth")
     env = {**_env_without_keys(), "QI_LOAD_API_KEY": "wrong-secret-4711"}
