@@ -20,8 +20,10 @@ from qi_load import __version__
 from qi_load.errors import QiLoadError
 from qi_load.generate.sse import SseDecoder
 from qi_load.generate.transport import (
+    ReuseProbe,
     classify_socket_error,
     close_response_socket,
+    failed_before_response,
     read_available,
 )
 from qi_load.record.schema import ErrorKind
@@ -39,6 +41,9 @@ __all__ = [
 API_KEY_ENV: Final = ("QI_LOAD_API_KEY", "OPENAI_API_KEY")
 _ERROR_BODY_CHARS: Final = 300
 _BLOCK_SIZE: Final = 64 * 1024
+# What a chunk carried, as bits: any token (content, reasoning or tool call), and content.
+_TOKEN: Final = 1
+_CONTENT: Final = 2
 
 
 class ChatConfig(BaseModel):
@@ -96,6 +101,7 @@ class ChatResult:
     t_sched: float | None = None
     t_send: float | None = None
     t_first: float | None = None
+    t_first_content: float | None = None
     t_last: float | None = None
     t_done: float | None = None
     wall_send: float = 0.0
@@ -114,11 +120,17 @@ class ChatResult:
     itl_ms: list[float] = field(default_factory=list)
     server_phases: dict[str, float] = field(default_factory=dict)
     bytes: int = 0
+    retries: int = 0
 
     @property
     def ttft_ms(self) -> float | None:
         """First token-bearing event minus send (None if no token arrived)."""
         return _ms(self.t_send, self.t_first)
+
+    @property
+    def ttfc_ms(self) -> float | None:
+        """First event with answer content minus send (reasoning and tool calls come before)."""
+        return _ms(self.t_send, self.t_first_content)
 
     @property
     def ttft_sched_ms(self) -> float | None:
@@ -185,14 +197,15 @@ class _Fault(Exception):
 class _Answer:
     """Accumulates the parts of an answer, streamed or not."""
 
-    __slots__ = ("content", "done", "reasoning", "tool_ids", "usage")
+    __slots__ = ("content", "done", "finished", "reasoning", "tool_ids", "usage")
 
     def __init__(self) -> None:
         self.content: list[str] = []
         self.reasoning: list[str] = []
         self.tool_ids: set[Any] = set()
         self.usage: dict[str, Any] | None = None
-        self.done = False
+        self.done = False  # data: [DONE] arrived
+        self.finished = False  # a choice carried a finish_reason
 
 
 class ChatClient:
@@ -222,7 +235,7 @@ class ChatClient:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._headers = headers
-        self._http = self._new_http()
+        self._http, self._reuse = self._new_http()
 
     def close(self) -> None:
         """Close the keep-alive connection (call when the user stops)."""
@@ -267,9 +280,7 @@ class ChatClient:
         try:
             first.start()
             try:
-                response = self._http.request(
-                    "POST", self._path, body=payload, headers=self._headers
-                )
+                response = self._send(payload, result)
             finally:
                 first.close()
             self._read(response, result)
@@ -292,6 +303,23 @@ class ChatClient:
                 self._discard(response)
         result.ok = result.error_kind == "none"
         return result
+
+    def _send(self, payload: bytes, result: ChatResult) -> HTTPSocketPoolResponse:
+        """Send and read the response headers, retrying once on a fresh connection when a
+        kept-alive one turns out dead before any response byte (the server closed it idle,
+        as llama-server does after every stream although it advertises keep-alive).
+
+        The server never saw such a request, so curl and urllib3 resend it too. The first
+        attempt's ``t_send`` stays: the retry's cost is part of the measured latency.
+        """
+        try:
+            return self._http.request("POST", self._path, body=payload, headers=self._headers)
+        except HTTPParseError as exc:
+            if not (self._reuse.reused and failed_before_response(exc)):
+                raise
+        result.retries += 1
+        self._discard(None)
+        return self._http.request("POST", self._path, body=payload, headers=self._headers)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -347,8 +375,11 @@ class ChatClient:
                     if event.data == "[DONE]":
                         answer.done = True
                         continue
-                    if _take_chunk(event.data, answer, result.server_phases):
+                    carried = _take_chunk(event.data, answer, result.server_phases)
+                    if carried:
                         token_times.append(now)
+                        if carried & _CONTENT and result.t_first_content is None:
+                            result.t_first_content = now
             result.t_done = time.perf_counter()
         finally:
             # Also on a fault: a stream cut after its first token still has a TTFT.
@@ -358,8 +389,12 @@ class ChatClient:
             result.token_events = len(token_times)
         mid_event = decoder.close()
         if not answer.done:
-            where = "in the middle of an event" if mid_event else "without data: [DONE]"
-            raise _Fault("protocol", f"stream ended {where}")
+            if mid_event:
+                raise _Fault("protocol", "stream ended in the middle of an event")
+            if not answer.finished:
+                # A body that ended cleanly after a finish_reason is a whole answer (the
+                # OpenAI SDKs accept it too); without either it may have been cut short.
+                raise _Fault("protocol", "stream ended without data: [DONE] or a finish_reason")
         return answer
 
     def _read_json(self, response: HTTPSocketPoolResponse, result: ChatResult) -> _Answer:
@@ -385,12 +420,14 @@ class ChatClient:
             # The whole answer becomes visible at once: first token = last token = done.
             result.t_first = result.t_last = result.t_done
             result.token_events = 1
+        if answer.content:
+            result.t_first_content = result.t_done
         return answer
 
     # -- connection ------------------------------------------------------------------------
 
-    def _new_http(self) -> HTTPClient:
-        return HTTPClient(
+    def _new_http(self) -> tuple[HTTPClient, ReuseProbe]:
+        http = HTTPClient(
             self._host,
             port=self._port,
             ssl=self._ssl,
@@ -399,11 +436,12 @@ class ChatClient:
             connection_timeout=self.config.connect_timeout,
             network_timeout=self.config.total_timeout,
         )
+        return http, ReuseProbe(http)
 
     def _discard(self, response: HTTPSocketPoolResponse | None) -> None:
         close_response_socket(response)
         self._http.close()
-        self._http = self._new_http()
+        self._http, self._reuse = self._new_http()
 
 
 def api_key(config: ChatConfig) -> str | None:
@@ -426,8 +464,9 @@ _decode_json = json.JSONDecoder().decode
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> bool:
-    """Fold one ``chat.completion.chunk`` into ``answer``; True if it carried tokens."""
+def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> int:
+    """Fold one ``chat.completion.chunk`` into ``answer``; what it carried (``_TOKEN`` and
+    ``_CONTENT`` bits, 0 for none: a role-only, usage-only or empty chunk)."""
     try:
         obj = _decode_json(data)
     except ValueError:
@@ -436,10 +475,12 @@ def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> bool:
         raise _Fault("protocol", f"data is not a JSON object: {data[:80]!r}")
     if "error" in obj:
         _raise_error_object(obj)
-    bearing = False
+    carried = 0
     choices = obj.get("choices")
     if choices:
         for choice in choices:
+            if choice.get("finish_reason"):
+                answer.finished = True
             delta = choice.get("delta")
             if not delta:
                 continue
@@ -447,35 +488,36 @@ def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> bool:
             if content and len(delta) == 1:
                 # The usual chunk, inlined: a plain piece of content.
                 answer.content.append(content)
-                bearing = True
-            elif _take_delta(delta, answer):
-                bearing = True
+                carried = _TOKEN | _CONTENT
+            else:
+                carried |= _take_delta(delta, answer)
     usage = obj.get("usage")
     if usage is not None and isinstance(usage, dict):
         answer.usage = usage
     timing = obj.get("server_timing")
     if timing is not None and isinstance(timing, dict):
         phases.update({k: float(v) for k, v in timing.items() if isinstance(v, int | float)})
-    return bearing
+    return carried
 
 
-def _take_delta(delta: dict[str, Any], answer: _Answer) -> bool:
-    bearing = False
+def _take_delta(delta: dict[str, Any], answer: _Answer) -> int:
+    """Fold a delta (or a whole message) into ``answer``; the ``_TOKEN``/``_CONTENT`` bits."""
+    carried = 0
     content = delta.get("content")
     if content:
         answer.content.append(content)
-        bearing = True
+        carried = _TOKEN | _CONTENT
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if reasoning:
         answer.reasoning.append(reasoning)
-        bearing = True
+        carried |= _TOKEN
     calls = delta.get("tool_calls")
     if calls:
-        bearing = True
+        carried |= _TOKEN
         for position, call in enumerate(calls):
             # Streamed fragments of one call share its index; whole messages list each once.
             answer.tool_ids.add(call.get("index", call.get("id", position)))
-    return bearing
+    return carried
 
 
 def _raise_error_object(obj: dict[str, Any]) -> None:

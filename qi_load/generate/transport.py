@@ -1,16 +1,23 @@
-"""geventhttpclient helpers shared by the chat and MCP clients: read, discard, classify."""
+"""geventhttpclient helpers shared by the chat and MCP clients: read, discard, classify, reuse."""
 
 from __future__ import annotations
 
 import errno
 import socket
-from typing import Final
+from typing import Any, Final
 
+from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketPoolResponse
 
 from qi_load.record.schema import ErrorKind
 
-__all__ = ["classify_socket_error", "close_response_socket", "read_available"]
+__all__ = [
+    "ReuseProbe",
+    "classify_socket_error",
+    "close_response_socket",
+    "failed_before_response",
+    "read_available",
+]
 
 _CONNECT_ERRNOS: Final = frozenset(
     {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
@@ -59,3 +66,43 @@ def classify_socket_error(exc: BaseException, got_response: bool) -> tuple[Error
         return "connect", f"{type(exc).__name__}: {exc}"
     where = "mid-stream" if got_response else "before the response"
     return "protocol", f"connection failed {where}: {type(exc).__name__}: {exc}"
+
+
+def failed_before_response(exc: BaseException) -> bool:
+    """``HTTPClient.request`` failed with no byte of a response: reset, EOF or broken pipe.
+
+    geventhttpclient raises ``HTTPConnectionClosed`` from ``request`` only then (a send
+    that hit a reset or broken pipe is followed by a read that raises it too); a reset
+    after part of the status line or headers stays a plain ``OSError`` or a parse error.
+    """
+    return isinstance(exc, HTTPConnectionClosed)
+
+
+class ReuseProbe:
+    """Whether the last request of an ``HTTPClient`` went out on a kept-alive connection.
+
+    The pool hands out its idle socket when ``select`` finds it alive, else it opens a new
+    one; only the pool knows which, so the probe wraps its two methods. ``reused`` is
+    False when no socket was obtained at all (a connect failure).
+    """
+
+    __slots__ = ("_opened", "reused")
+
+    def __init__(self, http: HTTPClient) -> None:
+        self.reused = False
+        self._opened = False
+        pool = http._connection_pool
+        get_socket, create_socket = pool.get_socket, pool._create_socket
+
+        def create() -> Any:
+            self._opened = True
+            return create_socket()
+
+        def get() -> Any:
+            self._opened = self.reused = False
+            sock = get_socket()
+            self.reused = not self._opened
+            return sock
+
+        pool._create_socket = create  # type: ignore[method-assign]
+        pool.get_socket = get  # type: ignore[method-assign]
