@@ -298,3 +298,128 @@ def test_stream_ending_mid_event_without_framing_is_protocol() -> None:
     r = run_script([_chunk({"content": "a"}), 'data: {"choices": [{"delta"'])
     assert r.error_kind == "protocol" and "middle of an event" in r.error
     assert r.content == "" and r.ttft_ms is not None
+
+
+class Flaky:
+    """Answers JSON on keep-alive connections; ``plan(conn, nth)`` says what to do instead
+    with the nth request (0-based) of connection ``conn``: ``close`` before any byte,
+    ``partial`` (half a status line, then close), ``silent`` (never answer) or ``answer``."""
+
+    def __init__(self, plan: Callable[[int, int], str]) -> None:
+        self.plan, self.connections, self.requests = plan, 0, 0
+        self.server = StreamServer(("127.0.0.1", 0), self.handle)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def handle(self, sock: socket.socket, _addr: Any) -> None:
+        conn = self.connections
+        self.connections += 1
+        with sock:
+            for nth, _request in enumerate(requests_from(sock)):
+                self.requests += 1
+                action = self.plan(conn, nth)
+                if action == "close":
+                    return
+                if action == "partial":
+                    sock.sendall(b"HTTP/1.1 2")
+                    return
+                if action == "silent":
+                    gevent.sleep(5)
+                    return
+                body = b'{"choices": [{"message": {"content": "4"}}]}'
+                sock.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+
+
+@pytest.fixture
+def flaky() -> Iterator[Callable[[Callable[[int, int], str]], Flaky]]:
+    made: list[Flaky] = []
+
+    def make(plan: Callable[[int, int], str]) -> Flaky:
+        made.append(Flaky(plan))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            server.server.stop()
+
+
+def test_reused_connection_dead_before_any_byte_is_resent_once_on_a_fresh_one(
+    flaky: Callable[[Callable[[int, int], str]], Flaky], client: Callable[..., ChatClient]
+) -> None:
+    server = flaky(lambda _conn, nth: "close" if nth else "answer")
+    c = client(server.url)
+    results = [c.complete(HI) for _ in range(3)]
+    assert all(r.ok for r in results) and [r.retries for r in results] == [0, 1, 1]
+    # Three answered, two dropped unanswered: each on a connection of its own after the first.
+    assert server.connections == 3 and server.requests == 5
+    retried = results[1]
+    assert retried.t_send is not None and retried.t_first is not None
+    assert retried.wall_send > results[0].wall_send
+
+
+def test_a_fresh_connection_that_fails_is_an_error_and_a_retry_is_not_retried(
+    flaky: Callable[[Callable[[int, int], str]], Flaky], client: Callable[..., ChatClient]
+) -> None:
+    fresh_fails = flaky(lambda _conn, _nth: "close")
+    r = client(fresh_fails.url).complete(HI)
+    assert r.error_kind == "protocol" and "before the response" in r.error and r.retries == 0
+    assert fresh_fails.connections == 1
+    only_first = flaky(lambda conn, nth: "answer" if conn == nth == 0 else "close")
+    c = client(only_first.url)
+    assert c.complete(HI).ok
+    r = c.complete(HI)
+    assert r.error_kind == "protocol" and r.retries == 1 and only_first.connections == 2
+    assert c.complete(HI).retries == 0  # after a fault the next request starts fresh
+
+
+@pytest.mark.parametrize("action", ["partial", "silent"])
+def test_a_reused_connection_that_answered_or_is_slow_is_not_resent(
+    action: str,
+    flaky: Callable[[Callable[[int, int], str]], Flaky],
+    client: Callable[..., ChatClient],
+) -> None:
+    server = flaky(lambda _conn, nth: action if nth else "answer")
+    c = client(server.url, first_byte_timeout=0.3)
+    assert c.complete(HI).ok
+    r = c.complete(HI)
+    assert not r.ok and r.retries == 0 and server.requests == 2
+    assert r.error_kind == ("timeout" if action == "silent" else "protocol"), r.error
+
+
+def test_llama_cpp_chunks_ping_comments_and_a_stream_without_done() -> None:
+    role = {"role": "assistant", "content": None}
+    usage = {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}
+    timings = {"prompt_ms": 5.0, "predicted_ms": 20.0, "predicted_per_token_ms": 10.0}
+    finish = 'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}\n\n'
+    body = [
+        _chunk(role),
+        ": ping\n\n",
+        _chunk({"content": "Caf"}),
+        _chunk({"content": "é 🙂"}),  # two tokens in one event: llama.cpp held one back
+        finish,
+        _chunk(None, usage=usage, timings=timings),
+    ]
+    r = run_script([*body, "data: [DONE]\n\n"])
+    assert r.ok and r.content == "Café 🙂" and r.output_tokens == 3 and r.token_events == 2
+    assert r.ttfc_ms == r.ttft_ms and r.ttft_ms is not None and r.ttft_ms >= 55
+    assert run_script(body).ok  # no [DONE], but the answer said it was finished
+    cut = run_script(body[:4])  # neither [DONE] nor a finish_reason: maybe cut short
+    assert cut.error_kind == "protocol" and "[DONE] or a finish_reason" in cut.error
+
+
+def test_reasoning_first_then_content_sets_ttft_and_ttfc_apart() -> None:
+    r = run_script(
+        [
+            _chunk({"role": "assistant", "content": ""}),
+            _chunk({"reasoning_content": "hmm", "content": None}),
+            _chunk({"content": "42"}),
+            "data: [DONE]\n\n",
+        ]
+    )
+    assert r.ok and r.reasoning == "hmm" and r.content == "42"
+    assert r.ttft_ms is not None and r.ttfc_ms is not None and r.ttfc_ms - r.ttft_ms >= 15

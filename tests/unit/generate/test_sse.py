@@ -87,6 +87,23 @@ def test_openai_like_stream_split_at_every_byte() -> None:
     assert len(decode(stream)) == 3
 
 
+def test_real_server_payloads_split_at_every_byte() -> None:
+    # llama.cpp (role chunk with null content, held-back UTF-8 sent whole, usage chunk with
+    # empty choices and timings), vLLM reasoning, tool-call argument pieces, a ping comment.
+    events = [
+        '{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}',
+        '{"choices":[{"index":0,"delta":{"content":"é 🙂"}}]}',
+        '{"choices":[{"index":0,"delta":{"reasoning_content":"18°C"}}]}',
+        '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":'
+        '{"arguments":"{\\"city\\": \\"Zürich"}}]}}]}',
+        '{"choices":[],"usage":{"completion_tokens":3},"timings":{"predicted_ms":2.5}}',
+        "[DONE]",
+    ]
+    stream = b": ping\n\n" + b"".join(f"data: {e}\n\n".encode() for e in events)
+    split_everywhere(stream)
+    assert [e.data for e in decode(stream)] == events
+
+
 def test_close_reports_mid_event() -> None:
     decoder = SseDecoder()
     assert decoder.feed(b"data: a\n\ndata: b") == [SseEvent("a")]

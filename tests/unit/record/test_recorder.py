@@ -62,6 +62,7 @@ def test_buffer_drains_once() -> None:
 def test_writer_appends_parsable_rows(tmp_path: Path) -> None:
     writer = RunWriter(RunDir(tmp_path / "run"))
     records = [_record(i) for i in range(5)] + [_record(9, quality_ok=None, e2e_ms=None)]
+    records[1].ttfc_ms, records[1].retries = 310.5, 1
     writer.write_records(records)
     sample = HostSample(ts=1.5, host="h", role="target", pid=42, cpu_percent=12.5, rss_bytes=10)
     writer.write_host_samples([sample])
@@ -77,6 +78,16 @@ def test_writer_appends_parsable_rows(tmp_path: Path) -> None:
         reader = csv.DictReader(handle)
         assert tuple(reader.fieldnames or ()) == HOST_SAMPLE_COLUMNS
         assert [host_sample_from_row(row) for row in reader] == [sample]
+
+
+def test_rows_of_older_runs_without_ttfc_and_retries_parse(tmp_path: Path) -> None:
+    writer = RunWriter(RunDir(tmp_path / "run"))
+    writer.write_records([_record(1)])
+    writer.close()
+    with (tmp_path / "run" / "requests.csv").open(newline="") as handle:
+        row = next(csv.DictReader(handle))
+    del row["ttfc_ms"], row["retries"]
+    assert request_record_from_row(row) == _record(1)
 
 
 def test_reopened_writer_does_not_repeat_the_header(tmp_path: Path) -> None:

@@ -1,0 +1,187 @@
+"""The chat client, and a short Locust run, against a server reproducing real servers' quirks:
+llama-server's chunks, held-back UTF-8 and connection close, vLLM reasoning, tool-call deltas,
+events cut at awkward places, a stream without [DONE], and ``Connection: close``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from qi_cli import run_qi_load
+from target_http import request
+
+from qi_load.generate.chat import ChatClient
+
+pytestmark = pytest.mark.integration
+
+SERVER = Path(__file__).with_name("quirk_server.py")
+TTFT_MS, ITL_MS, TOKENS, REASONING = 40.0, 10.0, 18, 6
+HI = [{"role": "user", "content": "hi"}]
+LLAMA_TEXT = "Café at 18°C 🙂 ok" * 2
+# Known timing, but a shared 2-core machine wakes the server and the client late now and then.
+LATE_MS = 25.0
+
+
+@pytest.fixture(scope="module")
+def quirks() -> Iterator[str]:
+    args = ["--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), "--tokens", str(TOKENS)]
+    args += ["--reasoning", str(REASONING)]
+    process = subprocess.Popen([sys.executable, str(SERVER), *args], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        assert line.startswith("QI_READY "), line
+        yield line.split()[1]
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def stats(url: str) -> dict[str, int]:
+    response = request(url, "GET", "/stats")
+    assert response.status == 200, response
+    return dict(response.json())
+
+
+def near(value: float | None, truth: float, late: float = LATE_MS) -> bool:
+    """Measured no earlier than the truth (minus clock noise) and at most ``late`` ms after."""
+    return value is not None and truth - 0.5 <= value <= truth + late
+
+
+def test_llama_server_wire_quirks(quirks: str) -> None:
+    """What the quirk server sends is what llama-server sends (../shared/real-llm/probe.sh)."""
+    r = request(quirks, path="/llama/v1/chat/completions", body=b"{}")
+    assert r.complete and r.headers["connection"] == "keep-alive" and "keep-alive" in r.headers
+    chunks = [json.loads(raw[6:]) for _, raw in r.events if raw != b"data: [DONE]\n\n"]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": None}
+    usage = chunks[-1]
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == TOKENS
+    assert usage["timings"]["predicted_per_token_ms"] == ITL_MS
+    assert len(r.content_times()) == 12 < TOKENS  # 6 of 18 tokens ended inside a character
+
+
+def test_llama_server_closing_every_connection_costs_no_request(
+    quirks: str, client: Callable[..., ChatClient]
+) -> None:
+    before = stats(quirks)
+    c = client(quirks + "/llama")
+    results = [c.complete(HI) for _ in range(5)]  # no think time: each reuse meets a reset
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert [r.retries for r in results] == [0, 1, 1, 1, 1]
+    after = stats(quirks)
+    # Each request reached the server exactly once, each on its own connection.
+    assert after["requests"] - before["requests"] == 5
+    assert after["connections"] - before["connections"] == 5 + 1  # + the /stats request
+    for r in results:
+        assert r.content == LLAMA_TEXT and r.reasoning == "" and r.tool_calls == 0
+        assert r.output_tokens == TOKENS and r.tokens_source == "usage" and r.input_tokens == 9
+        assert r.token_events == 12  # held-back UTF-8: fewer events than tokens
+        assert near(r.ttft_ms, TTFT_MS) and r.ttfc_ms == r.ttft_ms
+        # The first and last tokens are sent on time, so TPOT is the server's own, exactly.
+        assert r.tpot_ms is not None and abs(r.tpot_ms - ITL_MS) < LATE_MS / (TOKENS - 1)
+        assert near(r.e2e_ms, TTFT_MS + (TOKENS - 1) * ITL_MS)
+
+
+def test_llama_server_close_seen_while_idle_needs_no_retry(
+    quirks: str, client: Callable[..., ChatClient]
+) -> None:
+    c = client(quirks + "/llama")
+    results = []
+    for _ in range(3):
+        results.append(c.complete(HI))
+        time.sleep(0.4)  # longer than the server waits before it closes
+    assert all(r.ok for r in results) and [r.retries for r in results] == [0, 0, 0]
+
+
+def test_vllm_reasoning_tokens_start_ttft_and_content_starts_ttfc(
+    quirks: str, client: Callable[..., ChatClient]
+) -> None:
+    r = client(quirks + "/vllm").complete(HI)
+    assert r.ok, r.error
+    assert r.reasoning == "".join(f"t{i} " for i in range(REASONING))
+    assert r.content == "".join(f"t{i} " for i in range(REASONING, TOKENS))
+    assert r.token_events == TOKENS and r.output_tokens == TOKENS
+    assert near(r.ttft_ms, TTFT_MS)
+    assert near(r.ttfc_ms, TTFT_MS + REASONING * ITL_MS)
+    assert r.tpot_ms is not None and abs(r.tpot_ms - ITL_MS) < LATE_MS / (TOKENS - 1)
+
+
+def test_streamed_tool_calls_are_tokens_without_content(
+    quirks: str, client: Callable[..., ChatClient]
+) -> None:
+    r = client(quirks + "/tools").complete(HI)
+    assert r.ok, r.error
+    assert r.tool_calls == 2 and r.content == "" and r.ttfc_ms is None
+    assert r.token_events == TOKENS and near(r.ttft_ms, TTFT_MS)
+    assert near(r.e2e_ms, TTFT_MS + (TOKENS - 1) * ITL_MS)
+
+
+def test_events_cut_at_awkward_places_are_timed_by_their_last_byte(
+    quirks: str, client: Callable[..., ChatClient]
+) -> None:
+    r = client(quirks + "/split").complete(HI)
+    assert r.ok, r.error
+    assert r.content == "".join(f"é{i}" for i in range(TOKENS)) and r.token_events == TOKENS
+    assert near(r.ttft_ms, TTFT_MS)  # the first pieces came 3-9 ms early
+
+
+def test_stream_closed_cleanly_after_finish_reason_without_done_is_whole(
+    quirks: str, client: Callable[..., ChatClient]
+) -> None:
+    c = client(quirks + "/nodone")
+    results = [c.complete(HI) for _ in range(2)]
+    for r in results:
+        assert r.ok and r.error_kind == "none", r.error
+        assert r.output_tokens == TOKENS and r.tokens_source == "usage" and r.retries == 0
+
+
+def test_connection_close_header_is_honoured(
+    quirks: str, client: Callable[..., ChatClient]
+) -> None:
+    before = stats(quirks)
+    c = client(quirks + "/closehdr", first_byte_timeout=1.0)
+    results = [c.complete(HI) for _ in range(3)]
+    assert all(r.ok and r.retries == 0 for r in results), [r.error for r in results]
+    # The server held each connection open (unread) after saying close: reusing one would
+    # have waited for the 1 s header timeout instead of answering in ~TTFT.
+    assert all(near(r.ttft_ms, TTFT_MS, late=200) for r in results)
+    assert stats(quirks)["connections"] - before["connections"] == 3 + 1
+
+
+def test_locust_run_against_a_closing_server_has_no_connection_errors(
+    quirks: str, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "quirks.yaml"
+    body = {
+        "name": "quirks",
+        "settle_s": 0.5,
+        "think_time": {"kind": "none"},
+        "stages": [{"name": "hold", "users": 4, "hold_s": 4}],
+    }
+    scenario.write_text(json.dumps(body))
+    out = tmp_path / "runs"
+    done = run_qi_load(
+        "run", str(scenario), "--host", quirks + "/llama", "--out", str(out), "--no-report",
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = next(p for p in out.iterdir() if p.is_dir())
+    with (run_dir / "requests.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) > 20
+    transport = [r for r in rows if r["error_kind"] in ("connect", "protocol", "timeout", "http")]
+    assert not transport, transport[:3]
+    retried = sum(int(r["retries"]) for r in rows)
+    assert retried > len(rows) / 2  # every reuse of a connection met the server's close
+    ttft = sorted(float(r["ttft_ms"]) for r in rows)
+    assert TTFT_MS - 0.5 <= ttft[len(ttft) // 2] <= TTFT_MS + 3 * LATE_MS
+    assert all(r["ttfc_ms"] == r["ttft_ms"] for r in rows)
+    assert all(r["output_tokens"] == str(TOKENS) for r in rows)
