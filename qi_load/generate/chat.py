@@ -494,6 +494,12 @@ def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> int:
     usage = obj.get("usage")
     if usage is not None and isinstance(usage, dict):
         answer.usage = usage
+    llama = obj.get("timings")
+    if llama is not None and isinstance(llama, dict):
+        # llama.cpp's own account beside the usage: prefill plus generation is its LLM time.
+        prefill, generation = llama.get("prompt_ms"), llama.get("predicted_ms")
+        if isinstance(prefill, int | float) and isinstance(generation, int | float):
+            phases["llm"] = float(prefill + generation)
     timing = obj.get("server_timing")
     if timing is not None and isinstance(timing, dict):
         phases.update({k: float(v) for k, v in timing.items() if isinstance(v, int | float)})

@@ -88,6 +88,7 @@ def test_llama_server_closing_every_connection_costs_no_request(
         # The first and last tokens are sent on time, so TPOT is the server's own, exactly.
         assert r.tpot_ms is not None and abs(r.tpot_ms - ITL_MS) < LATE_MS / (TOKENS - 1)
         assert near(r.e2e_ms, TTFT_MS + (TOKENS - 1) * ITL_MS)
+        assert r.server_phases["llm"] == pytest.approx(TTFT_MS + (TOKENS - 1) * ITL_MS)
 
 
 def test_llama_server_close_seen_while_idle_needs_no_retry(
@@ -185,3 +186,6 @@ def test_locust_run_against_a_closing_server_has_no_connection_errors(
     assert TTFT_MS - 0.5 <= ttft[len(ttft) // 2] <= TTFT_MS + 3 * LATE_MS
     assert all(r["ttfc_ms"] == r["ttft_ms"] for r in rows)
     assert all(r["output_tokens"] == str(TOKENS) for r in rows)
+    tpot = sorted(float(r["tpot_ms"]) for r in rows)
+    assert abs(tpot[len(tpot) // 2] - ITL_MS) < 1.0
+    assert {float(r["srv_llm_ms"]) for r in rows} == {TTFT_MS + (TOKENS - 1) * ITL_MS}

@@ -407,6 +407,7 @@ def test_llama_cpp_chunks_ping_comments_and_a_stream_without_done() -> None:
     r = run_script([*body, "data: [DONE]\n\n"])
     assert r.ok and r.content == "Café 🙂" and r.output_tokens == 3 and r.token_events == 2
     assert r.ttfc_ms == r.ttft_ms and r.ttft_ms is not None and r.ttft_ms >= 55
+    assert r.server_phases == {"llm": 25.0}  # llama.cpp's prefill + generation
     assert run_script(body).ok  # no [DONE], but the answer said it was finished
     cut = run_script(body[:4])  # neither [DONE] nor a finish_reason: maybe cut short
     assert cut.error_kind == "protocol" and "[DONE] or a finish_reason" in cut.error
