@@ -13,7 +13,11 @@ from urllib.parse import urlsplit
 
 import gevent
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+from geventhttpclient.response import (
+    HTTPConnectionClosed,
+    HTTPParseError,
+    HTTPSocketPoolResponse,
+)
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from qi_load import __version__
@@ -23,7 +27,6 @@ from qi_load.generate.transport import (
     ReuseProbe,
     classify_socket_error,
     close_response_socket,
-    failed_before_response,
     read_available,
 )
 from qi_load.record.schema import ErrorKind
@@ -314,8 +317,11 @@ class ChatClient:
         """
         try:
             return self._http.request("POST", self._path, body=payload, headers=self._headers)
-        except HTTPParseError as exc:
-            if not (self._reuse.reused and failed_before_response(exc)):
+        except HTTPConnectionClosed:
+            # Raised by request() only when not one byte of a response came (a send that
+            # hit a reset or broken pipe reads on and raises it too); a reset after part of
+            # the status line or headers is a plain OSError or parse error, never resent.
+            if not self._reuse.reused:
                 raise
         result.retries += 1
         self._discard(None)

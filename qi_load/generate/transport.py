@@ -15,7 +15,6 @@ __all__ = [
     "ReuseProbe",
     "classify_socket_error",
     "close_response_socket",
-    "failed_before_response",
     "read_available",
 ]
 
@@ -66,16 +65,6 @@ def classify_socket_error(exc: BaseException, got_response: bool) -> tuple[Error
         return "connect", f"{type(exc).__name__}: {exc}"
     where = "mid-stream" if got_response else "before the response"
     return "protocol", f"connection failed {where}: {type(exc).__name__}: {exc}"
-
-
-def failed_before_response(exc: BaseException) -> bool:
-    """``HTTPClient.request`` failed with no byte of a response: reset, EOF or broken pipe.
-
-    geventhttpclient raises ``HTTPConnectionClosed`` from ``request`` only then (a send
-    that hit a reset or broken pipe is followed by a read that raises it too); a reset
-    after part of the status line or headers stays a plain ``OSError`` or a parse error.
-    """
-    return isinstance(exc, HTTPConnectionClosed)
 
 
 class ReuseProbe:
