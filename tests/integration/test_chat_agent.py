@@ -85,7 +85,6 @@ def test_a_wrong_agent_fails_quality_for_every_type(
         ("http_500_html", "http", "HTTP 500", False),
         ("cut_mid_event", "protocol", "", True),
         ("invalid_json", "protocol", "invalid JSON", True),
-        ("missing_done", "protocol", "[DONE]", True),
         ("reset", "protocol", "", True),
         ("stall", "timeout", "timeout", True),
     ],
@@ -107,6 +106,19 @@ def test_each_fault_is_a_failure_of_its_kind_and_the_client_carries_on(
     after = c.complete(messages, query_type="simple")
     assert after.ok, after.error
     assert "2 + 2 = 4" in after.content
+
+
+def test_a_complete_stream_without_done_is_a_whole_answer(
+    agent: TargetProcess, client: Callable[..., ChatClient]
+) -> None:
+    # The agent's last chunk carries finish_reason and usage; only data: [DONE] is missing.
+    r = client(agent.url).complete(
+        [{"role": "user", "content": "What is 2 + 2?"}],
+        query_type="simple",
+        metadata={"fault": "missing_done"},
+    )
+    assert r.ok, r.error
+    assert "2 + 2 = 4" in r.content and r.tokens_source == "usage"
 
 
 def test_ttft_and_e2e_accuracy_guard(
