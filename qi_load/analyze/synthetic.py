@@ -130,7 +130,6 @@ def _stage_requests(
             "error_kind": np.where(ok, "none", "http"),
             "status_code": np.where(ok, 200, 500),
             "ttft_ms": np.where(ok, ttft_ms, np.nan),
-            "ttfc_ms": np.where(ok, ttft_ms, np.nan),
             "e2e_ms": e2e_ms,
             "tpot_ms": np.where(ok, (e2e_ms - ttft_ms + waits * 0) / (spec.tokens - 1), np.nan),
             "itl_p50_ms": np.nan,
@@ -145,6 +144,7 @@ def _stage_requests(
             "srv_llm_ms": (e2e_ms - 2.0),
             "srv_format_ms": 1.0,
             "bytes": 4000,
+            "ttfc_ms": np.where(ok, ttft_ms, np.nan),
             "retries": 0,
         }
     )

@@ -100,7 +100,6 @@ def record_from_result(
         error_kind=error_kind,
         status_code=result.status_code,
         ttft_ms=result.ttft_ms,
-        ttfc_ms=result.ttfc_ms,
         e2e_ms=result.e2e_ms,
         tpot_ms=result.tpot_ms,
         itl_p50_ms=result.itl_p50_ms,
@@ -115,6 +114,7 @@ def record_from_result(
         srv_llm_ms=phases.get("llm"),
         srv_format_ms=phases.get("format"),
         bytes=result.bytes,
+        ttfc_ms=result.ttfc_ms,
         retries=result.retries,
         error=result.error,
     )

@@ -66,7 +66,6 @@ class RequestRecord:
     error_kind: ErrorKind = "none"
     status_code: int = 0
     ttft_ms: float | None = None
-    ttfc_ms: float | None = None
     e2e_ms: float | None = None
     tpot_ms: float | None = None
     itl_p50_ms: float | None = None
@@ -81,6 +80,7 @@ class RequestRecord:
     srv_llm_ms: float | None = None
     srv_format_ms: float | None = None
     bytes: int = 0
+    ttfc_ms: float | None = None
     retries: int = 0
     error: str = field(default="", metadata={"csv": False})
 
@@ -239,8 +239,6 @@ def request_record_from_row(row: dict[str, str]) -> RequestRecord:
         error_kind=row["error_kind"],  # type: ignore[arg-type]
         status_code=int(row["status_code"] or 0),
         ttft_ms=_parse_opt_float(row["ttft_ms"]),
-        # ttfc_ms and retries came later: older run directories lack them.
-        ttfc_ms=_parse_opt_float(row.get("ttfc_ms") or ""),
         e2e_ms=_parse_opt_float(row["e2e_ms"]),
         tpot_ms=_parse_opt_float(row["tpot_ms"]),
         itl_p50_ms=_parse_opt_float(row["itl_p50_ms"]),
@@ -255,6 +253,8 @@ def request_record_from_row(row: dict[str, str]) -> RequestRecord:
         srv_llm_ms=_parse_opt_float(row["srv_llm_ms"]),
         srv_format_ms=_parse_opt_float(row["srv_format_ms"]),
         bytes=int(row["bytes"] or 0),
+        # Columns added later go last; older run directories lack them.
+        ttfc_ms=_parse_opt_float(row.get("ttfc_ms") or ""),
         retries=int(row.get("retries") or 0),
     )
 
