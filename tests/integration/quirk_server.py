@@ -21,6 +21,7 @@ Run: ``python quirk_server.py [--ttft-ms 40] [--itl-ms 10] [--tokens 16]``; prin
   no ``data: [DONE]``.
 - ``closehdr``: a chunked stream with ``Connection: close`` after which the server keeps
   the connection open without reading: a client that reused it would hang.
+- any other segment: a plain content stream on a keep-alive connection.
 
 Token ``i`` (0-based) is due at ``start + ttft + i * itl`` (absolute, so lateness never adds
 up); in ``vllm`` the reasoning tokens come first and the content tokens follow on the same
