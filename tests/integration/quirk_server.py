@@ -132,7 +132,7 @@ def _stream(sock: socket.socket, style: str, start: float) -> None:
     chunked = style != "nodone"
     head = [b"HTTP/1.1 200 OK", b"Content-Type: text/event-stream", b"Cache-Control: no-cache"]
     if style == "llama":
-        head += [b"Server: llama.cpp", b"Connection: keep-alive", b"Keep-Alive: timeout=5, max=100"]
+        head += [b"Server: llama.cpp", b"X-Accel-Buffering: no", b"Keep-Alive: timeout=5, max=100"]
     if style in ("nodone", "closehdr"):
         head.append(b"Connection: close")
     if chunked:
