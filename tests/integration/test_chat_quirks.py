@@ -169,10 +169,8 @@ def test_locust_run_against_a_closing_server_has_no_connection_errors(
     }
     scenario.write_text(json.dumps(body))
     out = tmp_path / "runs"
-    done = run_qi_load(
-        "run", str(scenario), "--host", quirks + "/llama", "--out", str(out), "--no-report",
-        timeout=120,
-    )  # fmt: skip
+    args = ["run", str(scenario), "--host", quirks + "/llama", "--out", str(out), "--no-report"]
+    done = run_qi_load(*args, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = next(p for p in out.iterdir() if p.is_dir())
     with (run_dir / "requests.csv").open(newline="") as handle:
