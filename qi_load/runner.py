@@ -19,6 +19,7 @@ from typing import IO, Any
 import psutil
 
 from qi_load.errors import EXIT_ERROR, EXIT_USAGE, QiLoadError
+from qi_load.generate.quality import DEFAULT_QUALITY_MODE, QualityMode
 from qi_load.generate.shared_options import (
     PREFLIGHT_FAILURE_PREFIX,
     add_chat_options,
@@ -60,6 +61,7 @@ class RunOptions:
     monitor_pids: list[int] = field(default_factory=list)
     monitor_names: list[str] = field(default_factory=list)
     preflight: bool = True
+    quality: QualityMode = DEFAULT_QUALITY_MODE
     locust_args: list[str] = field(default_factory=list)
 
 
@@ -152,9 +154,11 @@ class _Children:
             log.close()
 
 
-def _locust_base(options: RunOptions, scenario_path: str, url: str) -> list[str]:
+def _locust_base(
+    options: RunOptions, scenario_path: str, url: str, target: TargetProcess | None
+) -> list[str]:
     locustfile = options.locustfile or str(locustfile_path("agent"))
-    return [
+    command = [
         sys.executable,
         "-m",
         "locust",
@@ -164,7 +168,11 @@ def _locust_base(options: RunOptions, scenario_path: str, url: str) -> list[str]
         url,
         "--scenario",
         scenario_path,
+        "--quality",
+        options.quality,
     ]
+    # Only the embedded agent is known to serve the sandbox files and tools its checks read.
+    return command + (["--reference-agent"] if target is not None else [])
 
 
 def _master_command(
@@ -178,7 +186,7 @@ def _master_command(
     preflight_in_master: bool,
 ) -> list[str]:
     command = [
-        *_locust_base(options, scenario_path, url),
+        *_locust_base(options, scenario_path, url, target),
         "--headless",
         "--only-summary",
         "--run-dir",
@@ -223,10 +231,14 @@ def _master_command(
 
 
 def _worker_command(
-    options: RunOptions, scenario_path: str, url: str, master_port: int
+    options: RunOptions,
+    scenario_path: str,
+    url: str,
+    master_port: int,
+    target: TargetProcess | None,
 ) -> list[str]:
     command = [
-        *_locust_base(options, scenario_path, url),
+        *_locust_base(options, scenario_path, url, target),
         "--worker",
         "--master-host",
         "127.0.0.1",
@@ -306,7 +318,7 @@ def run(options: RunOptions) -> RunResult:
         for index in range(options.workers):
             children.workers.append(
                 children.start(
-                    _worker_command(options, scenario_path, url, master_port),
+                    _worker_command(options, scenario_path, url, master_port, target),
                     run_dir.path / f"locust-worker-{index}.log",
                     echo=False,
                 )

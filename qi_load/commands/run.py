@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from qi_load.generate.quality import add_quality_arguments
 from qi_load.generate.shared_options import add_monitor_target_options, add_preflight_option
 
 __all__ = ["DESCRIPTION", "HELP", "PASSTHROUGH", "add_arguments", "run"]
@@ -75,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_monitor_target_options(parser)
     add_preflight_option(parser)
+    add_quality_arguments(parser, reference_flag=False)
     parser.add_argument(
         "--locustfile", default="", help="locustfile to run (default: the packaged agent one)"
     )
@@ -107,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             monitor_pids=args.monitor_pid,
             monitor_names=args.monitor_name,
             preflight=not args.no_preflight,
+            quality=args.quality,
             locust_args=args.passthrough,
         )
     )

@@ -21,6 +21,7 @@ from locust import User, task
 from qi_load.errors import QiLoadError
 from qi_load.generate.mcp import McpClient, McpResult
 from qi_load.generate.plugin import state
+from qi_load.generate.quality import quality_mode
 from qi_load.generate.shared_options import add_mcp_url_option, mcp_url
 from qi_load.generate.users import next_user_id, report_record
 from qi_load.record.schema import RequestRecord
@@ -119,9 +120,11 @@ class McpUser(User):
         self._record(result, f"tools/call:{tool}", ok=check(result.text) if result.ok else None)
 
     def _record(self, result: McpResult, name: str, ok: bool | None = True) -> bool:
-        """Record one exchange; ``ok`` is the quality verdict of a successful one."""
-        quality = ok if result.ok else None
-        passed = result.ok and quality is not False
+        """Record one exchange; ``ok`` is the check of a successful one's result. Returns
+        whether the session can go on (a protocol success whose result passed)."""
+        checked = result.ok and quality_mode(self.environment.parsed_options) != "off"
+        quality = ok if checked else None
+        passed = result.ok and ok is not False
         stage, users = self.qi.stage_now(result.wall_send)
         record = RequestRecord(
             ts_sched=result.wall_send,
@@ -132,8 +135,8 @@ class McpUser(User):
             name=name,
             stage=stage,
             users=users,
-            ok=passed,
-            error_kind=result.error_kind if not result.ok else ("none" if passed else "quality"),
+            ok=result.ok,
+            error_kind=result.error_kind if not result.ok else "none",
             status_code=result.status_code,
             e2e_ms=result.latency_ms,
             quality_ok=quality,

@@ -34,6 +34,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from qi_load.errors import QiLoadError
 from qi_load.generate import monitoring, preflight, webui
 from qi_load.generate.plan import PlannedStage, stage_at, stage_plan, users_at
+from qi_load.generate.quality import add_quality_arguments
+from qi_load.generate.queries import QualityManifest, quality_manifest
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.shared_options import add_chat_options, add_preflight_option
 from qi_load.record.environment import capture_environment
@@ -119,6 +121,8 @@ class QiState:
     monitoring: Any = None
     observers: list[Callable[[list[RequestRecord]], None]] = field(default_factory=list)
     """Also called with every batch written (master / local): e.g. the web UI's live view."""
+    quality: QualityManifest | None = None
+    """The run's answer checks (``--quality``, ``--reference-agent``, ``--queries``)."""
 
     def current_stage(self, wall: float | None = None) -> PlannedStage | None:
         if self.t0 is None or not self.plan:
@@ -207,6 +211,7 @@ def _add_arguments(parser: Any) -> None:
         default="",
         help="YAML file with extra prompts and quality checks per query type",
     )
+    add_quality_arguments(group)
     add_chat_options(group)
 
 
@@ -239,6 +244,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     _STATE = qi
     try:
         qi.scenario = _resolve_scenario(environment)
+        qi.quality = quality_manifest(environment.parsed_options)
     except QiLoadError as exc:
         logger.error("%s", exc)
         environment.process_exit_code = 2
@@ -316,6 +322,7 @@ def _init_writer(qi: QiState, environment: Environment) -> None:
             "stages": [],
             "environment": capture_environment(),
             "counts": {"requests": 0, "host_samples": 0},
+            "quality": qi.quality,
         }
     )
     runner = environment.runner

@@ -1,4 +1,11 @@
-"""The query catalogue: prompts per query type and the check that tells a good answer."""
+"""The query catalogue: prompts per query type and the checks that tell a good answer.
+
+Every check declares what it needs: generic checks (an arithmetic result, code that
+compiles, a structured answer) apply to any agent; the checks of the ``file_operations`` and
+``multi_tool`` prompts read facts only the reference agent's sandbox file and tools return,
+so they apply only when the target is declared to be the reference agent. A check that does
+not apply is skipped (its name is kept, so the report can list it).
+"""
 
 from __future__ import annotations
 
@@ -9,41 +16,77 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, TypedDict
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qi_load.errors import QiLoadError
+from qi_load.generate.quality import QualityMode, quality_mode, reference_agent
 from qi_load.record.schema import QUERY_TYPES, QueryType
 
 __all__ = [
     "QUERY_TYPES",
     "CatalogueFile",
+    "Check",
+    "CheckPlan",
     "CheckSpec",
+    "Needs",
+    "QualityManifest",
     "Query",
     "QueryCatalogue",
     "QueryType",
     "arithmetic_of",
+    "builtin_checks",
+    "catalogue_from_options",
+    "quality_manifest",
 ]
 
 
-Check = Callable[[str, int | None], tuple[bool, str]]
+CheckFn = Callable[[str, int | None], tuple[bool, str]]
 """(answer text, output tokens or None) -> (passed, reason when it failed)."""
+
+Needs = Literal["any", "reference_agent"]
+"""What a check needs of the target: nothing (``any``), or the reference agent's sandbox
+files and tools (``reference_agent``)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check of an answer and what it needs of the target to be meaningful."""
+
+    name: str
+    run: CheckFn = field(repr=False, compare=False)
+    needs: Needs = "any"
+
+    def applies(self, *, reference_agent: bool) -> bool:
+        return self.needs == "any" or reference_agent
+
+
+class CheckPlan(TypedDict):
+    """The checks of one query type: which run against this target, which were skipped."""
+
+    ran: list[str]
+    skipped: list[str]
 
 
 @dataclass(frozen=True)
 class Query:
-    """One prompt of a query type, with the checks its answer must pass (all of them)."""
+    """One prompt of a query type, with the checks its answer must pass (all of them) and
+    the names of those skipped because they do not apply to the target."""
 
     query_type: str
     prompt: str
     checks: tuple[Check, ...] = field(default=(), repr=False, compare=False)
+    skipped: tuple[str, ...] = field(default=(), compare=False)
 
-    def check(self, answer_text: str, output_tokens: int | None) -> tuple[bool, str]:
-        """(True, "") when every check passes, else (False, the first failure's reason)."""
+    def check(self, answer_text: str, output_tokens: int | None) -> tuple[bool | None, str]:
+        """(True, "") when every check passes, (False, the first failure's reason), or
+        (None, "") when no check applies to this prompt."""
+        if not self.checks:
+            return None, ""
         for one in self.checks:
-            ok, reason = one(answer_text, output_tokens)
+            ok, reason = one.run(answer_text, output_tokens)
             if not ok:
                 return False, reason
         return True, ""
@@ -91,7 +134,7 @@ def arithmetic_of(prompt: str) -> tuple[str, float] | None:
     return best
 
 
-def _arithmetic_check(prompt: str) -> Check:
+def _arithmetic_check(prompt: str) -> CheckFn:
     found = arithmetic_of(prompt)
     if found is None:
         raise ValueError(f"no arithmetic expression in simple prompt {prompt!r}")
@@ -139,7 +182,7 @@ def _defines_function(answer: str, tokens: int | None) -> tuple[bool, str]:
     return False, "code block defines no function"
 
 
-def _contains_all(*needles: str) -> Check:
+def _contains_all(*needles: str) -> CheckFn:
     def check(answer: str, _tokens: int | None) -> tuple[bool, str]:
         lowered = answer.lower()
         missing = [n for n in needles if n.lower() not in lowered]
@@ -148,7 +191,7 @@ def _contains_all(*needles: str) -> Check:
     return check
 
 
-def _regex(pattern: str, what: str) -> Check:
+def _regex(pattern: str, what: str) -> CheckFn:
     compiled = re.compile(pattern)
 
     def check(answer: str, _tokens: int | None) -> tuple[bool, str]:
@@ -157,7 +200,7 @@ def _regex(pattern: str, what: str) -> Check:
     return check
 
 
-def _min_tokens(minimum: int) -> Check:
+def _min_tokens(minimum: int) -> CheckFn:
     def check(answer: str, tokens: int | None) -> tuple[bool, str]:
         # Without a server count, whitespace words stand in for tokens (an undercount).
         n = tokens if tokens is not None else len(answer.split())
@@ -183,24 +226,42 @@ def _structured(answer: str, _tokens: int | None) -> tuple[bool, str]:
     )
 
 
-_FILE_FACTS: Final = _contains_all("qi-sample-app", "1.4.2", "7 dependencies")
-_WEATHER: Final = _regex(r"-?\d+(?:\.\d+)?\s?°\s?[CF]", "a temperature from get_weather")
-_EVENT: Final = _regex(r"\bevt-[0-9a-f]{8}\b", "an event id from create_calendar_event")
 REASONING_MIN_TOKENS: Final = 150
+# The facts of the reference agent's sandbox package.json and the shapes of its tools' results.
+_FILE_FACTS: Final = Check(
+    "sandbox_file_facts",
+    _contains_all("qi-sample-app", "1.4.2", "7 dependencies"),
+    "reference_agent",
+)
+_WEATHER: Final = Check(
+    "weather_tool_result",
+    _regex(r"-?\d+(?:\.\d+)?\s?°\s?[CF]", "a temperature from get_weather"),
+    "reference_agent",
+)
+_EVENT: Final = Check(
+    "calendar_tool_result",
+    _regex(r"\bevt-[0-9a-f]{8}\b", "an event id from create_calendar_event"),
+    "reference_agent",
+)
+_DEFINES_FUNCTION: Final = Check("code_defines_function", _defines_function)
+_REASONING_LENGTH: Final = Check(
+    f"min_tokens_{REASONING_MIN_TOKENS}", _min_tokens(REASONING_MIN_TOKENS)
+)
+_STRUCTURED: Final = Check("structured_answer", _structured)
 
 
 def builtin_checks(query_type: str, prompt: str) -> tuple[Check, ...]:
-    """The checks every answer of ``query_type`` must pass (matches the reference agent)."""
+    """The built-in checks of ``query_type``, applicable or not (see ``Check.needs``)."""
     if query_type == "simple":
-        return (_arithmetic_check(prompt),)
+        return (Check("arithmetic_result", _arithmetic_check(prompt)),)
     if query_type == "code_generation":
-        return (_defines_function,)
+        return (_DEFINES_FUNCTION,)
     if query_type == "file_operations":
         return (_FILE_FACTS,)
     if query_type == "multi_tool":
         return (_WEATHER, _EVENT)
     if query_type == "reasoning":
-        return (_min_tokens(REASONING_MIN_TOKENS), _structured)
+        return (_REASONING_LENGTH, _STRUCTURED)
     return ()
 
 
@@ -278,16 +339,21 @@ class CheckSpec(BaseModel):
         return value
 
     def build(self) -> tuple[Check, ...]:
+        """The user's checks: written for the user's own agent, so they apply to any target."""
         checks: list[Check] = []
         if self.contains is not None:
             needles = [self.contains] if isinstance(self.contains, str) else self.contains
-            checks.append(_contains_all(*needles))
+            checks.append(Check("catalogue_contains", _contains_all(*needles)))
         if self.regex is not None:
-            checks.append(_regex(self.regex, f"a match of /{self.regex}/"))
+            checks.append(
+                Check("catalogue_regex", _regex(self.regex, f"a match of /{self.regex}/"))
+            )
         if self.min_tokens is not None:
-            checks.append(_min_tokens(self.min_tokens))
+            checks.append(
+                Check(f"catalogue_min_tokens_{self.min_tokens}", _min_tokens(self.min_tokens))
+            )
         if self.compiles:
-            checks.append(_compiles)
+            checks.append(Check("catalogue_compiles", _compiles))
         return tuple(checks)
 
 
@@ -323,13 +389,18 @@ class CatalogueFile(BaseModel):
     )
 
 
-def _to_query(query_type: str, spec: PromptSpec | str) -> Query:
+def _to_query(query_type: str, spec: PromptSpec | str, *, reference_agent: bool) -> Query:
     if isinstance(spec, str):
         spec = PromptSpec(prompt=spec)
     checks = builtin_checks(query_type, spec.prompt) if spec.builtin else ()
     for extra in spec.checks:
         checks += extra.build()
-    return Query(query_type=query_type, prompt=spec.prompt, checks=checks)
+    return Query(
+        query_type=query_type,
+        prompt=spec.prompt,
+        checks=tuple(c for c in checks if c.applies(reference_agent=reference_agent)),
+        skipped=tuple(c.name for c in checks if not c.applies(reference_agent=reference_agent)),
+    )
 
 
 class QueryCatalogue:
@@ -346,16 +417,32 @@ class QueryCatalogue:
         )
 
     @classmethod
-    def default(cls) -> QueryCatalogue:
-        """The built-in catalogue: the methodology's example first in every type."""
+    def default(cls, *, reference_agent: bool = False) -> QueryCatalogue:
+        """The built-in catalogue: the methodology's example first in every type. The checks
+        tied to the reference agent's sandbox and tools run only with ``reference_agent``."""
+        ref = reference_agent
         return cls(
-            {t: [_to_query(t, p) for p in prompts] for t, prompts in _DEFAULT_PROMPTS.items()},
-            [[_to_query(t, p) for t, p in turns] for turns in _DEFAULT_CONVERSATIONS],
+            {
+                t: [_to_query(t, p, reference_agent=ref) for p in prompts]
+                for t, prompts in _DEFAULT_PROMPTS.items()
+            },
+            [
+                [_to_query(t, p, reference_agent=ref) for t, p in turns]
+                for turns in _DEFAULT_CONVERSATIONS
+            ],
         )
 
     @classmethod
-    def from_yaml(cls, path: str | Path, base: QueryCatalogue | None = None) -> QueryCatalogue:
-        """``base`` (the default catalogue if None) merged with a user file; QiLoadError if bad."""
+    def from_yaml(
+        cls,
+        path: str | Path,
+        base: QueryCatalogue | None = None,
+        *,
+        reference_agent: bool = False,
+    ) -> QueryCatalogue:
+        """``base`` (the default catalogue if None) merged with a user file; QiLoadError if bad.
+
+        The user's own checks apply to any target; built-in checks as in ``default``."""
         path = Path(path)
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -377,16 +464,18 @@ class QueryCatalogue:
             for query_type, prompts in spec.queries.items():
                 for i, prompt in enumerate(prompts):
                     where = f"queries.{query_type}.{i}"
-                    user.setdefault(query_type, []).append(_to_query(query_type, prompt))
+                    user.setdefault(query_type, []).append(
+                        _to_query(query_type, prompt, reference_agent=reference_agent)
+                    )
             for c, turns in enumerate(spec.conversations):
                 conversation = []
                 for i, turn in enumerate(turns):
                     where = f"conversations.{c}.{i}"
-                    conversation.append(_to_query(turn.type, turn))
+                    conversation.append(_to_query(turn.type, turn, reference_agent=reference_agent))
                 conversations.append(conversation)
         except ValueError as exc:
             raise QiLoadError(f"{path}: {where}: {exc}") from None
-        base = base if base is not None else cls.default()
+        base = base if base is not None else cls.default(reference_agent=reference_agent)
         return base.merged(user, conversations, replace=spec.replace)
 
     def merged(
@@ -419,8 +508,48 @@ class QueryCatalogue:
                 f"query type {query_type!r} has no prompts (known: {known})"
             ) from None
 
+    def check_plan(self) -> dict[str, CheckPlan]:
+        """Per query type (and ``conversation``), the names of the checks that run and of
+        those skipped as not applicable to the target, for the run directory and report."""
+        groups: dict[str, list[Query]] = {t: list(q) for t, q in self.queries.items()}
+        if self.conversations:
+            groups["conversation"] = [q for turns in self.conversations for q in turns]
+        plan: dict[str, CheckPlan] = {}
+        for query_type, queries in groups.items():
+            ran = {c.name: None for q in queries for c in q.checks}
+            skipped = {name: None for q in queries for name in q.skipped if name not in ran}
+            plan[query_type] = CheckPlan(ran=list(ran), skipped=list(skipped))
+        return plan
+
     def conversation(self, rng: random.Random) -> tuple[Query, ...]:
         """The turns of a random conversation."""
         if not self.conversations:
             raise QiLoadError("the query catalogue has no conversations")
         return rng.choice(self.conversations)
+
+
+def catalogue_from_options(options: Any) -> QueryCatalogue:
+    """The catalogue that parsed Locust options ask for (``--queries``, ``--reference-agent``)."""
+    extra = str(getattr(options, "queries", "") or "") if options is not None else ""
+    ref = reference_agent(options)
+    if extra:
+        return QueryCatalogue.from_yaml(extra, reference_agent=ref)
+    return QueryCatalogue.default(reference_agent=ref)
+
+
+class QualityManifest(TypedDict):
+    """The ``quality`` section of run.json: the switch, the target declaration, the checks."""
+
+    mode: QualityMode
+    reference_agent: bool
+    checks: dict[str, CheckPlan]
+
+
+def quality_manifest(options: Any) -> QualityManifest:
+    """What the answer checks of a run are (QiLoadError for a bad ``--queries`` file)."""
+    mode = quality_mode(options)
+    plan = catalogue_from_options(options).check_plan()
+    if mode == "off":
+        # No check runs at all: every declared one is reported as skipped.
+        plan = {t: CheckPlan(ran=[], skipped=p["ran"] + p["skipped"]) for t, p in plan.items()}
+    return QualityManifest(mode=mode, reference_agent=reference_agent(options), checks=plan)

@@ -26,7 +26,8 @@ from locust.runners import WorkerRunner
 from qi_load.generate.chat import ChatClient, ChatResult
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.plugin import SEQUENCE_DONE_MESSAGE, QiState, state
-from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue
+from qi_load.generate.quality import locust_failure, quality_mode
+from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue, catalogue_from_options
 from qi_load.generate.shared_options import chat_config
 from qi_load.record.schema import TTFT_REQUEST_TYPE, RequestRecord
 from qi_load.scenario import Scenario
@@ -61,9 +62,7 @@ _CATALOGUE: QueryCatalogue | None = None
 def _catalogue(qi: QiState) -> QueryCatalogue:
     global _CATALOGUE
     if _CATALOGUE is None:
-        options = qi.environment.parsed_options
-        extra = getattr(options, "queries", "") if options is not None else ""
-        _CATALOGUE = QueryCatalogue.from_yaml(extra) if extra else QueryCatalogue.default()
+        _CATALOGUE = catalogue_from_options(qi.environment.parsed_options)
     return _CATALOGUE
 
 
@@ -81,9 +80,11 @@ def record_from_result(
     conversation_id: str = "",
     turn: int = 0,
 ) -> RequestRecord:
-    """The ``requests.csv`` row of one measured request (a failed quality check fails it)."""
-    ok = result.ok and quality_ok is not False
-    error_kind = result.error_kind if not result.ok else ("none" if ok else "quality")
+    """The ``requests.csv`` row of one measured request.
+
+    ``ok`` is the protocol outcome alone; the answer's check is ``quality_ok`` (None when no
+    check ran), so a served but wrong answer still counts for latency and throughput.
+    """
     phases = result.server_phases
     return RequestRecord(
         ts_sched=result.wall_send if ts_sched is None else ts_sched,
@@ -96,8 +97,8 @@ def record_from_result(
         turn=turn,
         stage=stage,
         users=users,
-        ok=ok,
-        error_kind=error_kind,
+        ok=result.ok,
+        error_kind=result.error_kind if not result.ok else "none",
         status_code=result.status_code,
         ttft_ms=result.ttft_ms,
         e2e_ms=result.e2e_ms,
@@ -178,6 +179,7 @@ class AgentUser(User):
             chat_config(self.environment.parsed_options, self.qi.scenario, self.host or "")
         )
         self.catalogue = _catalogue(self.qi)
+        self.quality = quality_mode(environment.parsed_options)
         self._next_sched = time.time()
         self._conversation: list[dict[str, Any]] = []
         self._conversation_id = ""
@@ -298,8 +300,9 @@ class AgentUser(User):
         ts_sched = self._next_sched if open_loop else None
         result = self.client.complete(messages, query_type=query.query_type)
         quality_ok: bool | None = None
-        if result.ok:
-            quality_ok, _reason = query.check(result.content, result.output_tokens)
+        reason = ""
+        if result.ok and self.quality != "off":
+            quality_ok, reason = query.check(result.content, result.output_tokens)
         stage, users = self.qi.stage_now(result.wall_send)
         record = record_from_result(
             result,
@@ -314,8 +317,8 @@ class AgentUser(User):
             conversation_id=conversation_id,
             turn=turn,
         )
-        if not quality_ok and result.ok:
-            record.error = f"quality: {_reason}"
+        if quality_ok is False:
+            record.error = reason
         self._report(record)
         return result
 
@@ -329,7 +332,8 @@ def report_record(
     """Fire Locust's request event (E2E, plus a TTFT entry for streams), hand the record over."""
     events = environment.events
     name = record.name if not record.conversation_id else f"conversation/{record.name}"
-    exception = None if record.ok else RuntimeError(f"{record.error_kind}: {record.error}")
+    failure = locust_failure(record, quality_mode(environment.parsed_options))
+    exception = None if failure is None else RuntimeError(failure)
     events.request.fire(
         request_type="POST",
         name=name,

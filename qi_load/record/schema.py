@@ -38,7 +38,8 @@ QUERY_TYPES: Final[tuple[QueryType, ...]] = (
     "reasoning",
 )
 
-ErrorKind = Literal["none", "connect", "timeout", "http", "protocol", "quality"]
+ErrorKind = Literal["none", "connect", "timeout", "http", "protocol"]
+"""How a request failed at the protocol level; a wrong answer is not one (see ``quality_ok``)."""
 
 Role = Literal["master", "worker", "target", "sut", "local"]
 

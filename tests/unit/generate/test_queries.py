@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 from pathlib import Path
 
 import pytest
 
 from qi_load.errors import QiLoadError
-from qi_load.generate.queries import QUERY_TYPES, QueryCatalogue, arithmetic_of
+from qi_load.generate.queries import (
+    QUERY_TYPES,
+    QueryCatalogue,
+    arithmetic_of,
+    catalogue_from_options,
+    quality_manifest,
+)
 
 CODE = "Here you go:\n```python\ndef sort_list(items):\n    return sorted(items)\n```\n"
 REASONING = "\n\n".join(f"## Part {i}\n" + " ".join(["word"] * 60) for i in range(1, 4))
 
 
 def query(query_type: str, prompt: str | None = None):  # type: ignore[no-untyped-def]
-    catalogue = QueryCatalogue.default()
+    catalogue = QueryCatalogue.default(reference_agent=True)
     candidates = catalogue.queries[query_type]
     return next(q for q in candidates if prompt is None or q.prompt == prompt)
 
@@ -198,3 +205,84 @@ def test_bad_user_yaml_names_file_and_field(tmp_path: Path, text: str, message: 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(QiLoadError, match="cannot read"):
         QueryCatalogue.from_yaml(tmp_path / "nope.yaml")
+
+
+GENERIC = {
+    "simple": ("What is 17 * 23?", "17 * 23 = 391", 5),
+    "code_generation": ("Write a Python function to sort a list", CODE, 30),
+    "reasoning": ("Explain the trade-offs of different sorting algorithms", REASONING, 200),
+}
+
+
+@pytest.mark.parametrize("reference_agent", [False, True])
+def test_generic_checks_apply_to_any_agent(reference_agent: bool) -> None:
+    catalogue = QueryCatalogue.default(reference_agent=reference_agent)
+    for query_type, (prompt, answer, tokens) in GENERIC.items():
+        q = next(q for q in catalogue.queries[query_type] if q.prompt == prompt)
+        assert q.checks and not q.skipped
+        assert q.check(answer, tokens)[0] is True
+        assert q.check("generic text", 2)[0] is False
+
+
+def test_reference_checks_only_for_the_reference_agent() -> None:
+    other = QueryCatalogue.default()
+    for query_type in ("file_operations", "multi_tool"):
+        for q in other.queries[query_type]:
+            assert q.checks == ()
+            assert q.check("anything at all", 3) == (None, "")
+    assert other.queries["file_operations"][0].skipped == ("sandbox_file_facts",)
+    assert other.queries["multi_tool"][0].skipped == (
+        "weather_tool_result",
+        "calendar_tool_result",
+    )
+    reference = QueryCatalogue.default(reference_agent=True)
+    assert reference.queries["multi_tool"][0].check("no tools used", 3)[0] is False
+    assert reference.queries["multi_tool"][0].skipped == ()
+
+
+def test_check_plan_lists_ran_and_skipped_per_type() -> None:
+    plan = QueryCatalogue.default().check_plan()
+    assert plan["simple"] == {"ran": ["arithmetic_result"], "skipped": []}
+    assert plan["code_generation"] == {"ran": ["code_defines_function"], "skipped": []}
+    assert plan["reasoning"] == {"ran": ["min_tokens_150", "structured_answer"], "skipped": []}
+    assert plan["file_operations"] == {"ran": [], "skipped": ["sandbox_file_facts"]}
+    assert plan["multi_tool"]["skipped"] == ["weather_tool_result", "calendar_tool_result"]
+    # conversations mix every type's turns
+    assert "arithmetic_result" in plan["conversation"]["ran"]
+    assert "sandbox_file_facts" in plan["conversation"]["skipped"]
+    full = QueryCatalogue.default(reference_agent=True).check_plan()
+    assert full["file_operations"] == {"ran": ["sandbox_file_facts"], "skipped": []}
+
+
+def test_user_checks_apply_to_any_agent(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+queries:
+  file_operations:
+    - prompt: "Read my config.toml"
+      checks: [{contains: port}]
+""",
+    )
+    catalogue = QueryCatalogue.from_yaml(path)
+    mine = catalogue.queries["file_operations"][-1]
+    assert [c.name for c in mine.checks] == ["catalogue_contains"]
+    assert mine.skipped == ("sandbox_file_facts",)
+    assert mine.check("port = 8080", 4) == (True, "")
+    assert mine.check("no idea", 2)[0] is False
+    plan = catalogue.check_plan()["file_operations"]
+    assert plan == {"ran": ["catalogue_contains"], "skipped": ["sandbox_file_facts"]}
+
+
+def test_quality_manifest_follows_the_options(tmp_path: Path) -> None:
+    options = argparse.Namespace(quality="record", reference_agent=False, queries="")
+    manifest = quality_manifest(options)
+    assert manifest["mode"] == "record" and manifest["reference_agent"] is False
+    assert manifest["checks"]["file_operations"]["skipped"] == ["sandbox_file_facts"]
+    off = quality_manifest(argparse.Namespace(quality="off", reference_agent=True, queries=""))
+    assert all(not p["ran"] for p in off["checks"].values())
+    assert "arithmetic_result" in off["checks"]["simple"]["skipped"]
+    assert quality_manifest(None)["mode"] == "record"
+    bad = write(tmp_path, "queries:\n  simpel: ['x']\n")
+    with pytest.raises(QiLoadError, match="simpel"):
+        catalogue_from_options(argparse.Namespace(queries=str(bad)))
