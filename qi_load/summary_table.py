@@ -24,6 +24,8 @@ class StageRow:
     ttft_p95_ms: float | None
     e2e_p50_ms: float | None
     e2e_p95_ms: float | None
+    quality_checked: int = 0
+    quality_passed: int = 0
 
 
 def _nearest_rank(values: Sequence[float], q: float) -> float | None:
@@ -42,7 +44,9 @@ def stage_rows(rows: Iterable[dict[str, str]], stages: Sequence[dict[str, Any]])
     for stage in stages:
         name = str(stage["name"])
         members = by_stage.get(name, [])
+        # Protocol successes, whatever their answer: quality is its own column.
         ok = [r for r in members if r.get("ok") == "true"]
+        checked = [r["quality_ok"] for r in ok if r.get("quality_ok") in ("true", "false")]
         duration = max(1e-9, float(stage["end"]) - float(stage["start"]))
         ttft = [float(r["ttft_ms"]) for r in ok if r.get("ttft_ms")]
         e2e = [float(r["e2e_ms"]) for r in ok if r.get("e2e_ms")]
@@ -56,6 +60,8 @@ def stage_rows(rows: Iterable[dict[str, str]], stages: Sequence[dict[str, Any]])
                 ttft_p95_ms=_nearest_rank(ttft, 95),
                 e2e_p50_ms=_nearest_rank(e2e, 50),
                 e2e_p95_ms=_nearest_rank(e2e, 95),
+                quality_checked=len(checked),
+                quality_passed=checked.count("true"),
             )
         )
     return result
@@ -65,8 +71,17 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _quality(row: StageRow) -> str:
+    if not row.quality_checked:
+        return "-"
+    return f"{row.quality_passed / row.quality_checked:.0%}"
+
+
 def format_table(rows: Sequence[StageRow]) -> str:
-    header = ("stage", "users", "requests", "errors", "req/s", "TTFT p95", "E2E p50", "E2E p95")
+    header = (
+        "stage", "users", "requests", "errors", "req/s", "TTFT p95", "E2E p50", "E2E p95",
+        "quality",
+    )  # fmt: skip
     lines = [header] + [
         (
             r.stage,
@@ -77,6 +92,7 @@ def format_table(rows: Sequence[StageRow]) -> str:
             _ms(r.ttft_p95_ms),
             _ms(r.e2e_p50_ms),
             _ms(r.e2e_p95_ms),
+            _quality(r),
         )
         for r in rows
     ]

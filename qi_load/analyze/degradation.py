@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypedDict
 
-from qi_load.analyze.stages import StageStats
+from qi_load.analyze.stages import StageStats, slo_failure
 
 __all__ = [
     "GENERATOR_ROLES",
@@ -139,6 +139,15 @@ def _knee(ladder: Sequence[StageStats], settings: DegradationSettings) -> Knee:
         return Knee(stage=None, users=None, criterion=None, detail="fewer than two valid stages")
     base = ladder[0]
     per_user = base["overall"]["throughput_rps"] / max(base["users"], 1)
+    if per_user <= 0:
+        # No ideal gain to compare with: "kept scaling" would be claimed at 0 req/s.
+        return Knee(
+            stage=None,
+            users=None,
+            criterion=None,
+            detail=f"no request completed at the lowest stage ({base['name']}, "
+            f"{base['users']} users): scaling cannot be judged",
+        )
     base_p95 = base["overall"]["e2e_ms"]["p95"]
     for prev, cur in itertools.pairwise(ladder):
         ideal_gain = per_user * (cur["users"] - prev["users"])
@@ -180,11 +189,7 @@ def _limit(ladder: Sequence[StageStats]) -> Limit:
     best: StageStats | None = None
     for s in verdicts:
         if not s["slo_ok"]:
-            failed = [
-                f"{c['query_type']} {c['metric']} {c['value']:.4g} > {c['limit']:.4g}"
-                for c in s["overall"]["slo_checks"]
-                if c["ok"] is False and c["value"] is not None
-            ]
+            failed = [slo_failure(c) for c in s["overall"]["slo_checks"] if c["ok"] is False]
             head = (
                 f"every SLO holds up to {best['users']} users"
                 if best

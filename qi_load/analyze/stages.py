@@ -12,7 +12,7 @@ import pandas as pd
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stats import Percentiles, percentiles
 from qi_load.record.schema import StageMarkDict
-from qi_load.scenario import WARMUP_STAGE
+from qi_load.scenario import WARMUP_STAGE, Slo
 
 __all__ = [
     "PHASES",
@@ -25,6 +25,7 @@ __all__ = [
     "is_open_loop",
     "pooled_stats",
     "query_stats",
+    "slo_failure",
     "slo_for",
     "stage_windows",
     "valid_mask",
@@ -33,6 +34,9 @@ __all__ = [
 PHASES: Final = ("request", "tool", "llm", "format")
 _MB: Final = 1024.0 * 1024.0
 _RATE_COLUMNS: Final = ("read_bytes", "write_bytes", "net_sent_bytes", "net_recv_bytes")
+_SLO_METRICS: Final = tuple(Slo.model_fields)
+_AT_LEAST: Final = frozenset({"quality_rate_min"})
+"""SLO metrics that are lower bounds (the rest are upper bounds)."""
 
 
 class SloCheck(TypedDict):
@@ -53,6 +57,11 @@ class QueryStats(TypedDict):
     throughput_rps: float
     goodput_rps: float
     error_rate: float
+    quality_checked: int
+    """Protocol-successful requests whose answer was checked (a check applied and ran)."""
+    quality_passed: int
+    quality_rate: float | None
+    """quality_passed / quality_checked; None when no answer was checked."""
     errors_by_kind: dict[str, int]
     ttft_ms: Percentiles
     e2e_ms: Percentiles
@@ -152,8 +161,14 @@ def slo_for(slos: Mapping[str, Any], query_type: str) -> dict[str, float]:
     entry = slos.get(query_type, slos.get("default"))
     if not isinstance(entry, Mapping):
         return {}
-    keys = ("ttft_p95_ms", "e2e_p95_ms", "error_rate")
-    return {k: float(entry[k]) for k in keys if isinstance(entry.get(k), int | float)}
+    return {k: float(entry[k]) for k in _SLO_METRICS if isinstance(entry.get(k), int | float)}
+
+
+def slo_failure(check: SloCheck) -> str:
+    """One failed SLO in words, e.g. ``simple quality_rate_min 0 < 0.9``."""
+    sign = "<" if check["metric"] in _AT_LEAST else ">"
+    value = "-" if check["value"] is None else f"{check['value']:.4g}"
+    return f"{check['query_type']} {check['metric']} {value} {sign} {check['limit']:.4g}"
 
 
 def query_stats(
@@ -169,7 +184,11 @@ def query_stats(
     kinds = frame["error_kind"].astype("string").fillna("none").to_numpy(dtype=object)
     failed = ~ok | (kinds != "none")
     n, n_ok = len(frame), int(ok.sum())
-    good = ok & (frame["quality_ok"].to_numpy() != 0.0)
+    quality = frame["quality_ok"].to_numpy(dtype=np.float64)
+    checked = ok & ~np.isnan(quality)
+    n_checked, n_passed = int(checked.sum()), int((checked & (quality == 1.0)).sum())
+    # Goodput: protocol success, an answer that passed its checks (or had none), SLOs met.
+    good = ok & (quality != 0.0)
     types = [query_type] if query_type else [str(t) for t in frame["query_type"].unique()]
     qt = frame["query_type"].astype("string").to_numpy(dtype=object)
     for name in types:
@@ -188,6 +207,9 @@ def query_stats(
         throughput_rps=n_ok / span if n_ok else 0.0,
         goodput_rps=int(good.sum()) / span if n_ok else 0.0,
         error_rate=float(failed.sum()) / n if n else 0.0,
+        quality_checked=n_checked,
+        quality_passed=n_passed,
+        quality_rate=n_passed / n_checked if n_checked else None,
         errors_by_kind={str(k): int(v) for k, v in err_counts.items() if k != "none"},
         ttft_ms=percentiles(okf["ttft_ms"].to_numpy(dtype=np.float64)),
         e2e_ms=percentiles(okf["e2e_ms"].to_numpy(dtype=np.float64)),
@@ -221,15 +243,18 @@ def _slo_checks(stats: QueryStats, slos: Mapping[str, Any], query_type: str) -> 
     for metric, limit in slo_for(slos, query_type).items():
         if metric == "error_rate":
             value: float | None = stats["error_rate"] if stats["n"] else None
+        elif metric == "quality_rate_min":
+            value = stats["quality_rate"]
         else:
             value = stats["ttft_ms" if metric.startswith("ttft") else "e2e_ms"]["p95"]
+        holds = value is None or (value >= limit if metric in _AT_LEAST else value <= limit)
         checks.append(
             SloCheck(
                 query_type=query_type,
                 metric=metric,
                 limit=limit,
                 value=value,
-                ok=None if value is None else bool(value <= limit),
+                ok=None if value is None else holds,
             )
         )
     return checks

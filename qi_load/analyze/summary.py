@@ -23,6 +23,7 @@ from qi_load.analyze.stages import (
     analyze_stages,
     is_open_loop,
     pooled_stats,
+    slo_failure,
 )
 from qi_load.analyze.targets import (
     TargetResult,
@@ -31,6 +32,7 @@ from qi_load.analyze.targets import (
     targets_from_scenario,
 )
 from qi_load.errors import QiLoadError
+from qi_load.generate.queries import CheckPlan
 from qi_load.record.schema import TTFT_REQUEST_TYPE
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "CheckResult",
     "LocustView",
     "LostWorker",
+    "QualityInfo",
     "RunInfo",
     "Summary",
     "analyze_run",
@@ -68,6 +71,14 @@ class LostWorker(TypedDict):
 
     id: str
     at: float | None
+
+
+class QualityInfo(TypedDict):
+    """How answers were checked (run.json ``quality``; None/empty for older runs)."""
+
+    mode: str | None
+    reference_agent: bool | None
+    checks: dict[str, CheckPlan]
 
 
 class CheckResult(TypedDict):
@@ -102,6 +113,7 @@ class Summary(TypedDict):
     overall: QueryStats
     per_type: dict[str, QueryStats]
     slo_checks: list[SloCheck]
+    quality: QualityInfo
     stages: list[StageStats]
     degradation: Degradation
     leaks: list[LeakFit]
@@ -149,6 +161,26 @@ def _run_info(run: RunData) -> RunInfo:
     )
 
 
+def _names(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _quality(manifest: dict[str, Any]) -> QualityInfo:
+    section = manifest.get("quality")
+    if not isinstance(section, dict):
+        return QualityInfo(mode=None, reference_agent=None, checks={})
+    mode, ref, checks = section.get("mode"), section.get("reference_agent"), section.get("checks")
+    return QualityInfo(
+        mode=str(mode) if isinstance(mode, str) else None,
+        reference_agent=ref if isinstance(ref, bool) else None,
+        checks={
+            str(t): CheckPlan(ran=_names(c.get("ran")), skipped=_names(c.get("skipped")))
+            for t, c in (checks.items() if isinstance(checks, dict) else ())
+            if isinstance(c, dict)
+        },
+    )
+
+
 def _locust(run: RunData) -> LocustView | None:
     stats, failures, final = run.locust_stats, run.locust_failures, run.locust_final
     if stats is None and failures is None and final is None:
@@ -191,11 +223,7 @@ def _check(
     alerts: list[AlertFinding],
     comparison: Comparison | None,
 ) -> CheckResult:
-    failures = [
-        f"SLO {c['query_type']} {c['metric']}: {c['value']:.4g} > {c['limit']:.4g}"
-        for c in slo_checks
-        if c["ok"] is False and c["value"] is not None
-    ]
+    failures = [f"SLO {slo_failure(c)}" for c in slo_checks if c["ok"] is False]
     failures += [
         f"target {t['metric']}: {t['value']:.4g} {t['unit']} is worse than the minimum "
         f"{t['minimum']:g} {t['unit']}"
@@ -262,6 +290,7 @@ def analyze_run(
         overall=overall,
         per_type=per_type,
         slo_checks=overall["slo_checks"],
+        quality=_quality(run.manifest),
         stages=stages,
         degradation=deg,
         leaks=leaks,

@@ -395,8 +395,10 @@ def _progress_loop(qi: QiState, interval: float) -> None:
         now = time.time()
         done = [r for r in qi.recent or [] if r.ts_start + (r.e2e_ms or 0) / 1000 >= now - window]
         qi.recent = done
-        e2e = [r.e2e_ms for r in done if r.ok and r.e2e_ms is not None]
-        errors = sum(1 for r in done if not r.ok)
+        served = [r for r in done if r.ok]
+        e2e = [r.e2e_ms for r in served if r.e2e_ms is not None]
+        errors = len(done) - len(served)
+        checked = [r.quality_ok for r in served if r.quality_ok is not None]
         name, users = qi.stage_now(now)
         runner = qi.environment.runner
         active = runner.user_count if runner is not None else 0
@@ -411,9 +413,10 @@ def _progress_loop(qi: QiState, interval: float) -> None:
         else:
             where = "no scenario"
         p95 = f"{_percentile(e2e, 95):7.0f} ms" if e2e else "      - ms"
+        quality = f"{sum(checked) / len(checked):4.0%}" if checked else "   -"
         print(
             f"[qi-load] {where} users {active:>3}/{users:<3} "
-            f"req/s {len(done) / window:6.2f} p95 {p95} errors {errors}",
+            f"req/s {len(served) / window:6.2f} p95 {p95} errors {errors} quality {quality}",
             flush=True,
         )
 

@@ -57,12 +57,45 @@ def _table(
     return f"<table><tr>{th}</tr>{''.join(body)}</table>"
 
 
+def _quality(q: QueryStats) -> str:
+    """Passed share of checked answers, with n (a dash when no answer was checked)."""
+    rate = q["quality_rate"]
+    return _NONE if rate is None else f"{rate:.0%} of {q['quality_checked']}"
+
+
+def _quality_section(s: Summary) -> str:
+    """Per query type: the quality rate and which checks ran or were skipped."""
+    info = s["quality"]
+    mode = info["mode"] or "not recorded"
+    ref = {True: "yes", False: "no", None: "not recorded"}[info["reference_agent"]]
+    rows, cls = [], []
+    for name in dict.fromkeys([*s["per_type"], *info["checks"]]):
+        q, plan = s["per_type"].get(name), info["checks"].get(name)
+        rate = q["quality_rate"] if q else None
+        rows.append([
+            _e(name), _n(q["quality_checked"] if q else 0), _n(q["quality_passed"] if q else 0),
+            _quality(q) if q else _NONE,
+            _e(", ".join(plan["ran"]) or "none") if plan else _NONE,
+            _e(", ".join(plan["skipped"]) or "none") if plan else _NONE,
+        ])  # fmt: skip
+        cls.append("bad" if rate is not None and rate < 1.0 else "")
+    head = ["query type", "checked", "passed", "quality", "checks run", "skipped (not applicable)"]
+    return (
+        "<h2>Answer quality (valid stages pooled)</h2>"
+        f"<p>Checks mode <code>{_e(mode)}</code> · target declared to be the reference agent: "
+        f"{ref}. Latency and throughput count every protocol-successful request whatever its "
+        "answer; goodput only those that passed their checks (or had none).</p>"
+        + _table(head, rows, cls=cls)
+    )
+
+
 def _query_rows(named: Mapping[str, QueryStats]) -> list[list[str]]:
     rows = []
     for name, q in named.items():
         rows.append([
             _e(name), _n(q["n"]), _n(q["throughput_rps"]), _n(q["goodput_rps"]),
-            f"{q['error_rate']:.1%}", _n(q["ttft_ms"]["p50"]), _n(q["ttft_ms"]["p95"]),
+            f"{q['error_rate']:.1%}", _quality(q), _n(q["ttft_ms"]["p50"]),
+            _n(q["ttft_ms"]["p95"]),
             _n(q["e2e_ms"]["p50"]), _n(q["e2e_ms"]["p95"]),
             _n(q["e2e_ms"]["p99"]) + (" *" if q["e2e_ms"]["p99_flagged"] and q["e2e_ms"]["n"]
                                       else ""),
@@ -73,7 +106,8 @@ def _query_rows(named: Mapping[str, QueryStats]) -> list[list[str]]:
 
 
 _QUERY_HEAD: Final = [
-    "", "n", "req/s", "goodput/s", "errors", "TTFT p50", "TTFT p95", "E2E p50", "E2E p95",
+    "", "n", "req/s", "goodput/s", "errors", "quality", "TTFT p50", "TTFT p95", "E2E p50",
+    "E2E p95",
     "E2E p99", "E2E max", "TPOT p50", "tokens/s", "errors by kind",
 ]  # fmt: skip
 
@@ -181,6 +215,7 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
             left=2, cls=["bad" if c["ok"] is False else "" for c in s["slo_checks"]],
         ))  # fmt: skip
 
+    parts.append(_quality_section(s))
     parts.append("<h2>Stages (steady-state windows)</h2>")
     stage_rows = []
     for st in s["stages"]:
@@ -192,12 +227,12 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
         stage_rows.append([
             _e(st["name"]), _n(st["users"]), f"{st['window_s']:.0f} s", _n(o["n"]),
             _n(o["throughput_rps"]), _n(o["goodput_rps"]), f"{o['error_rate']:.1%}",
-            _n(o["ttft_ms"]["p95"]), _n(o["e2e_ms"]["p50"]), _n(o["e2e_ms"]["p95"]),
+            _quality(o), _n(o["ttft_ms"]["p95"]), _n(o["e2e_ms"]["p50"]), _n(o["e2e_ms"]["p95"]),
             {True: "pass", False: "FAIL", None: _NONE}[st["slo_ok"]],
             _e(st["invalid"] or "valid"), roles or _NONE,
         ])  # fmt: skip
     parts.append(_table(
-        ["stage", "users", "window", "n", "req/s", "goodput/s", "errors", "TTFT p95",
+        ["stage", "users", "window", "n", "req/s", "goodput/s", "errors", "quality", "TTFT p95",
          "E2E p50", "E2E p95", "SLOs", "validity", "resources (mean/peak)"],
         stage_rows, cls=["bad" if st["invalid"] else "" for st in s["stages"]],
     ))  # fmt: skip

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from qi_load.analyze.compare import Comparison
+from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
 
 __all__ = ["comparison_markdown", "md_escape", "render_markdown"]
@@ -56,6 +57,31 @@ def comparison_markdown(c: Comparison) -> list[str]:
     return [*lines, "", *_table(head, rows)]
 
 
+def _quality(q: QueryStats) -> str:
+    rate = q["quality_rate"]
+    return "-" if rate is None else f"{rate:.0%} of {q['quality_checked']}"
+
+
+def _quality_lines(s: Summary) -> list[str]:
+    info = s["quality"]
+    types = list(dict.fromkeys([*s["per_type"], *info["checks"]]))
+    lines = [
+        "## Answer quality",
+        "",
+        f"Checks mode: {md_escape(info['mode'] or 'not recorded')}.",
+        "",
+    ]
+    rows = []
+    for name in types:
+        q, plan = s["per_type"].get(name), info["checks"].get(name)
+        rows.append([
+            md_escape(name), _quality(q) if q else "-",
+            md_escape(", ".join(plan["ran"]) or "none") if plan else "-",
+            md_escape(", ".join(plan["skipped"]) or "none") if plan else "-",
+        ])  # fmt: skip
+    return lines + _table(["query type", "quality", "checks run", "skipped (not applicable)"], rows)
+
+
 def render_markdown(s: Summary) -> str:
     run, check, deg = s["run"], s["check"], s["degradation"]
     lines = [
@@ -94,16 +120,18 @@ def render_markdown(s: Summary) -> str:
     )  # fmt: skip
     lines += ["## Stages", ""]
     lines += _table(
-        ["stage", "users", "n", "req/s", "goodput/s", "errors", "TTFT p95 ms", "E2E p95 ms",
-         "SLOs", "valid"],
+        ["stage", "users", "n", "req/s", "goodput/s", "errors", "quality", "TTFT p95 ms",
+         "E2E p95 ms", "SLOs", "valid"],
         [[md_escape(st["name"]), str(st["users"]), str(st["overall"]["n"]),
           _n(st["overall"]["throughput_rps"]), _n(st["overall"]["goodput_rps"]),
-          f"{st['overall']['error_rate']:.1%}", _n(st["overall"]["ttft_ms"]["p95"]),
+          f"{st['overall']['error_rate']:.1%}", _quality(st["overall"]),
+          _n(st["overall"]["ttft_ms"]["p95"]),
           _n(st["overall"]["e2e_ms"]["p95"]),
           {True: "pass", False: "FAIL", None: "-"}[st["slo_ok"]],
           "yes" if st["invalid"] is None else f"no: {md_escape(st['invalid'])}"]
          for st in s["stages"]],
     )  # fmt: skip
+    lines += _quality_lines(s)
     if s["recommendations"]:
         lines += ["## Recommendations", ""]
         lines += [
