@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 # simple is fast here (fault and accuracy tests); the others keep their default timings.
 SIMPLE_TTFT_MS, SIMPLE_ITL_MS, SIMPLE_TOKENS = 60.0, 20.0, 10
 FAST = ["--slots", "128", "--timing", f"simple={SIMPLE_TTFT_MS},{SIMPLE_ITL_MS},{SIMPLE_TOKENS}"]
-CATALOGUE = QueryCatalogue.default()
+CATALOGUE = QueryCatalogue.default(reference_agent=True)
 
 
 @pytest.fixture(scope="module")
