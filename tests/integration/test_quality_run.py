@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from qi_cli import qi_load_command, run_qi_load
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
 GENERIC = ("simple", "code_generation", "reasoning")
 REFERENCE_TIED = ("file_operations", "multi_tool")
 
@@ -137,3 +139,33 @@ def test_off_runs_no_check(tmp_path: Path) -> None:
     assert manifest["quality"]["mode"] == "off"
     assert all(not plan["ran"] for plan in manifest["quality"]["checks"].values())
     assert _locust_counts(run_dir) == (len(rows), 0)
+
+
+def test_a_bad_catalogue_stops_locust_before_the_run(tmp_path: Path) -> None:
+    bad = tmp_path / "queries.yaml"
+    bad.write_text("queries:\n  simpel: ['x']\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "locustfiles" / "agent.py"),
+            "--headless",
+            "-H",
+            "http://127.0.0.1:9",
+            "-t",
+            "2",
+            "--queries",
+            str(bad),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"{bad}: queries.simpel" in done.stderr
