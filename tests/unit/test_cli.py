@@ -76,3 +76,28 @@ def test_run_passes_everything_after_double_dash_to_locust() -> None:
 def test_commands_without_passthrough_keep_their_double_dash() -> None:
     argv = ["startup", "-n", "1", "--", "true"]
     assert _split_passthrough(argv) == (argv, [])
+
+
+def test_run_passes_the_quality_mode_and_declares_only_the_embedded_agent(
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from qi_load.record.rundir import RunDir
+    from qi_load.runner import RunOptions, _master_command, _worker_command
+
+    args = build_parser().parse_args(["run", "smoke"])
+    assert args.quality == "record"
+    args = build_parser().parse_args(["run", "smoke", "--quality", "enforce"])
+    options = RunOptions(scenario="smoke", quality=args.quality, workers=1)
+    embedded = cast(Any, SimpleNamespace(pid=4242))
+    run_dir = RunDir(tmp_path / "run")
+    for target, declared in ((embedded, True), (None, False)):
+        master = _master_command(options, "s.yaml", "http://x", run_dir, "id", target, 5557)
+        worker = _worker_command(options, "s.yaml", "http://x", 5557, target)
+        for command in (master, worker):
+            assert command[command.index("--quality") + 1] == "enforce"
+            assert ("--reference-agent" in command) is declared
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "smoke", "--quality", "strict"])
