@@ -94,7 +94,9 @@ def test_run_passes_the_quality_mode_and_declares_only_the_embedded_agent(
     embedded = cast(Any, SimpleNamespace(pid=4242))
     run_dir = RunDir(tmp_path / "run")
     for target, declared in ((embedded, True), (None, False)):
-        master = _master_command(options, "s.yaml", "http://x", run_dir, "id", target, 5557)
+        master = _master_command(
+            options, "s.yaml", "http://x", run_dir, "id", target, 5557, preflight_in_master=False
+        )
         worker = _worker_command(options, "s.yaml", "http://x", 5557, target)
         for command in (master, worker):
             assert command[command.index("--quality") + 1] == "enforce"
