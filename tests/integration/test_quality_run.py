@@ -124,9 +124,10 @@ def test_enforce_makes_wrong_answers_locust_failures_against_the_reference_agent
     assert manifest["quality"]["checks"]["file_operations"]["ran"] == ["sandbox_file_facts"]
     rows = _rows(run_dir)
     assert rows and all(r["ok"] == "true" and r["error_kind"] == "none" for r in rows)
-    wrong = [r for r in rows if r["quality_ok"] == "false"]
-    assert {r["query_type"] for r in wrong} >= {*GENERIC, *REFERENCE_TIED}
-    assert _locust_counts(run_dir) == (len(rows), len(wrong))
+    # Declared the reference agent: every answer is checked, its sandbox/tool ones included.
+    assert {r["quality_ok"] for r in rows} == {"false"}
+    assert any(r["query_type"] in REFERENCE_TIED for r in rows)
+    assert _locust_counts(run_dir) == (len(rows), len(rows))
 
 
 def test_off_runs_no_check(tmp_path: Path) -> None:
