@@ -68,6 +68,9 @@ HOST_COLUMNS_REQUIRED: Final = tuple(_HOST_DTYPES)
 _LOCUST_STATS_COLUMNS: Final = ("Type", "Name", "Request Count", "Failure Count")
 _LOCUST_FAILURES_COLUMNS: Final = ("Method", "Name", "Error", "Occurrences")
 _TRUE: Final = ("true", "1", "1.0")
+_BOOLEAN: Final = (*_TRUE, "false", "0", "0.0")
+_NOT_EMPTY: Final = ("ts_start", "ts")
+"""Columns every row must have: a request's start, a sample's time."""
 
 
 @dataclass
@@ -101,10 +104,16 @@ class RunData:
 
 
 def load_run(path: Path | str) -> RunData:
-    """Read ``path``; raise ``QiLoadError`` for a corrupt or foreign directory."""
+    """Read ``path``; raise ``QiLoadError`` for a corrupt or foreign directory.
+
+    Whatever a run can leave is read, with a warning for what is missing or partial: a run
+    that did not close its files (killed, or still going) may end in a cut-off line, which
+    is left out; a ``complete`` run closed them, so there a cut-off line is corruption.
+    """
     root = Path(path)
     if not root.is_dir():
-        raise QiLoadError(f"{root}: not a run directory (no such directory)")
+        what = "a file" if root.exists() else "no such directory"
+        raise QiLoadError(f"{root}: not a run directory ({what})")
     has_manifest = (root / RUN_JSON).is_file()
     has_requests = (root / REQUESTS_CSV).is_file()
     if not has_manifest and not has_requests:
@@ -114,30 +123,76 @@ def load_run(path: Path | str) -> RunData:
     if not has_manifest:
         warnings.append(f"{RUN_JSON} is missing: no stages, scenario or SLOs; whole run analysed")
     status = manifest.get("status")
-    if has_manifest and status != "complete":
+    if status == "running":
+        warnings.append(
+            "run status is 'running': the run is still going, or its Locust process was "
+            "killed before it closed run.json; the data may stop early"
+        )
+    elif has_manifest and status != "complete":
         warnings.append(f"run status is {status!r}, not 'complete': the data may stop early")
+    closed = status == "complete"
 
-    if has_requests:
-        requests = _read_requests(root / REQUESTS_CSV, warnings)
-    else:
-        warnings.append(f"{REQUESTS_CSV} is missing: no request metrics")
-        requests = _empty(_REQUEST_DTYPES)
-        requests = _finish_requests(requests)
+    requests = _read_requests(root / REQUESTS_CSV, warnings, closed) if has_requests else None
+    if requests is None:
+        if not has_requests:
+            warnings.append(f"{REQUESTS_CSV} is missing: no request metrics")
+        requests = _finish_requests(_empty(_REQUEST_DTYPES))
+    samples = None
     if (root / HOST_SAMPLES_CSV).is_file():
-        samples = _read_samples(root / HOST_SAMPLES_CSV, warnings)
+        samples = _read_samples(root / HOST_SAMPLES_CSV, warnings, closed)
     else:
         warnings.append(f"{HOST_SAMPLES_CSV} is missing: no resource metrics")
+    if samples is None:
         samples = _empty({**_HOST_DTYPES, **_HOST_OPTIONAL})
+    _cut_stages(manifest, requests, samples, warnings)
     return RunData(
         path=root,
         manifest=manifest,
         requests=requests,
         samples=samples,
-        locust_stats=_read_small(root / LOCUST_STATS_CSV, _LOCUST_STATS_COLUMNS),
-        locust_failures=_read_small(root / LOCUST_FAILURES_CSV, _LOCUST_FAILURES_COLUMNS),
+        locust_stats=_read_small(root / LOCUST_STATS_CSV, _LOCUST_STATS_COLUMNS, warnings),
+        locust_failures=_read_small(root / LOCUST_FAILURES_CSV, _LOCUST_FAILURES_COLUMNS, warnings),
         locust_final=_read_locust_final(root / LOCUST_FINAL_JSON, warnings),
         warnings=warnings,
     )
+
+
+def _cut_stages(
+    manifest: dict[str, Any], requests: pd.DataFrame, samples: pd.DataFrame, warnings: list[str]
+) -> None:
+    """End the stages where the run ended, as the plugin does when it closes a run.
+
+    A run that never closed ``run.json`` (killed) still lists its whole plan; ``qi-load run``
+    may then mark it ``failed`` with its own end. Stages past that end would count seconds
+    without load, so they end at ``end`` or, without one, at the last request or sample.
+    """
+    stages = manifest.get("stages")
+    if not stages:
+        return
+    end = manifest.get("end")
+    if not isinstance(end, int | float) or isinstance(end, bool):
+        if manifest.get("status") != "running":
+            return
+        last = [
+            float(np.nanmax(c))
+            for c in (requests["ts_end"].to_numpy(np.float64), samples["ts"].to_numpy(np.float64))
+            if np.isfinite(c).any()
+        ]
+        if not last:
+            return
+        end = float(np.nextafter(max(last), np.inf))  # the window is half-open
+    cut = [
+        {**stage, "end": min(stage["end"], end), "ramp_end": min(stage["ramp_end"], end)}
+        for stage in stages
+        if stage["start"] < end
+    ]
+    shortened = sum(stage["end"] > end for stage in stages if stage["start"] < end)
+    if shortened or len(cut) < len(stages):
+        warnings.append(
+            f"the run ended before its plan: {shortened} stage(s) cut short where the data "
+            f"ends, {len(stages) - len(cut)} never started"
+        )
+    manifest["stages"] = cut
 
 
 def _read_locust_final(path: Path, warnings: list[str]) -> list[dict[str, Any]] | None:
@@ -179,20 +234,39 @@ def _read_manifest(path: Path, warnings: list[str]) -> dict[str, Any]:
             if not isinstance(stage[key], int | float) or isinstance(stage[key], bool):
                 raise QiLoadError(f"{path}: stages[{i}].{key} = {stage[key]!r} is not a number")
     for key in ("scenario",):
-        if key in data and not isinstance(data[key], dict):
+        if data.get(key) is not None and not isinstance(data[key], dict):
             warnings.append(f"{path.name}: field {key!r} is not an object; ignored")
     return data
 
 
-def _check_text(path: Path, required: Sequence[str]) -> list[str]:
-    """Validate the header and the last byte; return the header's column names."""
+@dataclass(frozen=True)
+class _Text:
+    """A CSV file's header and how many of its data rows are whole (``None``: all)."""
+
+    header: list[str]
+    rows: int | None = None
+
+
+def _check_text(
+    path: Path, required: Sequence[str], warnings: list[str] | None = None, closed: bool = True
+) -> _Text | None:
+    """Validate the header and the last byte. A file its writer did not close (``closed``
+    false, ``warnings`` given) may be empty (``None``) or end in a cut-off line (left out)."""
     size = path.stat().st_size
+    lenient = warnings if not closed else None
     if size == 0:
+        if lenient is not None:
+            lenient.append(f"{path.name} is empty (the run stopped before its header): no rows")
+            return None
         raise QiLoadError(f"{path}: file is empty (not even a header)")
     with path.open("rb") as fh:
-        header_line = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+        raw = fh.readline()
         fh.seek(size - 1)
         last = fh.read(1)
+    if lenient is not None and not raw.endswith(b"\n"):
+        lenient.append(f"{path.name}: its header is cut off (the run stopped): no rows")
+        return None
+    header_line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
     header = [h.strip().strip('"') for h in header_line.split(",")]
     missing = [c for c in required if c not in header]
     if missing:
@@ -200,13 +274,18 @@ def _check_text(path: Path, required: Sequence[str]) -> list[str]:
         raise QiLoadError(
             f"{path}: wrong columns: missing {shown} (header starts {header_line[:80]!r})"
         )
-    if last != b"\n":
-        lines = _count_lines(path)
-        raise QiLoadError(
-            f"{path}: truncated: line {lines} is cut off (no final newline); the run was "
-            f"killed mid-write: delete that last line to report the rest"
+    if last == b"\n":
+        return _Text(header)
+    lines = _count_lines(path)
+    if lenient is not None:
+        lenient.append(
+            f"{path.name}: line {lines} is cut off (the run stopped mid-write): left out"
         )
-    return header
+        return _Text(header, rows=lines - 2)
+    raise QiLoadError(
+        f"{path}: truncated: line {lines} is cut off (no final newline); the run was "
+        f"killed mid-write: delete that last line to report the rest"
+    )
 
 
 def _count_lines(path: Path) -> int:
@@ -217,36 +296,73 @@ def _count_lines(path: Path) -> int:
     return count + 1
 
 
-def _read_csv(path: Path, dtypes: Mapping[str, Any], header: Sequence[str]) -> pd.DataFrame:
-    use = {k: v for k, v in dtypes.items() if k in header}
+def _read_csv(path: Path, dtypes: Mapping[str, Any], text: _Text) -> pd.DataFrame:
+    use = {k: v for k, v in dtypes.items() if k in text.header}
     try:
-        return pd.read_csv(path, usecols=list(use), dtype=use, engine="c", low_memory=False)
+        frame = pd.read_csv(
+            path, usecols=list(use), dtype=use, engine="c", low_memory=False, nrows=text.rows
+        )
     except pd.errors.ParserError as exc:
         raise QiLoadError(f"{path}: malformed CSV ({str(exc).strip()})") from exc
     except ValueError as exc:
-        raise QiLoadError(f"{path}: {_bad_value(path, use)} ({exc})") from exc
+        raise QiLoadError(f"{path}: {_bad_value(path, use, text.rows)} ({exc})") from exc
+    _check_numbers(path, frame)
+    return frame
 
 
-def _bad_value(path: Path, dtypes: Mapping[str, Any]) -> str:
+def _bad_value(path: Path, dtypes: Mapping[str, Any], rows: int | None) -> str:
     """Find the first cell that does not parse, for the error message (error path only)."""
-    raw = pd.read_csv(path, usecols=list(dtypes), dtype=str, keep_default_na=False)
+    raw = pd.read_csv(path, usecols=list(dtypes), dtype=str, keep_default_na=False, nrows=rows)
     for col, kind in dtypes.items():
         if kind == "category":
             continue
         cells = raw[col]
         bad = pd.to_numeric(cells.replace("", np.nan), errors="coerce").isna() & (cells != "")
+        if str(kind).startswith("int"):
+            bad |= cells == ""  # an integer column has no "not measured"
         if bad.any():
             row = int(np.argmax(bad.to_numpy()))
             return f"line {row + 2}: column {col!r}: {cells.iloc[row]!r} is not a number"
     return "a value does not parse"
 
 
-def _read_requests(path: Path, warnings: list[str]) -> pd.DataFrame:
-    header = _check_text(path, REQUEST_COLUMNS_REQUIRED)
-    frame = _read_csv(path, _REQUEST_DTYPES, header)
+def _check_numbers(path: Path, frame: pd.DataFrame) -> None:
+    """No infinities anywhere, and no empty cell in a column every row must have."""
+    for col in frame.columns:
+        values = frame[col]
+        if not pd.api.types.is_float_dtype(values.dtype):
+            continue
+        arr = values.to_numpy(np.float64)
+        bad = np.isinf(arr) | (np.isnan(arr) if col in _NOT_EMPTY else False)
+        if bad.any():
+            row = int(np.argmax(bad))
+            what = "is empty" if np.isnan(arr[row]) else f"{arr[row]!r} is not a finite number"
+            raise QiLoadError(f"{path}: line {row + 2}: column {col!r} {what}")
+
+
+def _read_requests(path: Path, warnings: list[str], closed: bool) -> pd.DataFrame | None:
+    text = _check_text(path, REQUEST_COLUMNS_REQUIRED, warnings, closed)
+    if text is None:
+        return None
+    frame = _read_csv(path, _REQUEST_DTYPES, text)
     if frame.empty:
         warnings.append(f"{REQUESTS_CSV} has a header but no rows: no request metrics")
+    for col, allowed in (("ok", _BOOLEAN), ("quality_ok", _BOOLEAN)):
+        _check_category(path, frame[col], allowed, empty_ok=col == "quality_ok")
     return _finish_requests(frame)
+
+
+def _check_category(path: Path, column: pd.Series, allowed: Sequence[str], empty_ok: bool) -> None:
+    cat = column.astype("category")
+    bad = [c for c in cat.cat.categories if str(c).strip().lower() not in allowed]
+    missing = cat.isna().to_numpy()
+    if bad or (missing.any() and not empty_ok):
+        rows = cat.isin(bad).to_numpy() | (missing & (not empty_ok))
+        row = int(np.argmax(rows))
+        value = "" if missing[row] else str(cat.iloc[row])
+        raise QiLoadError(
+            f"{path}: line {row + 2}: column {column.name!r}: {value!r} is not true or false"
+        )
 
 
 def _finish_requests(frame: pd.DataFrame) -> pd.DataFrame:
@@ -265,22 +381,28 @@ def _truthy(column: pd.Series) -> np.ndarray:
     return np.asarray(truth[cat.cat.codes.to_numpy()], dtype=np.float64)
 
 
-def _read_samples(path: Path, warnings: list[str]) -> pd.DataFrame:
-    header = _check_text(path, HOST_COLUMNS_REQUIRED)
-    frame = _read_csv(path, {**_HOST_DTYPES, **_HOST_OPTIONAL}, header)
+def _read_samples(path: Path, warnings: list[str], closed: bool) -> pd.DataFrame | None:
+    text = _check_text(path, HOST_COLUMNS_REQUIRED, warnings, closed)
+    if text is None:
+        return None
+    frame = _read_csv(path, {**_HOST_DTYPES, **_HOST_OPTIONAL}, text)
     if frame.empty:
         warnings.append(f"{HOST_SAMPLES_CSV} has a header but no rows: no resource metrics")
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
-def _read_small(path: Path, required: Sequence[str]) -> pd.DataFrame | None:
+def _read_small(path: Path, required: Sequence[str], warnings: list[str]) -> pd.DataFrame | None:
+    """One of Locust's own CSVs: optional, and rewritten in place every second, so a run
+    killed mid-rewrite leaves it empty or cut; then it is left out with a warning."""
     if not path.is_file():
         return None
-    _check_text(path, required)
     try:
+        text = _check_text(path, required)
+        assert text is not None
         return pd.read_csv(path, dtype=str, engine="c", keep_default_na=False)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise QiLoadError(f"{path}: malformed CSV ({str(exc).strip()})") from exc
+    except (QiLoadError, pd.errors.ParserError, ValueError) as exc:
+        warnings.append(f"{path.name} left out: {str(exc).removeprefix(str(path) + ': ')}")
+        return None
 
 
 def _empty(dtypes: Mapping[str, Any]) -> pd.DataFrame:

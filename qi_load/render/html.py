@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
+from qi_load.render.series import stage_note
 
 __all__ = ["render_html"]
 
@@ -229,11 +230,11 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
             _n(o["throughput_rps"]), _n(o["goodput_rps"]), f"{o['error_rate']:.1%}",
             _quality(o), _n(o["ttft_ms"]["p95"]), _n(o["e2e_ms"]["p50"]), _n(o["e2e_ms"]["p95"]),
             {True: "pass", False: "FAIL", None: _NONE}[st["slo_ok"]],
-            _e(st["invalid"] or "valid"), roles or _NONE,
+            _e(st["invalid"] or "valid"), _e(stage_note(st)), roles or _NONE,
         ])  # fmt: skip
     parts.append(_table(
         ["stage", "users", "window", "n", "req/s", "goodput/s", "errors", "quality", "TTFT p95",
-         "E2E p50", "E2E p95", "SLOs", "validity", "resources (mean/peak)"],
+         "E2E p50", "E2E p95", "SLOs", "validity", "note", "resources (mean/peak)"],
         stage_rows, cls=["bad" if st["invalid"] else "" for st in s["stages"]],
     ))  # fmt: skip
     parts.append("<h2>Per query type (valid stages pooled)</h2>")

@@ -9,6 +9,7 @@ from typing import Any
 from qi_load.analyze.compare import Comparison
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
+from qi_load.render.series import stage_note
 
 __all__ = ["comparison_markdown", "md_escape", "render_markdown"]
 
@@ -121,14 +122,15 @@ def render_markdown(s: Summary) -> str:
     lines += ["## Stages", ""]
     lines += _table(
         ["stage", "users", "n", "req/s", "goodput/s", "errors", "quality", "TTFT p95 ms",
-         "E2E p95 ms", "SLOs", "valid"],
+         "E2E p95 ms", "SLOs", "valid", "note"],
         [[md_escape(st["name"]), str(st["users"]), str(st["overall"]["n"]),
           _n(st["overall"]["throughput_rps"]), _n(st["overall"]["goodput_rps"]),
           f"{st['overall']['error_rate']:.1%}", _quality(st["overall"]),
           _n(st["overall"]["ttft_ms"]["p95"]),
           _n(st["overall"]["e2e_ms"]["p95"]),
           {True: "pass", False: "FAIL", None: "-"}[st["slo_ok"]],
-          "yes" if st["invalid"] is None else f"no: {md_escape(st['invalid'])}"]
+          "yes" if st["invalid"] is None else f"no: {md_escape(st['invalid'])}",
+          stage_note(st)]
          for st in s["stages"]],
     )  # fmt: skip
     lines += _quality_lines(s)

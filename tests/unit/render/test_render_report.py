@@ -14,7 +14,7 @@ from qi_load.analyze.summary import analyze_run
 from qi_load.render.html import render_html
 from qi_load.render.markdown import md_escape, render_markdown
 from qi_load.render.outputs import write_report
-from qi_load.render.plots import PLOTS
+from qi_load.render.plots import PLOTS, render_plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -87,5 +87,6 @@ def test_plots_of_an_empty_run(tmp_path: Path, evil_dir: Path) -> None:
     )
     run = load_run(tmp_path)
     summary = analyze_run(run)
-    for draw in PLOTS.values():
-        assert draw(summary, run).startswith(PNG)
+    images = render_plots(summary, run, tmp_path / "plots")
+    assert set(images) == set(PLOTS)
+    assert all(png.startswith(PNG) for png in images.values())
