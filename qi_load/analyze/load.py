@@ -336,8 +336,10 @@ def _check_numbers(path: Path, frame: pd.DataFrame) -> None:
         bad = np.isinf(arr) | (np.isnan(arr) if col in _NOT_EMPTY else False)
         if bad.any():
             row = int(np.argmax(bad))
-            what = "is empty" if np.isnan(arr[row]) else f"{arr[row]!r} is not a finite number"
-            raise QiLoadError(f"{path}: line {row + 2}: column {col!r} {what}")
+            where = f"{path}: line {row + 2}: column {col!r}"
+            if np.isnan(arr[row]):
+                raise QiLoadError(f"{where} is empty (every row needs it)")
+            raise QiLoadError(f"{where}: {float(arr[row])!r} is not a finite number")
 
 
 def _read_requests(path: Path, warnings: list[str], closed: bool) -> pd.DataFrame | None:

@@ -7,7 +7,7 @@ import csv
 import json
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +30,7 @@ ERROR_KINDS: Final = tuple(sorted({*typing.get_args(ErrorKind), "cancelled"} - {
 QUERY_KINDS: Final = (*QUERY_TYPES, "conversation", "mcp")
 ROLES: Final = ("master", "worker", "local", "target", "sut")
 MISSING_FILES: Final = ("requests", "host_samples", "run_json")
+LOCUST_FILES: Final = ("stats", "failures", "final", "stats_cut", "final_cut")
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,14 @@ class RunShape:
     processes: tuple[Process, ...] = ()
     missing: frozenset[str] = frozenset()
     locust: frozenset[str] = frozenset()
-    """Which of Locust's own files exist: ``stats``, ``failures``, ``final``."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Which of Locust's own files exist: ``stats``, ``failures``, ``final``, and which it
+    was rewriting when killed: ``stats_cut``, ``final_cut``."""
+    cut: frozenset[str] = frozenset()
+    """CSVs whose last row a kill cut off (``requests``, ``host_samples``): only a run that
+    never closed its files (``running``) can leave that."""
+    stages_written: bool = True
+    """False: killed before its first stage began (run.json lists none)."""
+    lost_worker: bool = False
 
 
 @cache
@@ -124,7 +131,7 @@ def write_shape(root: Path, shape: RunShape) -> Path:
     marks = [
         stage_mark(s, T0 + s.start_s, T0 + s.end_s if end is None else min(T0 + s.end_s, end))
         for s in plan
-        if end is None or T0 + s.start_s < end
+        if (end is None or T0 + s.start_s < end) and shape.stages_written
     ]
     records = []
     for req in shape.requests:
@@ -166,12 +173,11 @@ def write_shape(root: Path, shape: RunShape) -> Path:
         "test_start": T0 if plan else None,
         "interrupted_by": "SIGINT" if shape.status == "interrupted" else None,
         "expected_workers": 0,
-        "workers": [],
-        "lost_workers": [],
+        "workers": [{"id": "w1", "joined": T0, "lost_at": None}],
+        "lost_workers": [{"id": "w2", "at": T0 + 1.0}] if shape.lost_worker else [],
         "stages": [{**dict(m.to_dict()), "invalid": None} for m in marks],
         "environment": _environment(),
         "counts": {"requests": len(records), "host_samples": len(samples)},
-        **shape.extra,
     }
     run_dir.write_manifest(manifest)
     _write_locust(root, shape.locust, records)
@@ -180,6 +186,8 @@ def write_shape(root: Path, shape: RunShape) -> Path:
         ("host_samples", run_dir.host_samples_csv),
         ("run_json", run_dir.run_json),
     ):
+        if name in shape.cut and shape.status == "running":
+            path.write_bytes(path.read_bytes()[:-5])
         if name in shape.missing:
             path.unlink()
     return root
@@ -207,6 +215,10 @@ def _write_locust(root: Path, which: frozenset[str], records: Sequence[RequestRe
             for n in names
         ]
         (root / LOCUST_FINAL_JSON).write_text(json.dumps(entries))
+    for name, file in (("stats_cut", LOCUST_STATS_CSV), ("final_cut", LOCUST_FINAL_JSON)):
+        path = root / file
+        if name in which and path.is_file():
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
 # -- hypothesis strategies ---------------------------------------------------------------
@@ -290,7 +302,10 @@ def run_shapes(draw: st.DrawFn) -> RunShape:
         requests=draw(_requests(kinds)),
         processes=draw(_processes),
         missing=missing,
-        locust=draw(st.frozensets(st.sampled_from(["stats", "failures", "final"]))),
+        locust=draw(st.frozensets(st.sampled_from(LOCUST_FILES))),
+        cut=draw(st.frozensets(st.sampled_from(["requests", "host_samples"]))),
+        stages_written=draw(st.integers(0, 9)) > 0,
+        lost_worker=draw(st.booleans()),
     )
 
 
