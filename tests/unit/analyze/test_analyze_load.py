@@ -108,3 +108,76 @@ def test_header_only_and_missing_manifest_warn(run_copy: Path) -> None:
     assert run.requests.empty
     assert any("no rows" in w for w in run.warnings)
     assert any("run.json is missing" in w for w in run.warnings)
+
+
+def _set_status(root: Path, **fields: object) -> None:
+    manifest = json.loads((root / "run.json").read_text())
+    (root / "run.json").write_text(json.dumps({**manifest, **fields}))
+
+
+def test_killed_run_leaves_out_its_cut_off_lines(run_copy: Path) -> None:
+    _set_status(run_copy, status="running", end=None)
+    requests = run_copy / "requests.csv"
+    rows = requests.read_bytes().count(b"\n") - 1
+    requests.write_bytes(requests.read_bytes()[:-15])
+    (run_copy / "host_samples.csv").write_text("")
+    run = load_run(run_copy)
+    assert len(run.requests) == rows - 1 and run.samples.empty
+    assert any(f"line {rows + 1} is cut off (the run stopped mid-write)" in w for w in run.warnings)
+    assert any("host_samples.csv is empty" in w for w in run.warnings)
+
+
+def test_killed_run_stages_end_with_its_data(run_copy: Path) -> None:
+    manifest = json.loads((run_copy / "run.json").read_text())
+    cut_at = manifest["stages"][2]["start"] + 10.0
+    requests = load_run(run_copy).requests
+    keep = (requests["ts_end"] < cut_at).to_numpy()
+    lines = (run_copy / "requests.csv").read_text().splitlines(keepends=True)
+    (run_copy / "requests.csv").write_text(
+        "".join([lines[0]] + [line for line, k in zip(lines[1:], keep, strict=True) if k])
+    )
+    (run_copy / "host_samples.csv").unlink()
+    _set_status(run_copy, status="running", end=None)
+    run = load_run(run_copy)
+    assert [s["name"] for s in run.stages] == [s["name"] for s in manifest["stages"][:3]]
+    assert cut_at - 1.0 < run.stages[2]["end"] < cut_at
+    assert any("1 stage(s) cut short where the data ends, 2 never started" in w
+               for w in run.warnings)  # fmt: skip
+
+
+def test_damaged_locust_files_are_left_out_with_a_warning(run_copy: Path) -> None:
+    (run_copy / "locust_stats.csv").write_text("Type,Name,Request Count,Failure Count\nPOST,s")
+    (run_copy / "locust_failures.csv").write_text("")
+    run = load_run(run_copy)
+    assert run.locust_stats is None and run.locust_failures is None
+    assert any(w.startswith("locust_stats.csv left out: truncated") for w in run.warnings)
+    assert any(w.startswith("locust_failures.csv left out: file is empty") for w in run.warnings)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("ok", "maybe", r"line 3: column 'ok': 'maybe' is not true or false"),
+        ("ok", "", r"line 3: column 'ok': '' is not true or false"),
+        ("quality_ok", "yes", r"line 3: column 'quality_ok': 'yes' is not true or false"),
+        ("ts_start", "", r"line 3: column 'ts_start' is empty"),
+        ("e2e_ms", "-inf", r"line 3: column 'e2e_ms': -inf is not a finite number"),
+    ],
+)
+def test_bad_cells_name_line_column_and_value(
+    run_copy: Path, column: str, value: str, message: str
+) -> None:
+    path = run_copy / "requests.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    index = lines[0].rstrip("\n").split(",").index(column)
+    cells = lines[2].rstrip("\n").split(",")
+    cells[index] = value
+    lines[2] = ",".join(cells) + "\n"
+    path.write_text("".join(lines))
+    with pytest.raises(QiLoadError, match=rf"requests\.csv: {message}"):
+        load_run(run_copy)
+
+
+def test_a_file_is_not_a_run_directory(run_copy: Path) -> None:
+    with pytest.raises(QiLoadError, match=r"run\.json: not a run directory \(a file\)"):
+        load_run(run_copy / "run.json")

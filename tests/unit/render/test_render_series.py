@@ -1,0 +1,69 @@
+"""Figure series are total: a run without successes, requests or samples still has them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qi_load.analyze.load import RunData, load_run
+from qi_load.analyze.summary import Summary, analyze_run
+from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
+from qi_load.render import series
+
+
+@pytest.fixture(scope="module")
+def all_failed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Summary, RunData]:
+    spec = SyntheticRun(seed=5, users=(1, 4), hold_s=20, error_rate=1.0)
+    run = load_run(write_synthetic_run(tmp_path_factory.mktemp("failed") / "run", spec))
+    return analyze_run(run), run
+
+
+def test_all_failed_run_has_failure_rates_and_no_latency(
+    all_failed: tuple[Summary, RunData],
+) -> None:
+    summary, run = all_failed
+    tl = series.timeline(summary, run)
+    assert tl is not None and tl.x.size == 0 and tl.ok_x.size == 0
+    assert all(v.size == 0 for v in tl.latency.values())
+    # Every request is in one bin's failure rate.
+    assert np.sum(tl.failed_rate) * tl.width == pytest.approx(len(run.requests))
+    assert series.curves(summary).note == "no successful requests in any stage"
+    assert [series.stage_note(s) for s in summary["stages"]] == [series.NO_SUCCESS] * 2
+    assert [d.note for d in series.distributions(run)] == ["no successful requests"] * 2
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    spec = SyntheticRun(seed=6, users=(1, 2), hold_s=10)
+    return write_synthetic_run(tmp_path_factory.mktemp("small") / "run", spec)
+
+
+def test_knee_of_an_all_failed_ladder_says_why(all_failed: tuple[Summary, RunData]) -> None:
+    knee = all_failed[0]["degradation"]["knee"]
+    assert knee["users"] is None
+    assert knee["detail"] == "no successful requests at 1 users: no throughput to scale from"
+
+
+def test_one_latency_value_gets_a_decade_of_log_edges(small: Path) -> None:
+    ladder = load_run(small)
+    one = ladder.requests[ladder.requests["ok"]].head(1)
+    run = RunData(ladder.path, ladder.manifest, one, ladder.samples)
+    e2e, _ = series.distributions(run)
+    value = float(one["e2e_ms"].iloc[0])
+    assert e2e.edges[0] == pytest.approx(value) and e2e.edges[-1] == pytest.approx(10 * value)
+    assert [int(h.counts.sum()) for h in e2e.histograms] == [1]
+
+
+def test_run_without_requests_or_samples(small: Path, tmp_path: Path) -> None:
+    (tmp_path / "requests.csv").write_text(
+        (small / "requests.csv").read_text().splitlines()[0] + "\n"
+    )
+    run = load_run(tmp_path)
+    summary = analyze_run(run)
+    assert series.timeline(summary, run) is None
+    assert series.resources(summary, run) == []
+    assert series.phases(summary).labels == []
+    assert series.curves(summary).users.size == 0
+    assert series.origin(summary, run) == 0.0
