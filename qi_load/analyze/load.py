@@ -164,14 +164,15 @@ def _cut_stages(
 
     A run that never closed ``run.json`` (killed) still lists its whole plan; ``qi-load run``
     may then mark it ``failed`` with its own end. Stages past that end would count seconds
-    without load, so they end at ``end`` or, without one, at the last request or sample.
+    without load, so they end at ``end`` or, when a run that did not complete has none, at
+    its last request or sample.
     """
     stages = manifest.get("stages")
     if not stages:
         return
     end = manifest.get("end")
     if not isinstance(end, int | float) or isinstance(end, bool):
-        if manifest.get("status") != "running":
+        if manifest.get("status") == "complete":
             return
         last = [
             float(np.nanmax(c))

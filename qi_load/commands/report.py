@@ -19,8 +19,11 @@ percentiles, server phases and resources per role; the knee, the scalability lim
 first-saturated resource, memory leaks, the methodology's alerts and targets, and
 recommendations. Methods: docs/analysis.md.
 
-exit codes: 0 report written (and --check passed), 2 bad input (the message names the
-file and problem), 3 --check failed (an SLO, a target graded fail, a critical alert, or a
+Any directory a run can leave (all requests failed, none, interrupted, killed while
+running, files missing) gets every format; what is missing is named in the warnings.
+
+exit codes: 0 report written (and --check passed), 2 bad input (one line naming the file,
+line or field, and value), 3 --check failed (an SLO, a target graded fail, a critical alert, or a
 critical regression against --baseline).
 """
 

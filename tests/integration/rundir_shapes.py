@@ -76,6 +76,8 @@ class RunShape:
     cut: frozenset[str] = frozenset()
     """CSVs whose last row a kill cut off (``requests``, ``host_samples``): only a run that
     never closed its files (``running``) can leave that."""
+    end_written: bool = True
+    """False: ``end`` is null although the run stopped (its stages are still cut short)."""
     stages_written: bool = True
     """False: killed before its first stage began (run.json lists none)."""
     lost_worker: bool = False
@@ -169,7 +171,7 @@ def write_shape(root: Path, shape: RunShape) -> Path:
         "scenario": scenario.model_dump(mode="json") if scenario is not None else None,
         "target_url": "http://127.0.0.1:8000",
         "start": T0,
-        "end": end,
+        "end": end if shape.end_written else None,
         "test_start": T0 if plan else None,
         "interrupted_by": "SIGINT" if shape.status == "interrupted" else None,
         "expected_workers": 0,
@@ -304,6 +306,7 @@ def run_shapes(draw: st.DrawFn) -> RunShape:
         missing=missing,
         locust=draw(st.frozensets(st.sampled_from(LOCUST_FILES))),
         cut=draw(st.frozensets(st.sampled_from(["requests", "host_samples"]))),
+        end_written=draw(st.integers(0, 4)) > 0,
         stages_written=draw(st.integers(0, 9)) > 0,
         lost_worker=draw(st.booleans()),
     )
