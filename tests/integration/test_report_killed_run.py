@@ -1,0 +1,83 @@
+"""A real Locust run killed with SIGKILL mid-stage still gets a whole report (exit 0)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qi_cli import run_qi_load
+
+from qi_load.target.launch import TargetProcess, start_target
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[TargetProcess]:
+    with start_target(["--slowdown", "0.3", "--slots", "64"]) as running:
+        yield running
+
+
+def _stages_seen(run_dir: Path) -> set[str]:
+    try:
+        with (run_dir / "requests.csv").open(newline="") as handle:
+            return {row["stage"] for row in csv.DictReader(handle)}
+    except (FileNotFoundError, KeyError):
+        return set()
+
+
+def test_killed_locust_leaves_a_directory_the_report_reads(
+    target: TargetProcess, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "killed.yaml"
+    scenario.write_text(
+        json.dumps(
+            {
+                "name": "killed",
+                "settle_s": 0.5,
+                "think_time": {"kind": "constant", "seconds": 0.1},
+                "stages": [
+                    {"name": "one", "users": 2, "hold_s": 3},
+                    {"name": "two", "users": 4, "hold_s": 60},
+                    {"name": "three", "users": 6, "hold_s": 60},
+                ],
+            }
+        )
+    )
+    run_dir = tmp_path / "run"
+    locust = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "agent.py"),
+         "--headless", "--only-summary", "-H", target.url, "--scenario", str(scenario),
+         "--run-dir", str(run_dir), "--csv", str(run_dir / "locust")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "two" not in _stages_seen(run_dir) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "two" in _stages_seen(run_dir), "stage two never started"
+        time.sleep(1.5)
+    finally:
+        locust.kill()  # SIGKILL: nothing closes run.json or the CSVs
+        locust.wait(timeout=10)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+
+    done = run_qi_load("report", str(run_dir), timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "warning: run status is 'running'" in done.stdout
+    assert "1 stage(s) cut short where the data ends, 1 never started" in done.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [s["name"] for s in summary["stages"]] == ["one", "two"]
+    assert all(s["overall"]["n"] > 0 for s in summary["stages"])
+    assert (run_dir / "report.html").is_file() and (run_dir / "summary.md").is_file()
