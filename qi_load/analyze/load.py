@@ -20,6 +20,7 @@ __all__ = [
     "LOCUST_FINAL_JSON",
     "LOCUST_STATS_CSV",
     "REQUEST_COLUMNS_REQUIRED",
+    "UNKNOWN",
     "RunData",
     "load_run",
 ]
@@ -67,6 +68,8 @@ HOST_COLUMNS_REQUIRED: Final = tuple(_HOST_DTYPES)
 
 _LOCUST_STATS_COLUMNS: Final = ("Type", "Name", "Request Count", "Failure Count")
 _LOCUST_FAILURES_COLUMNS: Final = ("Method", "Name", "Error", "Occurrences")
+UNKNOWN: Final = "unknown"
+"""The label of a request whose query type, or failure's kind, its row leaves empty."""
 _TRUE: Final = ("true", "1", "1.0")
 _BOOLEAN: Final = (*_TRUE, "false", "0", "0.0")
 _NOT_EMPTY: Final = ("ts_start", "ts")
@@ -371,10 +374,26 @@ def _check_category(path: Path, column: pd.Series, allowed: Sequence[str], empty
 def _finish_requests(frame: pd.DataFrame) -> pd.DataFrame:
     frame["ok"] = _truthy(frame["ok"]) == 1.0
     frame["quality_ok"] = _truthy(frame["quality_ok"])
+    # Rows from a foreign writer may leave these empty: grouping and counting need a label.
+    ok = frame["ok"].to_numpy()
+    frame["query_type"] = _label_empty(frame["query_type"], UNKNOWN, np.ones_like(ok))
+    frame["error_kind"] = _label_empty(frame["error_kind"], UNKNOWN, ~ok)
     # When a request ended: completion for throughput; failures without a latency count
     # at their start.
     frame["ts_end"] = frame["ts_start"] + frame["e2e_ms"].fillna(0.0) / 1000.0
     return frame
+
+
+def _label_empty(column: pd.Series, label: str, where: np.ndarray) -> pd.Series:
+    """``column`` with its empty cells labelled; ``where`` limits it to some rows (the
+    others read as missing, e.g. no error kind on a success, which analysis takes as none)."""
+    cat = column.astype("category")
+    empty = cat.isna().to_numpy()
+    if not empty.any():
+        return cat
+    if label not in cat.cat.categories:
+        cat = cat.cat.add_categories([label])
+    return cat.mask(pd.Series(empty & where, index=cat.index), label)
 
 
 def _truthy(column: pd.Series) -> np.ndarray:

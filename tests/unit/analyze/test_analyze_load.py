@@ -181,3 +181,21 @@ def test_bad_cells_name_line_column_and_value(
 def test_a_file_is_not_a_run_directory(run_copy: Path) -> None:
     with pytest.raises(QiLoadError, match=r"run\.json: not a run directory \(a file\)"):
         load_run(run_copy / "run.json")
+
+
+def test_empty_query_type_and_error_kind_are_labelled(run_copy: Path) -> None:
+    path = run_copy / "requests.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    for i in (1, 2):
+        cells = lines[i].rstrip("\n").split(",")
+        cells[header.index("query_type")] = ""
+        cells[header.index("ok")] = "false"
+        cells[header.index("error_kind")] = ""
+        lines[i] = ",".join(cells) + "\n"
+    path.write_text("".join(lines))
+    req = load_run(run_copy).requests
+    assert req["query_type"].dtype == "category" and req["error_kind"].dtype == "category"
+    assert list(req["query_type"].iloc[:2]) == ["unknown", "unknown"]
+    assert list(req["error_kind"].iloc[:2]) == ["unknown", "unknown"]
+    assert req["error_kind"].iloc[2:].notna().all()
