@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from qi_load.errors import QiLoadError
@@ -353,14 +354,14 @@ def _read_requests(path: Path, warnings: list[str], closed: bool) -> pd.DataFram
     frame = _read_csv(path, _REQUEST_DTYPES, text)
     if frame.empty:
         warnings.append(f"{REQUESTS_CSV} has a header but no rows: no request metrics")
-    for col, allowed in (("ok", _BOOLEAN), ("quality_ok", _BOOLEAN)):
-        _check_category(path, frame[col], allowed, empty_ok=col == "quality_ok")
+    _check_boolean(path, frame["ok"], empty_ok=False)
+    _check_boolean(path, frame["quality_ok"], empty_ok=True)  # empty: not checked
     return _finish_requests(frame)
 
 
-def _check_category(path: Path, column: pd.Series, allowed: Sequence[str], empty_ok: bool) -> None:
+def _check_boolean(path: Path, column: pd.Series, *, empty_ok: bool) -> None:
     cat = column.astype("category")
-    bad = [c for c in cat.cat.categories if str(c).strip().lower() not in allowed]
+    bad = [c for c in cat.cat.categories if str(c).strip().lower() not in _BOOLEAN]
     missing = cat.isna().to_numpy()
     if bad or (missing.any() and not empty_ok):
         rows = cat.isin(bad).to_numpy() | (missing & (not empty_ok))
@@ -375,25 +376,26 @@ def _finish_requests(frame: pd.DataFrame) -> pd.DataFrame:
     frame["ok"] = _truthy(frame["ok"]) == 1.0
     frame["quality_ok"] = _truthy(frame["quality_ok"])
     # Rows from a foreign writer may leave these empty: grouping and counting need a label.
-    ok = frame["ok"].to_numpy()
-    frame["query_type"] = _label_empty(frame["query_type"], UNKNOWN, np.ones_like(ok))
-    frame["error_kind"] = _label_empty(frame["error_kind"], UNKNOWN, ~ok)
+    frame["query_type"] = _label_empty(frame["query_type"])
+    frame["error_kind"] = _label_empty(frame["error_kind"], only=~frame["ok"].to_numpy())
     # When a request ended: completion for throughput; failures without a latency count
     # at their start.
     frame["ts_end"] = frame["ts_start"] + frame["e2e_ms"].fillna(0.0) / 1000.0
     return frame
 
 
-def _label_empty(column: pd.Series, label: str, where: np.ndarray) -> pd.Series:
-    """``column`` with its empty cells labelled; ``where`` limits it to some rows (the
-    others read as missing, e.g. no error kind on a success, which analysis takes as none)."""
+def _label_empty(column: pd.Series, only: npt.NDArray[np.bool_] | None = None) -> pd.Series:
+    """``column`` with its empty cells labelled ``UNKNOWN``; ``only`` limits that to some
+    rows (the others stay empty, e.g. no error kind on a success, which reads as none)."""
     cat = column.astype("category")
-    empty = cat.isna().to_numpy()
+    empty: npt.NDArray[np.bool_] = cat.isna().to_numpy(dtype=bool)
+    if only is not None:
+        empty = empty & only
     if not empty.any():
         return cat
-    if label not in cat.cat.categories:
-        cat = cat.cat.add_categories([label])
-    return cat.mask(pd.Series(empty & where, index=cat.index), label)
+    if UNKNOWN not in cat.cat.categories:
+        cat = cat.cat.add_categories([UNKNOWN])
+    return cat.mask(empty, UNKNOWN)
 
 
 def _truthy(column: pd.Series) -> np.ndarray:
@@ -419,8 +421,7 @@ def _read_small(path: Path, required: Sequence[str], warnings: list[str]) -> pd.
     if not path.is_file():
         return None
     try:
-        text = _check_text(path, required)
-        assert text is not None
+        _check_text(path, required)
         return pd.read_csv(path, dtype=str, engine="c", keep_default_na=False)
     except (QiLoadError, pd.errors.ParserError, ValueError) as exc:
         warnings.append(f"{path.name} left out: {str(exc).removeprefix(str(path) + ': ')}")
