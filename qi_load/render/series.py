@@ -137,15 +137,20 @@ def timeline(summary: Summary, run: RunData) -> Timeline | None:
     width = max(2.0, float(np.ceil(span / MAX_BINS)))
     bins = np.floor(t[known] / width)
     ok = req["ok"].to_numpy(bool)[known]
-    e2e = req["e2e_ms"].to_numpy(np.float64)[known][ok]
-    ttft = req["ttft_ms"].to_numpy(np.float64)[known][ok]
-    centres = np.unique(bins[ok])
-    groups = [bins[ok] == b for b in centres]
+    # Successful requests sorted by bin, then split where the bin changes: one group per bin.
+    order = np.argsort(bins[ok], kind="stable")
+    ok_bins = bins[ok][order]
+    cuts = np.flatnonzero(np.diff(ok_bins)) + 1
+    centres = ok_bins[np.concatenate([[0], cuts])] if ok_bins.size else ok_bins
+    e2e = np.split(req["e2e_ms"].to_numpy(np.float64)[known][ok][order], cuts)
+    ttft = np.split(req["ttft_ms"].to_numpy(np.float64)[known][ok][order], cuts)
     latency = {
-        "E2E p50": np.array([_quantile(e2e[g], 50) for g in groups], dtype=np.float64),
-        "E2E p95": np.array([_quantile(e2e[g], 95) for g in groups], dtype=np.float64),
-        "TTFT p95": np.array([_quantile(ttft[g], 95) for g in groups], dtype=np.float64),
+        "E2E p50": np.array([_quantile(g, 50) for g in e2e], dtype=np.float64),
+        "E2E p95": np.array([_quantile(g, 95) for g in e2e], dtype=np.float64),
+        "TTFT p95": np.array([_quantile(g, 95) for g in ttft], dtype=np.float64),
     }
+    if not ok_bins.size:  # np.split of nothing still yields one (empty) group
+        latency = {k: np.zeros(0) for k in latency}
     ok_x, ok_rate = _rate(bins[ok], width)
     failed_x, failed_rate = _rate(bins[~ok], width)
     return Timeline(

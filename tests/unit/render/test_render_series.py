@@ -67,3 +67,16 @@ def test_run_without_requests_or_samples(small: Path, tmp_path: Path) -> None:
     assert series.phases(summary).labels == []
     assert series.curves(summary).users.size == 0
     assert series.origin(summary, run) == 0.0
+
+
+def test_timeline_percentiles_per_bin(small: Path) -> None:
+    run = load_run(small)
+    summary = analyze_run(run)
+    tl = series.timeline(summary, run)
+    assert tl is not None
+    req = run.requests[run.requests["ok"]]
+    bins = np.floor((req["ts_end"].to_numpy() - tl.t0) / tl.width)
+    for k, centre in enumerate(tl.x):
+        members = req["e2e_ms"].to_numpy()[bins * tl.width + tl.width / 2 == centre]
+        assert tl.latency["E2E p95"][k] == pytest.approx(np.percentile(members, 95))
+    assert np.sum(tl.ok_rate) * tl.width == len(req)
