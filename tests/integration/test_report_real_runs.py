@@ -1,9 +1,11 @@
-"""A real Locust run killed with SIGKILL mid-stage still gets a whole report (exit 0)."""
+"""Real runs that go wrong still get a whole report (exit 0): every request refused, and a
+Locust process killed with SIGKILL mid-stage."""
 
 from __future__ import annotations
 
 import csv
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -81,3 +83,23 @@ def test_killed_locust_leaves_a_directory_the_report_reads(
     assert [s["name"] for s in summary["stages"]] == ["one", "two"]
     assert all(s["overall"]["n"] > 0 for s in summary["stages"])
     assert (run_dir / "report.html").is_file() and (run_dir / "summary.md").is_file()
+
+
+def test_run_where_every_request_fails_gets_its_report(tmp_path: Path) -> None:
+    # A port nobody listens on: the preflight would stop the run, so it is skipped to see
+    # what a run whose target fails every request leaves (as when it breaks mid-run).
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    done = run_qi_load(
+        "run", "smoke", "--host", url, "--no-preflight", "--time-scale", "0.3",
+        "--out", str(tmp_path), "--run-id", "refused", "--progress", "0", timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    run_dir = tmp_path / "refused"
+    assert {"report.html", "summary.md", "summary.json"} <= {p.name for p in run_dir.iterdir()}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["overall"]["n"] > 0 and summary["overall"]["n_ok"] == 0
+    assert set(summary["overall"]["errors_by_kind"]) == {"connect"}
+    assert "no successful requests in this stage" in (run_dir / "summary.md").read_text()
