@@ -149,13 +149,6 @@ def _knee(ladder: Sequence[StageStats], settings: DegradationSettings) -> Knee:
             f"{base['users']} users): scaling cannot be judged",
         )
     base_p95 = base["overall"]["e2e_ms"]["p95"]
-    if per_user <= 0:
-        return Knee(
-            stage=None,
-            users=None,
-            criterion=None,
-            detail=f"no successful requests at {base['users']} users: no throughput to scale from",
-        )
     for prev, cur in itertools.pairwise(ladder):
         ideal_gain = per_user * (cur["users"] - prev["users"])
         gain = cur["overall"]["throughput_rps"] - prev["overall"]["throughput_rps"]

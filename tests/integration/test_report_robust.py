@@ -100,7 +100,7 @@ def test_all_failed_through_the_cli(named: dict[str, Path], tmp_path: Path) -> N
     assert all((tmp_path / name).is_file() for name in REPORT_FILES)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["overall"]["errors_by_kind"] == {"connect": summary["overall"]["n"]}
-    assert "no successful requests" in summary["degradation"]["knee"]["detail"]
+    assert "no request completed at the lowest stage" in summary["degradation"]["knee"]["detail"]
 
 
 def test_all_cancelled_keeps_rows_out_of_latencies(named: dict[str, Path]) -> None:
