@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from qi_load.analyze.load import RunData
 from qi_load.record.alerts import AlertRule, parse_rules
+from qi_load.units import MB
 
 __all__ = ["AlertFinding", "evaluate_alerts", "rules_for"]
 
@@ -91,7 +92,7 @@ def _values(
     if metric in ("error_rate", "cpu_percent"):
         out[enough] = (c1[hi] - c1[lo])[enough] / count[enough]
         return out
-    # Least-squares slope from running sums, in MB (1e6 bytes) per hour as the live rule.
+    # Least-squares slope from running sums, in MB per hour as the live rule.
     t_rel = ts - ts[0] if ts.size else ts
     ct = np.concatenate([[0.0], np.cumsum(t_rel)])
     ctt = np.concatenate([[0.0], np.cumsum(t_rel * t_rel)])
@@ -103,7 +104,7 @@ def _values(
     first = t_rel[np.minimum(lo, max(ts.size - 1, 0))] if ts.size else np.zeros(nows.size)
     last = t_rel[np.maximum(hi - 1, 0)] if ts.size else np.zeros(nows.size)
     spans = enough & (last - first >= window / 2) & (var > 0)
-    out[spans] = cov[spans] / var[spans] * 3600.0 / 1e6
+    out[spans] = cov[spans] / var[spans] * 3600.0 / MB
     return out
 
 

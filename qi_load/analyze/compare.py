@@ -13,12 +13,12 @@ from qi_load.analyze.degradation import TARGET_ROLES
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import stage_windows
 from qi_load.analyze.stats import bootstrap_ci
+from qi_load.units import MB
 
 __all__ = ["CompareRow", "CompareSettings", "Comparison", "Severity", "compare_runs"]
 
 Severity = Literal["critical", "warning", "inconclusive", "ok", "improved", "insufficient_data"]
 FloatArray = npt.NDArray[np.float64]
-_MB: Final = 1024.0 * 1024.0
 _ERROR_FLOOR: Final = 0.05
 _RANK: Final[dict[str, int]] = {"critical": 2, "warning": 1}
 
@@ -147,7 +147,7 @@ def _memory(run: RunData) -> _Sample:
         return _Sample(np.zeros(0), np.zeros(0, dtype=np.int64))
     keep = s["role"].astype("string").isin(TARGET_ROLES).to_numpy(bool)
     strata = _window_of(run, s["ts"].to_numpy(np.float64))
-    return _sample(s["rss_bytes"].to_numpy(np.float64) / _MB, strata, keep)
+    return _sample(s["rss_bytes"].to_numpy(np.float64) / MB, strata, keep)
 
 
 def _metrics(base: RunData, cur: RunData) -> list[_Metric]:

@@ -5,20 +5,25 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypedDict
+from typing import Any, Final, NamedTuple, TypedDict
 
+from qi_load.analyze.cpu import usable_share
 from qi_load.analyze.stages import StageStats, slo_failure
+from qi_load.units import MB
 
 __all__ = [
     "GENERATOR_ROLES",
     "TARGET_ROLES",
+    "CpuLevel",
     "CurvePoint",
     "Degradation",
     "DegradationSettings",
     "Knee",
     "Limit",
     "Saturation",
+    "cpu_saturation",
     "degradation",
+    "noisy_neighbour",
 ]
 
 GENERATOR_ROLES: Final = ("worker", "local")
@@ -35,7 +40,16 @@ class DegradationSettings:
     latency_factor: float = 2.0
     """Knee: E2E p95 exceeds this multiple of the lowest stage's p95."""
     target_cpu_pct: float = 80.0
-    """Target CPU saturated at this mean (100 = one core, or the whole cgroup quota)."""
+    """Target CPU saturated at this mean share of the cores it may use (affinity, quota) ..."""
+    plateau_tolerance: float = 0.1
+    """... unless the next stage's throughput rises by more than this share; CPU and
+    throughput that both rise by less have stopped rising (a plateau)."""
+    busy_thread_cores: float = 0.8
+    """A CPU plateau names the CPU from this many cores: one thread running flat out."""
+    host_busy_pct: float = 85.0
+    """Noisy neighbour: the host's CPU is at least this busy (100 = every core) ..."""
+    other_cores_pct: float = 25.0
+    """... and processes qi-load does not sample take at least this share of its cores."""
     generator_cpu_pct: float = 75.0
     """A load generator busier than this distorts timings (measured: see design notes)."""
     ttft_factor: float = 1.5
@@ -90,6 +104,107 @@ class Degradation(TypedDict):
     knee: Knee
     scalability_limit: Limit
     first_saturated: Saturation
+
+
+class CpuLevel(NamedTuple):
+    """The target's CPU at one stage of the ladder."""
+
+    users: int
+    throughput_rps: float
+    cores: float
+    """Cores the target kept busy (mean)."""
+    share: float
+    """Of the cores it may use (1 = all)."""
+
+
+def cpu_saturation(
+    levels: Sequence[CpuLevel], settings: DegradationSettings | None = None
+) -> list[str | None]:
+    """Evidence that the target's CPU is saturated at each level (``None``: it is not).
+
+    Saturated at a level when the next level's throughput rises by no more than the
+    tolerance and either the CPU is at ``target_cpu_pct`` of its usable cores, or it has
+    stopped rising at a thread's worth or more (a one-thread server: flat at one core on a
+    larger host). CPU flat while throughput keeps rising is not saturation: the server
+    does more work per CPU-second as it batches. At the highest level only the share of the
+    usable cores can tell.
+    """
+    settings = settings or DegradationSettings()
+    return [
+        _cpu_evidence(cur, levels[i + 1] if i + 1 < len(levels) else None, settings)
+        for i, cur in enumerate(levels)
+    ]
+
+
+def _cpu_evidence(cur: CpuLevel, nxt: CpuLevel | None, settings: DegradationSettings) -> str | None:
+    tol = settings.plateau_tolerance
+    at_share = cur.share * 100.0 >= settings.target_cpu_pct
+    used = (
+        f"target CPU {cur.cores:.2f} cores, {cur.share * 100:.0f} % of what it may use "
+        f"(threshold {settings.target_cpu_pct:g} %)"
+    )
+    if nxt is None:
+        return f"{used}, at the most users tested" if at_share else None
+    if nxt.throughput_rps > cur.throughput_rps * (1.0 + tol):
+        return None
+    stalled = (
+        f"throughput {cur.throughput_rps:.2f} → {nxt.throughput_rps:.2f} req/s from "
+        f"{cur.users} to {nxt.users} users"
+    )
+    if at_share:
+        return f"{used}; {stalled}"
+    if cur.cores >= settings.busy_thread_cores and nxt.cores <= cur.cores * (1.0 + tol):
+        return (
+            f"target CPU stopped rising at {cur.cores:.2f} cores ({nxt.cores:.2f} at "
+            f"{nxt.users} users; {cur.share * 100:.0f} % of what it may use) while {stalled}: "
+            "a thread running flat out"
+        )
+    return None
+
+
+def noisy_neighbour(
+    host: str,
+    busy_pct: float,
+    cores: int,
+    others: float | None,
+    settings: DegradationSettings | None = None,
+) -> str | None:
+    """Evidence that other processes took the host's CPU (``None``: they did not)."""
+    settings = settings or DegradationSettings()
+    if others is None or cores <= 0 or busy_pct < settings.host_busy_pct:
+        return None
+    if others < settings.other_cores_pct / 100.0 * cores:
+        return None
+    return (
+        f"host CPU taken by other processes (noisy neighbour): {host} was {busy_pct:.0f} % "
+        f"busy and {others:.2f} of its {cores} cores went to processes qi-load does not "
+        f"sample (thresholds {settings.host_busy_pct:g} % busy, "
+        f"{settings.other_cores_pct:g} % of the cores)"
+    )
+
+
+def _cpu_levels(ladder: Sequence[StageStats]) -> list[CpuLevel]:
+    """Target CPU per ladder stage; stages without target samples end the ladder."""
+    levels = []
+    for s in ladder:
+        roles = [s["roles"][r] for r in TARGET_ROLES if r in s["roles"]]
+        if not roles:
+            break
+        busiest = max(
+            roles,
+            key=lambda r: usable_share(r["cpu_cores_mean"], r["cpu_usable_cores"], r["cpu_mean"]),
+        )
+        levels.append(
+            CpuLevel(
+                users=s["users"],
+                throughput_rps=s["overall"]["throughput_rps"],
+                cores=busiest["cpu_cores_mean"],
+                share=usable_share(
+                    busiest["cpu_cores_mean"], busiest["cpu_usable_cores"], busiest["cpu_mean"]
+                ),
+            )
+        )
+    return levels
 
 
 def _role_value(stage: StageStats, roles: Sequence[str], key: str) -> float | None:
@@ -240,10 +355,16 @@ def _signal(
     s: StageStats,
     refs: Mapping[str, float],
     memory_total: Any,
+    cpu_evidence: str | None,
     settings: DegradationSettings,
 ) -> tuple[str, str] | None:
     """(resource, evidence) of the first saturation seen in one stage, checked in the order
-    that decides which reading can be trusted: a busy generator distorts every latency."""
+    that decides which reading can be trusted: a host shared with a CPU-hungry process
+    distorts everything, a busy generator every latency."""
+    for host, h in sorted(s["hosts"].items()):
+        neighbour = noisy_neighbour(host, h["busy_pct"], h["cores"], h["other_cores"], settings)
+        if neighbour is not None:
+            return "host_cpu", neighbour
     if s["invalid"] is not None:
         return "load_generator", f"stage marked invalid: {s['invalid']}"
     gen_cpu = _role_value(s, GENERATOR_ROLES, "cpu_mean")
@@ -251,18 +372,18 @@ def _signal(
         return "load_generator", (
             f"load generator CPU {gen_cpu:.0f} % > {settings.generator_cpu_pct:g} %"
         )
+    if cpu_evidence is not None:
+        return "target_cpu", cpu_evidence
     cpu = _role_value(s, TARGET_ROLES, "cpu_mean")
-    if cpu is not None and cpu >= settings.target_cpu_pct:
-        return "target_cpu", f"target CPU mean {cpu:.0f} % >= {settings.target_cpu_pct:g} %"
     avail = _role_value(s, TARGET_ROLES, "host_mem_available_min_mb")
     if (
         avail is not None
         and isinstance(memory_total, int | float)
-        and avail * 1024 * 1024 < memory_total * settings.memory_available_pct / 100
+        and avail * MB < memory_total * settings.memory_available_pct / 100
     ):
         return "memory", (
             f"host memory available fell to {avail:.0f} MB "
-            f"(< {settings.memory_available_pct:g} % of {memory_total / 2**20:.0f} MB)"
+            f"(< {settings.memory_available_pct:g} % of {memory_total / MB:.0f} MB)"
         )
     found = _ttft_rise(s, refs)
     if found is None:
@@ -274,7 +395,7 @@ def _signal(
     if cpu is None:
         return "unknown", f"{rise} but no target samples to attribute it"
     return "inference_queue", (
-        f"{rise} while target CPU stayed at {cpu:.0f} % (< {settings.target_cpu_pct:g} %): "
+        f"{rise} while target CPU stayed at {cpu:.0f} %, short of saturation: "
         "requests wait for the model, not the CPU"
     )
 
@@ -286,8 +407,13 @@ def _saturation(
     settings: DegradationSettings,
 ) -> Saturation:
     refs = _ttft_refs(ladder)
+    levels = _cpu_levels(ladder)
+    cpu = {
+        s["name"]: evidence
+        for s, evidence in zip(ladder, cpu_saturation(levels, settings), strict=False)
+    }
     for s in sorted(stages, key=lambda s: (s["users"], s["index"])):
-        found = _signal(s, refs, environment.get("memory_bytes"), settings)
+        found = _signal(s, refs, environment.get("memory_bytes"), cpu.get(s["name"]), settings)
         if found is not None:
             return Saturation(
                 resource=found[0], stage=s["name"], users=s["users"], evidence=found[1]

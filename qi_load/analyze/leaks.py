@@ -1,8 +1,9 @@
-"""Memory-leak detection: a robust Theil-Sen slope of RSS over time per process, with a CI."""
+"""Memory leaks judged under constant load: Theil-Sen slopes of RSS within steady windows."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Final, Literal, TypedDict
@@ -12,13 +13,24 @@ import numpy.typing as npt
 
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import stage_windows
+from qi_load.units import MB
 
-__all__ = ["LeakFit", "LeakSettings", "LeakStatus", "leak_fits", "theil_sen"]
+__all__ = [
+    "GrowthPattern",
+    "LeakFit",
+    "LeakSettings",
+    "LeakStatus",
+    "classify_rss",
+    "leak_fits",
+    "theil_sen",
+]
 
-_MB: Final = 1024.0 * 1024.0
 _MAX_POINTS: Final = 300
 
 LeakStatus = Literal["leak", "growth", "none", "insufficient_data"]
+GrowthPattern = Literal["persistent", "levels_off", "follows_users", "slow", ""]
+"""How RSS grew: on through every constant-load window (a leak when fast enough), up then
+flat (a bounded cache or pool), stepping with the user count, or too slowly to call."""
 
 
 @dataclass(frozen=True)
@@ -26,10 +38,14 @@ class LeakSettings:
     """Thresholds from the methodology; see docs/analysis.md."""
 
     high_mb_per_min: float = 1.0
-    """Growth whose CI lies above this is a high-severity leak."""
+    """Growth whose CI lies above this, and that persists, is a high-severity leak."""
     level: float = 0.95
     min_samples: int = 10
     min_span_s: float = 30.0
+    follow_min_mb: float = 2.0
+    """RSS 'follows the user count' when the windows' levels rise by at least this ..."""
+    follow_min_corr: float = 0.8
+    """... and correlate with the users at least this much."""
 
 
 class LeakFit(TypedDict):
@@ -43,8 +59,13 @@ class LeakFit(TypedDict):
     slope_mb_per_min: float | None
     ci_low: float | None
     ci_high: float | None
+    late_slope_mb_per_min: float | None
+    """The slope over the second half of every window: where bounded growth has stopped."""
     rss_start_mb: float | None
     rss_end_mb: float | None
+    plateau_mb: float | None
+    """Where RSS levelled off (median of the last window's second half)."""
+    pattern: GrowthPattern
     status: LeakStatus
     detail: str
 
@@ -99,6 +120,12 @@ def _strata(run: RunData, ts: npt.NDArray[np.float64], t_min: float) -> npt.NDAr
     return groups
 
 
+def _users(run: RunData) -> dict[int, int]:
+    """Users of each group of ``_strata`` (none without stages: one window)."""
+    windows = stage_windows(run) if run.stages else []
+    return {k: w.users for k, w in enumerate(windows)}
+
+
 def leak_fits(run: RunData, settings: LeakSettings | None = None) -> list[LeakFit]:
     """One fit per process (host, role, pid), using samples after the scenario's warm-up."""
     settings = settings or LeakSettings()
@@ -109,66 +136,168 @@ def leak_fits(run: RunData, settings: LeakSettings | None = None) -> list[LeakFi
     t_first = float(start) if isinstance(start, int | float) else float(samples["ts"].min())
     warmup = run.scenario.get("warmup_s")
     t_min = t_first + (float(warmup) if isinstance(warmup, int | float) else 0.0)
+    users = _users(run)
     fits = []
     for (host, role, pid), part in samples.groupby(["host", "role", "pid"], observed=True):
         ts = part["ts"].to_numpy(dtype=np.float64)
-        rss = part["rss_bytes"].to_numpy(dtype=np.float64) / _MB
+        rss = part["rss_bytes"].to_numpy(dtype=np.float64) / MB
         groups = _strata(run, ts, t_min)
         used = groups >= 0
-        fits.append(
-            _fit(str(host), str(role), int(str(pid)), ts[used], rss[used], groups[used], settings)
+        fit = LeakFit(
+            host=str(host),
+            role=str(role),
+            pid=int(str(pid)),
+            **classify_rss(ts[used], rss[used], groups[used], users, settings),
         )
+        fits.append(fit)
     return sorted(fits, key=lambda f: (f["role"], f["host"], f["pid"]))
 
 
-def _fit(
-    host: str,
-    role: str,
-    pid: int,
+class _Trend(TypedDict):
+    n: int
+    span_min: float
+    slope_mb_per_min: float | None
+    ci_low: float | None
+    ci_high: float | None
+    late_slope_mb_per_min: float | None
+    rss_start_mb: float | None
+    rss_end_mb: float | None
+    plateau_mb: float | None
+    pattern: GrowthPattern
+    status: LeakStatus
+    detail: str
+
+
+def _per_min(
     ts: npt.NDArray[np.float64],
     rss: npt.NDArray[np.float64],
     groups: npt.NDArray[np.int64],
-    settings: LeakSettings,
-) -> LeakFit:
-    span = float(ts.max() - ts.min()) if ts.size else 0.0
-    fit = LeakFit(
-        host=host,
-        role=role,
-        pid=pid,
-        n=int(ts.size),
+    level: float,
+) -> tuple[float, float, float]:
+    slope, lo, hi = theil_sen(ts, rss, groups, level)
+    return slope * 60.0, lo * 60.0, hi * 60.0
+
+
+def classify_rss(
+    ts: npt.ArrayLike,
+    rss_mb: npt.ArrayLike,
+    groups: npt.ArrayLike,
+    users: Mapping[int, int] | None = None,
+    settings: LeakSettings | None = None,
+) -> _Trend:
+    """Judge one process's RSS (MB) at times ``ts`` (s), grouped by constant-load window.
+
+    A leak grows under constant load and keeps growing: the slope within windows is
+    confidently above ``high_mb_per_min`` and still confidently positive over the second
+    half of every window and over the last window. Growth that stops (a bounded cache, a
+    pool filled) or that steps with the user count ``users[group]`` is growth, reported
+    with where it levelled off.
+    """
+    settings = settings or LeakSettings()
+    t = np.asarray(ts, dtype=np.float64)
+    y = np.asarray(rss_mb, dtype=np.float64)
+    g = np.asarray(groups, dtype=np.int64)
+    span = float(t.max() - t.min()) if t.size else 0.0
+    trend = _Trend(
+        n=int(t.size),
         span_min=span / 60.0,
         slope_mb_per_min=None,
         ci_low=None,
         ci_high=None,
-        rss_start_mb=float(rss[0]) if rss.size else None,
-        rss_end_mb=float(rss[-1]) if rss.size else None,
+        late_slope_mb_per_min=None,
+        rss_start_mb=float(y[0]) if y.size else None,
+        rss_end_mb=float(y[-1]) if y.size else None,
+        plateau_mb=None,
+        pattern="",
         status="insufficient_data",
         detail="",
     )
-    if ts.size < settings.min_samples or span < settings.min_span_s:
-        fit["detail"] = (
-            f"{ts.size} samples over {span:.0f} s after warm-up (need "
+    if t.size < settings.min_samples or span < settings.min_span_s:
+        trend["detail"] = (
+            f"{t.size} samples over {span:.0f} s after warm-up (need "
             f"{settings.min_samples} over {settings.min_span_s:g} s)"
         )
-        return fit
-    slope, lo, hi = (v * 60.0 for v in theil_sen(ts, rss, groups, settings.level))
+        return trend
+    slope, lo, hi = _per_min(t, y, g, settings.level)
     if math.isnan(slope):
-        fit["detail"] = "no pairs of samples inside one steady window"
-        return fit
-    fit["slope_mb_per_min"], fit["ci_low"], fit["ci_high"] = slope, lo, hi
+        trend["detail"] = "no pairs of samples inside one steady window"
+        return trend
+    late = _late_halves(t, g)
+    last = g == g[np.argmax(t)]
+    late_slope, late_lo, _ = _per_min(t[late], y[late], g[late], settings.level)
+    _, last_lo, _ = _per_min(t[last], y[last], g[last], settings.level)
+    tail = late & last
+    trend["slope_mb_per_min"], trend["ci_low"], trend["ci_high"] = slope, lo, hi
+    trend["late_slope_mb_per_min"] = None if math.isnan(late_slope) else late_slope
+    trend["plateau_mb"] = float(np.median(y[tail])) if tail.any() else None
     ci = f"{slope:+.3f} MB/min ({settings.level:.0%} CI {lo:+.3f} … {hi:+.3f})"
-    # Confidently above the threshold, not merely above it: a short run's early heap growth
-    # (first requests, more connections) reads as ~0.5-1 MB/min with a wide interval.
-    if lo > settings.high_mb_per_min:
-        fit["status"] = "leak"
-        fit["detail"] = f"{ci}: above {settings.high_mb_per_min:g} MB/min, high severity"
-    elif lo > 0:
-        fit["status"] = "growth"
-        fit["detail"] = (
-            f"{ci}: growing, not confidently above the {settings.high_mb_per_min:g} MB/min "
-            "leak level"
+    persists = late_lo > 0 and last_lo > 0  # NaN compares false: too few late pairs
+    follows = _follows_users(y, g, users or {}, settings)
+    if lo > 0 and persists:
+        trend["pattern"] = "persistent"
+        trend["plateau_mb"] = None
+        if lo > settings.high_mb_per_min:
+            trend["status"] = "leak"
+            trend["detail"] = (
+                f"{ci}, still {late_slope:+.3f} MB/min late in every window: grows under "
+                f"constant load, above {settings.high_mb_per_min:g} MB/min, high severity"
+            )
+            return trend
+        trend["status"] = "growth"
+        trend["detail"] = (
+            f"{ci}: growing under constant load, not confidently above the "
+            f"{settings.high_mb_per_min:g} MB/min leak level"
         )
-    else:
-        fit["status"] = "none"
-        fit["detail"] = f"{ci}: the interval includes zero"
-    return fit
+        return trend
+    if follows is not None:
+        trend["status"], trend["pattern"] = "growth", "follows_users"
+        trend["plateau_mb"] = follows[3]
+        trend["detail"] = (
+            f"RSS follows the user count ({follows[0]:.0f} MB at {follows[1]} users → "
+            f"{follows[3]:.0f} MB at {follows[2]} users), {ci} within windows and not "
+            "persisting: not a leak"
+        )
+        return trend
+    if lo > 0:
+        trend["status"], trend["pattern"] = "growth", "levels_off"
+        plateau = trend["plateau_mb"]
+        where = f" at {plateau:.0f} MB" if plateau is not None else ""
+        trend["detail"] = (
+            f"{ci}, then levels off{where} (late in the windows {late_slope:+.3f} MB/min): "
+            "bounded growth such as a cache or a pool, not a leak"
+        )
+        return trend
+    trend["status"] = "none"
+    trend["detail"] = f"{ci}: the interval includes zero"
+    return trend
+
+
+def _late_halves(t: npt.NDArray[np.float64], g: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Samples in the second half (by time) of their window."""
+    late = np.zeros(t.size, dtype=bool)
+    for group in np.unique(g):
+        idx = g == group
+        lo, hi = t[idx].min(), t[idx].max()
+        late |= idx & (t >= (lo + hi) / 2.0)
+    return late
+
+
+def _follows_users(
+    y: npt.NDArray[np.float64],
+    g: npt.NDArray[np.int64],
+    users: Mapping[int, int],
+    settings: LeakSettings,
+) -> tuple[float, int, int, float] | None:
+    """(level, users) at the fewest and the most users when the windows' median RSS rises
+    with the user count; ``None`` when it does not."""
+    levels = [(users[k], float(np.median(y[g == k]))) for k in np.unique(g).tolist() if k in users]
+    if len({u for u, _ in levels}) < 2:
+        return None
+    u = np.array([lv[0] for lv in levels], dtype=np.float64)
+    v = np.array([lv[1] for lv in levels], dtype=np.float64)
+    low, high = int(np.argmin(u)), int(np.argmax(u))
+    if v[high] - v[low] < settings.follow_min_mb or np.std(v) == 0:
+        return None
+    if float(np.corrcoef(u, v)[0, 1]) < settings.follow_min_corr:
+        return None
+    return v[low], int(u[low]), int(u[high]), v[high]

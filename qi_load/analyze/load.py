@@ -64,7 +64,12 @@ _HOST_DTYPES: Final[dict[str, Any]] = {
     "host_cpu_percent": "float32",
     "host_mem_available_bytes": "float64",
 }
-_HOST_OPTIONAL: Final[dict[str, Any]] = {"cpu_quota_cores": "float32", "name": "category"}
+_HOST_OPTIONAL: Final[dict[str, Any]] = {
+    "cpu_quota_cores": "float32",
+    "name": "category",
+    "usable_cores": "float32",
+    "host_cores": "float32",
+}
 HOST_COLUMNS_REQUIRED: Final = tuple(_HOST_DTYPES)
 
 _LOCUST_STATS_COLUMNS: Final = ("Type", "Name", "Request Count", "Failure Count")

@@ -10,13 +10,14 @@ from qi_load.analyze.degradation import TARGET_ROLES, Degradation
 from qi_load.analyze.leaks import LeakFit
 from qi_load.analyze.stages import QueryStats, StageStats
 from qi_load.analyze.targets import TargetResult
+from qi_load.units import MB
 
 __all__ = ["Category", "Recommendation", "recommend"]
 
 Category = Literal["startup", "memory", "cpu", "io", "network", "algorithm"]
 
 _NETWORK_ERROR_RATE: Final = 0.01
-_DISK_BYTES_PER_S: Final = 10 * 1024 * 1024
+_DISK_BYTES_PER_S: Final = 10 * MB
 
 
 class Recommendation(TypedDict):
@@ -129,6 +130,14 @@ def _saturation(deg: Degradation) -> list[Recommendation]:
              "move blocking work to async tasks"],
             "throughput rises until the next resource saturates", 3, 2, finding,
         )]  # fmt: skip
+    if sat["resource"] == "host_cpu":
+        return [_rec(
+            "cpu", "Run the test on a host of its own",
+            ["stop or move the other CPU-heavy processes during the test",
+             "pin the target and the load generator to cores nobody else uses (cpusets)",
+             "run the Locust workers on another machine"],
+            "the figures measure the target, not its neighbours", 3, 1, finding,
+        )]  # fmt: skip
     if sat["resource"] == "memory":
         return [_rec(
             "memory", "Reduce memory per request",
@@ -172,7 +181,7 @@ def _disk(stages: Sequence[StageStats]) -> list[Recommendation]:
         for role in TARGET_ROLES:
             r = s["roles"].get(role)
             if r and r["read_bytes_per_s"] + r["write_bytes_per_s"] > _DISK_BYTES_PER_S:
-                rate = (r["read_bytes_per_s"] + r["write_bytes_per_s"]) / 2**20
+                rate = (r["read_bytes_per_s"] + r["write_bytes_per_s"]) / MB
                 return [_rec(
                     "io", "Cut disk traffic",
                     ["cache file reads in memory", "batch and buffer writes",

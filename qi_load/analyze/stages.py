@@ -9,13 +9,16 @@ from typing import Any, Final, TypedDict
 import numpy as np
 import pandas as pd
 
+from qi_load.analyze.cpu import other_cores
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stats import Percentiles, percentiles
 from qi_load.record.schema import StageMarkDict
 from qi_load.scenario import WARMUP_STAGE, Slo
+from qi_load.units import MB
 
 __all__ = [
     "PHASES",
+    "HostCpu",
     "QueryStats",
     "RoleStats",
     "SloCheck",
@@ -32,7 +35,6 @@ __all__ = [
 ]
 
 PHASES: Final = ("request", "tool", "llm", "format")
-_MB: Final = 1024.0 * 1024.0
 _RATE_COLUMNS: Final = ("read_bytes", "write_bytes", "net_sent_bytes", "net_recv_bytes")
 _SLO_METRICS: Final = tuple(Slo.model_fields)
 _AT_LEAST: Final = frozenset({"quality_rate_min"})
@@ -78,6 +80,8 @@ class RoleStats(TypedDict):
     processes: int
     cpu_mean: float
     cpu_peak: float
+    cpu_cores_mean: float
+    cpu_usable_cores: float | None
     rss_mean_mb: float
     rss_peak_mb: float
     read_bytes_per_s: float
@@ -86,6 +90,15 @@ class RoleStats(TypedDict):
     net_recv_bytes_per_s: float
     host_cpu_mean: float
     host_mem_available_min_mb: float | None
+
+
+class HostCpu(TypedDict):
+    """One host's CPU inside a window: how busy it was, and how much of it qi-load sampled."""
+
+    cores: int
+    busy_pct: float
+    sampled_cores: float
+    other_cores: float | None
 
 
 class StageStats(StageMarkDict):
@@ -99,6 +112,7 @@ class StageStats(StageMarkDict):
     overall: QueryStats
     per_type: dict[str, QueryStats]
     roles: dict[str, RoleStats]
+    hosts: dict[str, HostCpu]
     slo_ok: bool | None
 
 
@@ -270,12 +284,48 @@ def _with_rates(samples: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _roles(samples: pd.DataFrame, t0: float, t1: float) -> dict[str, RoleStats]:
-    window = samples[(samples["ts"] >= t0) & (samples["ts"] < t1)]
+def _optional(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column that older run directories lack, as floats (NaN where absent)."""
+    if column in frame:
+        return frame[column].astype("float64")
+    return pd.Series(np.nan, index=frame.index, dtype="float64")
+
+
+def _with_cores(samples: pd.DataFrame) -> pd.DataFrame:
+    """Add ``cores`` (cores kept busy: quota-relative CPU converted back) and ``usable``."""
+    frame = samples.copy()
+    quota = _optional(frame, "cpu_quota_cores")
+    scale = quota.where(quota > 0, 1.0)
+    frame["cores"] = frame["cpu_percent"].astype("float64") / 100.0 * scale
+    frame["usable"] = _optional(frame, "usable_cores")
+    frame["ncores"] = _optional(frame, "host_cores")
+    return frame
+
+
+def _hosts(window: pd.DataFrame) -> dict[str, HostCpu]:
+    out: dict[str, HostCpu] = {}
+    for host, part in window.groupby("host", observed=True):
+        if part.empty:
+            continue
+        sampled = float(part.groupby("pid")["cores"].mean().sum())
+        busy = float(part["host_cpu_percent"].mean())
+        ncores = part["ncores"].max()
+        cores = int(ncores) if np.isfinite(ncores) else 0
+        out[str(host)] = HostCpu(
+            cores=cores,
+            busy_pct=busy,
+            sampled_cores=sampled,
+            other_cores=other_cores(busy, cores, sampled),
+        )
+    return out
+
+
+def _roles(window: pd.DataFrame) -> dict[str, RoleStats]:
     out: dict[str, RoleStats] = {}
     for role, part in window.groupby("role", observed=True):
         per_pid = part.groupby(["host", "pid"], observed=True)
-        means = per_pid[["cpu_percent", "rss_bytes"]].mean()
+        means = per_pid[["cpu_percent", "rss_bytes", "cores", "usable"]].mean()
+        usable = means["usable"].dropna()
         rates = per_pid[[f"{c}_rate" for c in _RATE_COLUMNS]].mean().sum()
         mem = part["host_mem_available_bytes"].to_numpy(dtype=np.float64)
         mem = mem[mem > 0]
@@ -283,14 +333,16 @@ def _roles(samples: pd.DataFrame, t0: float, t1: float) -> dict[str, RoleStats]:
             processes=len(means),
             cpu_mean=float(means["cpu_percent"].mean()),
             cpu_peak=float(part["cpu_percent"].max()),
-            rss_mean_mb=float(means["rss_bytes"].mean()) / _MB,
-            rss_peak_mb=float(part["rss_bytes"].max()) / _MB,
+            cpu_cores_mean=float(means["cores"].mean()),
+            cpu_usable_cores=float(usable.mean()) if not usable.empty else None,
+            rss_mean_mb=float(means["rss_bytes"].mean()) / MB,
+            rss_peak_mb=float(part["rss_bytes"].max()) / MB,
             read_bytes_per_s=float(rates["read_bytes_rate"]),
             write_bytes_per_s=float(rates["write_bytes_rate"]),
             net_sent_bytes_per_s=float(rates["net_sent_bytes_rate"]),
             net_recv_bytes_per_s=float(rates["net_recv_bytes_rate"]),
             host_cpu_mean=float(part["host_cpu_percent"].mean()),
-            host_mem_available_min_mb=float(mem.min()) / _MB if mem.size else None,
+            host_mem_available_min_mb=float(mem.min()) / MB if mem.size else None,
         )
     return out
 
@@ -309,7 +361,7 @@ def analyze_stages(run: RunData) -> list[StageStats]:
     """Statistics of every stage over its steady-state window."""
     req = run.requests
     ends = req["ts_end"].to_numpy(dtype=np.float64)
-    samples = _with_rates(run.samples) if not run.samples.empty else run.samples
+    samples = _with_cores(_with_rates(run.samples)) if not run.samples.empty else run.samples
     slos, open_loop = _slos(run), is_open_loop(run)
     out = []
     for w in stage_windows(run):
@@ -321,6 +373,9 @@ def analyze_stages(run: RunData) -> list[StageStats]:
         overall = query_stats(frame, w.seconds, slos, open_loop=open_loop)
         overall["slo_checks"] = [c for s in per_type.values() for c in s["slo_checks"]]
         verdicts = [c["ok"] for c in overall["slo_checks"] if c["ok"] is not None]
+        in_window = (
+            None if samples.empty else samples[(samples["ts"] >= w.t0) & (samples["ts"] < w.t1)]
+        )
         out.append(
             StageStats(
                 index=w.index,
@@ -335,7 +390,8 @@ def analyze_stages(run: RunData) -> list[StageStats]:
                 invalid=w.invalid,
                 overall=overall,
                 per_type=per_type,
-                roles=_roles(samples, w.t0, w.t1) if not samples.empty else {},
+                roles=_roles(in_window) if in_window is not None else {},
+                hosts=_hosts(in_window) if in_window is not None else {},
                 slo_ok=all(verdicts) if verdicts else None,
             )
         )

@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 
 from qi_load.record.schema import HOST_SAMPLE_COLUMNS, REQUEST_COLUMNS
+from qi_load.units import MB
 
 __all__ = ["SyntheticRun", "capacity_users", "write_synthetic_run"]
-
-_MB = 1024.0 * 1024.0
 
 
 @dataclass
@@ -46,6 +45,11 @@ class SyntheticRun:
     leak_mb_per_min: float = 0.0
     target_cpu_base: float = 4.0
     target_cpu_per_rps: float = 1.5
+    host_cores: int = 0
+    """The host's cores (0: not recorded, as in older run directories) ..."""
+    other_cores: float = 0.0
+    """... and cores taken by processes the run does not sample (a noisy neighbour)."""
+    target_usable_cores: float | None = None
     sample_interval_s: float = 1.0
     error_rate: float = 0.0
     slowdown: float = 1.0
@@ -165,14 +169,20 @@ def _samples(
     n = ts.size
     minutes = (ts - t0) / 60.0
     parts = []
+    busy = (3.0 + 2.0 + 1.0 * rate + spec.target_cpu_base + spec.target_cpu_per_rps * rate) / 100
+    host_cpu = (
+        np.clip((busy + spec.other_cores) / spec.host_cores * 100.0, 0.0, 100.0)
+        if spec.host_cores
+        else np.full(n, 20.0)
+    )
     roles = (
-        ("master", 100, 3.0 + 0 * rate, 70 * _MB + 0 * ts),
-        ("worker", 101, 2.0 + 1.0 * rate, 90 * _MB + 0 * ts),
+        ("master", 100, 3.0 + 0 * rate, 70 * MB + 0 * ts),
+        ("worker", 101, 2.0 + 1.0 * rate, 90 * MB + 0 * ts),
         (
             "target",
             200,
             spec.target_cpu_base + spec.target_cpu_per_rps * rate,
-            60 * _MB + spec.leak_mb_per_min * _MB * minutes,
+            60 * MB + spec.leak_mb_per_min * MB * minutes,
         ),
     )
     for role, pid, cpu, rss in roles:
@@ -184,20 +194,24 @@ def _samples(
                     "role": role,
                     "pid": pid,
                     "cpu_percent": np.clip(cpu + rng.normal(0, 1.0, n), 0, None),
-                    "rss_bytes": (rss + rng.normal(0, 0.3 * _MB, n)).astype(np.int64),
+                    "rss_bytes": (rss + rng.normal(0, 0.3 * MB, n)).astype(np.int64),
                     "num_threads": 4,
                     "num_fds": 20,
                     "read_bytes": np.cumsum(np.full(n, 1000)),
                     "write_bytes": np.cumsum(np.full(n, 2000)),
                     "net_sent_bytes": np.cumsum((rate * 4000).astype(np.int64)),
                     "net_recv_bytes": np.cumsum((rate * 500).astype(np.int64)),
-                    "host_cpu_percent": 20.0,
-                    "host_mem_available_bytes": int(4 * 1024 * _MB),
+                    "host_cpu_percent": host_cpu,
+                    "host_mem_available_bytes": int(4 * 1024 * MB),
                     "cpu_user_s": 0.0,
                     "cpu_system_s": 0.0,
                     "ctx_switches": 0,
                     "cpu_quota_cores": np.nan,
                     "name": role,
+                    "usable_cores": spec.target_usable_cores
+                    if role == "target" and spec.target_usable_cores
+                    else np.nan,
+                    "host_cores": spec.host_cores or "",
                 }
             )
         )

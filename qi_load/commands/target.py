@@ -46,7 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--spike-rate", type=float, default=None, help="share of requests with a latency spike")
     add("--spike-ms", type=float, default=None, help="extra TTFT of a spike (default 1000)")
     add("--drop-rate", type=float, default=None, help="share of connections reset mid-stream")
-    add("--leak-mb-per-min", type=float, default=None, help="memory retained per minute")
+    add("--leak-mb-per-min", type=float, default=None, help="MB retained per minute (a leak)")
+    add(
+        "--cache-mb",
+        type=float,
+        default=None,
+        help="a bounded cache: each request retains 0.5 MB up to this many MB",
+    )
     add("--slowdown", type=float, default=None, help="multiply every simulated timing")
     add(
         "--wrong-answers",
@@ -96,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     names = (
         "host", "port", "model", "slots", "queue_limit", "tool_ms", "jitter", "seed",
-        "error_rate", "spike_rate", "spike_ms", "drop_rate", "leak_mb_per_min", "slowdown",
+        "error_rate", "spike_rate", "spike_ms", "drop_rate", "leak_mb_per_min", "cache_mb",
+        "slowdown",
         "wrong_answers", "access_log",
     )  # fmt: skip
     config = build_config(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qi_load.errors import QiLoadError
 from qi_load.record.schema import HostSample, RequestRecord
+from qi_load.units import MB
 
 __all__ = [
     "DEFAULT_RULES",
@@ -148,7 +149,7 @@ def metric_value(
         dt = ts - ts.mean()
         var = float(np.dot(dt, dt))
         slope = float(np.dot(dt, vs - vs.mean())) / var if var else 0.0
-        return slope * 3600.0 / 1e6
+        return slope * 3600.0 / MB
     raise ValueError(f"unknown metric {metric!r}")
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "ProcessSampler",
     "cpu_quota_cores",
     "find_pids_by_name",
+    "usable_cores",
 ]
 
 _CGROUP_MOUNT = Path("sys/fs/cgroup")
@@ -79,7 +80,8 @@ class ProcessSampler:
     ``children_user/system``). The constructor takes the first reading — the prime — so
     the first ``sample()`` reports a real interval instead of psutil's initial 0.0.
     ``cpu_percent`` is 100 per busy core, divided by the cgroup quota in cores when the
-    process runs under one (then 100 = the whole quota); the quota is recorded.
+    process runs under one (then 100 = the whole quota); the quota is recorded. Quota,
+    affinity and core count are read once, when sampling starts.
     """
 
     def __init__(
@@ -100,6 +102,8 @@ class ProcessSampler:
         self.process = psutil.Process(pid)  # raises psutil.NoSuchProcess for a bad PID
         self.name = ""  # read at the first sample: a just-spawned child may not have exec'd yet
         self.cpu_quota_cores = cpu_quota_cores(pid, root=cgroup_root)
+        self.host_cores = psutil.cpu_count() or 0
+        self.usable_cores = usable_cores(self.process, self.cpu_quota_cores, self.host_cores)
         self._times: dict[int, float] = {}
         self._reaped = 0.0
         self._wall = self._mono = 0.0
@@ -162,6 +166,8 @@ class ProcessSampler:
             ctx_switches=ctx,
             cpu_quota_cores=self.cpu_quota_cores,
             name=self.name,
+            usable_cores=self.usable_cores,
+            host_cores=self.host_cores,
         )
 
     def _collect_cpu(self) -> list[psutil.Process]:
@@ -219,6 +225,18 @@ def _safe_io(proc: psutil.Process) -> tuple[int, int]:
     except (psutil.AccessDenied, AttributeError):
         return 0, 0  # another user's process: io is root-only; keep sampling the rest
     return int(io.read_bytes), int(io.write_bytes)
+
+
+def usable_cores(process: psutil.Process, quota: float | None, host_cores: int) -> float | None:
+    """Cores ``process`` may run on: its CPU affinity (all cores where psutil cannot read
+    it), capped by the cgroup quota; ``None`` when neither is known."""
+    try:
+        cores = float(len(process.cpu_affinity() or ())) or float(host_cores)
+    except (psutil.Error, AttributeError):  # AttributeError: no affinity on macOS
+        cores = float(host_cores)
+    if quota is not None:
+        cores = min(cores, quota) if cores else quota
+    return cores or None
 
 
 def cpu_quota_cores(pid: int | str = "self", *, root: Path = Path("/")) -> float | None:

@@ -119,6 +119,8 @@ class HostSample:
 
     ``cpu_percent`` is relative to one core (100 = one core busy), divided by the cgroup
     CPU quota when one applies (then 100 = the whole quota); ``cpu_quota_cores`` records it.
+    ``usable_cores`` is what the process may run on (its CPU affinity, capped by the quota);
+    ``host_cores`` the host's logical cores, so host CPU converts to cores.
     Byte and count columns are cumulative counters as psutil reports them; rates are
     derived at analysis time.
     """
@@ -142,6 +144,8 @@ class HostSample:
     ctx_switches: int = 0
     cpu_quota_cores: float | None = None
     name: str = ""
+    usable_cores: float | None = None
+    host_cores: int = 0
 
     def to_row(self) -> list[Any]:
         return [_cell(getattr(self, name)) for name in HOST_SAMPLE_COLUMNS]
@@ -282,4 +286,6 @@ def host_sample_from_row(row: dict[str, str]) -> HostSample:
         ctx_switches=int(row["ctx_switches"] or 0),
         cpu_quota_cores=_parse_opt_float(row["cpu_quota_cores"]),
         name=row["name"],
+        usable_cores=_parse_opt_float(row.get("usable_cores") or ""),
+        host_cores=int(row.get("host_cores") or 0),
     )

@@ -201,6 +201,8 @@ class ChatCompletions:
             return
         query_type = classify(request.last_user_text, request.metadata.query_type)
         faults = self.service.faults.draw(request.metadata.fault)
+        if self.service.cache is not None:
+            self.service.cache.add()
         metrics.in_flight.inc()
         status = 200
         try:

@@ -89,7 +89,13 @@ class TargetConfig(BaseModel):
         default=0.0, ge=0, le=1, description="Share whose connection is reset mid-stream."
     )
     leak_mb_per_min: float = Field(
-        default=0.0, ge=0, le=10_000, description="Memory retained per minute (a simulated leak)."
+        default=0.0, ge=0, le=10_000, description="MB retained per minute (a simulated leak)."
+    )
+    cache_mb: float = Field(
+        default=0.0,
+        ge=0,
+        le=100_000,
+        description="A bounded cache: each request retains 0.5 MB up to this many MB.",
     )
     slowdown: float = Field(
         default=1.0, gt=0, le=1000, description="Multiplies every simulated timing."

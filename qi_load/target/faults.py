@@ -1,4 +1,4 @@
-"""Fault injection: which faults a request gets, and the slow memory leak."""
+"""Fault injection: which faults a request gets, the slow memory leak and the bounded cache."""
 
 from __future__ import annotations
 
@@ -9,10 +9,21 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from qi_load.target.config import FaultKind, TargetConfig
+from qi_load.units import MB
 
-__all__ = ["PAGE", "FaultPlanner", "InjectedFault", "Leak", "RequestFaults"]
+__all__ = [
+    "CACHE_ENTRY_BYTES",
+    "PAGE",
+    "BoundedCache",
+    "FaultPlanner",
+    "InjectedFault",
+    "Leak",
+    "RequestFaults",
+]
 
 PAGE: Final = 4096
+CACHE_ENTRY_BYTES: Final = MB // 2
+"""What one request adds to the bounded cache (a prompt's state in a real server's cache)."""
 InjectedFault = FaultKind | Literal["http_500"]
 """A per-request fault kind, or `http_500`: the JSON error that `--error-rate` injects."""
 
@@ -46,14 +57,19 @@ class FaultPlanner:
         return RequestFaults(spike_ms=spike)
 
 
-class Leak:
-    """Retains `mb_per_min` of memory per minute in one-second steps, touching every page.
+def _touched(size: int) -> bytearray:
+    """`size` bytes with every page written: untouched pages are lazily mapped and never
+    show in RSS."""
+    block = bytearray(size)
+    block[::PAGE] = b"\x01" * len(range(0, size, PAGE))
+    return block
 
-    Touching matters: untouched allocations are lazily mapped and never show in RSS.
-    """
+
+class Leak:
+    """Retains `mb_per_min` MB of memory per minute in one-second steps, whatever the load."""
 
     def __init__(self, mb_per_min: float, on_grow: Callable[[int], None]) -> None:
-        self._bytes_per_s = mb_per_min * 1024 * 1024 / 60.0
+        self._bytes_per_s = mb_per_min * MB / 60.0
         self._on_grow = on_grow
         self._blocks: list[bytearray] = []
         self.retained = 0
@@ -62,9 +78,7 @@ class Leak:
         """Retain `size` more bytes, every page written."""
         if size <= 0:
             return
-        block = bytearray(size)
-        block[::PAGE] = b"\x01" * len(range(0, size, PAGE))
-        self._blocks.append(block)
+        self._blocks.append(_touched(size))
         self.retained += size
         self._on_grow(self.retained)
 
@@ -76,3 +90,26 @@ class Leak:
             await asyncio.sleep(1.0)
             elapsed = loop.time() - started
             self.grow(int(self._bytes_per_s * elapsed) - self.retained)
+
+
+class BoundedCache:
+    """Grows by `CACHE_ENTRY_BYTES` per request up to `limit_mb` MB, then stays flat.
+
+    Like llama-server's prompt cache (bounded by `--cache-ram`): memory that follows the
+    traffic and levels off, which a leak analysis must not call a leak.
+    """
+
+    def __init__(self, limit_mb: float, on_grow: Callable[[int], None]) -> None:
+        self._limit = int(limit_mb * MB)
+        self._on_grow = on_grow
+        self._entries: list[bytearray] = []
+        self.retained = 0
+
+    def add(self) -> None:
+        """Keep one more request's entry while there is room; a full cache keeps its size."""
+        size = min(CACHE_ENTRY_BYTES, self._limit - self.retained)
+        if size <= 0:
+            return
+        self._entries.append(_touched(size))
+        self.retained += size
+        self._on_grow(self.retained)

@@ -69,6 +69,11 @@ class TargetMetrics:
             "Memory retained on purpose by --leak-mb-per-min.",
             registry=self.registry,
         )
+        self.cached_bytes = Gauge(
+            "qi_target_cached_bytes",
+            "Memory held by the bounded cache of --cache-mb.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,4 +1,4 @@
-"""The reference agent's shared state: config, slots, fault planner, agent and metrics."""
+"""The reference agent's shared state: config, slots, faults, cache, agent and metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from qi_load.target.agent import Agent, ToolCaller
 from qi_load.target.config import TargetConfig
-from qi_load.target.faults import FaultPlanner
+from qi_load.target.faults import BoundedCache, FaultPlanner
 from qi_load.target.llm import SlotPool
 from qi_load.target.metrics import TargetMetrics
 
@@ -29,6 +29,11 @@ class Service:
         self.rng = random.Random(self.config.seed)
         self.pool = SlotPool(self.config.slots, self.config.queue_limit)
         self.faults = FaultPlanner(self.config, self.rng)
+        self.cache = (
+            BoundedCache(self.config.cache_mb, self.metrics.cached_bytes.set)
+            if self.config.cache_mb > 0
+            else None
+        )
         self.agent = Agent(
             self.tool_caller,
             wrong_answers=self.config.wrong_answers,
