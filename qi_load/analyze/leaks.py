@@ -28,9 +28,9 @@ __all__ = [
 _MAX_POINTS: Final = 300
 
 LeakStatus = Literal["leak", "growth", "none", "insufficient_data"]
-GrowthPattern = Literal["persistent", "levels_off", "follows_users", "slow", ""]
+GrowthPattern = Literal["persistent", "levels_off", "follows_users", "intermittent", ""]
 """How RSS grew: on through every constant-load window (a leak when fast enough), up then
-flat (a bounded cache or pool), stepping with the user count, or too slowly to call."""
+flat (a bounded cache or pool), stepping with the user count, or in some windows only."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class LeakSettings:
     """RSS 'follows the user count' when the windows' levels rise by at least this ..."""
     follow_min_corr: float = 0.8
     """... and correlate with the users at least this much."""
+    window_min_samples: int = 5
+    """A window with fewer samples is not asked whether it grew too."""
 
 
 class LeakFit(TypedDict):
@@ -188,10 +190,11 @@ def classify_rss(
     """Judge one process's RSS (MB) at times ``ts`` (s), grouped by constant-load window.
 
     A leak grows under constant load and keeps growing: the slope within windows is
-    confidently above ``high_mb_per_min`` and still confidently positive over the second
-    half of every window and over the last window. Growth that stops (a bounded cache, a
-    pool filled) or that steps with the user count ``users[group]`` is growth, reported
-    with where it levelled off.
+    confidently above ``high_mb_per_min``; over the second half of the windows it is still
+    confidently positive and at least half as steep, and so is every window on its own.
+    Growth that stops (a bounded cache, a pool filled) or that steps with the user count
+    ``users[group]`` is growth, reported with where it levelled off; growth in some windows
+    only is growth too.
     """
     settings = settings or LeakSettings()
     t = np.asarray(ts, dtype=np.float64)
@@ -223,15 +226,19 @@ def classify_rss(
         trend["detail"] = "no pairs of samples inside one steady window"
         return trend
     late = _late_halves(t, g)
-    last = g == g[np.argmax(t)]
+    tail = late & (g == g[np.argmax(t)])
     late_slope, late_lo, _ = _per_min(t[late], y[late], g[late], settings.level)
-    _, last_lo, _ = _per_min(t[last], y[last], g[last], settings.level)
-    tail = late & last
+    _, tail_lo, tail_hi = _per_min(t[tail], y[tail], g[tail], settings.level)
     trend["slope_mb_per_min"], trend["ci_low"], trend["ci_high"] = slope, lo, hi
     trend["late_slope_mb_per_min"] = None if math.isnan(late_slope) else late_slope
     trend["plateau_mb"] = float(np.median(y[tail])) if tail.any() else None
     ci = f"{slope:+.3f} MB/min ({settings.level:.0%} CI {lo:+.3f} … {hi:+.3f})"
-    persists = late_lo > 0 and last_lo > 0  # NaN compares false: too few late pairs
+    # NaN compares false: too few late pairs is no evidence of persistence.
+    persists = (
+        late_lo > 0
+        and late_slope >= slope / 2.0
+        and _grows_in_every_window(t, y, g, slope / 60.0 / 2.0, settings)
+    )
     follows = _follows_users(y, g, users or {}, settings)
     if lo > 0 and persists:
         trend["pattern"] = "persistent"
@@ -258,6 +265,15 @@ def classify_rss(
             "persisting: not a leak"
         )
         return trend
+    # Still growing at the leak level at the end (NaN: too few samples to tell).
+    if lo > 0 and tail_lo > 0 and not tail_hi < settings.high_mb_per_min:
+        trend["status"], trend["pattern"] = "growth", "intermittent"
+        trend["plateau_mb"] = None
+        trend["detail"] = (
+            f"{ci}, growing in some constant-load windows only, still at the end: "
+            "not a leak yet; a longer constant load tells"
+        )
+        return trend
     if lo > 0:
         trend["status"], trend["pattern"] = "growth", "levels_off"
         plateau = trend["plateau_mb"]
@@ -270,6 +286,23 @@ def classify_rss(
     trend["status"] = "none"
     trend["detail"] = f"{ci}: the interval includes zero"
     return trend
+
+
+def _grows_in_every_window(
+    t: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    g: npt.NDArray[np.int64],
+    at_least: float,
+    settings: LeakSettings,
+) -> bool:
+    """Each window with enough samples has a slope of its own of ``at_least`` (per second)."""
+    for group in np.unique(g):
+        idx = g == group
+        if int(idx.sum()) >= settings.window_min_samples:
+            slope = theil_sen(t[idx], y[idx], level=settings.level)[0]
+            if not slope >= at_least:
+                return False
+    return True
 
 
 def _late_halves(t: npt.NDArray[np.float64], g: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:

@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="a bounded cache: each request retains 0.5 MB up to this many MB",
     )
+    add(
+        "--compute-thread",
+        action="store_true",
+        default=None,
+        help="burn one core in a thread while any request is in flight (as llama.cpp)",
+    )
     add("--slowdown", type=float, default=None, help="multiply every simulated timing")
     add(
         "--wrong-answers",
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     names = (
         "host", "port", "model", "slots", "queue_limit", "tool_ms", "jitter", "seed",
         "error_rate", "spike_rate", "spike_ms", "drop_rate", "leak_mb_per_min", "cache_mb",
-        "slowdown",
+        "compute_thread", "slowdown",
         "wrong_answers", "access_log",
     )  # fmt: skip
     config = build_config(

@@ -85,6 +85,8 @@ def build_app(service: Service, mcp_endpoint: ASGIApp, mcp_manager: Any) -> Star
             finally:
                 if leak_task is not None:
                     leak_task.cancel()
+                if service.compute is not None:
+                    service.compute.stop()
 
     routes = [
         Route("/v1/chat/completions", ChatCompletions(service), methods=["POST"]),

@@ -201,14 +201,19 @@ class ChatCompletions:
             return
         query_type = classify(request.last_user_text, request.metadata.query_type)
         faults = self.service.faults.draw(request.metadata.fault)
-        if self.service.cache is not None:
-            self.service.cache.add()
+        service = self.service
+        if service.cache is not None:
+            service.cache.add()
+        if service.compute is not None:
+            service.compute.enter()
         metrics.in_flight.inc()
         status = 200
         try:
             status = await self._serve(scope, receive, send, request, query_type, faults, clock)
         finally:
             metrics.in_flight.dec()
+            if service.compute is not None:
+                service.compute.leave()
             label = "aborted" if status == ABORTED else str(status)
             metrics.requests.labels(query_type, label).inc()
             metrics.duration.labels(query_type, label).observe(loop.time() - clock.arrival)

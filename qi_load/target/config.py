@@ -97,6 +97,10 @@ class TargetConfig(BaseModel):
         le=100_000,
         description="A bounded cache: each request retains 0.5 MB up to this many MB.",
     )
+    compute_thread: bool = Field(
+        default=False,
+        description="A thread burns one core while any request is in flight (as llama.cpp).",
+    )
     slowdown: float = Field(
         default=1.0, gt=0, le=1000, description="Multiplies every simulated timing."
     )

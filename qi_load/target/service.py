@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass, field
 
 from qi_load.target.agent import Agent, ToolCaller
+from qi_load.target.compute import ComputeThread
 from qi_load.target.config import TargetConfig
 from qi_load.target.faults import BoundedCache, FaultPlanner
 from qi_load.target.llm import SlotPool
@@ -34,6 +35,7 @@ class Service:
             if self.config.cache_mb > 0
             else None
         )
+        self.compute = ComputeThread() if self.config.compute_thread else None
         self.agent = Agent(
             self.tool_caller,
             wrong_answers=self.config.wrong_answers,

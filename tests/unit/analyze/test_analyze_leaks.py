@@ -131,3 +131,10 @@ def test_flat_is_none_and_slow_persistent_growth_is_growth() -> None:
     t, y, g, users = _windows(lambda t, u: 60 + 0.4 * t / 60, noise=0.01)
     slow = classify_rss(t, y, g, users)
     assert slow["status"] == "growth" and slow["pattern"] == "persistent"
+
+
+def test_growth_in_the_last_window_only_is_not_a_leak() -> None:
+    # Flat through three windows, then growing in the last one: it did not persist.
+    t, y, g, users = _windows(lambda t, u: 80 + (2.0 * (t - 135) / 60 if t >= 135 else 0.0))
+    trend = classify_rss(t, y, g, users)
+    assert trend["status"] == "growth" and trend["pattern"] == "intermittent"
