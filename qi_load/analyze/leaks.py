@@ -228,7 +228,7 @@ def classify_rss(
     late = _late_halves(t, g)
     tail = late & (g == g[np.argmax(t)])
     late_slope, late_lo, _ = _per_min(t[late], y[late], g[late], settings.level)
-    _, tail_lo, tail_hi = _per_min(t[tail], y[tail], g[tail], settings.level)
+    tail_slope, tail_lo, _ = _per_min(t[tail], y[tail], g[tail], settings.level)
     trend["slope_mb_per_min"], trend["ci_low"], trend["ci_high"] = slope, lo, hi
     trend["late_slope_mb_per_min"] = None if math.isnan(late_slope) else late_slope
     trend["plateau_mb"] = float(np.median(y[tail])) if tail.any() else None
@@ -265,8 +265,8 @@ def classify_rss(
             "persisting: not a leak"
         )
         return trend
-    # Still growing at the leak level at the end (NaN: too few samples to tell).
-    if lo > 0 and tail_lo > 0 and not tail_hi < settings.high_mb_per_min:
+    # Still growing at the end at half the pace or more (NaN: too few samples to tell).
+    if lo > 0 and tail_lo > max(slope / 2.0, 0.0):
         trend["status"], trend["pattern"] = "growth", "intermittent"
         trend["plateau_mb"] = None
         trend["detail"] = (
@@ -279,7 +279,7 @@ def classify_rss(
         plateau = trend["plateau_mb"]
         where = f" at {plateau:.0f} MB" if plateau is not None else ""
         trend["detail"] = (
-            f"{ci}, then levels off{where} (late in the windows {late_slope:+.3f} MB/min): "
+            f"{ci}, then levels off{where} ({tail_slope:+.3f} MB/min at the end): "
             "bounded growth such as a cache or a pool, not a leak"
         )
         return trend
