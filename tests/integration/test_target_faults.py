@@ -12,6 +12,7 @@ import pytest
 from target_http import Response, chat_body, request
 
 from qi_load.target.launch import TargetProcess, start_target
+from qi_load.units import MB
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +131,8 @@ def test_leak_grows_resident_memory_at_the_set_rate() -> None:
         process = psutil.Process(leaking.pid)
         before = process.memory_info().rss
         time.sleep(3.2)
-        grown = (process.memory_info().rss - before) / 1024 / 1024
+        grown = (process.memory_info().rss - before) / MB
         assert 20 <= grown <= 45, grown
         metrics = request(leaking.url, "GET", "/metrics").body.decode()
         leaked = re.search(r"^qi_target_leaked_bytes (\S+)$", metrics, re.M)
-        assert leaked is not None and float(leaked.group(1)) >= 20 * 1024 * 1024
+        assert leaked is not None and float(leaked.group(1)) >= 20 * MB
