@@ -105,6 +105,7 @@ def test_compute_thread_flat_out_at_one_user_is_not_saturation(tmp_path: Path) -
     # The thread gets what a shared host gives it: some CPU at every stage.
     assert [s["roles"]["sut"]["cpu_cores_mean"] > 0.2 for s in stages] == [True] * 3
     tput = [s["overall"]["throughput_rps"] for s in stages]
-    assert tput[1] > 1.5 * tput[0], tput  # throughput scales while the thread spins
+    # Throughput scales while the thread spins (short windows: judged from 1 to 4 users).
+    assert tput[0] < tput[1] < tput[2] and tput[2] > 2 * tput[0], tput
     first = summary["degradation"]["first_saturated"]
     assert not (first["resource"] == "target_cpu" and first["users"] == 1), first
