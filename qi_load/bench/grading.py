@@ -40,7 +40,7 @@ class Target:
 
 
 STARTUP: Final = Target("startup time (command to ready)", "ms", 200.0, 300.0, 500.0)
-MEMORY: Final = Target("memory at ready (RSS of the process tree)", "MiB", 50.0, 75.0, 100.0)
+MEMORY: Final = Target("memory at ready (RSS of the process tree)", "MB", 50.0, 75.0, 100.0)
 TOOLCHAIN_TARGETS: Final[dict[str, Target]] = {
     "build": Target("build time", "s", 20.0, 30.0, 60.0),
     "tests": Target("test suite", "s", 5.0, 10.0, 20.0),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qi_load.units import MB
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -46,12 +48,12 @@ def plot_startup(document: dict[str, Any], path: Path) -> Path:
     left.set_ylabel("ms")
     left.set_title(f"Startup: time to {timed}")
     left.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    rss = [run["rss_bytes"] / (1024 * 1024) for run in runs]
+    rss = [run["rss_bytes"] / MB for run in runs]
     right.bar(indices, rss, color="tab:purple", label="RSS")
     if "memory" in document["grades"]:
         _target_lines(right, document["grades"]["memory"]["target"])
     right.set_xlabel("run")
-    right.set_ylabel("MiB")
+    right.set_ylabel("MB")
     right.set_title("Peak RSS" if timed == "exit" else "RSS of the process tree at ready")
     right.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()

@@ -9,6 +9,7 @@ from qi_load.bench.grading import MEMORY, STARTUP, Target, grade
 from qi_load.bench.startup import StartupRun
 from qi_load.bench.stats import summarize
 from qi_load.bench.table import fmt, format_table
+from qi_load.units import MB
 
 __all__ = [
     "METRICS",
@@ -19,7 +20,6 @@ __all__ = [
     "startup_table",
 ]
 
-MIB = 1024 * 1024
 
 METRICS: dict[str, str] = {
     "spawn_ms": "spawn (ms)",
@@ -27,14 +27,14 @@ METRICS: dict[str, str] = {
     "port_open_ms": "port open (ms)",
     "ready_ms": "ready (ms)",
     "cpu_ms": "CPU to ready (ms)",
-    "rss_mib": "RSS at ready (MiB)",
+    "rss_mb": "RSS at ready (MB)",
 }
 """Metric key in ``startup.json`` -> label; absent metrics (no output, no port) are skipped."""
 
 
 def _values(runs: Sequence[StartupRun], metric: str) -> list[float]:
-    if metric == "rss_mib":
-        return [run.rss_bytes / MIB for run in runs]
+    if metric == "rss_mb":
+        return [run.rss_bytes / MB for run in runs]
     values = (getattr(run, metric) for run in runs)
     return [float(v) for v in values if v is not None]
 
@@ -75,8 +75,8 @@ def grade_startup(summaries: dict[str, dict[str, float | int]]) -> dict[str, dic
     grades: dict[str, dict[str, Any]] = {}
     if "ready_ms" in summaries:
         grades["startup"] = _graded(float(summaries["ready_ms"]["mean"]), STARTUP, "ready_ms")
-    if "rss_mib" in summaries:
-        grades["memory"] = _graded(float(summaries["rss_mib"]["mean"]), MEMORY, "rss_mib")
+    if "rss_mb" in summaries:
+        grades["memory"] = _graded(float(summaries["rss_mb"]["mean"]), MEMORY, "rss_mb")
     return grades
 
 
@@ -119,7 +119,7 @@ def startup_table(document: dict[str, Any]) -> str:
     if document["rss_basis"] == "peak":
         labels["ready_ms"] = "exit (ms)"
         labels["cpu_ms"] = "CPU to exit (ms)"
-        labels["rss_mib"] = "peak RSS (MiB)"
+        labels["rss_mb"] = "peak RSS (MB)"
     headers = ["metric", *_STATS]
     parts = [format_table(headers, _rows(document["summary"], labels))]
     if document["phases"]:

@@ -9,10 +9,10 @@ from qi_load.bench.grading import TOOLCHAIN_TARGETS, grade
 from qi_load.bench.stats import speedup, summarize
 from qi_load.bench.table import fmt, format_table
 from qi_load.bench.toolchain import ComparisonResult, Measurement, Side
+from qi_load.units import MB
 
 __all__ = ["comparison_document", "toolchain_document", "toolchain_table"]
 
-MIB = 1024 * 1024
 _SIDES: tuple[Side, Side] = ("baseline", "candidate")
 
 
@@ -37,7 +37,7 @@ def _side(result: ComparisonResult, side: Side, grade_key: str | None) -> dict[s
         "warmup": [m.as_dict() for m in result.warmup[side]],
         "wall_s": wall.as_dict(),
         "cpu_s": summarize(cpus).as_dict() if cpus else None,
-        "peak_rss_mib": summarize([m.peak_rss_bytes / MIB for m in measured]).as_dict(),
+        "peak_rss_mb": summarize([m.peak_rss_bytes / MB for m in measured]).as_dict(),
         "grade": graded,
     }
 
@@ -80,7 +80,7 @@ def toolchain_document(
 
 def toolchain_table(document: dict[str, Any]) -> str:
     """Per comparison and side: wall time statistics, CPU and peak RSS; then the speedups."""
-    headers = ["comparison", "side", "n", "mean s", "p95 s", "stddev s", "CPU s", "peak MiB"]
+    headers = ["comparison", "side", "n", "mean s", "p95 s", "stddev s", "CPU s", "peak MB"]
     rows: list[list[str]] = []
     notes: list[str] = []
     for comparison in document["comparisons"]:
@@ -96,7 +96,7 @@ def toolchain_table(document: dict[str, Any]) -> str:
                     fmt(stats["wall_s"]["p95"], 3),
                     fmt(stats["wall_s"]["stddev"], 3),
                     fmt(cpu, 3),
-                    fmt(stats["peak_rss_mib"]["max"]),
+                    fmt(stats["peak_rss_mb"]["max"]),
                 ]
             )
             if stats["grade"] is not None:

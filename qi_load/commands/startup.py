@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from qi_load.units import MB
+
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
 HELP = "benchmark a command's startup: time to ready, phases, RSS and CPU at ready"
@@ -17,7 +19,7 @@ then the tree is killed. Without a --ready-* option the command is timed to its 
 
 Writes startup.json and startup.png to --out and prints the statistics (mean, median,
 p95, stddev, min, max), graded against the startup (200/300/500 ms) and memory
-(50/75/100 MiB) targets.
+(50/75/100 MB) targets.
 
 example:
   qi-load startup -n 10 --ready-log QI_READY -- qi-load target --port 0
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         phases = " ".join(f"{k}={v:g}" for k, v in result.phases.items())
         print(
             f"run {result.index}/{args.runs}: {result.ready_ms:.1f} ms, "
-            f"RSS {result.rss_bytes / 2**20:.1f} MiB {phases}".rstrip(),
+            f"RSS {result.rss_bytes / MB:.1f} MB {phases}".rstrip(),
             file=sys.stderr,
             flush=True,
         )

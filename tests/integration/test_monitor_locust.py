@@ -105,7 +105,7 @@ def _wait_for(path: Path, timeout: float) -> None:
 
 
 def test_local_run_roles_leak_slope_and_metrics(procs: Procs, tmp_path: Path) -> None:
-    # Two reference agents: one leaking 5 MiB/min (role target, it also serves the load),
+    # Two reference agents: one leaking 5 MB/min (role target, it also serves the load),
     # one left alone (role sut): the leak must show as a slope, the other must stay flat.
     with (
         start_target(["--leak-mb-per-min", "5"], stderr_path=tmp_path / "leak.err") as leaker,
@@ -171,7 +171,7 @@ def _local_run(procs: Procs, tmp_path: Path, leaker: TargetProcess, flat: Target
         _assert_interval(points, f"{role}/{pid}")
     leak = _slope_mb_per_min(series[("target", leaker.pid)])
     still = _slope_mb_per_min(series[("sut", flat.pid)])
-    assert leak == pytest.approx(5.0, abs=1.5), leak  # 5 MiB = 5.24 MB
+    assert leak == pytest.approx(5.0, abs=1.5), leak
     assert abs(still) < 0.5, still
     # Same clock as requests.csv: request and sample times interleave over the run.
     with (out / "requests.csv").open(newline="") as f:

@@ -13,8 +13,7 @@ from qi_load.bench.startup_report import (
     startup_table,
 )
 from qi_load.errors import QiLoadError
-
-MIB = 1024 * 1024
+from qi_load.units import MB
 
 
 @pytest.mark.parametrize(
@@ -70,12 +69,12 @@ def test_bad_ready_options_are_usage_errors(options: dict[str, object], message:
     assert exc.value.exit_code == 2
 
 
-def _run(index: int, ready_ms: float, rss_mib: float, **kw: object) -> StartupRun:
+def _run(index: int, ready_ms: float, rss_mb: float, **kw: object) -> StartupRun:
     return StartupRun(
         index=index,
         spawn_ms=1.0,
         ready_ms=ready_ms,
-        rss_bytes=int(rss_mib * MIB),
+        rss_bytes=int(rss_mb * MB),
         cpu_ms=50.0,
         **kw,  # type: ignore[arg-type]
     )
@@ -110,7 +109,7 @@ def test_metric_summaries_skip_unobserved_values() -> None:
     assert summary["ready_ms"]["n"] == 3
     assert summary["first_output_ms"]["n"] == 2
     assert summary["port_open_ms"]["max"] == 330.0
-    assert summary["rss_mib"]["mean"] == pytest.approx(70.0, abs=1e-6)
+    assert summary["rss_mb"]["mean"] == pytest.approx(70.0, abs=1e-6)
 
 
 def test_phases_keep_the_reported_order_and_count_their_runs() -> None:
@@ -140,7 +139,7 @@ def test_document_and_table() -> None:
     assert doc["rss_basis"] == "at_ready"
     assert [run["index"] for run in doc["runs"]] == [1, 2, 3]
     table = startup_table(doc)
-    assert "ready (ms)" in table and "RSS at ready (MiB)" in table
+    assert "ready (ms)" in table and "RSS at ready (MB)" in table
     assert "module_loading (ms)" in table
     assert "startup: mean 300.0 ms -> target" in table
 
@@ -155,5 +154,5 @@ def test_table_names_exit_timing_for_commands_that_exit() -> None:
     )
     table = startup_table(doc)
     assert doc["rss_basis"] == "peak"
-    assert "exit (ms)" in table and "peak RSS (MiB)" in table
+    assert "exit (ms)" in table and "peak RSS (MB)" in table
     assert "phase" not in table
