@@ -11,7 +11,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from qi_load.record.hostmon import HostProbe, ProcessSampler, cpu_quota_cores, find_pids_by_name
+from qi_load.record.hostmon import (
+    HostProbe,
+    ProcessSampler,
+    cpu_quota_cores,
+    find_pids_by_name,
+    usable_cores,
+)
 
 SPIN = "import time\nt = time.time()\nwhile time.time() - t < 20: pass\n"
 SLEEP = "import time; time.sleep(20)"
@@ -183,3 +189,11 @@ def test_quota_v1_unlimited_and_unreadable(tmp_path: Path) -> None:
     )
     assert cpu_quota_cores(7, root=root) is None
     assert cpu_quota_cores(8, root=root) is None
+
+
+def test_usable_cores_are_the_affinity_capped_by_the_quota() -> None:
+    me = psutil.Process()
+    affinity = len(me.cpu_affinity() or ())
+    assert usable_cores(me, None, 64) == affinity
+    assert usable_cores(me, 0.5, 64) == 0.5
+    assert usable_cores(me, 1000.0, 64) == affinity
