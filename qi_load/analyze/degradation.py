@@ -361,7 +361,7 @@ def _signal(
     """(resource, evidence) of the first saturation seen in one stage, checked in the order
     that decides which reading can be trusted: a host shared with a CPU-hungry process
     distorts everything, a busy generator every latency."""
-    for host, h in sorted(s["hosts"].items()):
+    for host, h in sorted(s.get("hosts", {}).items()):  # absent in hand-built stages
         neighbour = noisy_neighbour(host, h["busy_pct"], h["cores"], h["other_cores"], settings)
         if neighbour is not None:
             return "host_cpu", neighbour
