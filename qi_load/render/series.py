@@ -19,6 +19,7 @@ import pandas as pd
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import PHASES, StageStats
 from qi_load.analyze.summary import Summary
+from qi_load.units import MB
 
 __all__ = [
     "NO_REQUESTS",
@@ -40,7 +41,6 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 MAX_BINS: Final = 600
-_MB: Final = 1024.0 * 1024.0
 NO_REQUESTS: Final = "no requests in this stage"
 NO_SUCCESS: Final = "no successful requests in this stage"
 
@@ -190,7 +190,7 @@ def resources(summary: Summary, run: RunData) -> list[ProcessTrace]:
                 label=f"{role} {host}/{pid}",
                 x=binned.index.to_numpy(np.float64) * width,
                 cpu_percent=binned["cpu_percent"].to_numpy(np.float64),
-                rss_mb=binned["rss_bytes"].to_numpy(np.float64) / _MB,
+                rss_mb=binned["rss_bytes"].to_numpy(np.float64) / MB,
             )
         )
     return traces
