@@ -86,9 +86,9 @@ _NOT_EMPTY: Final = ("ts_start", "ts")
 class RunData:
     """Everything a report reads from one run directory.
 
-    ``requests`` has boolean ``ok``, a nullable boolean ``quality_ok`` (``NaN`` = not
-    checked) and a derived ``ts_end`` (unix s the request finished). ``warnings`` lists
-    what is missing or partial; a report shows them.
+    ``requests`` (every row but the cancelled ones) has boolean ``ok``, a nullable boolean
+    ``quality_ok`` (``NaN`` = not checked) and a derived ``ts_end`` (unix s the request
+    finished). ``warnings`` lists what is missing or partial; a report shows them.
     """
 
     path: Path
@@ -100,6 +100,9 @@ class RunData:
     locust_final: list[dict[str, Any]] | None = None
     """Locust's final per-entry counts (``--json-file``, written at shutdown)."""
     warnings: list[str] = field(default_factory=list)
+    cancelled: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Rows with ``error_kind = cancelled`` (in flight when a test ended), kept apart from
+    ``requests``: they never finished, so no latency, throughput or error rate counts them."""
 
     @property
     def scenario(self) -> dict[str, Any]:
@@ -146,6 +149,9 @@ def load_run(path: Path | str) -> RunData:
         if not has_requests:
             warnings.append(f"{REQUESTS_CSV} is missing: no request metrics")
         requests = _finish_requests(_empty(_REQUEST_DTYPES))
+    in_flight = (requests["error_kind"].astype("string") == "cancelled").fillna(False)
+    cancelled = requests[in_flight.to_numpy(bool)].reset_index(drop=True)
+    requests = requests[~in_flight.to_numpy(bool)].reset_index(drop=True)
     samples = None
     if (root / HOST_SAMPLES_CSV).is_file():
         samples = _read_samples(root / HOST_SAMPLES_CSV, warnings, closed)
@@ -163,6 +169,7 @@ def load_run(path: Path | str) -> RunData:
         locust_failures=_read_small(root / LOCUST_FAILURES_CSV, _LOCUST_FAILURES_COLUMNS, warnings),
         locust_final=_read_locust_final(root / LOCUST_FINAL_JSON, warnings),
         warnings=warnings,
+        cancelled=cancelled,
     )
 
 

@@ -12,11 +12,13 @@ import pandas as pd
 from qi_load.analyze.cpu import other_cores
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stats import Percentiles, percentiles
+from qi_load.analyze.window import MIN_WINDOW_REQUESTS, window_start
 from qi_load.record.schema import StageMarkDict
 from qi_load.scenario import WARMUP_STAGE, Slo
 from qi_load.units import MB
 
 __all__ = [
+    "MIN_WINDOW_REQUESTS",
     "PHASES",
     "HostCpu",
     "QueryStats",
@@ -108,6 +110,11 @@ class StageStats(StageMarkDict):
     window_start: float
     window_end: float
     window_s: float
+    started: int
+    """Requests that started in the stage (its whole span), cancelled ones included."""
+    cancelled: int
+    """Requests that started in the stage and were still in flight when Locust stopped
+    their user (``error_kind = cancelled``): never in any other figure."""
     invalid: str | None
     overall: QueryStats
     per_type: dict[str, QueryStats]
@@ -143,8 +150,7 @@ def stage_windows(run: RunData) -> list[Window]:
         if stage["name"] == WARMUP_STAGE:
             continue
         start, ramp_end, end = float(stage["start"]), float(stage["ramp_end"]), float(stage["end"])
-        # A settle longer than the hold would leave nothing: keep at least half the hold.
-        t0 = min(ramp_end + settle, ramp_end + 0.5 * max(end - ramp_end, 0.0))
+        t0 = window_start(ramp_end, end, settle)
         invalid = stage.get("invalid")
         windows.append(
             Window(
@@ -376,6 +382,7 @@ def analyze_stages(run: RunData) -> list[StageStats]:
         in_window = (
             None if samples.empty else samples[(samples["ts"] >= w.t0) & (samples["ts"] < w.t1)]
         )
+        cancelled = _started_in(run.cancelled, w.start, w.end)
         out.append(
             StageStats(
                 index=w.index,
@@ -387,6 +394,8 @@ def analyze_stages(run: RunData) -> list[StageStats]:
                 window_start=w.t0,
                 window_end=w.t1,
                 window_s=w.seconds,
+                started=_started_in(req, w.start, w.end) + cancelled,
+                cancelled=cancelled,
                 invalid=w.invalid,
                 overall=overall,
                 per_type=per_type,
@@ -396,6 +405,13 @@ def analyze_stages(run: RunData) -> list[StageStats]:
             )
         )
     return out
+
+
+def _started_in(frame: pd.DataFrame, start: float, end: float) -> int:
+    if frame.empty or "ts_start" not in frame:
+        return 0
+    ts = frame["ts_start"].to_numpy(dtype=np.float64)
+    return int(((ts >= start) & (ts < end)).sum())
 
 
 def valid_mask(run: RunData) -> tuple[np.ndarray, float]:

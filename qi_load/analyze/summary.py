@@ -17,6 +17,7 @@ from qi_load.analyze.leaks import LeakFit, LeakSettings, leak_fits
 from qi_load.analyze.load import LOCUST_FINAL_JSON, LOCUST_STATS_CSV, RunData
 from qi_load.analyze.recommend import Recommendation, recommend
 from qi_load.analyze.stages import (
+    MIN_WINDOW_REQUESTS,
     QueryStats,
     SloCheck,
     StageStats,
@@ -33,7 +34,6 @@ from qi_load.analyze.targets import (
 )
 from qi_load.errors import QiLoadError
 from qi_load.generate.queries import CheckPlan
-from qi_load.record.schema import TTFT_REQUEST_TYPE
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -95,13 +95,15 @@ class LocustFailure(TypedDict):
 
 
 class LocustView(TypedDict):
-    """Locust's own request counters (its TTFT entries left out), for cross-checking
-    ``requests.csv``, whose rows should number exactly the same."""
+    """Locust's own request counters, for cross-checking ``requests.csv``: Locust counts each
+    finished request once, so ``csv_rows`` (the rows that are not ``cancelled``) should equal
+    ``requests``; ``cancelled`` rows never reach Locust."""
 
     requests: int | None
     failures: int | None
     source: str | None
     csv_rows: int
+    cancelled: int
     failure_messages: list[LocustFailure]
 
 
@@ -187,15 +189,13 @@ def _locust(run: RunData) -> LocustView | None:
         return None
     requests = fails = None
     source = None
-    # Each request is one entry of its HTTP method plus, when streamed, one TTFT entry:
-    # only the former count requests (Locust's "Aggregated" row adds both).
+    # One Locust entry per request: the sum of the entries is Locust's "Aggregated" line.
     if final is not None:
-        entries = [e for e in final if e.get("method") != TTFT_REQUEST_TYPE]
-        requests = sum(int(e.get("num_requests", 0)) for e in entries)
-        fails = sum(int(e.get("num_failures", 0)) for e in entries)
+        requests = sum(int(e.get("num_requests", 0)) for e in final)
+        fails = sum(int(e.get("num_failures", 0)) for e in final)
         source = LOCUST_FINAL_JSON
     elif stats is not None:
-        rows = stats[(stats["Name"] != "Aggregated") & (stats["Type"] != TTFT_REQUEST_TYPE)]
+        rows = stats[stats["Name"] != "Aggregated"]
         if not rows.empty:
             requests = int(pd.to_numeric(rows["Request Count"], errors="coerce").fillna(0).sum())
             fails = int(pd.to_numeric(rows["Failure Count"], errors="coerce").fillna(0).sum())
@@ -213,6 +213,7 @@ def _locust(run: RunData) -> LocustView | None:
         failures=fails,
         source=source,
         csv_rows=len(run.requests),
+        cancelled=len(run.cancelled),
         failure_messages=messages,
     )
 
@@ -261,6 +262,13 @@ def analyze_run(
     warnings += [
         f"stage {s['name']} is invalid ({s['invalid']}): left out of the conclusions"
         for s in invalid
+    ]
+    warnings += [
+        f"stage {s['name']}: only {s['overall']['n']} requests ended in its steady-state "
+        f"window ({s['started']} started in the stage, {s['cancelled']} cancelled at its "
+        f"end); fewer than {MIN_WINDOW_REQUESTS}, its figures are unreliable"
+        for s in stages
+        if s["overall"]["n"] < MIN_WINDOW_REQUESTS
     ]
     info = _run_info(run)
     for lost in info["lost_workers"]:

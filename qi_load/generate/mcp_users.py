@@ -14,6 +14,7 @@ import json
 import random
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Final
 
 from locust import User, task
@@ -23,7 +24,7 @@ from qi_load.generate.mcp import McpClient, McpResult
 from qi_load.generate.plugin import state
 from qi_load.generate.quality import quality_mode
 from qi_load.generate.shared_options import add_mcp_url_option, mcp_url
-from qi_load.generate.users import next_user_id, report_record
+from qi_load.generate.users import cancellation_recorded, next_user_id, report_record
 from qi_load.record.schema import RequestRecord
 
 __all__ = ["BUILTIN_CALLS", "McpUser", "add_arguments", "parse_mcp_calls"]
@@ -105,9 +106,12 @@ class McpUser(User):
     def exercise(self) -> None:
         if self.client.session_id is None or self._calls_in_session >= self.session_calls:
             self._calls_in_session = 0
-            if not self._record(self.client.initialize(), "initialize"):
+            with self._cancellable("initialize"):
+                initialized = self.client.initialize()
+            if not self._record(initialized, "initialize"):
                 return
-            listed = self.client.list_tools()
+            with self._cancellable("tools/list"):
+                listed = self.client.list_tools()
             names = [t.get("name", "") for t in (listed.result or {}).get("tools", [])]
             self.tools = [name for name in names if name in self.calls]
             if not self._record(listed, "tools/list", ok=bool(self.tools)):
@@ -116,8 +120,12 @@ class McpUser(User):
         self._next_tool += 1
         self._calls_in_session += 1
         arguments, check = self.calls[tool]
-        result = self.client.call_tool(tool, arguments)
+        with self._cancellable(f"tools/call:{tool}"):
+            result = self.client.call_tool(tool, arguments)
         self._record(result, f"tools/call:{tool}", ok=check(result.text) if result.ok else None)
+
+    def _cancellable(self, name: str) -> AbstractContextManager[None]:
+        return cancellation_recorded(self.qi, user_id=self.user_id, query_type="mcp", name=name)
 
     def _record(self, result: McpResult, name: str, ok: bool | None = True) -> bool:
         """Record one exchange; ``ok`` is the check of a successful one's result. Returns

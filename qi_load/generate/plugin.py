@@ -7,17 +7,22 @@ Locust's parser and wires listeners so that, in every mode (local, master, worke
   master (or the local runner) alone appends them to ``requests.csv``;
 - the master owns the shape and broadcasts the stage plan and its wall-clock origin
   (``qi_plan``), so each worker tags every record with the stage in force at its start time;
-- the master writes ``run.json`` at start, keeps it current (workers, lost workers) and closes
-  it with the final status, stage marks and counts.
+- each test (Locust's ``test_start``: a headless run, or every start in the web UI) opens its
+  own run directory; ``test_stop`` finalizes its ``run.json`` (status, end, stages, counts);
+  records that arrive after it (workers' last reports when the master quits) still land in
+  it, and ``quit`` writes the final counts;
+- without ``--scenario`` no shape is installed: ``-u/-r/-t`` work exactly as in plain Locust.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import gc
 import logging
 import math
-import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +43,7 @@ from qi_load.generate.quality import add_quality_arguments
 from qi_load.generate.queries import QualityManifest, quality_manifest
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.shared_options import add_chat_options, add_preflight_option
+from qi_load.generate.signals import install_signal_handlers
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import (
     RecordBuffer,
@@ -52,11 +58,12 @@ from qi_load.record.saturation import (
     DEFAULT_THRESHOLD_PCT,
     saturated_stages_from_csv,
 )
-from qi_load.record.schema import RequestRecord, StageMark
+from qi_load.record.schema import HostSample, RequestRecord, StageMark
 from qi_load.scenario import WARMUP_STAGE, Scenario, resolve_scenario
 
 __all__ = [
     "SEQUENCE_DONE_MESSAGE",
+    "WORKER_LEFT_MESSAGE",
     "PlanMessage",
     "QiShape",
     "QiState",
@@ -64,6 +71,7 @@ __all__ = [
     "plan_from_wire",
     "plan_to_wire",
     "state",
+    "with_env_vars",
 ]
 
 logger = logging.getLogger("qi_load")
@@ -71,6 +79,8 @@ logger = logging.getLogger("qi_load")
 REPORT_KEY = "qi_records"
 PLAN_MESSAGE = "qi_plan"
 SEQUENCE_DONE_MESSAGE = "qi_sequence_done"
+WORKER_LEFT_MESSAGE = "qi_worker_left"
+"""Worker -> master: this worker is leaving on a signal (its last records came just before)."""
 # Locust reports worker stats every 3 s; records ride on those reports, and the design asks
 # for at most ~2 s of data in flight, so workers report every second.
 WORKER_REPORT_INTERVAL_S = 1.0
@@ -111,8 +121,16 @@ class QiState:
     buffer: RecordBuffer = field(default_factory=RecordBuffer)
     writer: RunWriter | None = None
     run_dir: RunDir | None = None
+    """The run directory of the current (or last) test; None before the first test starts."""
+    runs_opened: int = 0
+    active: bool = False
+    """Between ``test_start`` and ``test_stop``: host samples go to the run directory."""
+    finalized: bool = False
+    status: RunStatus = "running"
     completed: bool = False
     interrupted_by: str = ""
+    quitting: bool = False
+    """Locust's shutdown began (its ``quitting`` event fired)."""
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     workers_seen: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent: list[RequestRecord] | None = None
@@ -123,6 +141,11 @@ class QiState:
     """Also called with every batch written (master / local): e.g. the web UI's live view."""
     quality: QualityManifest | None = None
     """The run's answer checks (``--quality``, ``--reference-agent``, ``--queries``)."""
+
+    @property
+    def run_dir_path(self) -> Path | None:
+        """The run directory of the current (or last) test, for display."""
+        return self.run_dir.path if self.run_dir is not None else None
 
     def current_stage(self, wall: float | None = None) -> PlannedStage | None:
         if self.t0 is None or not self.plan:
@@ -157,6 +180,11 @@ class QiState:
         if records:
             self._write(records)
 
+    def write_host_samples(self, samples: list[HostSample]) -> None:
+        """Monitoring's sink: samples belong to the test that runs (none between tests)."""
+        if self.active and self.writer is not None:
+            self.writer.write_host_samples(samples)
+
     def _write(self, records: list[RequestRecord]) -> None:
         if self.writer is not None:
             self.writer.write_records(records)
@@ -178,6 +206,36 @@ def state() -> QiState:
     return _STATE
 
 
+class _ScenarioAction(argparse.Action):
+    """Stores ``--scenario`` and tells the shape, while Locust parses its options (from the
+    command line, ``LOCUST_SCENARIO`` or a config file): Locust decides right after parsing,
+    before any event, whether to warn that a shape overrides ``-u/-r/-t``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        QiShape.use_common_options = not values
+
+
+def with_env_vars(add: Callable[[Any], None]) -> Callable[..., None]:
+    """An ``init_command_line_parser`` listener: ``add(parser)`` adds options, and each gets
+    its ``LOCUST_<NAME>`` variable (as Locust's own have; config files need nothing)."""
+
+    def listener(parser: Any, **_kw: Any) -> None:
+        first = len(parser._actions)
+        add(parser)
+        for action in parser._actions[first:]:
+            if action.option_strings and getattr(action, "env_var", None) is None:
+                action.env_var = "LOCUST_" + action.dest.upper()
+
+    return listener
+
+
 def _add_arguments(parser: Any) -> None:
     monitoring.add_arguments(parser)
     group = parser.add_argument_group("qi-load")
@@ -185,8 +243,16 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument(
         "--scenario",
         default="",
-        help="qi-load scenario: a YAML file or a packaged name (e.g. quick-ladder). "
-        "Without it, Locust's -u/-r/-t drive the run with an even query-type mix.",
+        action=_ScenarioAction,
+        help="qi-load scenario: a YAML file or a packaged name (e.g. quick-ladder); its "
+        "shape then sets users and duration. Without it, Locust's -u/-r/-t drive the run "
+        "with an even query-type mix.",
+    )
+    group.add_argument(
+        "--qi-report",
+        action="store_true",
+        default=False,
+        help="Render the report (qi-load report) when Locust quits",
     )
     group.add_argument(
         "--run-dir",
@@ -253,6 +319,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         raise SystemExit(2) from None
     if qi.scenario is not None:
         qi.plan = stage_plan(qi.scenario)
+    else:
+        _drop_shape(environment)
     if not isinstance(runner, WorkerRunner):
         _preflight(qi)
     if isinstance(runner, WorkerRunner):
@@ -264,10 +332,26 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         webui.install(qi)
         if isinstance(runner, MasterRunner):
             runner.register_message(SEQUENCE_DONE_MESSAGE, _on_sequence_done)
+    # Added after the runner's own listeners, so it runs before them (quitting fires in
+    # reverse): the flag is up before Locust's shutdown blocks.
+    environment.events.quitting.add_listener(_on_quitting)
     _install_monitoring(qi)
     # Everything built so far (Locust, qi-load, the scenario) lives for the whole run: keep it
     # out of the collector's full passes, which otherwise pause every stream for tens of ms.
     gc.freeze()
+    # gevent's timers count from the loop's cached clock, last read before the imports and
+    # this init: without a refresh Locust's -t timer, armed next, fires a second early.
+    gevent.get_hub().loop.update_now()
+
+
+def _drop_shape(environment: Environment) -> None:
+    """Without a scenario, Locust runs without a shape: -u/-r/-t as in plain Locust."""
+    if isinstance(environment.shape_class, QiShape):
+        environment.shape_class = None
+    shapes = environment.available_shape_classes
+    if shapes:
+        for name in [n for n, shape in shapes.items() if isinstance(shape, QiShape)]:
+            del shapes[name]
 
 
 def _preflight(qi: QiState) -> None:
@@ -299,33 +383,31 @@ def _init_worker(qi: QiState, runner: WorkerRunner) -> None:
     runner.register_message(PLAN_MESSAGE, on_plan)
 
 
+def _on_quitting(environment: Environment, **_kw: Any) -> None:
+    qi = _STATE
+    if qi is None:
+        return
+    qi.quitting = True
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner) and qi.interrupted_by:
+        _leave(qi, runner)
+
+
+def _leave(qi: QiState, runner: WorkerRunner) -> None:
+    """A worker leaving on a signal: stop its users and send the last report, as Locust's
+    worker does when the master tells it to quit, so the requests it finished (and those
+    it cancelled) reach the master; then say why it goes."""
+    if runner.state in (locust.runners.STATE_SPAWNING, locust.runners.STATE_RUNNING):
+        runner.stop()
+        runner._send_stats()
+    runner.send_message(WORKER_LEFT_MESSAGE, {"reason": qi.interrupted_by})
+
+
 def _init_writer(qi: QiState, environment: Environment) -> None:
     options = environment.parsed_options
-    scenario_name = qi.scenario.name if qi.scenario else "adhoc"
-    run_id = (options.run_id if options else "") or new_run_id(scenario_name)
-    path = (options.run_dir if options else "") or str(Path("reports") / run_id)
-    qi.run_dir = RunDir(path).create()
-    qi.writer = RunWriter(qi.run_dir)
-    workers = int(getattr(options, "expect_workers", 1) or 1) if options else 1
-    qi.run_dir.write_manifest(
-        {
-            "run_id": run_id,
-            "status": "running",
-            "mode": "master" if isinstance(environment.runner, MasterRunner) else "local",
-            "scenario": qi.scenario.model_dump(mode="json") if qi.scenario else None,
-            "target_url": _public_url(environment.host or ""),
-            "start": time.time(),
-            "end": None,
-            "expected_workers": workers if isinstance(environment.runner, MasterRunner) else 0,
-            "workers": [],
-            "lost_workers": [],
-            "stages": [],
-            "environment": capture_environment(),
-            "counts": {"requests": 0, "host_samples": 0},
-            "quality": qi.quality,
-        }
-    )
     runner = environment.runner
+    environment.events.test_start.add_listener(lambda **_kw: _open_run(qi))
+    environment.events.test_stop.add_listener(lambda **_kw: _finalize(qi))
     if isinstance(runner, MasterRunner):
 
         def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
@@ -340,8 +422,14 @@ def _init_writer(qi: QiState, environment: Environment) -> None:
             if qi.t0 is not None:
                 runner.send_message(PLAN_MESSAGE, dict(plan_to_wire(qi.t0, qi.plan)), client_id)
 
+        def on_worker_left(environment: Environment, msg: Any, **_kw: Any) -> None:
+            reason = str((msg.data or {}).get("reason", ""))
+            logger.warning("worker %s left (%s); continuing with the rest", msg.node_id, reason)
+            _note_lost(qi, msg.node_id, reason)
+
         environment.events.worker_report.add_listener(on_worker_report)
         environment.events.worker_connect.add_listener(on_worker_connect)
+        runner.register_message(WORKER_LEFT_MESSAGE, on_worker_left)
         qi.greenlets.append(gevent.spawn(_watch_workers, qi, runner))
     qi.greenlets.append(gevent.spawn(_flush_loop, qi))
     interval = float(getattr(options, "qi_progress", 0.0) or 0.0) if options else 0.0
@@ -350,9 +438,128 @@ def _init_writer(qi: QiState, environment: Environment) -> None:
         qi.greenlets.append(gevent.spawn(_progress_loop, qi, interval))
 
 
+def _run_location(qi: QiState) -> tuple[str, Path]:
+    """Run id and directory of the next test: the options' for the first, fresh ones after."""
+    options = qi.environment.parsed_options
+    scenario_name = qi.scenario.name if qi.scenario else "adhoc"
+    run_id = (options.run_id if options else "") or new_run_id(scenario_name)
+    given = (options.run_dir if options else "") or ""
+    path = Path(given) if given else Path("reports") / run_id
+    if qi.runs_opened == 0 and given:
+        return run_id, path  # `qi-load run` made it, and reads it back
+    base_id, base_path, n = run_id, path, 1
+    while path.exists() and any(path.iterdir()):
+        n += 1
+        run_id, path = f"{base_id}-{n}", base_path.with_name(f"{base_path.name}-{n}")
+    return run_id, path
+
+
+def _open_run(qi: QiState) -> None:
+    """``test_start``: a new run directory for this test (the last one is closed first)."""
+    if qi.writer is not None:
+        _close_run(qi)
+    environment = qi.environment
+    runner = environment.runner
+    qi.buffer.drain()  # anything left from before this test belongs to no run
+    run_id, path = _run_location(qi)
+    qi.runs_opened += 1
+    qi.run_dir = RunDir(path).create()
+    qi.writer = RunWriter(qi.run_dir)
+    qi.active, qi.finalized, qi.status = True, False, "running"
+    qi.lost_workers = []
+    qi.workers_seen = {}
+    if isinstance(runner, MasterRunner):
+        for node in list(runner.clients.values()):
+            qi.workers_seen[node.id] = {"id": node.id, "joined": time.time(), "lost_at": None}
+    options = environment.parsed_options
+    workers = int(getattr(options, "expect_workers", 1) or 1) if options else 1
+    qi.run_dir.write_manifest(
+        {
+            "run_id": run_id,
+            "status": "running",
+            "mode": "master" if isinstance(runner, MasterRunner) else "local",
+            "scenario": qi.scenario.model_dump(mode="json") if qi.scenario else None,
+            "target_url": _public_url(environment.host or ""),
+            "start": time.time(),
+            "end": None,
+            "expected_workers": workers if isinstance(runner, MasterRunner) else 0,
+            "workers": list(qi.workers_seen.values()),
+            "lost_workers": [],
+            "stages": [],
+            "environment": capture_environment(),
+            "counts": {"requests": 0, "host_samples": 0},
+            "quality": qi.quality,
+        }
+    )
+    if qi.t0 is not None:
+        qi.run_dir.update_manifest(test_start=qi.t0, stages=_stage_marks(qi))
+    logger.info("qi-load run directory: %s", qi.run_dir.path)
+
+
+def _run_status(qi: QiState) -> RunStatus:
+    if qi.interrupted_by:
+        return "interrupted"
+    if qi.plan and not qi.completed:
+        return "interrupted"  # stopped (web UI, -t) before the scenario's end
+    return "complete"
+
+
+def _finalize(qi: QiState) -> None:
+    """``test_stop``: close this test's run.json (status, end, stage marks, counts)."""
+    if qi.writer is None or qi.run_dir is None or qi.finalized:
+        return
+    qi.drain()
+    qi.active, qi.finalized = False, True
+    qi.writer.flush()
+    end = time.time()
+    qi.status = _run_status(qi)
+    if qi.status == "interrupted" and not qi.interrupted_by:
+        qi.interrupted_by = "stop"
+    marks = _stage_marks(qi)
+    for mark in marks:
+        # A stage cut short by an interruption ends when the run ended.
+        mark["end"] = min(mark["end"], end)
+        mark["ramp_end"] = min(mark["ramp_end"], mark["end"])
+    marks = [m for m in marks if m["start"] < end]
+    invalid = _saturated(qi, marks)
+    for mark in marks:
+        mark["invalid"] = invalid.get(mark["name"])
+    qi.run_dir.update_manifest(
+        status=qi.status,
+        end=end,
+        interrupted_by=qi.interrupted_by or None,
+        stages=marks,
+        workers=list(qi.workers_seen.values()),
+        lost_workers=qi.lost_workers,
+        counts=_counts(qi.writer),
+    )
+    logger.info("qi-load run directory: %s (%s)", qi.run_dir.path, qi.status)
+    # The next test starts afresh (its own plan origin and flags).
+    qi.t0, qi.completed, qi.interrupted_by = None, False, ""
+
+
+def _counts(writer: RunWriter) -> dict[str, int]:
+    return {"requests": writer.request_count, "host_samples": writer.host_sample_count}
+
+
+def _close_run(qi: QiState, exit_code: int | None = None) -> None:
+    """Write what arrived after ``test_stop`` (workers' last reports) and close the files."""
+    if qi.writer is None or qi.run_dir is None:
+        return
+    if not qi.finalized:
+        _finalize(qi)
+    qi.drain()
+    if exit_code is not None and exit_code not in (0, 1) and qi.status == "complete":
+        qi.status = "failed"
+        qi.run_dir.update_manifest(status=qi.status)
+    qi.run_dir.update_manifest(counts=_counts(qi.writer))
+    qi.writer.close()
+    qi.writer = None
+
+
 def _install_monitoring(qi: QiState) -> None:
     qi.monitoring = monitoring.install_monitoring(
-        qi.environment, qi.writer, qi.environment.parsed_options, scenario=qi.scenario
+        qi.environment, qi, qi.environment.parsed_options, scenario=qi.scenario
     )
 
 
@@ -369,17 +576,28 @@ def _watch_workers(qi: QiState, runner: MasterRunner) -> None:
     while True:
         gevent.sleep(1.0)
         for node in list(runner.clients.values()):
-            info = qi.workers_seen.setdefault(
-                node.id, {"id": node.id, "joined": time.time(), "lost_at": None}
-            )
-            if node.state == locust.runners.STATE_MISSING and info["lost_at"] is None:
-                info["lost_at"] = time.time()
-                qi.lost_workers.append({"id": node.id, "at": info["lost_at"]})
+            if node.state != locust.runners.STATE_MISSING:
+                continue
+            info = qi.workers_seen.get(node.id)
+            if info is None or info["lost_at"] is None:
                 logger.warning("worker %s lost (no heartbeat); continuing with the rest", node.id)
-                if qi.run_dir is not None:
-                    qi.run_dir.update_manifest(
-                        lost_workers=qi.lost_workers, workers=list(qi.workers_seen.values())
-                    )
+                _note_lost(qi, node.id, "heartbeat")
+
+
+def _note_lost(qi: QiState, worker_id: str, reason: str) -> None:
+    """A worker left the current test (a signal, or no heartbeat): run.json says when."""
+    if not qi.active:
+        return
+    at = time.time()
+    info = qi.workers_seen.setdefault(worker_id, {"id": worker_id, "joined": at, "lost_at": None})
+    if info["lost_at"] is not None:
+        return
+    info["lost_at"] = at
+    qi.lost_workers.append({"id": worker_id, "at": at, "reason": reason})
+    if qi.run_dir is not None:
+        qi.run_dir.update_manifest(
+            lost_workers=qi.lost_workers, workers=list(qi.workers_seen.values())
+        )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -424,7 +642,10 @@ def _progress_loop(qi: QiState, interval: float) -> None:
 class QiShape(ScenarioShape):
     """The scenario's shape, plus the wall-clock origin of its plan.
 
-    Without ``--scenario`` it falls back to plain Locust behaviour (``-u``, ``-r``, ``-t``).
+    Without ``--scenario`` the plugin removes it at ``init``, so Locust runs as it does
+    without a shape (``-u``, ``-r``, ``-t``). With one, ``use_common_options`` turns False
+    (set while Locust parses ``--scenario``): Locust then warns that the shape overrides
+    ``-u/-r/-t``, and its web UI hides those inputs, as for any shape that ignores them.
     """
 
     use_common_options = True
@@ -437,13 +658,6 @@ class QiShape(ScenarioShape):
         super().reset_time()  # type: ignore[no-untyped-call]
         # Taken together with Locust's perf_counter origin, so t=0 of the plan is this instant.
         self.t0_wall = time.time()
-
-    def tick(self) -> tuple[int, float] | None:
-        if self.plan:
-            return super().tick()
-        options = self.runner.environment.parsed_options if self.runner else None
-        users = int(getattr(options, "num_users", None) or 1)
-        return users, float(getattr(options, "spawn_rate", None) or users)
 
 
 def _configure_shape(qi: QiState) -> None:
@@ -458,7 +672,7 @@ def _configure_shape(qi: QiState) -> None:
             runner = qi.environment.runner
             if isinstance(runner, MasterRunner):
                 runner.send_message(PLAN_MESSAGE, dict(plan_to_wire(qi.t0, qi.plan)))
-            if qi.run_dir is not None:
+            if qi.active and qi.run_dir is not None:
                 qi.run_dir.update_manifest(test_start=qi.t0, stages=_stage_marks(qi))
         if stage is None:
             qi.completed = True
@@ -494,47 +708,41 @@ def _stage_marks(qi: QiState) -> list[dict[str, Any]]:
 
 def _on_quit(exit_code: int, **_kwargs: Any) -> None:
     qi = _STATE
-    if qi is None or qi.writer is None or qi.run_dir is None:
-        if qi is not None and qi.monitoring is not None:
-            qi.monitoring.stop()
+    if qi is None:
         return
     for greenlet in qi.greenlets:
         greenlet.kill(block=False)
-    qi.drain()
     if qi.monitoring is not None:
         qi.monitoring.stop()
-    qi.writer.flush()
-    end = time.time()
-    status: RunStatus
-    if qi.interrupted_by:
-        status = "interrupted"
-    elif qi.completed or not qi.plan:
-        status = "complete" if exit_code in (0, 1) else "failed"
+    if qi.writer is None or qi.run_dir is None:
+        return
+    _close_run(qi, exit_code)
+    path = qi.run_dir.path
+    options = qi.environment.parsed_options
+    if getattr(options, "qi_report", False):
+        _render_report(path)
     else:
-        status = "interrupted"
-    marks = _stage_marks(qi)
-    for mark in marks:
-        # A stage cut short by an interruption ends when the run ended.
-        mark["end"] = min(mark["end"], end)
-        mark["ramp_end"] = min(mark["ramp_end"], mark["end"])
-    marks = [m for m in marks if m["start"] < end]
-    invalid = _saturated(qi, marks)
-    for mark in marks:
-        mark["invalid"] = invalid.get(mark["name"])
-    qi.run_dir.update_manifest(
-        status=status,
-        end=end,
-        interrupted_by=qi.interrupted_by or None,
-        stages=marks,
-        workers=list(qi.workers_seen.values()),
-        lost_workers=qi.lost_workers,
-        counts={
-            "requests": qi.writer.request_count,
-            "host_samples": qi.writer.host_sample_count,
-        },
-    )
-    qi.writer.close()
-    logger.info("qi-load run directory: %s (%s)", qi.run_dir.path, status)
+        logger.info(
+            "qi-load run directory: %s (%s); for its report: qi-load report %s",
+            path,
+            qi.status,
+            path,
+        )
+
+
+def _render_report(path: Path) -> None:
+    """``--qi-report``: pandas and matplotlib run in a child process, never in this one."""
+    command = [sys.executable, "-m", "qi_load", "report", str(path)]
+    done = subprocess.run(command, check=False, stdin=subprocess.DEVNULL)
+    if done.returncode == 0:
+        logger.info("qi-load run directory: %s; report: %s", path, path / "report.html")
+    else:
+        logger.error(
+            "qi-load run directory: %s; `qi-load report %s` failed (exit %d)",
+            path,
+            path,
+            done.returncode,
+        )
 
 
 def _saturated(qi: QiState, marks: list[dict[str, Any]]) -> dict[str, str]:
@@ -548,24 +756,10 @@ def _saturated(qi: QiState, marks: list[dict[str, Any]]) -> dict[str, str]:
     )
 
 
-def _install_signal_flags() -> None:
-    """Remember that a signal ended the run; Locust's own handlers still do the shutdown."""
-
-    def flag(name: str) -> None:
-        if _STATE is not None and not _STATE.completed:
-            _STATE.interrupted_by = name
-
-    previous_int = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        flag("SIGINT")
-        if callable(previous_int):
-            previous_int(signum, frame)
-        else:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_sigint)
-    gevent.signal_handler(signal.SIGTERM, flag, "SIGTERM")
+def _on_signal(name: str) -> None:
+    """Remember that a signal ended the run (unless it had already ended by itself)."""
+    if _STATE is not None and not _STATE.completed and not _STATE.interrupted_by:
+        _STATE.interrupted_by = name
 
 
 _INSTALLED = False
@@ -577,7 +771,11 @@ def install() -> None:
     if _INSTALLED:
         return
     _INSTALLED = True
-    events.init_command_line_parser.add_listener(_add_arguments)
+    events.init_command_line_parser.add_listener(with_env_vars(_add_arguments))
     events.init.add_listener(_on_init)
     events.quit.add_listener(_on_quit)
-    _install_signal_flags()
+    install_signal_handlers(
+        lambda: _STATE.environment if _STATE is not None else None,
+        _on_signal,
+        lambda: _STATE is not None and _STATE.quitting,
+    )

@@ -6,8 +6,9 @@ the count-bounded sequence of a stage with ``sequence`` (the response-time bench
 ``SimpleUser`` … ``ReasoningUser`` fix one query type; ``ConversationUser`` only converses.
 
 Every request yields exactly one ``RequestRecord`` (handed to the plugin, which ships it to
-the master) and one Locust ``request`` event with the E2E time, plus a ``TTFT`` entry when a
-first token arrived, so Locust's UI and CSVs stay useful.
+the master) and one Locust ``request`` event with the E2E time, so Locust's Aggregated line
+counts requests once. A request still in flight when Locust stops its user (the end of a
+test, a ramp-down) becomes a ``cancelled`` record and no Locust event: it never finished.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import gevent
+from gevent import GreenletExit
 from locust import User, task
 from locust.runners import WorkerRunner
 
@@ -29,7 +32,7 @@ from qi_load.generate.plugin import SEQUENCE_DONE_MESSAGE, QiState, state
 from qi_load.generate.quality import locust_failure, quality_mode
 from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue, catalogue_from_options
 from qi_load.generate.shared_options import chat_config
-from qi_load.record.schema import TTFT_REQUEST_TYPE, RequestRecord
+from qi_load.record.schema import RequestRecord
 from qi_load.scenario import Scenario
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "MultiToolUser",
     "ReasoningUser",
     "SimpleUser",
+    "cancellation_recorded",
     "next_user_id",
     "record_from_result",
     "report_record",
@@ -298,7 +302,16 @@ class AgentUser(User):
     ) -> ChatResult:
         open_loop = self.scenario is not None and self.scenario.arrival.mode == "open"
         ts_sched = self._next_sched if open_loop else None
-        result = self.client.complete(messages, query_type=query.query_type)
+        with cancellation_recorded(
+            self.qi,
+            user_id=self.user_id,
+            query_type=record_type or query.query_type,
+            name=query.query_type,
+            ts_sched=ts_sched,
+            conversation_id=conversation_id,
+            turn=turn,
+        ):
+            result = self.client.complete(messages, query_type=query.query_type)
         quality_ok: bool | None = None
         reason = ""
         if result.ok and self.quality != "off":
@@ -323,18 +336,15 @@ class AgentUser(User):
         return result
 
     def _report(self, record: RequestRecord) -> None:
-        report_record(self.environment, self.qi, record, streamed=self.client.config.stream)
+        report_record(self.environment, self.qi, record)
 
 
-def report_record(
-    environment: Any, qi: QiState, record: RequestRecord, *, streamed: bool = True
-) -> None:
-    """Fire Locust's request event (E2E, plus a TTFT entry for streams), hand the record over."""
-    events = environment.events
+def report_record(environment: Any, qi: QiState, record: RequestRecord) -> None:
+    """Fire Locust's one request event (E2E as its response time), hand the record over."""
     name = record.name if not record.conversation_id else f"conversation/{record.name}"
     failure = locust_failure(record, quality_mode(environment.parsed_options))
     exception = None if failure is None else RuntimeError(failure)
-    events.request.fire(
+    environment.events.request.fire(
         request_type="POST",
         name=name,
         response_time=record.e2e_ms or 0.0,
@@ -342,17 +352,49 @@ def report_record(
         exception=exception,
         context={"stage": record.stage},
     )
-    # Unstreamed, the first token arrives with the whole body: TTFT is E2E, no second entry.
-    if record.ttft_ms is not None and streamed:
-        events.request.fire(
-            request_type=TTFT_REQUEST_TYPE,
-            name=name,
-            response_time=record.ttft_ms,
-            response_length=0,
-            exception=None,
-            context={"stage": record.stage},
-        )
     qi.record(record)
+
+
+@contextmanager
+def cancellation_recorded(
+    qi: QiState,
+    *,
+    user_id: int,
+    query_type: str,
+    name: str,
+    ts_sched: float | None = None,
+    conversation_id: str = "",
+    turn: int = 0,
+) -> Iterator[None]:
+    """Record the request made inside as ``cancelled`` when Locust kills the user during it.
+
+    Its elapsed time until then goes in ``e2e_ms``; no Locust event is fired (Locust never
+    counts a request it interrupted), so Locust's count plus the cancelled rows is the rows.
+    """
+    wall, started = time.time(), time.perf_counter()
+    try:
+        yield
+    except GreenletExit:
+        stage, users = qi.stage_now(wall)
+        qi.record(
+            RequestRecord(
+                ts_sched=wall if ts_sched is None else min(ts_sched, wall),
+                ts_start=wall,
+                worker=qi.worker_id,
+                user_id=user_id,
+                query_type=query_type,
+                name=name,
+                conversation_id=conversation_id,
+                turn=turn,
+                stage=stage,
+                users=users,
+                ok=False,
+                error_kind="cancelled",
+                e2e_ms=(time.perf_counter() - started) * 1000.0,
+                error="cancelled: in flight when Locust stopped the user",
+            )
+        )
+        raise
 
 
 class SimpleUser(AgentUser):

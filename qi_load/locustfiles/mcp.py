@@ -10,6 +10,6 @@ from qi_load.generate.mcp_users import McpUser
 from qi_load.generate.plugin import QiShape
 
 plugin.install()
-events.init_command_line_parser.add_listener(mcp_users.add_arguments)
+events.init_command_line_parser.add_listener(plugin.with_env_vars(mcp_users.add_arguments))
 
 __all__ = ["McpUser", "QiShape"]

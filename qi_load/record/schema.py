@@ -11,7 +11,6 @@ __all__ = [
     "HOST_SAMPLE_COLUMNS",
     "QUERY_TYPES",
     "REQUEST_COLUMNS",
-    "TTFT_REQUEST_TYPE",
     "ErrorKind",
     "HostSample",
     "QueryType",
@@ -24,10 +23,6 @@ __all__ = [
     "request_record_from_row",
 ]
 
-TTFT_REQUEST_TYPE: Final = "TTFT"
-"""Locust request_type of the extra TTFT entry a streamed request logs (leave it out when
-counting requests)."""
-
 QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
 """The methodology's query types (the reference agent's classes, the catalogue's keys)."""
 QUERY_TYPES: Final[tuple[QueryType, ...]] = (
@@ -38,8 +33,9 @@ QUERY_TYPES: Final[tuple[QueryType, ...]] = (
     "reasoning",
 )
 
-ErrorKind = Literal["none", "connect", "timeout", "http", "protocol"]
-"""How a request failed at the protocol level; a wrong answer is not one (see ``quality_ok``)."""
+ErrorKind = Literal["none", "connect", "timeout", "http", "protocol", "cancelled"]
+"""How a request failed at the protocol level; a wrong answer is not one (see ``quality_ok``).
+``cancelled``: in flight when Locust stopped its user (end of a test, ramp-down)."""
 
 Role = Literal["master", "worker", "target", "sut", "local"]
 

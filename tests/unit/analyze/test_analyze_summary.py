@@ -63,30 +63,65 @@ def test_missed_p95_points_at_the_dominant_phase(ladder: RunData) -> None:
     assert "llm phase takes" in model["finding"] and "p95" in model["finding"]
 
 
-def test_locust_counts_leave_ttft_entries_out_and_prefer_the_final_json(
+def test_locust_counts_sum_its_entries_and_prefer_the_final_json(
     ladder_dir: Path, tmp_path: Path
 ) -> None:
     import shutil
 
     run_dir = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
     rows = len(load_run(run_dir).requests)
-    # The CSV's stream rows plus their TTFT entries: "Aggregated" holds both.
     (run_dir / "locust_stats.csv").write_text(
         "Type,Name,Request Count,Failure Count\n"
-        f"POST,simple,{rows - 7},2\nTTFT,simple,{rows - 7},0\n,Aggregated,{2 * rows - 14},2\n"
+        f"POST,simple,{rows - 9},2\nPOST,reasoning,2,0\n,Aggregated,{rows - 7},2\n"
     )
     view = analyze_run(load_run(run_dir))["locust"]
     assert view is not None
     assert (view["requests"], view["failures"], view["source"]) == (rows - 7, 2, "locust_stats.csv")
-    assert view["csv_rows"] == rows
+    assert (view["csv_rows"], view["cancelled"]) == (rows, 0)
     final = [
-        {"method": "POST", "name": "simple", "num_requests": rows, "num_failures": 3},
-        {"method": "TTFT", "name": "simple", "num_requests": rows, "num_failures": 0},
+        {"method": "POST", "name": "simple", "num_requests": rows - 1, "num_failures": 3},
+        {"method": "POST", "name": "reasoning", "num_requests": 1, "num_failures": 0},
     ]
     (run_dir / "locust_final.json").write_text(json.dumps(final))
     view = analyze_run(load_run(run_dir))["locust"]
     assert view is not None
     assert (view["requests"], view["failures"], view["source"]) == (rows, 3, "locust_final.json")
+
+
+def test_cancelled_rows_stay_out_of_every_figure_but_their_stage_counts(
+    ladder_dir: Path, tmp_path: Path
+) -> None:
+    import csv
+    import shutil
+
+    run_dir = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
+    before = analyze_run(load_run(run_dir))
+    last = before["stages"][-1]
+    with (run_dir / "requests.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = list(reader.fieldnames or [])
+        template = next(reader)
+    cancelled = dict(
+        template,
+        ts_start=str(last["end"] - 2.0),
+        ts_sched=str(last["end"] - 2.0),
+        ok="false",
+        error_kind="cancelled",
+        e2e_ms="99999.0",
+        ttft_ms="",
+    )
+    with (run_dir / "requests.csv").open("a", newline="") as handle:
+        csv.DictWriter(handle, columns).writerows([cancelled] * 3)
+    after = analyze_run(load_run(run_dir))
+    stage = after["stages"][-1]
+    assert (stage["cancelled"], stage["started"]) == (3, last["started"] + 3)
+    assert stage["overall"] == last["overall"]  # no latency, throughput or error rate moved
+    assert after["overall"] == before["overall"]
+    view = after["locust"]
+    assert view is None or (view["csv_rows"], view["cancelled"]) == (
+        len(load_run(run_dir).requests),
+        3,
+    )
 
 
 def test_a_malformed_locust_final_json_is_a_warning(ladder_dir: Path, tmp_path: Path) -> None:

@@ -1,0 +1,78 @@
+"""SIGINT and SIGTERM in a Locust process: both take Locust's own graceful Ctrl-C path.
+
+Locust stops on Ctrl-C through a ``KeyboardInterrupt`` in its main greenlet and on SIGTERM
+through a handler that it installs only once a headless shape test has ended (a shape run
+therefore ignored SIGTERM). Python raises ``KeyboardInterrupt`` in whatever greenlet happens
+to run, often gevent's hub, which prints a traceback and a timestamp line before passing it
+on. Here both signals are caught by gevent watchers, and the interrupt is thrown into the
+main greenlet from the hub, exactly where gevent itself delivers system errors, so Locust's
+``except KeyboardInterrupt`` runs its usual shutdown with nothing printed. When Locust's own
+SIGTERM handler is installed it is left to do the shutdown (it fires ``quitting`` at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+
+import gevent
+from locust.env import Environment
+from locust.runners import STATE_INIT, MasterRunner
+
+__all__ = ["install_signal_handlers"]
+
+logger = logging.getLogger("qi_load")
+
+LOCUST_HANDLER_GRACE_S = 0.1
+"""Time Locust's own SIGTERM handler, when installed, has to start its shutdown."""
+
+
+def _throw_into_main(exception: BaseException) -> None:
+    hub = gevent.get_hub()
+    hub.loop.run_callback(hub.parent.throw, exception)
+
+
+def install_signal_handlers(
+    environment: Callable[[], Environment | None],
+    on_signal: Callable[[str], None],
+    quitting: Callable[[], bool],
+) -> None:
+    """Catch SIGINT and SIGTERM in this process.
+
+    ``environment()`` is Locust's environment once ``init`` ran (None before);
+    ``on_signal(name)`` is told first; ``quitting()`` says whether Locust's shutdown began.
+    """
+
+    def interrupt(name: str) -> None:
+        if quitting():
+            logger.debug("%s: Locust is already stopping", name)
+            return
+        env = environment()
+        runner = env.runner if env is not None else None
+        options = env.parsed_options if env is not None else None
+        if (
+            isinstance(runner, MasterRunner)
+            and runner.state == STATE_INIT
+            and runner.shape_greenlet is None
+            and getattr(options, "headless", False)
+        ):
+            # The master still waits for its workers: Locust has no handler there yet (its
+            # own TODO); stop the workers that came and leave as Locust does when it gives up.
+            logger.info("%s while waiting for workers: quitting", name)
+            runner.quit()
+            _throw_into_main(SystemExit(1))
+            return
+        _throw_into_main(KeyboardInterrupt())
+
+    def on_sigint() -> None:
+        on_signal("SIGINT")
+        interrupt("SIGINT")
+
+    def on_sigterm() -> None:
+        on_signal("SIGTERM")
+        gevent.sleep(LOCUST_HANDLER_GRACE_S)
+        interrupt("SIGTERM")
+
+    gevent.signal_handler(signal.SIGINT, on_sigint)
+    gevent.signal_handler(signal.SIGTERM, on_sigterm)

@@ -1,0 +1,367 @@
+"""Plain Locust habits with the qi-load plugin, in real Locust processes against the reference
+agent: -t, SIGTERM/SIGINT (local, master, one worker, `timeout`), one Locust entry per
+request, cancelled rows, web UI tests each with their own run directory, config files and
+LOCUST_* variables."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qi_load.target.launch import TargetProcess, start_target
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = str(ROOT / "locustfiles" / "agent.py")
+TRACEBACK = "Traceback (most recent call last)"
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[TargetProcess]:
+    with start_target(["--slowdown", "0.3", "--slots", "64"]) as running:
+        yield running
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _scenario(tmp_path: Path, stages: list[dict[str, Any]], name: str = "life") -> Path:
+    body = {
+        "name": name,
+        "settle_s": 0.5,
+        "think_time": {"kind": "constant", "seconds": 0.1},
+        "stages": stages,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps(body))  # JSON is YAML
+    return path
+
+
+LONG = [{"name": "one", "users": 3, "hold_s": 3}, {"name": "two", "users": 5, "hold_s": 120}]
+
+
+class Locust:
+    """One Locust process (output to a log file, in its own session so a test can signal it
+    alone), killed at cleanup if it is still running."""
+
+    def __init__(
+        self, args: list[str], log: Path, *, cwd: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.log = log
+        self.started = time.monotonic()
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "locust", "-f", LOCUSTFILE, *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                start_new_session=True,
+            )
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Locust]]:
+    started: list[Locust] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.2)
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    try:
+        with (run_dir / "requests.csv").open(newline="") as handle:
+            return list(csv.DictReader(handle))
+    except FileNotFoundError:
+        return []
+
+
+def _manifest(run_dir: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data
+
+
+def _locust_count(json_file: Path) -> int:
+    """Locust's final request count (its Aggregated line: the sum of its entries)."""
+    return sum(int(e["num_requests"]) for e in json.loads(json_file.read_text()))
+
+
+def _assert_counts_agree(run_dir: Path, json_file: Path) -> Counter[str]:
+    rows = _rows(run_dir)
+    kinds = Counter(r["error_kind"] for r in rows)
+    assert _locust_count(json_file) + kinds["cancelled"] == len(rows), kinds
+    assert _manifest(run_dir)["counts"]["requests"] == len(rows)
+    for row in rows:
+        if row["error_kind"] == "cancelled":
+            assert row["ok"] == "false" and float(row["e2e_ms"]) >= 0
+    return kinds
+
+
+def _entries(json_file: Path) -> set[str]:
+    return {e["method"] for e in json.loads(json_file.read_text())}
+
+
+@pytest.mark.parametrize("processes_flag", [[], ["--processes", "2"]], ids=["local", "processes"])
+def test_run_time_ends_a_run_without_scenario(
+    target: TargetProcess, tmp_path: Path, processes: list[Locust], processes_flag: list[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    final = tmp_path / "final"
+    args = ["--headless", "-H", target.url, "-u", "4", "-r", "4", "-t", "5s", "--only-summary"]
+    args += ["--run-dir", str(run_dir), "--json-file", str(final), *processes_flag]
+    locust = Locust(args, tmp_path / "locust.log", cwd=tmp_path)
+    processes.append(locust)
+    assert locust.wait(timeout=45) == 0, locust.output()[-3000:]
+    manifest = _manifest(run_dir)
+    assert manifest["status"] == "complete"
+    assert 3.5 <= manifest["end"] - manifest["start"] <= 6.5
+    kinds = _assert_counts_agree(run_dir, Path(f"{final}.json"))
+    assert kinds["none"] > 0 and kinds["cancelled"] >= 1, kinds
+    assert _entries(Path(f"{final}.json")) == {"POST"}  # no TTFT entries
+    output = locust.output()
+    assert TRACEBACK not in output
+    assert "have no impact on LoadShapes" not in output
+    # The master's last line names the run directory and how to render its report.
+    assert output.strip().splitlines()[-1].endswith(f"qi-load report {run_dir}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_finalizes_a_local_scenario_run(
+    target: TargetProcess,
+    tmp_path: Path,
+    processes: list[Locust],
+    signum: signal.Signals,
+) -> None:
+    run_dir = tmp_path / "run"
+    final = tmp_path / "final"
+    scenario = _scenario(tmp_path, LONG)
+    args = ["--headless", "-H", target.url, "--scenario", str(scenario), "-u", "9", "-t", "9s"]
+    args += ["--only-summary", "--run-dir", str(run_dir), "--json-file", str(final)]
+    locust = Locust(args, tmp_path / "locust.log", cwd=tmp_path)
+    processes.append(locust)
+    _wait_for(lambda: any(r["stage"] == "two" for r in _rows(run_dir)), 60)
+    signalled = time.time()
+    locust.process.send_signal(signum)
+    assert locust.wait(timeout=10) == 0, locust.output()[-3000:]
+    manifest = _manifest(run_dir)
+    assert manifest["status"] == "interrupted"
+    assert manifest["interrupted_by"] == signum.name
+    assert signalled <= manifest["end"] <= signalled + 5
+    assert manifest["stages"][-1]["end"] <= manifest["end"]
+    kinds = _assert_counts_agree(run_dir, Path(f"{final}.json"))
+    assert kinds["cancelled"] >= 1, kinds
+    assert all(float(r["ts_start"]) < signalled + 1 for r in _rows(run_dir))
+    output = locust.output()
+    assert TRACEBACK not in output
+    # Locust's own warning for the options a shape overrides.
+    assert "The following option(s) will be ignored: --users, --run-time" in output
+
+
+def test_timeout_command_stops_a_scenario_run(
+    target: TargetProcess, tmp_path: Path, processes: list[Locust]
+) -> None:
+    """`timeout 10 locust …` (SIGTERM at 10 s) ends the run well before 15 s."""
+    run_dir = tmp_path / "run"
+    scenario = _scenario(tmp_path, LONG)
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            *("timeout", "-k", "20", "10", sys.executable, "-m", "locust", "-f", LOCUSTFILE),
+            *("--headless", "-H", target.url, "--scenario", str(scenario), "--only-summary"),
+            *("--run-dir", str(run_dir)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        cwd=tmp_path,
+    )
+    assert time.monotonic() - started < 15, done.stderr[-2000:]
+    assert done.returncode == 124  # timeout's own code: it had to send SIGTERM
+    assert _manifest(run_dir)["status"] == "interrupted"
+    assert TRACEBACK not in done.stderr + done.stdout
+
+
+def test_sigterm_to_a_worker_then_to_the_master(
+    target: TargetProcess, tmp_path: Path, processes: list[Locust]
+) -> None:
+    run_dir = tmp_path / "run"
+    final = tmp_path / "final"
+    scenario = _scenario(tmp_path, LONG)
+    port = _free_port()
+    common = ["-H", target.url, "--scenario", str(scenario)]
+    master = Locust(
+        [
+            *common,
+            *("--headless", "--master", "--master-bind-host", "127.0.0.1"),
+            *("--master-bind-port", str(port), "--expect-workers", "2", "--only-summary"),
+            *("--run-dir", str(run_dir), "--json-file", str(final)),
+        ],
+        tmp_path / "master.log",
+        cwd=tmp_path,
+    )
+    processes.append(master)
+    workers = [
+        Locust(
+            [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+            tmp_path / f"worker-{i}.log",
+            cwd=tmp_path,
+        )
+        for i in range(2)
+    ]
+    processes.extend(workers)
+    _wait_for(lambda: len({r["worker"] for r in _rows(run_dir) if r["stage"] == "two"}) == 2, 90)
+    left_at = time.time()
+    workers[0].process.send_signal(signal.SIGTERM)
+    assert workers[0].wait(timeout=10) == 0, workers[0].output()[-3000:]
+    _wait_for(lambda: bool(_manifest(run_dir).get("lost_workers")), 10)
+    lost = _manifest(run_dir)["lost_workers"]
+    assert len(lost) == 1 and lost[0]["reason"] == "SIGTERM"
+    assert left_at <= lost[0]["at"] <= left_at + 10
+    time.sleep(2)  # the other worker goes on
+    master.process.send_signal(signal.SIGTERM)
+    assert master.wait(timeout=15) == 0, master.output()[-3000:]
+    assert workers[1].wait(timeout=15) == 0, workers[1].output()[-3000:]
+    manifest = _manifest(run_dir)
+    assert manifest["status"] == "interrupted" and manifest["interrupted_by"] == "SIGTERM"
+    kinds = _assert_counts_agree(run_dir, Path(f"{final}.json"))
+    assert kinds["cancelled"] >= 2, kinds  # in flight on each worker when it stopped
+    rows = _rows(run_dir)
+    left = [r for r in rows if r["worker"] == lost[0]["id"]]
+    assert left and max(float(r["ts_start"]) for r in left) < left_at + 1
+    assert any(r["worker"] != lost[0]["id"] and float(r["ts_start"]) > left_at + 1 for r in rows)
+    for proc in (master, *workers):
+        assert TRACEBACK not in proc.output()
+
+
+def _post(url: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    data = urllib.parse.urlencode(fields or {}).encode()
+    with urllib.request.urlopen(url, data=data, timeout=30) as response:
+        body: dict[str, Any] = json.loads(response.read())
+    return body
+
+
+def test_each_web_ui_test_gets_its_own_finalized_run_directory(
+    target: TargetProcess, tmp_path: Path, processes: list[Locust]
+) -> None:
+    scenario = _scenario(tmp_path, LONG)
+    port = _free_port()
+    reports = tmp_path / "reports"
+    locust = Locust(
+        [
+            *("-H", target.url, "--scenario", str(scenario)),
+            *("--web-host", "127.0.0.1", "--web-port", str(port)),
+        ],
+        tmp_path / "locust.log",
+        cwd=tmp_path,
+    )
+    processes.append(locust)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            urllib.request.urlopen(base + "/", timeout=2).close()
+        except OSError:
+            return False
+        return True
+
+    _wait_for(up, 60)
+    run_dirs: list[Path] = []
+    for _ in range(2):
+        before = set(reports.iterdir()) if reports.exists() else set()
+        answer = _post(base + "/swarm", {"user_count": "1", "spawn_rate": "1"})
+        assert answer["success"] and "shape" in answer["message"], answer
+        _wait_for(lambda: reports.exists() and len(set(reports.iterdir()) - before) == 1, 30)  # noqa: B023
+        (run_dir,) = set(reports.iterdir()) - before
+        run_dirs.append(run_dir)
+        _wait_for(lambda: any(r["error_kind"] == "none" for r in _rows(run_dir)), 30)  # noqa: B023
+        assert _manifest(run_dir)["status"] == "running"
+        assert _post(base + "/stop")["success"]
+        _wait_for(lambda: _manifest(run_dir).get("status") != "running", 15)  # noqa: B023
+    locust.process.send_signal(signal.SIGTERM)
+    assert locust.wait(timeout=15) == 0, locust.output()[-3000:]
+    assert run_dirs[0] != run_dirs[1]
+    for run_dir in run_dirs:
+        manifest = _manifest(run_dir)
+        # Stopped from the UI before the scenario's end.
+        assert manifest["status"] == "interrupted" and manifest["interrupted_by"] == "stop"
+        assert manifest["end"] > manifest["start"]
+        assert [s["name"] for s in manifest["stages"]] == ["one"]
+        assert manifest["counts"]["requests"] == len(_rows(run_dir)) > 0
+    assert TRACEBACK not in locust.output()
+
+
+@pytest.mark.parametrize("source", ["locust.conf", "pyproject.toml", "environment"])
+def test_config_files_and_environment_set_plugin_options(
+    target: TargetProcess, tmp_path: Path, processes: list[Locust], source: str
+) -> None:
+    scenario = _scenario(tmp_path, [{"name": "only", "users": 2, "hold_s": 2}], name="conf")
+    run_dir = tmp_path / "run"
+    env: dict[str, str] = {}
+    if source == "locust.conf":
+        (tmp_path / "locust.conf").write_text(
+            f"scenario = {scenario}\nrun-dir = {run_dir}\nqi-report = true\n"
+        )
+    elif source == "pyproject.toml":
+        (tmp_path / "pyproject.toml").write_text(
+            f'[tool.locust]\nscenario = "{scenario}"\nrun-dir = "{run_dir}"\n'
+        )
+    else:
+        env = {"LOCUST_SCENARIO": str(scenario), "LOCUST_RUN_DIR": str(run_dir)}
+    locust = Locust(
+        ["--headless", "-H", target.url, "--only-summary"],
+        tmp_path / "locust.log",
+        cwd=tmp_path,
+        env=env,
+    )
+    processes.append(locust)
+    assert locust.wait(timeout=120) == 0, locust.output()[-3000:]
+    manifest = _manifest(run_dir)
+    assert manifest["scenario"]["name"] == "conf"
+    assert manifest["status"] == "complete"
+    assert [s["name"] for s in manifest["stages"]] == ["only"]
+    output = locust.output()
+    assert TRACEBACK not in output
+    if source == "locust.conf":
+        assert (run_dir / "report.html").is_file()
+        assert output.strip().splitlines()[-1].endswith(f"report: {run_dir / 'report.html'}")
