@@ -430,10 +430,17 @@ def _fail_before_start(run_dir: RunDir, *, remove: bool) -> None:
 def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResult:
     try:
         manifest = run_dir.read_manifest()
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError:
+        if not interrupted:
+            raise QiLoadError(
+                f"Locust did not write {run_dir.run_json}; see {run_dir.path}/locust-master.log",
+                exit_code=EXIT_ERROR,
+            ) from None
+        # Stopped before the test started (Locust opens run.json at its test_start).
+        return RunResult(run_dir=run_dir.path, status="interrupted", exit_code=130)
+    except ValueError as exc:
         raise QiLoadError(
-            f"Locust did not write {run_dir.run_json} ({exc}); "
-            f"see {run_dir.path}/locust-master.log",
+            f"{run_dir.run_json}: {exc}; see {run_dir.path}/locust-master.log",
             exit_code=EXIT_ERROR,
         ) from None
     status = str(manifest.get("status", "failed"))
