@@ -188,6 +188,8 @@ class QiState:
     def _write(self, records: list[RequestRecord]) -> None:
         if self.writer is not None:
             self.writer.write_records(records)
+        # Live views count what the report counts: cancelled requests never finished.
+        records = [r for r in records if r.error_kind != "cancelled"]
         if self.recent is not None:
             self.recent.extend(records)
         if self.monitoring is not None:
