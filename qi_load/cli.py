@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Protocol, cast
 
 from qi_load import __version__
@@ -70,6 +72,10 @@ def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     own, passthrough = _split_passthrough(list(sys.argv[1:] if argv is None else argv))
@@ -78,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_command", None) is None:
         parser.print_help()
         return 2
+    # SIGTERM (timeout, CI, Kubernetes) takes Ctrl-C's path; commands that handle signals
+    # themselves (run, target, monitor, startup, toolchain) install their own handlers.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _load(args._command).run(args)
     except QiLoadError as exc:

@@ -284,11 +284,6 @@ def run(options: RunOptions) -> RunResult:
 
     target: TargetProcess | None = None
     url = options.host
-    if not url:
-        target = spawn_target(options.target_args, stderr_path=run_dir.path / "target.log")
-        url = target.url
-        print(f"qi-load: reference agent at {url} (pid {target.pid})", flush=True)
-
     children = _Children()
     interrupted: list[float] = []
     """Monotonic times at which SIGINT/SIGTERM reached us."""
@@ -300,6 +295,12 @@ def run(options: RunOptions) -> RunResult:
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     stopped_at_init = False
     try:
+        if not url:
+            target = spawn_target(options.target_args, stderr_path=run_dir.path / "target.log")
+            url = target.url
+            print(f"qi-load: reference agent at {url} (pid {target.pid})", flush=True)
+        if interrupted:
+            raise KeyboardInterrupt  # before any Locust process: the agent stops below
         master_port = _free_port() if options.workers > 0 else 0
         children.master = children.start(
             _master_command(

@@ -381,7 +381,13 @@ def _init_worker(qi: QiState, runner: WorkerRunner) -> None:
     def on_plan(environment: Environment, msg: Any, **_kw: Any) -> None:
         qi.t0, qi.plan = plan_from_wire(msg.data)
 
+    def on_test_stop(**_kw: Any) -> None:
+        # The users just stopped: their last records, the cancelled ones too, go out now,
+        # ahead of the `client_stopped` that lets the master's stop() finish.
+        runner._send_stats()
+
     qi.environment.events.report_to_master.add_listener(on_report)
+    qi.environment.events.test_stop.add_listener(on_test_stop)
     runner.register_message(PLAN_MESSAGE, on_plan)
 
 
@@ -396,12 +402,11 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
 
 
 def _leave(qi: QiState, runner: WorkerRunner) -> None:
-    """A worker leaving on a signal: stop its users and send the last report, as Locust's
-    worker does when the master tells it to quit, so the requests it finished (and those
-    it cancelled) reach the master; then say why it goes."""
+    """A worker leaving on a signal: stop its users (``test_stop`` then sends the last
+    report, as Locust's worker does when the master tells it to quit), so the requests it
+    finished and those it cancelled reach the master; then say why it goes."""
     if runner.state in (locust.runners.STATE_SPAWNING, locust.runners.STATE_RUNNING):
         runner.stop()
-        runner._send_stats()
     runner.send_message(WORKER_LEFT_MESSAGE, {"reason": qi.interrupted_by})
 
 
@@ -488,14 +493,21 @@ def _open_run(qi: QiState) -> None:
             "workers": list(qi.workers_seen.values()),
             "lost_workers": [],
             "stages": [],
-            "environment": capture_environment(),
+            "environment": None,
             "counts": {"requests": 0, "host_samples": 0},
             "quality": qi.quality,
         }
     )
     if qi.t0 is not None:
         qi.run_dir.update_manifest(test_start=qi.t0, stages=_stage_marks(qi))
+    # Its CPU sample takes 0.2 s: in its own greenlet, so test_start's other listeners (the
+    # web UI tab) and the ramp are not held up.
+    gevent.spawn(_record_environment, qi.run_dir)
     logger.info("qi-load run directory: %s", qi.run_dir.path)
+
+
+def _record_environment(run_dir: RunDir) -> None:
+    run_dir.update_manifest(environment=capture_environment())
 
 
 def _run_status(qi: QiState) -> RunStatus:

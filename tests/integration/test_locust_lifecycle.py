@@ -157,7 +157,10 @@ def test_run_time_ends_a_run_without_scenario(
     assert manifest["status"] == "complete"
     assert 3.5 <= manifest["end"] - manifest["start"] <= 6.5
     kinds = _assert_counts_agree(run_dir, Path(f"{final}.json"))
-    assert kinds["none"] > 0 and kinds["cancelled"] >= 1, kinds
+    assert kinds["none"] > 0, kinds
+    if not processes_flag:
+        # Workers' last reports reach a quitting master only within Locust's 0.5 s.
+        assert kinds["cancelled"] >= 1, kinds
     assert _entries(Path(f"{final}.json")) == {"POST"}  # no TTFT entries
     output = locust.output()
     assert TRACEBACK not in output
