@@ -226,15 +226,17 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
             f"{v['rss_peak_mb']:.0f} MB" for r, v in st["roles"].items()
         )  # fmt: skip
         stage_rows.append([
-            _e(st["name"]), _n(st["users"]), f"{st['window_s']:.0f} s", _n(o["n"]),
+            _e(st["name"]), _n(st["users"]), _n(st["started"]), _n(st["cancelled"]),
+            f"{st['window_s']:.0f} s", _n(o["n"]),
             _n(o["throughput_rps"]), _n(o["goodput_rps"]), f"{o['error_rate']:.1%}",
             _quality(o), _n(o["ttft_ms"]["p95"]), _n(o["e2e_ms"]["p50"]), _n(o["e2e_ms"]["p95"]),
             {True: "pass", False: "FAIL", None: _NONE}[st["slo_ok"]],
             _e(st["invalid"] or "valid"), _e(stage_note(st)), roles or _NONE,
         ])  # fmt: skip
     parts.append(_table(
-        ["stage", "users", "window", "n", "req/s", "goodput/s", "errors", "quality", "TTFT p95",
-         "E2E p50", "E2E p95", "SLOs", "validity", "note", "resources (mean/peak)"],
+        ["stage", "users", "started", "cancelled", "window", "n", "req/s", "goodput/s",
+         "errors", "quality", "TTFT p95", "E2E p50", "E2E p95", "SLOs", "validity", "note",
+         "resources (mean/peak)"],
         stage_rows, cls=["bad" if st["invalid"] else "" for st in s["stages"]],
     ))  # fmt: skip
     parts.append("<h2>Per query type (valid stages pooled)</h2>")

@@ -121,9 +121,10 @@ def render_markdown(s: Summary) -> str:
     )  # fmt: skip
     lines += ["## Stages", ""]
     lines += _table(
-        ["stage", "users", "n", "req/s", "goodput/s", "errors", "quality", "TTFT p95 ms",
-         "E2E p95 ms", "SLOs", "valid", "note"],
-        [[md_escape(st["name"]), str(st["users"]), str(st["overall"]["n"]),
+        ["stage", "users", "started", "cancelled", "n", "req/s", "goodput/s", "errors",
+         "quality", "TTFT p95 ms", "E2E p95 ms", "SLOs", "valid", "note"],
+        [[md_escape(st["name"]), str(st["users"]), str(st["started"]), str(st["cancelled"]),
+          str(st["overall"]["n"]),
           _n(st["overall"]["throughput_rps"]), _n(st["overall"]["goodput_rps"]),
           f"{st['overall']['error_rate']:.1%}", _quality(st["overall"]),
           _n(st["overall"]["ttft_ms"]["p95"]),
