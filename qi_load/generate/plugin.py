@@ -43,7 +43,7 @@ from qi_load.generate.quality import add_quality_arguments
 from qi_load.generate.queries import QualityManifest, quality_manifest
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.shared_options import add_chat_options, add_preflight_option
-from qi_load.generate.signals import install_signal_handlers
+from qi_load.generate.signals import hand_over_to_main, in_main_greenlet, install_signal_handlers
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import (
     RecordBuffer,
@@ -396,6 +396,8 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
     if qi is None:
         return
     qi.quitting = True
+    if not in_main_greenlet():
+        hand_over_to_main()  # Locust's SIGTERM handler: one shutdown, in the main greenlet
     runner = environment.runner
     if isinstance(runner, WorkerRunner) and qi.interrupted_by:
         _leave(qi, runner)

@@ -6,8 +6,13 @@ therefore ignored SIGTERM). Python raises ``KeyboardInterrupt`` in whatever gree
 to run, often gevent's hub, which prints a traceback and a timestamp line before passing it
 on. Here both signals are caught by gevent watchers, and the interrupt is thrown into the
 main greenlet from the hub, exactly where gevent itself delivers system errors, so Locust's
-``except KeyboardInterrupt`` runs its usual shutdown with nothing printed. When Locust's own
-SIGTERM handler is installed it is left to do the shutdown (it fires ``quitting`` at once).
+``except KeyboardInterrupt`` runs its usual shutdown with nothing printed.
+
+Locust's own SIGTERM handler, once installed, runs its shutdown in the signal's greenlet;
+the main greenlet, woken when that shutdown quits the runner, then runs a second one (whose
+JSON file finds Locust's stats already emptied by the first). ``hand_over_to_main`` is
+called from the first ``quitting`` listener: the shutdown then runs once, in the main
+greenlet, as for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import signal
 from collections.abc import Callable
 
 import gevent
+import gevent.event
 from locust.env import Environment
 from locust.runners import STATE_INIT, MasterRunner
 
-__all__ = ["install_signal_handlers"]
+__all__ = ["hand_over_to_main", "in_main_greenlet", "install_signal_handlers"]
 
 logger = logging.getLogger("qi_load")
 
@@ -31,6 +37,18 @@ LOCUST_HANDLER_GRACE_S = 0.1
 def _throw_into_main(exception: BaseException) -> None:
     hub = gevent.get_hub()
     hub.loop.run_callback(hub.parent.throw, exception)
+
+
+def in_main_greenlet() -> bool:
+    return gevent.getcurrent() is gevent.get_hub().parent
+
+
+def hand_over_to_main() -> None:
+    """Called in a shutdown that runs outside the main greenlet (Locust's SIGTERM handler):
+    interrupt the main greenlet, whose own shutdown then does the work, and never return
+    (the process exits from the main greenlet)."""
+    _throw_into_main(KeyboardInterrupt())
+    gevent.event.Event().wait()
 
 
 def install_signal_handlers(
