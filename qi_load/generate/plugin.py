@@ -552,6 +552,8 @@ def _finalize(qi: QiState) -> None:
     logger.info("qi-load run directory: %s (%s)", qi.run_dir.path, qi.status)
     # The next test starts afresh (its own plan origin and flags).
     qi.t0, qi.completed, qi.interrupted_by = None, False, ""
+    if isinstance(qi.environment.shape_class, ScenarioShape):
+        qi.environment.shape_class.restart()
 
 
 def _counts(writer: RunWriter) -> dict[str, int]:

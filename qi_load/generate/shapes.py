@@ -117,7 +117,7 @@ class ScenarioShape(LoadTestShape):
             return None
         t = self.get_run_time()  # type: ignore[no-untyped-call]
         if t < self._last_t:
-            self._restart()  # Locust reset the clock: a new test (e.g. from the web UI)
+            self.restart()  # Locust reset the clock: a new test (e.g. from the web UI)
         if self._unchanged_at(t):
             # Nothing to apply now: wait for a change due before the next tick, so that
             # it is applied on time rather than up to a second late.
@@ -146,7 +146,9 @@ class ScenarioShape(LoadTestShape):
             return False
         return stage_at(self.plan, t) is self._stage and users_at(self.plan, t) == self._last[0]
 
-    def _restart(self) -> None:
+    def restart(self) -> None:
+        """The next tick starts the plan from its first stage (a test ended: the web UI may
+        start another, whose first tick can come before the last one's clock reading)."""
         self._stage = None
         self._last = None
         self._finished = False
