@@ -59,7 +59,7 @@ def test_wrong_answers_count_for_latency_and_show_as_quality() -> None:
         for v in range(1, 21)
     ] + [{**_row("5u", True, 7.0), "quality_ok": ""}]
     first, second = stage_rows(rows, STAGES)
-    assert (first.requests, first.errors, first.req_per_s) == (20, 0, 2.0)
+    assert (first.started, first.errors, first.req_per_s) == (20, 0, 2.0)
     assert first.e2e_p95_ms == 19.0
     assert (first.quality_checked, first.quality_passed) == (20, 5)
     assert (second.quality_checked, second.req_per_s) == (0, 0.1)
