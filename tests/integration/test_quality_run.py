@@ -53,8 +53,9 @@ def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], 
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:
+    """The finished requests (those cancelled in flight at the end are no Locust events)."""
     with (run_dir / "requests.csv").open(newline="") as handle:
-        return list(csv.DictReader(handle))
+        return [r for r in csv.DictReader(handle) if r["error_kind"] != "cancelled"]
 
 
 def _locust_counts(run_dir: Path) -> tuple[int, int]:
