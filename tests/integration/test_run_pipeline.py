@@ -339,7 +339,7 @@ def test_mcp_users_pass_against_the_reference_agent(target: TargetProcess, tmp_p
         "--no-report",
         timeout=90,
     )
-    rows = _rows(run_dir)
+    rows = _finished(_rows(run_dir))
     names = {r["name"] for r in rows}
     assert {"initialize", "tools/list", "tools/call:get_weather"} <= names
     assert {"tools/call:create_calendar_event"} <= names
