@@ -142,11 +142,6 @@ class QiState:
     quality: QualityManifest | None = None
     """The run's answer checks (``--quality``, ``--reference-agent``, ``--queries``)."""
 
-    @property
-    def run_dir_path(self) -> Path | None:
-        """The run directory of the current (or last) test, for display."""
-        return self.run_dir.path if self.run_dir is not None else None
-
     def current_stage(self, wall: float | None = None) -> PlannedStage | None:
         if self.t0 is None or not self.plan:
             return None
