@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, TypedDict
 
 from qi_load.analyze.cpu import usable_share
-from qi_load.analyze.stages import StageStats, slo_failure
+from qi_load.analyze.stages import SloCheck, StageStats, slo_failure
 from qi_load.units import MB
 
 __all__ = [
@@ -297,30 +297,68 @@ def _knee(ladder: Sequence[StageStats], settings: DegradationSettings) -> Knee:
     )
 
 
+_LOAD_INDEPENDENT: Final = frozenset({"quality_rate_min"})
+"""SLO metrics that judge the answers, not the service's speed: failing already at the
+lowest load they say nothing about capacity (they still fail the run's verdict)."""
+
+
+def _load_independent(ladder: Sequence[StageStats]) -> dict[tuple[str, str], str]:
+    """Quality SLOs that fail at the lowest stage that measured them, with that failure in
+    words: a model that answers wrong when idle is wrong at every load."""
+    first: dict[tuple[str, str], SloCheck] = {}
+    for s in ladder:
+        for c in s["overall"]["slo_checks"]:
+            key = (c["query_type"], c["metric"])
+            if c["metric"] in _LOAD_INDEPENDENT and c["ok"] is not None and key not in first:
+                first[key] = c
+    return {
+        key: f"{slo_failure(c)} from the lowest load on" for key, c in first.items() if not c["ok"]
+    }
+
+
 def _limit(ladder: Sequence[StageStats]) -> Limit:
-    verdicts = [s for s in ladder if s["slo_ok"] is not None]
+    """The most users before the first stage that breaks a load-dependent SLO."""
+    ignored = _load_independent(ladder)
+    note = (
+        "; not counted (load-independent, still failing the verdict): "
+        + "; ".join(list(ignored.values())[:4])
+        if ignored
+        else ""
+    )
+    verdicts: list[tuple[StageStats, list[SloCheck]]] = []
+    for s in ladder:
+        checks = [
+            c
+            for c in s["overall"]["slo_checks"]
+            if c["ok"] is not None and (c["query_type"], c["metric"]) not in ignored
+        ]
+        if checks:
+            verdicts.append((s, [c for c in checks if not c["ok"]]))
     if not verdicts:
-        return Limit(users=None, stage=None, detail="no SLOs in the scenario")
+        what = "no load-dependent SLO measured" if ignored else "no SLOs in the scenario"
+        return Limit(users=None, stage=None, detail=what + note)
+    every = "every load-dependent SLO" if ignored else "every SLO"
     best: StageStats | None = None
-    for s in verdicts:
-        if not s["slo_ok"]:
-            failed = [slo_failure(c) for c in s["overall"]["slo_checks"] if c["ok"] is False]
+    for s, failed in verdicts:
+        if failed:
             head = (
-                f"every SLO holds up to {best['users']} users"
+                f"{every} holds up to {best['users']} users"
                 if best
                 else "an SLO already fails at the lowest stage"
             )
             return Limit(
                 users=best["users"] if best else None,
                 stage=best["name"] if best else None,
-                detail=f"{head}; at {s['users']} users: " + "; ".join(failed[:4]),
+                detail=f"{head}; at {s['users']} users: "
+                + "; ".join(slo_failure(c) for c in failed[:4])
+                + note,
             )
         best = s
     assert best is not None
     return Limit(
         users=best["users"],
         stage=best["name"],
-        detail=f"every SLO holds at every stage up to {best['users']} users (the most tested)",
+        detail=f"{every} holds at every stage up to {best['users']} users (the most tested)" + note,
     )
 
 
