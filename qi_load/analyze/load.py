@@ -49,6 +49,9 @@ _REQUEST_DTYPES: Final[dict[str, Any]] = {
     "srv_format_ms": "float32",
 }
 REQUEST_COLUMNS_REQUIRED: Final = tuple(_REQUEST_DTYPES)
+_REQUEST_OPTIONAL: Final[dict[str, Any]] = {"ttfc_ms": "float64", "retries": "float32"}
+"""Columns added after the first runs: an older file without them reads as no content
+timing (NaN) and no retries (0)."""
 
 _HOST_DTYPES: Final[dict[str, Any]] = {
     "ts": "float64",
@@ -148,7 +151,7 @@ def load_run(path: Path | str) -> RunData:
     if requests is None:
         if not has_requests:
             warnings.append(f"{REQUESTS_CSV} is missing: no request metrics")
-        requests = _finish_requests(_empty(_REQUEST_DTYPES))
+        requests = _finish_requests(_empty({**_REQUEST_DTYPES, **_REQUEST_OPTIONAL}))
     in_flight = (requests["error_kind"].astype("string") == "cancelled").fillna(False)
     cancelled = requests[in_flight.to_numpy(bool)].reset_index(drop=True)
     requests = requests[~in_flight.to_numpy(bool)].reset_index(drop=True)
@@ -363,7 +366,7 @@ def _read_requests(path: Path, warnings: list[str], closed: bool) -> pd.DataFram
     text = _check_text(path, REQUEST_COLUMNS_REQUIRED, warnings, closed)
     if text is None:
         return None
-    frame = _read_csv(path, _REQUEST_DTYPES, text)
+    frame = _read_csv(path, {**_REQUEST_DTYPES, **_REQUEST_OPTIONAL}, text)
     if frame.empty:
         warnings.append(f"{REQUESTS_CSV} has a header but no rows: no request metrics")
     _check_boolean(path, frame["ok"], empty_ok=False)
@@ -386,6 +389,10 @@ def _check_boolean(path: Path, column: pd.Series, *, empty_ok: bool) -> None:
 
 def _finish_requests(frame: pd.DataFrame) -> pd.DataFrame:
     frame["ok"] = _truthy(frame["ok"]) == 1.0
+    for col, dtype in _REQUEST_OPTIONAL.items():
+        if col not in frame:
+            frame[col] = pd.Series(np.nan, index=frame.index, dtype=dtype)
+    frame["retries"] = frame["retries"].fillna(0.0)
     frame["quality_ok"] = _truthy(frame["quality_ok"])
     # Rows from a foreign writer may leave these empty: grouping and counting need a label.
     frame["query_type"] = _label_empty(frame["query_type"])

@@ -67,7 +67,13 @@ class QueryStats(TypedDict):
     quality_rate: float | None
     """quality_passed / quality_checked; None when no answer was checked."""
     errors_by_kind: dict[str, int]
+    retries: int
+    """Requests resent once on a fresh connection (their kept-alive one was dead)."""
+    retry_rate: float
+    """retries / n (0 without requests)."""
     ttft_ms: Percentiles
+    ttfc_ms: Percentiles
+    """Time to the first answer content, over successes that had content."""
     e2e_ms: Percentiles
     tpot_ms: Percentiles
     output_tokens_per_s: float
@@ -219,6 +225,7 @@ def query_stats(
                 values = frame[col].to_numpy(dtype=np.float64)
                 good &= ~rows | (values <= limits[metric])
     err_counts = pd.Series(kinds[failed]).value_counts()
+    retries = int(np.nansum(frame["retries"].to_numpy(dtype=np.float64)))
     okf = frame.loc[ok]
     span = seconds if seconds > 0 else float("nan")
     stats = QueryStats(
@@ -231,7 +238,10 @@ def query_stats(
         quality_passed=n_passed,
         quality_rate=n_passed / n_checked if n_checked else None,
         errors_by_kind={str(k): int(v) for k, v in err_counts.items() if k != "none"},
+        retries=retries,
+        retry_rate=retries / n if n else 0.0,
         ttft_ms=percentiles(okf["ttft_ms"].to_numpy(dtype=np.float64)),
+        ttfc_ms=percentiles(okf["ttfc_ms"].to_numpy(dtype=np.float64)),
         e2e_ms=percentiles(okf["e2e_ms"].to_numpy(dtype=np.float64)),
         tpot_ms=percentiles(okf["tpot_ms"].to_numpy(dtype=np.float64)),
         output_tokens_per_s=float(np.nansum(okf["output_tokens"].to_numpy(np.float64))) / span

@@ -64,6 +64,11 @@ def _quality(q: QueryStats) -> str:
     return _NONE if rate is None else f"{rate:.0%} of {q['quality_checked']}"
 
 
+def _retries(q: QueryStats) -> str:
+    """Requests resent on a fresh connection, with their share of all requests."""
+    return f"{q['retries']} ({q['retry_rate']:.1%})" if q["retries"] else "0"
+
+
 def _quality_section(s: Summary) -> str:
     """Per query type: the quality rate and which checks ran or were skipped."""
     info = s["quality"]
@@ -95,8 +100,8 @@ def _query_rows(named: Mapping[str, QueryStats]) -> list[list[str]]:
     for name, q in named.items():
         rows.append([
             _e(name), _n(q["n"]), _n(q["throughput_rps"]), _n(q["goodput_rps"]),
-            f"{q['error_rate']:.1%}", _quality(q), _n(q["ttft_ms"]["p50"]),
-            _n(q["ttft_ms"]["p95"]),
+            f"{q['error_rate']:.1%}", _retries(q), _quality(q), _n(q["ttft_ms"]["p50"]),
+            _n(q["ttft_ms"]["p95"]), _n(q["ttfc_ms"]["p50"]), _n(q["ttfc_ms"]["p95"]),
             _n(q["e2e_ms"]["p50"]), _n(q["e2e_ms"]["p95"]),
             _n(q["e2e_ms"]["p99"]) + (" *" if q["e2e_ms"]["p99_flagged"] and q["e2e_ms"]["n"]
                                       else ""),
@@ -107,8 +112,8 @@ def _query_rows(named: Mapping[str, QueryStats]) -> list[list[str]]:
 
 
 _QUERY_HEAD: Final = [
-    "", "n", "req/s", "goodput/s", "errors", "quality", "TTFT p50", "TTFT p95", "E2E p50",
-    "E2E p95",
+    "", "n", "req/s", "goodput/s", "errors", "retries", "quality", "TTFT p50", "TTFT p95",
+    "TTFC p50", "TTFC p95", "E2E p50", "E2E p95",
     "E2E p99", "E2E max", "TPOT p50", "tokens/s", "errors by kind",
 ]  # fmt: skip
 
@@ -229,19 +234,26 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
             _e(st["name"]), _n(st["users"]), _n(st["started"]), _n(st["cancelled"]),
             f"{st['window_s']:.0f} s", _n(o["n"]),
             _n(o["throughput_rps"]), _n(o["goodput_rps"]), f"{o['error_rate']:.1%}",
-            _quality(o), _n(o["ttft_ms"]["p95"]), _n(o["e2e_ms"]["p50"]), _n(o["e2e_ms"]["p95"]),
+            _retries(o), _quality(o), _n(o["ttft_ms"]["p95"]), _n(o["ttfc_ms"]["p50"]),
+            _n(o["ttfc_ms"]["p95"]), _n(o["e2e_ms"]["p50"]), _n(o["e2e_ms"]["p95"]),
             {True: "pass", False: "FAIL", None: _NONE}[st["slo_ok"]],
             _e(st["invalid"] or "valid"), _e(stage_note(st)), roles or _NONE,
         ])  # fmt: skip
     parts.append(_table(
         ["stage", "users", "started", "cancelled", "window", "n", "req/s", "goodput/s",
-         "errors", "quality", "TTFT p95", "E2E p50", "E2E p95", "SLOs", "validity", "note",
+         "errors", "retries", "quality", "TTFT p95", "TTFC p50", "TTFC p95", "E2E p50",
+         "E2E p95", "SLOs", "validity", "note",
          "resources (mean/peak)"],
         stage_rows, cls=["bad" if st["invalid"] else "" for st in s["stages"]],
     ))  # fmt: skip
     parts.append("<h2>Per query type (valid stages pooled)</h2>")
     parts.append(_table(_QUERY_HEAD, _query_rows({**s["per_type"], "all": s["overall"]})))
-    parts.append("<p class='muted'>Latencies in ms. * p99 over fewer than 100 samples.</p>")
+    parts.append(
+        "<p class='muted'>Latencies in ms. * p99 over fewer than 100 samples. TTFT: first "
+        "token of any kind (reasoning, tool calls); TTFC: first token of answer content, over "
+        "requests that had content. Retries: requests resent once on a fresh connection "
+        "because their kept-alive one was dead.</p>"
+    )
     for name, title in (("timeline", "Latency and throughput over time"),
                         ("distributions", "Latency distributions"),
                         ("resources", "Resources per process"),

@@ -63,6 +63,10 @@ def _quality(q: QueryStats) -> str:
     return "-" if rate is None else f"{rate:.0%} of {q['quality_checked']}"
 
 
+def _retries(q: QueryStats) -> str:
+    return f"{q['retries']} ({q['retry_rate']:.1%})" if q["retries"] else "0"
+
+
 def _quality_lines(s: Summary) -> list[str]:
     info = s["quality"]
     types = list(dict.fromkeys([*s["per_type"], *info["checks"]]))
@@ -122,13 +126,14 @@ def render_markdown(s: Summary) -> str:
     lines += ["## Stages", ""]
     lines += _table(
         ["stage", "users", "started", "cancelled", "n", "req/s", "goodput/s", "errors",
-         "quality", "TTFT p95 ms", "E2E p95 ms", "SLOs", "valid", "note"],
+         "retries", "quality", "TTFT p95 ms", "TTFC p50 ms", "TTFC p95 ms", "E2E p95 ms", "SLOs",
+         "valid", "note"],
         [[md_escape(st["name"]), str(st["users"]), str(st["started"]), str(st["cancelled"]),
           str(st["overall"]["n"]),
           _n(st["overall"]["throughput_rps"]), _n(st["overall"]["goodput_rps"]),
-          f"{st['overall']['error_rate']:.1%}", _quality(st["overall"]),
-          _n(st["overall"]["ttft_ms"]["p95"]),
-          _n(st["overall"]["e2e_ms"]["p95"]),
+          f"{st['overall']['error_rate']:.1%}", _retries(st["overall"]), _quality(st["overall"]),
+          _n(st["overall"]["ttft_ms"]["p95"]), _n(st["overall"]["ttfc_ms"]["p50"]),
+          _n(st["overall"]["ttfc_ms"]["p95"]), _n(st["overall"]["e2e_ms"]["p95"]),
           {True: "pass", False: "FAIL", None: "-"}[st["slo_ok"]],
           "yes" if st["invalid"] is None else f"no: {md_escape(st['invalid'])}",
           stage_note(st)]

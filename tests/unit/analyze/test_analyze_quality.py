@@ -31,6 +31,8 @@ def frame(ok: list[bool], quality: list[float]) -> pd.DataFrame:
             "quality_ok": np.array(quality, dtype=np.float64),
             "query_type": ["simple"] * n,
             "ttft_ms": [50.0] * n,
+            "ttfc_ms": [60.0] * n,
+            "retries": [0.0] * n,
             "e2e_ms": [100.0] * n,
             "tpot_ms": [5.0] * n,
             "output_tokens": [10.0] * n,
