@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,14 @@ from qi_load.analyze.stats import percentiles
 from qi_load.generate.live_stats import ALL_TYPES
 from qi_load.record.rundir import REQUESTS_CSV
 
-__all__ = ["report_view"]
+__all__ = ["live_view", "report_view"]
 
 
 def report_view(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """Per query type (and ``all``): requests, ok, errors by kind and each metric's n, p50,
-    p95, p99, computed by the report's code (``query_stats``) from the CSV. ITL, which the
-    report does not summarize, uses the same percentile function on ``itl_p50_ms``."""
+    """Per query type (and ``all``): requests, ok, errors by kind, retries, answers checked
+    and passed, and each metric's n, p50, p95, p99, computed by the report's code
+    (``query_stats``) from the CSV. ITL, which the report does not summarize, uses the same
+    percentile function on ``itl_p50_ms``."""
     frame = load_run(run_dir).requests
     itl = pd.read_csv(
         run_dir / REQUESTS_CSV,
@@ -37,6 +39,7 @@ def report_view(run_dir: Path) -> dict[str, dict[str, Any]]:
             itl_rows &= itl["query_type"] == name
         metrics = {
             "ttft_ms": stats["ttft_ms"],
+            "ttfc_ms": stats["ttfc_ms"],
             "itl_ms": percentiles(itl.loc[itl_rows, "itl_p50_ms"].to_numpy(np.float64)),
             "tpot_ms": stats["tpot_ms"],
             "e2e_ms": stats["e2e_ms"],
@@ -45,9 +48,26 @@ def report_view(run_dir: Path) -> dict[str, dict[str, Any]]:
             "requests": stats["n"],
             "ok": stats["n_ok"],
             "errors": stats["errors_by_kind"],
+            "retries": stats["retries"],
+            "quality_checked": stats["quality_checked"],
+            "quality_passed": stats["quality_passed"],
             "metrics": {
                 m: {"n": p["n"], "p50": p["p50"], "p95": p["p95"], "p99": p["p99"]}
                 for m, p in metrics.items()
             },
         }
     return out
+
+
+def live_view(types: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The live summaries (``TypeSummary`` or their JSON) in ``report_view``'s shape."""
+    return {
+        t["query_type"]: {
+            **{k: v for k, v in t.items() if k not in ("query_type", "metrics")},
+            "metrics": {
+                m: {k: v for k, v in p.items() if k != "p99_flagged"}
+                for m, p in t["metrics"].items()
+            },
+        }
+        for t in types
+    }

@@ -6,8 +6,8 @@ report's own percentile definition (``qi_load.analyze.stats.percentiles``), over
 as the CSV holds them, so the live numbers equal those a report computes from the file.
 
 Memory: one ``array('d')`` per query type and metric holds each successful request's value,
-8 bytes each, so at most 32 bytes per successful request of the current test (four metrics)
-plus a few counters; ``reset`` (at each test start) frees it. A million requests take 32 MB;
+8 bytes each, so at most 40 bytes per successful request of the current test (five metrics)
+plus a few counters; ``reset`` (at each test start) frees it. A million requests take 40 MB;
 a summary briefly needs about twice that again (the snapshot's copy and the pooled ``all``).
 """
 
@@ -38,10 +38,10 @@ __all__ = [
     "summarize",
 ]
 
-METRICS: Final = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
+METRICS: Final = ("ttft_ms", "ttfc_ms", "itl_ms", "tpot_ms", "e2e_ms")
 """The live metrics; ``itl_ms`` is each request's median inter-token latency (``itl_p50_ms``)."""
-_SOURCES: Final = (("ttft_ms", "ttft_ms"), ("itl_ms", "itl_p50_ms"), ("tpot_ms", "tpot_ms"),
-                   ("e2e_ms", "e2e_ms"))  # fmt: skip
+_SOURCES: Final = (("ttft_ms", "ttft_ms"), ("ttfc_ms", "ttfc_ms"), ("itl_ms", "itl_p50_ms"),
+                   ("tpot_ms", "tpot_ms"), ("e2e_ms", "e2e_ms"))  # fmt: skip
 ALL_TYPES: Final = "all"
 """The row that pools every query type."""
 
@@ -57,12 +57,18 @@ class MetricSummary(TypedDict):
 
 
 class TypeSummary(TypedDict):
-    """One query type (or ``all``): requests, successes, errors by kind, latency metrics."""
+    """One query type (or ``all``): requests, successes, errors by kind, retries, answer
+    quality and latency metrics (counted as ``qi_load.analyze.stages.query_stats`` does)."""
 
     query_type: str
     requests: int
     ok: int
     errors: dict[str, int]
+    retries: int
+    """Requests resent once on a fresh connection."""
+    quality_checked: int
+    """Successful requests whose answer was checked."""
+    quality_passed: int
     metrics: dict[str, MetricSummary]
 
 
@@ -85,6 +91,9 @@ class Snapshot:
     requests: dict[str, int]
     ok: dict[str, int]
     errors: dict[str, dict[str, int]]
+    retries: dict[str, int]
+    checked: dict[str, int]
+    passed: dict[str, int]
     values: dict[str, dict[str, npt.NDArray[np.float64]]]
 
 
@@ -97,24 +106,33 @@ class LiveStats:
     _requests: Counter[str] = field(default_factory=Counter)
     _ok: Counter[str] = field(default_factory=Counter)
     _errors: dict[str, Counter[str]] = field(default_factory=dict)
+    _retries: Counter[str] = field(default_factory=Counter)
+    _checked: Counter[str] = field(default_factory=Counter)
+    _passed: Counter[str] = field(default_factory=Counter)
     _values: dict[str, dict[str, array[float]]] = field(default_factory=dict)
 
     def reset(self) -> None:
         """Forget everything (a new test starts)."""
         self._requests, self._ok, self._errors, self._values = Counter(), Counter(), {}, {}
+        self._retries, self._checked, self._passed = Counter(), Counter(), Counter()
         self.version += 1
 
     def observe(self, records: Iterable[RequestRecord]) -> None:
         """Count records as the report does: errors are rows with an ``error_kind`` other than
-        ``none``; latencies come from successful (``ok``) rows only."""
+        ``none``; latencies and answer checks come from successful (``ok``) rows only."""
         for record in records:
             query_type = record.query_type
             self._requests[query_type] += 1
+            if record.retries:
+                self._retries[query_type] += record.retries
             if record.error_kind != "none":
                 self._errors.setdefault(query_type, Counter())[record.error_kind] += 1
             if not record.ok:
                 continue
             self._ok[query_type] += 1
+            if record.quality_ok is not None:
+                self._checked[query_type] += 1
+                self._passed[query_type] += record.quality_ok
             series = self._values.get(query_type)
             if series is None:
                 series = self._values[query_type] = {m: array("d") for m in METRICS}
@@ -130,6 +148,9 @@ class LiveStats:
             requests=dict(self._requests),
             ok=dict(self._ok),
             errors={t: dict(c) for t, c in self._errors.items()},
+            retries=dict(self._retries),
+            checked=dict(self._checked),
+            passed=dict(self._passed),
             values={
                 t: {m: np.array(v, dtype=np.float64) for m, v in series.items()}
                 for t, series in self._values.items()
@@ -158,6 +179,9 @@ def summarize(snapshot: Snapshot) -> list[TypeSummary]:
             requests=snapshot.requests.get(t, 0),
             ok=snapshot.ok.get(t, 0),
             errors=dict(sorted(snapshot.errors.get(t, {}).items())),
+            retries=snapshot.retries.get(t, 0),
+            quality_checked=snapshot.checked.get(t, 0),
+            quality_passed=snapshot.passed.get(t, 0),
             metrics={m: _metric(snapshot.values.get(t, {}).get(m, np.empty(0))) for m in METRICS},
         )
         for t in types
@@ -171,6 +195,9 @@ def summarize(snapshot: Snapshot) -> list[TypeSummary]:
             requests=sum(snapshot.requests.values()),
             ok=sum(snapshot.ok.values()),
             errors=dict(sorted(errors.items())),
+            retries=sum(snapshot.retries.values()),
+            quality_checked=sum(snapshot.checked.values()),
+            quality_passed=sum(snapshot.passed.values()),
             metrics={m: _metric(_pooled(snapshot, types, m)) for m in METRICS},
         )
     )

@@ -61,7 +61,9 @@ RUN_TAB_KEY: Final = "qi-load-run"
 MIN_RECOMPUTE_S: Final = 1.0
 """Percentiles are recomputed at most this often (and only after new records): with millions
 of values a summary costs tens of ms, and the UI polls every 2 s."""
-_LABELS: Final = {"ttft_ms": "TTFT", "itl_ms": "ITL", "tpot_ms": "TPOT", "e2e_ms": "E2E"}
+_LABELS: Final = {
+    "ttft_ms": "TTFT", "ttfc_ms": "TTFC", "itl_ms": "ITL", "tpot_ms": "TPOT", "e2e_ms": "E2E",
+}  # fmt: skip
 _QUANTILES: Final = ("p50", "p95", "p99")
 _ViewDecorator = Callable[[Callable[[], Response]], Callable[[], Response]]
 
@@ -166,6 +168,12 @@ def _kinds(errors: dict[str, int]) -> str:
     return ", ".join(f"{kind} {count}" for kind, count in errors.items())
 
 
+def _quality(summary: TypeSummary) -> str:
+    """passed/checked and the rate, as the report's quality rate (blank: nothing checked)."""
+    checked, passed = summary["quality_checked"], summary["quality_passed"]
+    return f"{passed}/{checked} ({passed / checked:.0%})" if checked else ""
+
+
 def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value:.0f} s"
 
@@ -176,6 +184,8 @@ def _latency_columns() -> list[dict[str, str]]:
         {"key": "requests", "title": "# Requests"},
         {"key": "ok", "title": "# OK"},
         {"key": "errors", "title": "Errors by kind"},
+        {"key": "retries", "title": "# Retries"},
+        {"key": "quality", "title": "Quality (passed/checked)"},
     ]
     for metric in METRICS:
         for q in _QUANTILES:
@@ -191,6 +201,8 @@ def _latency_rows(view: LiveView) -> list[dict[str, Any]]:
             "requests": summary["requests"],
             "ok": summary["ok"],
             "errors": _kinds(summary["errors"]),
+            "retries": summary["retries"],
+            "quality": _quality(summary),
         }
         for metric in METRICS:
             stats = summary["metrics"][metric]

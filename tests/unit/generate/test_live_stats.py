@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from report_percentiles import report_view
+from report_percentiles import live_view, report_view
 
 from qi_load.generate.live_stats import ALL_TYPES, LiveStats, TypeSummary, stage_info, summarize
 from qi_load.generate.plan import PlannedStage
@@ -75,6 +75,26 @@ def test_errors_count_by_kind_and_only_successes_give_latencies() -> None:
     assert by[ALL_TYPES]["metrics"]["e2e_ms"]["p50"] == 20.0
 
 
+def test_quality_retries_and_ttfc_per_type() -> None:
+    live = LiveStats()
+    live.observe(
+        [
+            _record("simple", 10.0, ttfc_ms=4.0, quality_ok=True),
+            _record("simple", 12.0, ttfc_ms=6.0, quality_ok=False, retries=1),
+            _record("simple", 14.0, quality_ok=None),  # no content, not checked
+            _record("simple", None, kind="connect", retries=1),
+            _record("reasoning", 30.0, ttfc_ms=20.0, quality_ok=True),
+        ]
+    )
+    by = _by_type(summarize(live.snapshot()))
+    simple = by["simple"]
+    assert (simple["quality_checked"], simple["quality_passed"], simple["retries"]) == (2, 1, 2)
+    assert (simple["metrics"]["ttfc_ms"]["n"], simple["metrics"]["ttfc_ms"]["p50"]) == (2, 5.0)
+    assert (by[ALL_TYPES]["quality_checked"], by[ALL_TYPES]["quality_passed"]) == (3, 2)
+    assert by[ALL_TYPES]["retries"] == 2
+    assert by[ALL_TYPES]["metrics"]["ttfc_ms"]["n"] == 3
+
+
 def test_values_are_kept_as_the_csv_writes_them() -> None:
     live = LiveStats()
     live.observe([_record("simple", 1.234567891)])
@@ -96,6 +116,9 @@ def test_reset_forgets_and_a_snapshot_does_not_block_new_records() -> None:
             "requests": 0,
             "ok": 0,
             "errors": {},
+            "retries": 0,
+            "quality_checked": 0,
+            "quality_passed": 0,
             "metrics": summarize(LiveStats().snapshot())[0]["metrics"],
         }
     ]
@@ -123,8 +146,16 @@ def test_stage_info_position_users_and_time_left() -> None:
 _ms = st.one_of(st.none(), st.floats(0.0, 1e5, allow_nan=False))
 _records = st.lists(
     st.builds(
-        lambda qt, kind, e2e, ttft, tpot, itl: _record(
-            qt, e2e, kind=kind, ttft_ms=ttft, tpot_ms=tpot, itl_p50_ms=itl
+        lambda qt, kind, e2e, ttft, tpot, itl, ttfc, quality, retries: _record(
+            qt,
+            e2e,
+            kind=kind,
+            ttft_ms=ttft,
+            tpot_ms=tpot,
+            itl_p50_ms=itl,
+            ttfc_ms=ttfc,
+            quality_ok=quality,
+            retries=retries,
         ),
         st.sampled_from(["simple", "reasoning", "multi_tool"]),
         st.sampled_from(["none", "none", "none", "timeout", "http", "cancelled"]),
@@ -132,6 +163,9 @@ _records = st.lists(
         _ms,
         _ms,
         _ms,
+        _ms,
+        st.sampled_from([None, True, False]),
+        st.sampled_from([0, 0, 1]),
     ),
     min_size=1,
     max_size=60,
@@ -152,18 +186,7 @@ def test_equals_the_report_computed_from_requests_csv(records: list[RequestRecor
             live.observe([r for r in batch if r.error_kind != "cancelled"])
         writer.close()
         expected = report_view(Path(tmp))
-    got = {
-        r["query_type"]: {
-            "requests": r["requests"],
-            "ok": r["ok"],
-            "errors": r["errors"],
-            "metrics": {
-                m: {k: v for k, v in s.items() if k != "p99_flagged"}
-                for m, s in r["metrics"].items()
-            },
-        }
-        for r in summarize(live.snapshot())
-    }
+    got = live_view(summarize(live.snapshot()))
     assert got == expected
 
 

@@ -18,7 +18,8 @@ from qi_load.record.schema import RequestRecord
 def _record(e2e: float) -> RequestRecord:
     return RequestRecord(
         ts_sched=1.0, ts_start=1.0, worker="w", user_id=1, query_type="simple", name="simple",
-        e2e_ms=e2e, ttft_ms=e2e / 2,
+        e2e_ms=e2e, ttft_ms=e2e / 2, ttfc_ms=e2e / 2 + 1, quality_ok=e2e < 25,
+        retries=int(e2e == 10),
     )  # fmt: skip
 
 
@@ -47,6 +48,11 @@ def test_routes_tabs_and_report_link(tmp_path: Path, monkeypatch: pytest.MonkeyP
         e["key"]: e["data"] for e in client.get("/stats/requests").get_json()["extended_stats"]
     }
     assert extended[webui.TAB_KEY][0]["e2e_ms_p50"] == 20.0
+    assert extended[webui.TAB_KEY][0]["ttfc_ms_p50"] == 11.0
+    assert extended[webui.TAB_KEY][0]["quality"] == "2/3 (67%)"
+    assert extended[webui.TAB_KEY][0]["retries"] == 1
+    titles = [c["title"] for c in web_ui.template_args["extended_tables"][0]["structure"]]
+    assert {"TTFC p99 (ms)", "Quality (passed/checked)", "# Retries"} <= set(titles)
     assert extended[webui.TAB_KEY][-1]["name"] == "All"
     run_rows = {r["item"]: r["value"] for r in extended[webui.RUN_TAB_KEY]}
     assert run_rows["Run directory"] == str(tmp_path.resolve())
