@@ -176,7 +176,11 @@ def _quality(manifest: dict[str, Any]) -> QualityInfo:
         mode=str(mode) if isinstance(mode, str) else None,
         reference_agent=ref if isinstance(ref, bool) else None,
         checks={
-            str(t): CheckPlan(ran=_names(c.get("ran")), skipped=_names(c.get("skipped")))
+            str(t): CheckPlan(
+                ran=_names(c.get("ran")),
+                reference_only=_names(c.get("reference_only")),
+                skipped=_names(c.get("skipped")),
+            )
             for t, c in (checks.items() if isinstance(checks, dict) else ())
             if isinstance(c, dict)
         },

@@ -30,6 +30,7 @@ from qi_load.generate.transport import (
     read_available,
 )
 from qi_load.record.schema import ErrorKind
+from qi_load.target.wire import AGENT_HEADER, REFERENCE_AGENT
 
 __all__ = [
     "API_KEY_ENV",
@@ -124,6 +125,13 @@ class ChatResult:
     server_phases: dict[str, float] = field(default_factory=dict)
     bytes: int = 0
     retries: int = 0
+    agent: str = ""
+    """The server's ``x-qi-load-agent`` header (``reference`` from qi-load's reference agent)."""
+
+    @property
+    def from_reference_agent(self) -> bool:
+        """The response says it came from qi-load's reference agent."""
+        return self.agent == REFERENCE_AGENT
 
     @property
     def ttft_ms(self) -> float | None:
@@ -333,6 +341,7 @@ class ChatClient:
         """Read the whole response into ``result`` (the connection stays reusable)."""
         result.status_code = response.status_code
         result.content_type = str(response.get("content-type", ""))
+        result.agent = str(response.get(AGENT_HEADER, ""))
         if response.status_code >= 400:
             raw = response.read()
             result.t_done = time.perf_counter()

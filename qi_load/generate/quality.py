@@ -50,7 +50,8 @@ def add_quality_arguments(group: Any, *, reference_flag: bool = True) -> None:
             action="store_true",
             default=False,
             help="the target is qi-load's reference agent (or serves its sandbox files and "
-            "tools): also run the file_operations and multi_tool checks tied to them",
+            "tools): run the file_operations and multi_tool checks tied to them on every "
+            "answer (without it: on answers whose response carries x-qi-load-agent: reference)",
         )
 
 

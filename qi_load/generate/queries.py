@@ -3,8 +3,8 @@
 Every check declares what it needs: generic checks (an arithmetic result, code that
 compiles, a structured answer) apply to any agent; the checks of the ``file_operations`` and
 ``multi_tool`` prompts read facts only the reference agent's sandbox file and tools return,
-so they apply only when the target is declared to be the reference agent. A check that does
-not apply is skipped (its name is kept, so the report can list it).
+so they apply when the target is declared to be the reference agent (``--reference-agent``)
+or, per request, when the response identifies itself as the reference agent's.
 """
 
 from __future__ import annotations
@@ -64,28 +64,35 @@ class Check:
 
 
 class CheckPlan(TypedDict):
-    """The checks of one query type: which run against this target, which were skipped."""
+    """The checks of one query type: which run on every answer, which only on answers whose
+    response came from the reference agent, and which were skipped."""
 
     ran: list[str]
+    reference_only: list[str]
     skipped: list[str]
 
 
 @dataclass(frozen=True)
 class Query:
     """One prompt of a query type, with the checks its answer must pass (all of them) and
-    the names of those skipped because they do not apply to the target."""
+    those that apply only to an answer from the reference agent (the target was not
+    declared to be it)."""
 
     query_type: str
     prompt: str
     checks: tuple[Check, ...] = field(default=(), repr=False, compare=False)
-    skipped: tuple[str, ...] = field(default=(), compare=False)
+    reference_checks: tuple[Check, ...] = field(default=(), repr=False, compare=False)
 
-    def check(self, answer_text: str, output_tokens: int | None) -> tuple[bool | None, str]:
+    def check(
+        self, answer_text: str, output_tokens: int | None, *, reference_agent: bool = False
+    ) -> tuple[bool | None, str]:
         """(True, "") when every check passes, (False, the first failure's reason), or
-        (None, "") when no check applies to this prompt."""
-        if not self.checks:
+        (None, "") when no check applies. ``reference_agent``: this answer's response came
+        from the reference agent, so the checks tied to it apply too."""
+        checks = self.checks + self.reference_checks if reference_agent else self.checks
+        if not checks:
             return None, ""
-        for one in self.checks:
+        for one in checks:
             ok, reason = one.run(answer_text, output_tokens)
             if not ok:
                 return False, reason
@@ -399,7 +406,7 @@ def _to_query(query_type: str, spec: PromptSpec | str, *, reference_agent: bool)
         query_type=query_type,
         prompt=spec.prompt,
         checks=tuple(c for c in checks if c.applies(reference_agent=reference_agent)),
-        skipped=tuple(c.name for c in checks if not c.applies(reference_agent=reference_agent)),
+        reference_checks=tuple(c for c in checks if not c.applies(reference_agent=reference_agent)),
     )
 
 
@@ -509,16 +516,17 @@ class QueryCatalogue:
             ) from None
 
     def check_plan(self) -> dict[str, CheckPlan]:
-        """Per query type (and ``conversation``), the names of the checks that run and of
-        those skipped as not applicable to the target, for the run directory and report."""
+        """Per query type (and ``conversation``), the names of the checks that run on every
+        answer and of those that run only on answers from the reference agent, for the run
+        directory and report."""
         groups: dict[str, list[Query]] = {t: list(q) for t, q in self.queries.items()}
         if self.conversations:
             groups["conversation"] = [q for turns in self.conversations for q in turns]
         plan: dict[str, CheckPlan] = {}
         for query_type, queries in groups.items():
             ran = {c.name: None for q in queries for c in q.checks}
-            skipped = {name: None for q in queries for name in q.skipped if name not in ran}
-            plan[query_type] = CheckPlan(ran=list(ran), skipped=list(skipped))
+            ref = {c.name: None for q in queries for c in q.reference_checks if c.name not in ran}
+            plan[query_type] = CheckPlan(ran=list(ran), reference_only=list(ref), skipped=[])
         return plan
 
     def conversation(self, rng: random.Random) -> tuple[Query, ...]:
@@ -551,5 +559,8 @@ def quality_manifest(options: Any) -> QualityManifest:
     plan = catalogue_from_options(options).check_plan()
     if mode == "off":
         # No check runs at all: every declared one is reported as skipped.
-        plan = {t: CheckPlan(ran=[], skipped=p["ran"] + p["skipped"]) for t, p in plan.items()}
+        plan = {
+            t: CheckPlan(ran=[], reference_only=[], skipped=p["ran"] + p["reference_only"])
+            for t, p in plan.items()
+        }
     return QualityManifest(mode=mode, reference_agent=reference_agent(options), checks=plan)

@@ -315,7 +315,9 @@ class AgentUser(User):
         quality_ok: bool | None = None
         reason = ""
         if result.ok and self.quality != "off":
-            quality_ok, reason = query.check(result.content, result.output_tokens)
+            quality_ok, reason = query.check(
+                result.content, result.output_tokens, reference_agent=result.from_reference_agent
+            )
         stage, users = self.qi.stage_now(result.wall_send)
         record = record_from_result(
             result,

@@ -70,7 +70,8 @@ def _retries(q: QueryStats) -> str:
 
 
 def _quality_section(s: Summary) -> str:
-    """Per query type: the quality rate and which checks ran or were skipped."""
+    """Per query type: the quality rate and which checks ran (on every answer, or only on
+    answers whose response came from the reference agent) or were skipped."""
     info = s["quality"]
     mode = info["mode"] or "not recorded"
     ref = {True: "yes", False: "no", None: "not recorded"}[info["reference_agent"]]
@@ -82,16 +83,22 @@ def _quality_section(s: Summary) -> str:
             _e(name), _n(q["quality_checked"] if q else 0), _n(q["quality_passed"] if q else 0),
             _quality(q) if q else _NONE,
             _e(", ".join(plan["ran"]) or "none") if plan else _NONE,
+            _e(", ".join(plan["reference_only"]) or "none") if plan else _NONE,
             _e(", ".join(plan["skipped"]) or "none") if plan else _NONE,
         ])  # fmt: skip
         cls.append("bad" if rate is not None and rate < 1.0 else "")
-    head = ["query type", "checked", "passed", "quality", "checks run", "skipped (not applicable)"]
+    head = [
+        "query type", "checked", "passed", "quality", "checks run",
+        "only on reference-agent answers", "skipped",
+    ]  # fmt: skip
     return (
         "<h2>Answer quality (valid stages pooled)</h2>"
         f"<p>Checks mode <code>{_e(mode)}</code> · target declared to be the reference agent: "
         f"{ref}. Latency and throughput count every protocol-successful request whatever its "
-        "answer; goodput only those that passed their checks (or had none).</p>"
-        + _table(head, rows, cls=cls)
+        "answer; goodput only those that passed their checks (or had none). Checks tied to "
+        "the reference agent's files and tools run on every answer when it was declared, "
+        "otherwise only on answers whose response identified it (<code>x-qi-load-agent: "
+        "reference</code>).</p>" + _table(head, rows, cls=cls)
     )
 
 

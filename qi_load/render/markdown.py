@@ -82,9 +82,11 @@ def _quality_lines(s: Summary) -> list[str]:
         rows.append([
             md_escape(name), _quality(q) if q else "-",
             md_escape(", ".join(plan["ran"]) or "none") if plan else "-",
+            md_escape(", ".join(plan["reference_only"]) or "none") if plan else "-",
             md_escape(", ".join(plan["skipped"]) or "none") if plan else "-",
         ])  # fmt: skip
-    return lines + _table(["query type", "quality", "checks run", "skipped (not applicable)"], rows)
+    head = ["query type", "quality", "checks run", "only on reference-agent answers", "skipped"]
+    return lines + _table(head, rows)
 
 
 def render_markdown(s: Summary) -> str:

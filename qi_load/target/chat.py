@@ -19,7 +19,9 @@ from qi_load.target.request import BadRequest, ChatRequest, parse_chat_request
 from qi_load.target.service import Service
 from qi_load.target.tokens import count_tokens, fit_tokens
 from qi_load.target.wire import (
+    AGENT_HEADER,
     DONE,
+    REFERENCE_AGENT,
     ChunkWriter,
     completion_body,
     error_body,
@@ -42,6 +44,7 @@ _HTML_500: Final = (
     b"<html><head><title>500 Internal Server Error</title></head><body>"
     b"<h1>Internal Server Error</h1><p>upstream failed (injected fault)</p></body></html>"
 )
+_AGENT: Final = (AGENT_HEADER.encode(), REFERENCE_AGENT.encode())
 _BROKEN_EVENT: Final = b'data: {"id":"broken","choices":[{"delta":{"content": oops}\n\n'
 
 
@@ -79,6 +82,7 @@ async def _send_bytes(
     raw = [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(body)).encode()),
+        _AGENT,
         *((name.encode(), value.encode()) for name, value in headers),
     ]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -326,6 +330,7 @@ class ChatCompletions:
                     (b"content-type", b"text/event-stream; charset=utf-8"),
                     (b"cache-control", b"no-cache"),
                     (b"x-qi-query-type", query_type.encode()),
+                    _AGENT,
                 ],
             }
         )

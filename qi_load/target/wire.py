@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 __all__ = [
+    "AGENT_HEADER",
     "DONE",
+    "REFERENCE_AGENT",
     "ChunkWriter",
     "completion_body",
     "error_body",
@@ -16,6 +18,11 @@ __all__ = [
 ]
 
 DONE: Final = b"data: [DONE]\n\n"
+AGENT_HEADER: Final = "x-qi-load-agent"
+"""Response header by which the reference agent identifies itself, so a client can run the
+answer checks tied to its sandbox files and tools without being told what it talks to."""
+REFERENCE_AGENT: Final = "reference"
+"""``AGENT_HEADER``'s value on every chat response of the reference agent."""
 PHASES: Final = ("request", "tool", "llm", "format")
 
 

@@ -36,6 +36,7 @@ def test_stream_is_byte_exact_openai_sse(target: TargetProcess, include_usage: b
     assert response.status == 200 and response.complete, response.error
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert response.headers["transfer-encoding"] == "chunked"
+    assert response.headers["x-qi-load-agent"] == "reference"  # identifies itself
     events = _split_events(response.body)
     for event in events:
         assert _SSE_EVENT.fullmatch(event), event
@@ -98,6 +99,7 @@ def test_non_streaming_completion_has_usage_and_server_timing(target: TargetProc
         r"request;dur=[\d.]+, tool;dur=[\d.]+, llm;dur=[\d.]+, format;dur=[\d.]+", timing
     )
     assert response.headers["x-qi-query-type"] == "simple"
+    assert response.headers["x-qi-load-agent"] == "reference"
 
 
 def test_max_tokens_cuts_with_finish_reason_length(target: TargetProcess) -> None:

@@ -147,6 +147,10 @@ def test_verdict_names_the_quality_slo_for_a_model_that_is_always_wrong(tmp_path
     assert any("simple quality_rate_min 0 < 0.9" in f for f in summary["check"]["failures"])
     assert summary["quality"]["mode"] == "record"
     assert summary["quality"]["checks"]["file_operations"]["skipped"] == ["sandbox_file_facts"]
+    # Wrong from the lowest load on: named in the verdict, not the capacity answer.
+    limit = summary["degradation"]["scalability_limit"]
+    assert limit["users"] is not None
+    assert "not counted" in limit["detail"] and "quality_rate_min" in limit["detail"]
     page = render_html(summary, {})
     assert "Answer quality" in page and "sandbox_file_facts" in page
     assert "arithmetic_result" in page and "0% of" in page

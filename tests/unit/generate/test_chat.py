@@ -240,8 +240,8 @@ def _chunk(delta: dict[str, Any] | None = None, **top: Any) -> str:
 class Scripted:
     """Serves one fixed SSE body per connection, in the given pieces with pauses between."""
 
-    def __init__(self, pieces: list[bytes], pause: float = 0.02) -> None:
-        self.pieces, self.pause = pieces, pause
+    def __init__(self, pieces: list[bytes], pause: float = 0.02, head: bytes = b"") -> None:
+        self.pieces, self.pause, self.head = pieces, pause, head
         self.server = StreamServer(("127.0.0.1", 0), self.handle)
         self.server.start()
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -252,15 +252,17 @@ class Scripted:
             while b"\r\n\r\n" not in buf:
                 buf += sock.recv(65536)
             sock.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n"
+                + self.head
+                + b"\r\n"
             )
             for piece in self.pieces:
                 gevent.sleep(self.pause)
                 sock.sendall(piece)
 
 
-def run_script(pieces: list[str], **kw: Any) -> ChatResult:
-    scripted = Scripted([p.encode() for p in pieces])
+def run_script(pieces: list[str], head: bytes = b"", **kw: Any) -> ChatResult:
+    scripted = Scripted([p.encode() for p in pieces], head=head)
     try:
         with ChatClient(ChatConfig(base_url=scripted.url, **kw)) as c:
             return c.complete(HI)
@@ -436,3 +438,13 @@ def test_reasoning_first_then_content_sets_ttft_and_ttfc_apart() -> None:
     )
     assert r.ok and r.reasoning == "hmm" and r.content == "42"
     assert r.ttft_ms is not None and r.ttfc_ms is not None and r.ttfc_ms - r.ttft_ms >= 15
+
+
+def test_the_reference_agent_is_known_by_its_response_header() -> None:
+    body = [_chunk({"content": "hi"}), "data: [DONE]\n\n"]
+    marked = run_script(body, head=b"X-Qi-Load-Agent: reference\r\n")
+    assert marked.ok and marked.agent == "reference" and marked.from_reference_agent
+    other = run_script(body, head=b"X-Qi-Load-Agent: something-else\r\n")
+    assert other.agent == "something-else" and not other.from_reference_agent
+    plain = run_script(body)
+    assert plain.agent == "" and not plain.from_reference_agent

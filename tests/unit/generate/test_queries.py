@@ -11,6 +11,7 @@ import pytest
 from qi_load.errors import QiLoadError
 from qi_load.generate.queries import (
     QUERY_TYPES,
+    Query,
     QueryCatalogue,
     arithmetic_of,
     catalogue_from_options,
@@ -219,9 +220,13 @@ def test_generic_checks_apply_to_any_agent(reference_agent: bool) -> None:
     catalogue = QueryCatalogue.default(reference_agent=reference_agent)
     for query_type, (prompt, answer, tokens) in GENERIC.items():
         q = next(q for q in catalogue.queries[query_type] if q.prompt == prompt)
-        assert q.checks and not q.skipped
+        assert q.checks and not q.reference_checks
         assert q.check(answer, tokens)[0] is True
         assert q.check("generic text", 2)[0] is False
+
+
+def _ref_names(q: Query) -> tuple[str, ...]:
+    return tuple(c.name for c in q.reference_checks)
 
 
 def test_reference_checks_only_for_the_reference_agent() -> None:
@@ -230,28 +235,45 @@ def test_reference_checks_only_for_the_reference_agent() -> None:
         for q in other.queries[query_type]:
             assert q.checks == ()
             assert q.check("anything at all", 3) == (None, "")
-    assert other.queries["file_operations"][0].skipped == ("sandbox_file_facts",)
-    assert other.queries["multi_tool"][0].skipped == (
+    assert _ref_names(other.queries["file_operations"][0]) == ("sandbox_file_facts",)
+    assert _ref_names(other.queries["multi_tool"][0]) == (
         "weather_tool_result",
         "calendar_tool_result",
     )
     reference = QueryCatalogue.default(reference_agent=True)
     assert reference.queries["multi_tool"][0].check("no tools used", 3)[0] is False
-    assert reference.queries["multi_tool"][0].skipped == ()
+    assert reference.queries["multi_tool"][0].reference_checks == ()
 
 
-def test_check_plan_lists_ran_and_skipped_per_type() -> None:
+def test_an_answer_from_the_reference_agent_gets_its_checks_undeclared() -> None:
+    # Not declared: the response's x-qi-load-agent header decides, per request.
+    q = QueryCatalogue.default().queries["file_operations"][0]
+    good = "qi-sample-app version 1.4.2 with 7 dependencies"
+    assert q.check(good, 20) == (None, "")
+    assert q.check(good, 20, reference_agent=True) == (True, "")
+    ok, reason = q.check("no idea", 2, reference_agent=True)
+    assert ok is False and "qi-sample-app" in reason
+    simple = QueryCatalogue.default().queries["simple"][0]
+    assert simple.check("2 + 2 = 4", 3, reference_agent=True) == (True, "")
+
+
+def test_check_plan_lists_ran_and_reference_only_per_type() -> None:
     plan = QueryCatalogue.default().check_plan()
-    assert plan["simple"] == {"ran": ["arithmetic_result"], "skipped": []}
-    assert plan["code_generation"] == {"ran": ["code_defines_function"], "skipped": []}
-    assert plan["reasoning"] == {"ran": ["min_tokens_150", "structured_answer"], "skipped": []}
-    assert plan["file_operations"] == {"ran": [], "skipped": ["sandbox_file_facts"]}
-    assert plan["multi_tool"]["skipped"] == ["weather_tool_result", "calendar_tool_result"]
+    none: list[str] = []
+    assert plan["simple"] == {"ran": ["arithmetic_result"], "reference_only": none, "skipped": none}
+    assert plan["code_generation"]["ran"] == ["code_defines_function"]
+    assert plan["reasoning"]["ran"] == ["min_tokens_150", "structured_answer"]
+    assert plan["file_operations"] == {
+        "ran": none, "reference_only": ["sandbox_file_facts"], "skipped": none
+    }  # fmt: skip
+    assert plan["multi_tool"]["reference_only"] == ["weather_tool_result", "calendar_tool_result"]
     # conversations mix every type's turns
     assert "arithmetic_result" in plan["conversation"]["ran"]
-    assert "sandbox_file_facts" in plan["conversation"]["skipped"]
+    assert "sandbox_file_facts" in plan["conversation"]["reference_only"]
     full = QueryCatalogue.default(reference_agent=True).check_plan()
-    assert full["file_operations"] == {"ran": ["sandbox_file_facts"], "skipped": []}
+    assert full["file_operations"] == {
+        "ran": ["sandbox_file_facts"], "reference_only": none, "skipped": none
+    }  # fmt: skip
 
 
 def test_user_checks_apply_to_any_agent(tmp_path: Path) -> None:
@@ -267,21 +289,27 @@ queries:
     catalogue = QueryCatalogue.from_yaml(path)
     mine = catalogue.queries["file_operations"][-1]
     assert [c.name for c in mine.checks] == ["catalogue_contains"]
-    assert mine.skipped == ("sandbox_file_facts",)
+    assert _ref_names(mine) == ("sandbox_file_facts",)
     assert mine.check("port = 8080", 4) == (True, "")
     assert mine.check("no idea", 2)[0] is False
     plan = catalogue.check_plan()["file_operations"]
-    assert plan == {"ran": ["catalogue_contains"], "skipped": ["sandbox_file_facts"]}
+    assert plan == {
+        "ran": ["catalogue_contains"], "reference_only": ["sandbox_file_facts"], "skipped": []
+    }  # fmt: skip
 
 
 def test_quality_manifest_follows_the_options(tmp_path: Path) -> None:
     options = argparse.Namespace(quality="record", reference_agent=False, queries="")
     manifest = quality_manifest(options)
     assert manifest["mode"] == "record" and manifest["reference_agent"] is False
-    assert manifest["checks"]["file_operations"]["skipped"] == ["sandbox_file_facts"]
+    assert manifest["checks"]["file_operations"]["reference_only"] == ["sandbox_file_facts"]
     off = quality_manifest(argparse.Namespace(quality="off", reference_agent=True, queries=""))
     assert all(not p["ran"] for p in off["checks"].values())
     assert "arithmetic_result" in off["checks"]["simple"]["skipped"]
+    off_undeclared = quality_manifest(argparse.Namespace(quality="off", queries=""))
+    assert off_undeclared["checks"]["file_operations"] == {
+        "ran": [], "reference_only": [], "skipped": ["sandbox_file_facts"]
+    }  # fmt: skip
     assert quality_manifest(None)["mode"] == "record"
     bad = write(tmp_path, "queries:\n  simpel: ['x']\n")
     with pytest.raises(QiLoadError, match="simpel"):
