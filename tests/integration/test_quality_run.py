@@ -91,6 +91,10 @@ def test_wrong_answers_keep_latency_and_throughput_and_fail_the_quality_slo(
         # Decided per answer: a response without the reference agent's header never ran them.
         assert summary["quality"]["checks"][query_type]["reference_only"]
     assert summary["quality"]["mode"] == "record"
+    # Wrong at every load: the verdict fails and names it, the capacity answer stays latency's.
+    limit = summary["degradation"]["scalability_limit"]
+    assert limit["users"] == 3, limit
+    assert "not counted" in limit["detail"] and "quality_rate_min" in limit["detail"]
     assert not summary["check"]["passed"]
     assert any("quality_rate_min 0 < 0.9" in f for f in summary["check"]["failures"])
     page = (run_dir / "report.html").read_text()
