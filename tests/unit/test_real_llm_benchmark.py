@@ -1,0 +1,102 @@
+"""The pure parts of benchmarks/real_llm.py: joining rows to logged requests, TPOT, tokens/s."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def real_llm() -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling _common
+    try:
+        spec = importlib.util.spec_from_file_location("real_llm", BENCHMARKS / "real_llm.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["real_llm"] = module  # dataclasses look their module up while defined
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def _server(m: ModuleType, end: float, n: int, eval_ms: float) -> object:
+    return m.ServerRequest(end=end, prompt_n=10, prompt_ms=20.0, gen_n=n, eval_ms=eval_ms)
+
+
+def test_server_tpot_counts_the_n_minus_1_steps_after_the_first_token(real_llm: ModuleType):
+    s = real_llm.ServerRequest(end=10.0, prompt_n=5, prompt_ms=8.0, gen_n=256, eval_ms=2550.0)
+    assert s.tpot_ms == pytest.approx(10.0)
+    assert s.first == pytest.approx(10.0 - 2.55)
+
+
+def test_join_pairs_same_token_count_nearest_first_token_and_end(real_llm: ModuleType):
+    m = real_llm
+    # Two requests in flight together, logged in the opposite order from the rows.
+    servers = [_server(m, 13.0, 256, 2550.0), _server(m, 12.0, 256, 2000.0)]
+    clients = [
+        m.ClientRequest(row=2, first=10.002, end=12.003, tokens=256, tpot_ms=7.85),
+        m.ClientRequest(row=3, first=10.452, end=13.002, tokens=256, tpot_ms=10.01),
+    ]
+    pairs = m.join(clients, servers)
+    assert [(p.client.row, p.server.end) for p in pairs] == [(2, 12.0), (3, 13.0)]
+    assert [round(p.diff_ms, 4) for p in pairs] == [round(7.85 - 2000 / 255, 4), 0.01]
+    assert not any(p.ambiguous for p in pairs)
+
+
+def test_join_never_pairs_other_token_counts_or_far_requests(real_llm: ModuleType):
+    m = real_llm
+    clients = [
+        m.ClientRequest(row=2, first=7.45, end=10.0, tokens=100, tpot_ms=10.0),
+        m.ClientRequest(row=3, first=30.0, end=32.0, tokens=256, tpot_ms=10.0),
+    ]
+    assert m.join(clients, [_server(m, 10.0, 256, 2550.0)]) == []
+
+
+def test_join_flags_a_choice_between_near_identical_candidates(real_llm: ModuleType):
+    m = real_llm
+    servers = [_server(m, 13.0, 256, 2550.0), _server(m, 13.001, 256, 2550.0)]
+    clients = [
+        m.ClientRequest(row=2, first=10.451, end=13.0005, tokens=256, tpot_ms=10.0),
+        m.ClientRequest(row=3, first=10.452, end=13.0015, tokens=256, tpot_ms=10.0),
+    ]
+    pairs = m.join(clients, servers)
+    assert len(pairs) == 2
+    assert all(p.ambiguous for p in pairs)
+
+
+def test_compare_tpot_counts_pairs_within_the_tolerance(real_llm: ModuleType):
+    m = real_llm
+    server = _server(m, 10.0, 11, 100.0)  # 10 ms per token
+    pairs = [
+        m.Pair(m.ClientRequest(i, 7.9, 10.0, 11, 10.0 + d), server, 1.0, ambiguous=i == 3)
+        for i, d in enumerate((0.0, 0.05, -0.1, 0.3))
+    ]
+    result = m.compare_tpot(pairs, 0.1)
+    assert (result["pairs"], result["within"], result["ambiguous"]) == (4, 3, 1)
+    assert result["within_fraction"] == 0.75
+    assert result["within_fraction_unambiguous"] == 1.0
+    assert [w["row"] for w in result["worst"]] == [3]
+
+
+def test_tokens_per_stage_counts_requests_ended_between_the_same_samples(real_llm: ModuleType):
+    m = real_llm
+    stage = {
+        "name": "light",
+        "users": 5,
+        "window_start": 100.4,
+        "window_end": 109.7,
+        "overall": {"output_tokens_per_s": 50.0},
+    }
+    metrics = [(98.0, 0.0), (100.0, 256.0), (102.0, 512.0), (110.0, 1280.0), (112.0, 1536.0)]
+    ends = [(99.9, 256), (101.0, 256), (105.0, 256), (109.99, 256), (111.0, 256)]
+    [row] = m.tokens_per_stage([stage], metrics, ends)
+    assert (row["interval_s"], row["server_tokens"], row["qi_load_tokens"]) == (10.0, 1024, 768)
+    assert row["diff_pct"] == -25.0
+    assert row["report_tokens_per_s"] == 50.0
