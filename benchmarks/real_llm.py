@@ -576,8 +576,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="default reports/real-llm-<time>")
     parser.add_argument("--tolerance-ms", type=float, default=0.1)
     parser.add_argument("--reanalyze", type=Path, metavar="DIR", help="analyze DIR again")
-    parser.add_argument("qi_load_args", nargs="*", help="after --: more `qi-load run` arguments")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.qi_load_args = argv[cut + 1 :]  # more `qi-load run` arguments
     if args.reanalyze:
         _print(analyze(args.reanalyze, args.tolerance_ms))
         return 0
