@@ -27,13 +27,12 @@ def real_llm() -> ModuleType:
 
 
 def _server(m: ModuleType, end: float, n: int, eval_ms: float) -> object:
-    return m.ServerRequest(end=end, prompt_n=10, prompt_ms=20.0, gen_n=n, eval_ms=eval_ms)
+    return m.ServerRequest(first=end - eval_ms / 1000, end=end, gen_n=n, eval_ms=eval_ms)
 
 
 def test_server_tpot_counts_the_n_minus_1_steps_after_the_first_token(real_llm: ModuleType):
-    s = real_llm.ServerRequest(end=10.0, prompt_n=5, prompt_ms=8.0, gen_n=256, eval_ms=2550.0)
+    s = real_llm.ServerRequest(first=7.45, end=10.0, gen_n=256, eval_ms=2550.0)
     assert s.tpot_ms == pytest.approx(10.0)
-    assert s.first == pytest.approx(10.0 - 2.55)
 
 
 def test_join_pairs_same_token_count_nearest_first_token_and_end(real_llm: ModuleType):
@@ -73,15 +72,18 @@ def test_join_flags_a_choice_between_near_identical_candidates(real_llm: ModuleT
 
 def test_compare_tpot_counts_pairs_within_the_tolerance(real_llm: ModuleType):
     m = real_llm
-    server = _server(m, 10.0, 11, 100.0)  # 10 ms per token
+    # 10 ms per sampled token; the chunks were written 0.3 ms per token further apart.
+    server = m.ServerRequest(first=9.9, end=10.0, gen_n=11, eval_ms=100.0, sent_tpot_ms=10.3)
     pairs = [
         m.Pair(m.ClientRequest(i, 7.9, 10.0, 11, 10.0 + d), server, 1.0, ambiguous=i == 3)
         for i, d in enumerate((0.0, 0.05, -0.1, 0.3))
     ]
     result = m.compare_tpot(pairs, 0.1)
-    assert (result["pairs"], result["within"], result["ambiguous"]) == (4, 3, 1)
-    assert result["within_fraction"] == 0.75
-    assert result["within_fraction_unambiguous"] == 1.0
+    assert (result["pairs"], result["ambiguous"]) == (4, 1)
+    assert (result["vs_own"]["within"], result["vs_own"]["within_fraction"]) == (3, 0.75)
+    assert result["vs_own_unambiguous"]["within_fraction"] == 1.0
+    assert result["vs_sent"]["within"] == 1  # only the row 0.3 ms above the own TPOT
+    assert result["sent_minus_own_ms"]["p50"] == pytest.approx(0.3)
     assert [w["row"] for w in result["worst"]] == [3]
 
 
@@ -100,3 +102,41 @@ def test_tokens_per_stage_counts_requests_ended_between_the_same_samples(real_ll
     assert (row["interval_s"], row["server_tokens"], row["qi_load_tokens"]) == (10.0, 1024, 768)
     assert row["diff_pct"] == -25.0
     assert row["report_tokens_per_s"] == 50.0
+
+
+def _chunk(content: str | None, **extra: object) -> str:
+    import json
+
+    delta = {} if content is None else {"content": content}
+    return "data: " + json.dumps({"id": "chatcmpl-a", "choices": [{"delta": delta}], **extra})
+
+
+def test_read_streams_takes_first_and_last_content_writes_and_the_usage(
+    real_llm: ModuleType, tmp_path: Path
+):
+    usage = {"completion_tokens": 3, "prompt_tokens": 5}
+    timings = {"predicted_n": 3, "predicted_ms": 20.0}
+    entry = "0.01.{ms:03d}.000 D srv    operator(): http: streamed chunk: {body}\n\n"
+    log = tmp_path / "server.log"
+    log.write_text(
+        "0.01.000.000 I slot launch_slot_: id  0 | task 0 | processing task\n"
+        + entry.format(
+            ms=100,
+            body='data: {"id":"chatcmpl-a","choices":[{"delta":'
+            '{"role":"assistant","content":null}}]}\n\n' + _chunk("He"),
+        )
+        + entry.format(ms=110, body=_chunk(""))  # a held-back piece: no content
+        + entry.format(ms=120, body=_chunk("llo\nworld"))
+        + entry.format(
+            ms=121,
+            body=_chunk(None, usage=usage, timings=timings).replace(
+                '"choices": [{"delta": {}}]', '"choices": []'
+            ),
+        )
+        + entry.format(ms=122, body="data: [DONE]"),
+        encoding="utf-8",
+    )
+    [s] = real_llm.read_streams(log, 1000.0)
+    assert (s.first, s.end, s.gen_n) == (pytest.approx(1001.1), pytest.approx(1001.121), 3)
+    assert s.sent_tpot_ms == pytest.approx(10.0)  # 20 ms between first and last, 2 steps
+    assert s.tpot_ms == pytest.approx(10.0)
