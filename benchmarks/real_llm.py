@@ -4,8 +4,9 @@ On demand only (never in CI): needs the server and model built once per machine 
 ``../shared/real-llm/build.sh`` (about 20 minutes on 2 cores). The benchmark
 
 1. starts ``llama-server`` with ``start.sh`` on a free loopback port (``--parallel`` slots,
-   ``--threads`` compute threads), or uses a running one (``--host``; its log and PID are
-   found from ``start.sh``'s files or given with ``--server-log`` / ``--server-pid``);
+   ``--threads`` compute threads, ``-lv 5`` so that its log holds every chunk it writes),
+   or uses a running one (``--host``; its log and PID are found from ``start.sh``'s files
+   or given with ``--server-log`` / ``--server-pid``);
 2. sends one short calibration request and finds it in the server log: the log's clock
    (``--log-timestamps``: wall-clock microseconds since the server started) becomes wall time;
 3. runs ``qi-load run SCENARIO --host URL --monitor-pid PID`` (default the quick ladder)
@@ -29,11 +30,14 @@ client's arrival instants, so per request ``client - server = (d_last - d_first)
 where ``d`` is each token's delivery delay (HTTP thread, socket, client read). Exceptions:
 a first token whose text is held back (it ends inside a UTF-8 character) arrives with the
 second, and an end-of-generation token streams no text, so the client's ``t_last`` is one
-token early; both show as a difference of about one inter-token gap / (N - 1).
+token early; both show as a difference of about one inter-token gap / (N - 1). So with the
+chunk log the same formula is also applied to the server's writes of the first and last
+chunk with content: what differs from that is the network and the client alone.
 
-Joining rows: the server logs no request id, so each ``requests.csv`` row (with
-``output_tokens`` = N) is paired with the logged request of the same ``n_gen`` whose first
-token (log line time - eval ms) and end (log line time) are nearest to the row's first
+Joining rows: ``requests.csv`` keeps no id the server knows, so each row (with
+``output_tokens`` = N) is paired with the logged request of the same N whose first token
+(first content chunk written; without the chunk log, ``print_timing`` time - eval ms) and
+end (usage chunk written; else the ``print_timing`` time) are nearest to the row's first
 token (``ts_start + ttft``) and end (``ts_start + e2e``); pairs are taken cheapest first,
 each row and each logged request once. A pair is *ambiguous* when another candidate costs
 less than ``AMBIGUOUS_MS`` more; those share start and end within milliseconds, so their
