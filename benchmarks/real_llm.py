@@ -38,7 +38,9 @@ Joining rows: ``requests.csv`` keeps no id the server knows, so each row (with
 ``output_tokens`` = N) is paired with the logged request of the same N whose first token
 (first content chunk written; without the chunk log, ``print_timing`` time - eval ms) and
 end (usage chunk written; else the ``print_timing`` time) are nearest to the row's first
-token (``ts_start + ttft``) and end (``ts_start + e2e``); pairs are taken cheapest first,
+token (``ts_start + ttft``) and end (``ts_start + e2e``); when the row has ``srv_llm_ms``
+(the client keeps llama.cpp's ``prompt_ms + predicted_ms``), only logged requests with the
+same value are candidates. Pairs are taken cheapest first,
 each row and each logged request once. A pair is *ambiguous* when another candidate costs
 less than ``AMBIGUOUS_MS`` more; those share start and end within milliseconds, so their
 server TPOTs are the same to within that span / (N - 1).
@@ -78,6 +80,9 @@ RUNTIME = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qi-r
 MAX_GAP_S = 1.0
 """A logged request further than this from a row (first token plus end) is never its pair."""
 AMBIGUOUS_MS = 5.0
+LLM_MS_MATCH = 0.02
+"""Most a row's ``srv_llm_ms`` may differ from a logged request's own (the log rounds to
+0.01 ms): when both are known, only requests that agree are candidates."""
 READY = re.compile(r"READY pid=(?P<pid>\d+) url=(?P<url>\S+) .*log=(?P<log>\S+)")
 PROTOCOL_OK = ("none", "quality")
 """error_kind values of requests the server completed (a wrong answer is still served)."""
@@ -92,6 +97,8 @@ class ClientRequest:
     end: float
     tokens: int
     tpot_ms: float
+    srv_llm_ms: float | None = None
+    """llama.cpp's ``prompt_ms + predicted_ms`` as the client recorded it (``srv_llm_ms``)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class ServerRequest:
     """``predicted_ms``: from sampling the first token to sampling the last."""
     sent_tpot_ms: float | None = None
     """qi-load's formula at the server's writes: (last - first content chunk) / (n - 1)."""
+    llm_ms: float | None = None
+    """``prompt_ms + predicted_ms``: the client's ``srv_llm_ms`` of the same request."""
 
     @property
     def tpot_ms(self) -> float:
@@ -143,7 +152,11 @@ def join(clients: Sequence[ClientRequest], servers: Sequence[ServerRequest]) -> 
     candidates: list[tuple[float, int, int]] = []
     for i, c in enumerate(clients):
         for j in by_n.get(c.tokens, ()):
-            cost = _cost_s(c, servers[j])
+            s = servers[j]
+            known = c.srv_llm_ms is not None and s.llm_ms is not None
+            if known and abs((c.srv_llm_ms or 0.0) - (s.llm_ms or 0.0)) > LLM_MS_MATCH:
+                continue
+            cost = _cost_s(c, s)
             if cost <= MAX_GAP_S:
                 candidates.append((cost, i, j))
     candidates.sort()
@@ -329,7 +342,9 @@ def read_servers(timings_csv: Path, offset_s: float) -> list[ServerRequest]:
             if int(row["gen_n"]) < 2:
                 continue
             end, eval_ms = float(row["t"]) + offset_s, float(row["eval_ms"])
-            out.append(ServerRequest(end - eval_ms / 1000.0, end, int(row["gen_n"]), eval_ms))
+            llm = float(row["prompt_ms"]) + eval_ms
+            first = end - eval_ms / 1000.0
+            out.append(ServerRequest(first, end, int(row["gen_n"]), eval_ms, llm_ms=llm))
     return out
 
 
@@ -381,13 +396,15 @@ def read_streams(log: Path, offset_s: float) -> list[ServerRequest]:
         if timings is None or "first" not in stream or not isinstance(n, int) or n < 2:
             continue
         sent_tpot = (stream["last"] - stream["first"]) * 1000.0 / (n - 1)
+        predicted, prompt = float(timings["predicted_ms"]), timings.get("prompt_ms")
         out.append(
             ServerRequest(
                 first=stream["first"] + offset_s,
                 end=stream["end"] + offset_s,
                 gen_n=n,
-                eval_ms=float(timings["predicted_ms"]),
+                eval_ms=predicted,
                 sent_tpot_ms=sent_tpot,
+                llm_ms=None if prompt is None else float(prompt) + predicted,
             )
         )
     return out

@@ -115,7 +115,7 @@ def test_read_streams_takes_first_and_last_content_writes_and_the_usage(
     real_llm: ModuleType, tmp_path: Path
 ):
     usage = {"completion_tokens": 3, "prompt_tokens": 5}
-    timings = {"predicted_n": 3, "predicted_ms": 20.0}
+    timings = {"prompt_ms": 30.5, "predicted_n": 3, "predicted_ms": 20.0}
     entry = "0.01.{ms:03d}.000 D srv    operator(): http: streamed chunk: {body}\n\n"
     log = tmp_path / "server.log"
     log.write_text(
@@ -140,3 +140,17 @@ def test_read_streams_takes_first_and_last_content_writes_and_the_usage(
     assert (s.first, s.end, s.gen_n) == (pytest.approx(1001.1), pytest.approx(1001.121), 3)
     assert s.sent_tpot_ms == pytest.approx(10.0)  # 20 ms between first and last, 2 steps
     assert s.tpot_ms == pytest.approx(10.0)
+    assert s.llm_ms == pytest.approx(50.5)
+
+
+def test_join_takes_only_the_request_whose_llm_time_the_client_recorded(real_llm: ModuleType):
+    m = real_llm
+    # Two requests logged at the same instants: only llama.cpp's own timings tell them apart.
+    servers = [
+        m.ServerRequest(first=10.0, end=12.0, gen_n=256, eval_ms=2000.0, llm_ms=2050.12),
+        m.ServerRequest(first=10.0, end=12.0, gen_n=256, eval_ms=1999.0, llm_ms=2049.87),
+    ]
+    client = m.ClientRequest(2, 10.001, 12.001, 256, 7.84, srv_llm_ms=2049.871)
+    [pair] = m.join([client], servers)
+    assert pair.server is servers[1]
+    assert not pair.ambiguous
