@@ -441,12 +441,12 @@ class Server:
     """Started by this benchmark (then it also stops it)."""
 
 
-def start_server(scripts: Path, parallel: int, threads: int) -> Server:
+def start_server(scripts: Path, parallel: int, threads: int, niceness: int) -> Server:
     """``start.sh`` on a free port, ``threads`` compute threads, logging every chunk it writes."""
     port = str(_free_port())
     extra = f"{os.environ.get('EXTRA_ARGS', '')} -lv 5".strip()
     done = subprocess.run(
-        ["bash", str(scripts / "start.sh"), port, str(parallel)],
+        ["nice", "-n", str(niceness), "bash", str(scripts / "start.sh"), port, str(parallel)],
         env={**os.environ, "THREADS": str(threads), "EXTRA_ARGS": extra},
         capture_output=True,
         text=True,
@@ -548,7 +548,7 @@ def measure(args: argparse.Namespace, out: Path) -> None:
     if args.host:
         server = running_server(args.host, args.server_log, args.server_pid)
     else:
-        server = start_server(scripts, args.parallel, args.threads)
+        server = start_server(scripts, args.parallel, args.threads, args.server_nice)
     try:
         with Children() as children:
             facts = _measure(args, out, server, children)
@@ -592,6 +592,7 @@ def _measure(
         "server": {"url": server.url, "pid": server.pid, "log": str(server.log)},
         "parallel": None if args.host else args.parallel,
         "threads": None if args.host else args.threads,
+        "niceness": {"benchmark": os.nice(0), "server": None if args.host else args.server_nice},
         "calibration": calibration,
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
@@ -679,6 +680,13 @@ def main() -> int:
     parser.add_argument("scenario", nargs="?", default="quick-ladder")
     parser.add_argument("--parallel", type=int, default=4, help="server slots (-np), default 4")
     parser.add_argument("--threads", type=int, default=1, help="server compute threads")
+    parser.add_argument(
+        "--server-nice",
+        type=int,
+        default=0,
+        help="start the server this much nicer than the benchmark (the client's timestamps "
+        "suffer when the client waits for a CPU; the server's own do not)",
+    )
     parser.add_argument("--host", help="a running llama-server instead of starting one")
     parser.add_argument("--server-log", type=Path, help="its log (with --host)")
     parser.add_argument("--server-pid", type=int, help="its PID (with --host)")
