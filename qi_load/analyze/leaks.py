@@ -20,6 +20,7 @@ __all__ = [
     "LeakFit",
     "LeakSettings",
     "LeakStatus",
+    "RssTrend",
     "classify_rss",
     "leak_fits",
     "theil_sen",
@@ -50,12 +51,9 @@ class LeakSettings:
     """A window with fewer samples is not asked whether it grew too."""
 
 
-class LeakFit(TypedDict):
-    """The RSS trend of one process after warm-up."""
+class RssTrend(TypedDict):
+    """How one process's RSS moved after warm-up, as ``classify_rss`` judges it."""
 
-    host: str
-    role: str
-    pid: int
     n: int
     span_min: float
     slope_mb_per_min: float | None
@@ -70,6 +68,14 @@ class LeakFit(TypedDict):
     pattern: GrowthPattern
     status: LeakStatus
     detail: str
+
+
+class LeakFit(RssTrend):
+    """The RSS trend of one process after warm-up."""
+
+    host: str
+    role: str
+    pid: int
 
 
 def theil_sen(
@@ -155,21 +161,6 @@ def leak_fits(run: RunData, settings: LeakSettings | None = None) -> list[LeakFi
     return sorted(fits, key=lambda f: (f["role"], f["host"], f["pid"]))
 
 
-class _Trend(TypedDict):
-    n: int
-    span_min: float
-    slope_mb_per_min: float | None
-    ci_low: float | None
-    ci_high: float | None
-    late_slope_mb_per_min: float | None
-    rss_start_mb: float | None
-    rss_end_mb: float | None
-    plateau_mb: float | None
-    pattern: GrowthPattern
-    status: LeakStatus
-    detail: str
-
-
 def _per_min(
     ts: npt.NDArray[np.float64],
     rss: npt.NDArray[np.float64],
@@ -186,7 +177,7 @@ def classify_rss(
     groups: npt.ArrayLike,
     users: Mapping[int, int] | None = None,
     settings: LeakSettings | None = None,
-) -> _Trend:
+) -> RssTrend:
     """Judge one process's RSS (MB) at times ``ts`` (s), grouped by constant-load window.
 
     A leak grows under constant load and keeps growing: the slope within windows is
@@ -201,7 +192,7 @@ def classify_rss(
     y = np.asarray(rss_mb, dtype=np.float64)
     g = np.asarray(groups, dtype=np.int64)
     span = float(t.max() - t.min()) if t.size else 0.0
-    trend = _Trend(
+    trend = RssTrend(
         n=int(t.size),
         span_min=span / 60.0,
         slope_mb_per_min=None,
