@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from qi_cli import run_qi_load
+from ready_server import ready_server
 from target_http import request
 
 from qi_load.generate.chat import ChatClient
@@ -32,17 +31,8 @@ LATE_MS = 25.0
 def quirks() -> Iterator[str]:
     args = ["--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), "--tokens", str(TOKENS)]
     args += ["--reasoning", str(REASONING)]
-    process = subprocess.Popen([sys.executable, str(SERVER), *args], stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().decode()
-        assert line.startswith("QI_READY "), line
-        yield line.split()[1]
-    finally:
-        process.kill()
-        process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
+    with ready_server(SERVER, *args) as url:
+        yield url
 
 
 def stats(url: str) -> dict[str, int]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import gevent
 import pytest
 from gevent.server import StreamServer
 from raw_http import requests_from
+from ready_server import ready_server
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult, parse_server_timing
@@ -24,17 +23,8 @@ HI = [{"role": "user", "content": "hi"}]
 
 @pytest.fixture(scope="module")
 def sse_url() -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, str(SERVER)], stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().decode()
-        assert line.startswith("QI_READY "), line
-        yield line.split()[1]
-    finally:
-        process.kill()
-        process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
+    with ready_server(SERVER) as url:
+        yield url
 
 
 def ask(c: ChatClient, **meta: Any) -> ChatResult:
