@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scenario_file import write_scenario
 
 from qi_load.target.launch import TargetProcess, start_target
 
@@ -41,18 +42,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _scenario(tmp_path: Path, stages: list[dict[str, Any]], name: str = "life") -> Path:
-    body = {
-        "name": name,
-        "settle_s": 0.5,
-        "think_time": {"kind": "constant", "seconds": 0.1},
-        "stages": stages,
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(body))  # JSON is YAML
-    return path
 
 
 LONG = [{"name": "one", "users": 3, "hold_s": 3}, {"name": "two", "users": 5, "hold_s": 120}]
@@ -188,7 +177,7 @@ def test_a_signal_finalizes_a_local_run(
     args = ["--headless", "-H", target.url, "-u", "3", "--only-summary"]
     args += ["--run-dir", str(run_dir), "--json-file", str(final)]
     if with_scenario:
-        args += ["--scenario", str(_scenario(tmp_path, LONG)), "-t", "9s"]
+        args += ["--scenario", str(write_scenario(tmp_path, "life", LONG)), "-t", "9s"]
     locust = Locust(args, tmp_path / "locust.log", cwd=tmp_path)
     processes.append(locust)
     if with_scenario:
@@ -220,7 +209,7 @@ def test_timeout_command_stops_a_scenario_run(
 ) -> None:
     """`timeout 10 locust …` (SIGTERM at 10 s) ends the run well before 15 s."""
     run_dir = tmp_path / "run"
-    scenario = _scenario(tmp_path, LONG)
+    scenario = write_scenario(tmp_path, "life", LONG)
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -244,7 +233,7 @@ def test_sigterm_to_a_worker_then_to_the_master(
 ) -> None:
     run_dir = tmp_path / "run"
     final = tmp_path / "final"
-    scenario = _scenario(tmp_path, LONG)
+    scenario = write_scenario(tmp_path, "life", LONG)
     port = _free_port()
     common = ["-H", target.url, "--scenario", str(scenario)]
     master = Locust(
@@ -302,7 +291,7 @@ def _post(url: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
 def test_each_web_ui_test_gets_its_own_finalized_run_directory(
     target: TargetProcess, tmp_path: Path, processes: list[Locust]
 ) -> None:
-    scenario = _scenario(tmp_path, LONG)
+    scenario = write_scenario(tmp_path, "life", LONG)
     port = _free_port()
     reports = tmp_path / "reports"
     locust = Locust(
@@ -353,7 +342,7 @@ def test_each_web_ui_test_gets_its_own_finalized_run_directory(
 def test_config_files_and_environment_set_plugin_options(
     target: TargetProcess, tmp_path: Path, processes: list[Locust], source: str
 ) -> None:
-    scenario = _scenario(tmp_path, [{"name": "only", "users": 2, "hold_s": 2}], name="conf")
+    scenario = write_scenario(tmp_path, "conf", [{"name": "only", "users": 2, "hold_s": 2}])
     run_dir = tmp_path / "run"
     env: dict[str, str] = {}
     if source == "locust.conf":

@@ -6,35 +6,28 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from generic_llm_server import generic_llm_server
-from qi_cli import qi_load_command, run_qi_load
+from qi_cli import agent_locust_command, qi_load_command, run_qi_load
+from scenario_file import write_scenario
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 GENERIC = ("simple", "code_generation", "reasoning")
 REFERENCE_TIED = ("file_operations", "multi_tool")
 
 
 def _scenario(tmp_path: Path) -> Path:
-    body = {
-        "name": "quality",
-        "settle_s": 0.5,
-        "think_time": {"kind": "constant", "seconds": 0.05},
-        "stages": [
-            {"name": "one", "users": 1, "hold_s": 3},
-            {"name": "three", "users": 3, "hold_s": 3},
-        ],
-        "mix": dict.fromkeys((*GENERIC, *REFERENCE_TIED), 1),
-    }
-    path = tmp_path / "quality.yaml"
-    path.write_text(json.dumps(body))  # JSON is YAML
-    return path
+    return write_scenario(
+        tmp_path,
+        "quality",
+        [{"name": "one", "users": 1, "hold_s": 3}, {"name": "three", "users": 3, "hold_s": 3}],
+        think_time={"kind": "constant", "seconds": 0.05},
+        mix=dict.fromkeys((*GENERIC, *REFERENCE_TIED), 1),
+    )
 
 
 def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -152,13 +145,7 @@ def test_a_bad_catalogue_stops_locust_before_the_run(tmp_path: Path) -> None:
     bad = tmp_path / "queries.yaml"
     bad.write_text("queries:\n  simpel: ['x']\n")
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "locustfiles" / "agent.py"),
-            "--headless",
+        agent_locust_command(
             "-H",
             "http://127.0.0.1:9",
             "-t",
@@ -167,7 +154,7 @@ def test_a_bad_catalogue_stops_locust_before_the_run(tmp_path: Path) -> None:
             str(bad),
             "--run-dir",
             str(tmp_path / "run"),
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,19 +7,17 @@ import csv
 import json
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from qi_cli import run_qi_load
+from qi_cli import agent_locust_command, run_qi_load
+from scenario_file import write_scenario
 
 from qi_load.target.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -39,30 +37,32 @@ def _stages_seen(run_dir: Path) -> set[str]:
 def test_killed_locust_leaves_a_directory_the_report_reads(
     target: TargetProcess, tmp_path: Path
 ) -> None:
-    scenario = tmp_path / "killed.yaml"
-    scenario.write_text(
-        json.dumps(
-            {
-                "name": "killed",
-                "settle_s": 0.5,
-                "think_time": {"kind": "constant", "seconds": 0.1},
-                "stages": [
-                    {"name": "one", "users": 2, "hold_s": 3},
-                    {"name": "two", "users": 4, "hold_s": 60},
-                    {"name": "three", "users": 6, "hold_s": 60},
-                ],
-            }
-        )
+    scenario = write_scenario(
+        tmp_path,
+        "killed",
+        [
+            {"name": "one", "users": 2, "hold_s": 3},
+            {"name": "two", "users": 4, "hold_s": 60},
+            {"name": "three", "users": 6, "hold_s": 60},
+        ],
     )
     run_dir = tmp_path / "run"
     locust = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "agent.py"),
-         "--headless", "--only-summary", "-H", target.url, "--scenario", str(scenario),
-         "--run-dir", str(run_dir), "--csv", str(run_dir / "locust")],
+        agent_locust_command(
+            "--only-summary",
+            "-H",
+            target.url,
+            "--scenario",
+            str(scenario),
+            "--run-dir",
+            str(run_dir),
+            "--csv",
+            str(run_dir / "locust"),
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 60
         while "two" not in _stages_seen(run_dir) and time.monotonic() < deadline:

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +16,8 @@ from typing import Any
 
 import psutil
 import pytest
-from qi_cli import qi_load_command
+from qi_cli import agent_locust_command, qi_load_command
+from scenario_file import write_scenario
 
 from qi_load.target.launch import TargetProcess, start_target
 
@@ -32,19 +32,6 @@ def target() -> Iterator[TargetProcess]:
     # Faster than the defaults so short runs still see every query type several times.
     with start_target(["--slowdown", "0.3", "--slots", "64"]) as running:
         yield running
-
-
-def _scenario(tmp_path: Path, name: str, stages: list[dict[str, Any]], **extra: Any) -> Path:
-    body = {
-        "name": name,
-        "settle_s": 0.5,
-        "think_time": {"kind": "constant", "seconds": 0.1},
-        "stages": stages,
-        **extra,
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(body))  # JSON is YAML
-    return path
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -106,7 +93,7 @@ def _assert_no_duplicates(rows: list[dict[str, str]]) -> None:
 
 
 def test_local_run_writes_a_complete_run_directory(target: TargetProcess, tmp_path: Path) -> None:
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "local",
         [{"name": "one", "users": 2, "hold_s": 4}, {"name": "two", "users": 4, "hold_s": 5}],
@@ -133,20 +120,14 @@ def test_local_run_writes_a_complete_run_directory(target: TargetProcess, tmp_pa
 
 
 def test_plain_locust_does_the_same_run(target: TargetProcess, tmp_path: Path) -> None:
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "plain",
         [{"name": "one", "users": 1, "hold_s": 3}, {"name": "two", "users": 3, "hold_s": 3}],
     )
     run_dir = tmp_path / "run"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "locustfiles" / "agent.py"),
-            "--headless",
+        agent_locust_command(
             "--only-summary",
             "-H",
             target.url,
@@ -160,7 +141,7 @@ def test_plain_locust_does_the_same_run(target: TargetProcess, tmp_path: Path) -
             # its JSON file is written at shutdown (qi-load run passes it too).
             "--json-file",
             str(run_dir / "locust_final"),
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=90,
@@ -178,7 +159,7 @@ def test_plain_locust_does_the_same_run(target: TargetProcess, tmp_path: Path) -
 def test_master_and_two_workers_record_every_request_once(
     target: TargetProcess, tmp_path: Path
 ) -> None:
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "distributed",
         [
@@ -228,7 +209,7 @@ def _children_with(parent: psutil.Process, marker: str) -> list[psutil.Process]:
 def test_a_signal_mid_stage_stops_cleanly(
     target: TargetProcess, tmp_path: Path, signum: signal.Signals
 ) -> None:
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "interrupted",
         [{"name": "one", "users": 3, "hold_s": 5}, {"name": "two", "users": 5, "hold_s": 60}],
@@ -274,7 +255,7 @@ def test_a_signal_mid_stage_stops_cleanly(
 def test_killed_worker_is_recorded_and_the_run_goes_on(
     target: TargetProcess, tmp_path: Path
 ) -> None:
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "worker-loss",
         [{"name": "steady", "users": 6, "ramp_s": 2, "hold_s": 38}],
@@ -330,7 +311,7 @@ def test_killed_worker_is_recorded_and_the_run_goes_on(
 
 
 def test_mcp_users_pass_against_the_reference_agent(target: TargetProcess, tmp_path: Path) -> None:
-    scenario = _scenario(tmp_path, "mcp", [{"name": "mcp", "users": 2, "hold_s": 5}])
+    scenario = write_scenario(tmp_path, "mcp", [{"name": "mcp", "users": 2, "hold_s": 5}])
     run_dir, _ = _run_scenario(
         scenario,
         target,
@@ -350,7 +331,7 @@ def test_mcp_users_pass_against_the_reference_agent(target: TargetProcess, tmp_p
 def test_open_loop_shows_a_backlog_as_schedule_delay(target: TargetProcess, tmp_path: Path) -> None:
     # 10 req/s over 4 users: short `simple` answers keep up; ~1 s `reasoning` answers cannot
     # (4 users can finish at most ~4 per second), so their schedule slips further and further.
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "open",
         [
@@ -383,7 +364,7 @@ def test_open_loop_shows_a_backlog_as_schedule_delay(target: TargetProcess, tmp_
 def test_sequence_stage_runs_its_count_and_ends_the_run(
     target: TargetProcess, tmp_path: Path
 ) -> None:
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "sequence",
         [
@@ -411,7 +392,7 @@ def test_sequence_stage_runs_its_count_and_ends_the_run(
 def test_a_saturated_generator_marks_its_stage_invalid(
     target: TargetProcess, tmp_path: Path
 ) -> None:
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "saturated",
         [{"name": "idle", "users": 0, "hold_s": 8}, {"name": "busy", "users": 1, "hold_s": 10}],
@@ -436,7 +417,7 @@ def test_requests_csv_timing_matches_the_configured_truth(tmp_path: Path) -> Non
     ttft_ms, itl_ms, tokens = 100.0, 10.0, 10
     truth_e2e = ttft_ms + (tokens - 1) * itl_ms
     timing = ["--timing", f"all={ttft_ms},{itl_ms},{tokens}", "--jitter", "0", "--slots", "256"]
-    scenario = _scenario(
+    scenario = write_scenario(
         tmp_path,
         "accuracy",
         [{"name": "load", "users": 60, "ramp_s": 1, "hold_s": 6, "mix": {"code_generation": 1}}],
