@@ -1,5 +1,4 @@
-"""Do reports find what is there, and nothing that is not? (issue 6 criteria 1, 2 and 5;
-issue 12 criterion 5)
+"""Do reports find what is there, and nothing that is not? Four real runs, their verdicts.
 
 Runs the quick ladder against the reference agent four times and checks the verdicts:
 
