@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from qi_load.generate.quality import add_quality_arguments
-from qi_load.generate.shared_options import add_monitor_target_options, add_preflight_option
+from qi_load.generate.shared_options import (
+    add_monitor_target_options,
+    add_preflight_option,
+    add_run_id_option,
+    add_time_scale_option,
+)
 
 __all__ = ["DESCRIPTION", "HELP", "PASSTHROUGH", "add_arguments", "run"]
 
@@ -47,10 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("reports"), help="parent folder of run directories"
     )
-    parser.add_argument("--run-id", default="", help="run id (default: timestamp-scenario)")
-    parser.add_argument(
-        "--time-scale", type=float, default=0.0, help="multiply every scenario duration"
-    )
+    add_run_id_option(parser)
+    add_time_scale_option(parser)
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument(
         "--target-arg",

@@ -42,7 +42,12 @@ from qi_load.generate.plan import PlannedStage, stage_at, stage_plan, users_at
 from qi_load.generate.quality import add_quality_arguments
 from qi_load.generate.queries import QualityManifest, quality_manifest
 from qi_load.generate.shapes import ScenarioShape
-from qi_load.generate.shared_options import add_chat_options, add_preflight_option
+from qi_load.generate.shared_options import (
+    add_chat_options,
+    add_preflight_option,
+    add_run_id_option,
+    add_time_scale_option,
+)
 from qi_load.generate.signals import hand_over_to_main, in_main_greenlet, install_signal_handlers
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import (
@@ -256,13 +261,8 @@ def _add_arguments(parser: Any) -> None:
         default="",
         help="Run directory to write (default: reports/<run-id>/)",
     )
-    group.add_argument("--run-id", default="", help="Run id (default: timestamp-scenario)")
-    group.add_argument(
-        "--time-scale",
-        type=float,
-        default=0.0,
-        help="Multiply every scenario duration by this factor (0: the scenario's own)",
-    )
+    add_run_id_option(group)
+    add_time_scale_option(group)
     group.add_argument(
         "--qi-progress",
         type=float,

@@ -19,6 +19,8 @@ __all__ = [
     "add_mcp_url_option",
     "add_monitor_target_options",
     "add_preflight_option",
+    "add_run_id_option",
+    "add_time_scale_option",
     "chat_config",
     "mcp_url",
     "monitor_target_args",
@@ -37,6 +39,21 @@ def add_preflight_option(parser: Any) -> None:
         default=False,
         help="skip the preflight: one request per protocol before the ramp, which stops a "
         "run against a wrong port, path, key or model at once (exit 2)",
+    )
+
+
+def add_run_id_option(parser: Any) -> None:
+    """``--run-id``: the run directory's name."""
+    parser.add_argument("--run-id", default="", help="run id (default: timestamp-scenario)")
+
+
+def add_time_scale_option(parser: Any) -> None:
+    """``--time-scale``: stretch or shrink the scenario's stages."""
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.0,
+        help="multiply every scenario duration by this factor (0: the scenario's own)",
     )
 
 
