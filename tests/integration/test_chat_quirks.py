@@ -164,7 +164,8 @@ def test_locust_run_against_a_closing_server_has_no_connection_errors(
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = next(p for p in out.iterdir() if p.is_dir())
     with (run_dir / "requests.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        # Requests cut off by the end of the run are cancelled rows: no answer to judge.
+        rows = [r for r in csv.DictReader(handle) if r["error_kind"] != "cancelled"]
     assert len(rows) > 20
     transport = [r for r in rows if r["error_kind"] in ("connect", "protocol", "timeout", "http")]
     assert not transport, transport[:3]
