@@ -30,7 +30,7 @@ from qi_load.generate.shared_options import (
     monitor_target_args,
 )
 from qi_load.record.hostmon import find_pids_by_name
-from qi_load.record.rundir import RunDir, new_run_id
+from qi_load.record.rundir import REPORT_HTML, RunDir, new_run_id
 from qi_load.scenario import Scenario, resolve_scenario
 from qi_load.target.launch import TargetProcess, spawn_target
 
@@ -469,4 +469,4 @@ def _report(run_dir: RunDir) -> Path:
 
     data = load_run(run_dir.path)
     write_report(analyze_run(data), data)
-    return run_dir.path / "report.html"
+    return run_dir.path / REPORT_HTML

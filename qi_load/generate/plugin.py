@@ -57,7 +57,7 @@ from qi_load.record.recorder import (
     serialize_records,
     unserialize_records,
 )
-from qi_load.record.rundir import RunDir, RunStatus, new_run_id
+from qi_load.record.rundir import REPORT_HTML, RunDir, RunStatus, new_run_id
 from qi_load.record.saturation import (
     DEFAULT_MIN_SECONDS,
     DEFAULT_THRESHOLD_PCT,
@@ -748,7 +748,7 @@ def _render_report(path: Path) -> None:
     command = [sys.executable, "-m", "qi_load", "report", str(path)]
     done = subprocess.run(command, check=False, stdin=subprocess.DEVNULL)
     if done.returncode == 0:
-        logger.info("qi-load run directory: %s; report: %s", path, path / "report.html")
+        logger.info("qi-load run directory: %s; report: %s", path, path / REPORT_HTML)
     else:
         logger.error(
             "qi-load run directory: %s; `qi-load report %s` failed (exit %d)",

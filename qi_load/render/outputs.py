@@ -8,6 +8,7 @@ from typing import Final
 
 from qi_load.analyze.load import RunData
 from qi_load.analyze.summary import Summary, summary_json
+from qi_load.record.rundir import REPORT_HTML
 from qi_load.render.html import render_html
 from qi_load.render.markdown import render_markdown
 from qi_load.render.plots import render_plots
@@ -39,5 +40,5 @@ def write_report(
     if "html" in formats:
         images = render_plots(summary, run, out / "plots")
         written += sorted((out / "plots").glob("*.png"))
-        written.append(_write(out / "report.html", render_html(summary, images)))
+        written.append(_write(out / REPORT_HTML, render_html(summary, images)))
     return written
