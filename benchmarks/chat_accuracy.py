@@ -41,8 +41,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from _common import error_stats  # noqa: E402
 
+from qi_load.agent.launch import spawn_target  # noqa: E402
 from qi_load.generate.chat import ChatClient, ChatConfig  # noqa: E402
-from qi_load.target.launch import spawn_target  # noqa: E402
 
 TTFT_MS, ITL_MS = 200.0, 20.0
 

@@ -19,7 +19,7 @@ import time
 
 import psutil
 
-from qi_load.record.hostmon import HostProbe, ProcessSampler
+from qi_load.monitor.hostmon import HostProbe, ProcessSampler
 
 
 def per_sample_cost(sampler: ProcessSampler, probe: HostProbe, loops: int) -> float:

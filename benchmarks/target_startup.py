@@ -19,7 +19,7 @@ import psutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from qi_load.target.launch import spawn_target
+from qi_load.agent.launch import spawn_target
 
 
 def _rss(pid: int) -> int:

@@ -5,7 +5,7 @@
 
 The client is a lean asyncio raw-socket reader in its own process (no HTTP library buffering,
 every event stamped when it arrives). With --url it measures one round and prints JSON
-(used by tests/integration/test_target_timing.py); without, it starts
+(used by tests/integration/test_agent_timing.py); without, it starts
 `qi-load target --slots 200 --timing all=TTFT,ITL,TOKENS` and prints a table.
 """
 
@@ -120,7 +120,7 @@ def main() -> int:
         return 0
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-    from qi_load.target.launch import start_target
+    from qi_load.agent.launch import start_target
 
     timing = f"all={args.ttft},{args.itl},{args.tokens}"
     print(f"load average before: {os.getloadavg()}, cores: {os.cpu_count()}")

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import psutil
 
+from qi_load.agent.launch import TargetProcess, spawn_target
 from qi_load.errors import EXIT_ERROR, EXIT_USAGE, QiLoadError
 from qi_load.generate.quality import DEFAULT_QUALITY_MODE, QualityMode
 from qi_load.generate.shared_options import (
@@ -29,10 +30,9 @@ from qi_load.generate.shared_options import (
     mcp_url,
     monitor_target_args,
 )
-from qi_load.record.hostmon import find_pids_by_name
+from qi_load.monitor.hostmon import find_pids_by_name
 from qi_load.record.rundir import REPORT_HTML, RunDir, new_run_id
 from qi_load.scenario import Scenario, resolve_scenario
-from qi_load.target.launch import TargetProcess, spawn_target
 
 __all__ = ["RunOptions", "RunResult", "check_monitor_targets", "locustfile_path", "run"]
 

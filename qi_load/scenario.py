@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qi_load.errors import QiLoadError
-from qi_load.record.alerts import DEFAULT_RULES, AlertRule
+from qi_load.monitor.alert_rules import DEFAULT_RULES, AlertRule
 from qi_load.record.schema import QUERY_TYPES
 from qi_load.yamlconf import (
     FieldError,

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 GENERATOR_ROLES: Final = ("worker", "local")
-"""Processes that run users: their CPU limits timing accuracy (as qi_load.record.saturation)."""
+"""Processes that run users: their CPU limits timing accuracy (as qi_load.monitor.saturation)."""
 TARGET_ROLES: Final = ("target", "sut")
 
 

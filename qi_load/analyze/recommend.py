@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, Literal, TypedDict
 
-from qi_load.analyze.alerts import AlertFinding
+from qi_load.analyze.alert_replay import AlertFinding
 from qi_load.analyze.degradation import TARGET_ROLES, Degradation
 from qi_load.analyze.leaks import LeakFit
 from qi_load.analyze.stages import QueryStats, StageStats

@@ -10,7 +10,7 @@ from typing import Any, Final, TypedDict
 import pandas as pd
 
 from qi_load import __version__
-from qi_load.analyze.alerts import AlertFinding, evaluate_alerts
+from qi_load.analyze.alert_replay import AlertFinding, evaluate_alerts
 from qi_load.analyze.compare import CompareSettings, Comparison, compare_runs
 from qi_load.analyze.degradation import Degradation, DegradationSettings, degradation
 from qi_load.analyze.leaks import LeakFit, LeakSettings, leak_fits

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from qi_load.bench.grading import MEMORY, STARTUP, Target, grade
+from qi_load.bench.speedup import summarize
 from qi_load.bench.startup import StartupRun
-from qi_load.bench.stats import summarize
 from qi_load.bench.table import fmt, format_table
 from qi_load.units import MB
 

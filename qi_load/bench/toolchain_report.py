@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qi_load.bench.grading import TOOLCHAIN_TARGETS, grade
-from qi_load.bench.stats import speedup, summarize
+from qi_load.bench.speedup import speedup, summarize
 from qi_load.bench.table import fmt, format_table
 from qi_load.bench.toolchain import ComparisonResult, Measurement, Side
 from qi_load.units import MB

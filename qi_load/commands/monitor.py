@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     import psutil
 
-    from qi_load.record.hostmon import find_pids_by_name
-    from qi_load.record.sidecar import DEFAULT_BUFFER, run_sidecar
+    from qi_load.monitor.hostmon import find_pids_by_name
+    from qi_load.monitor.sidecar import DEFAULT_BUFFER, run_sidecar
 
     _validate(args)
     logging.basicConfig(level=logging.INFO, format="qi-load monitor: %(message)s")

@@ -99,9 +99,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     import asyncio
 
-    from qi_load.target.config import build_config
-    from qi_load.target.loop import new_event_loop
-    from qi_load.target.server import serve
+    from qi_load.agent.config import build_config
+    from qi_load.agent.loop import new_event_loop
+    from qi_load.agent.server import serve
 
     _phase("module_loading", (time.perf_counter() - started) * 1000.0)
 

@@ -21,6 +21,7 @@ from geventhttpclient.response import (
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from qi_load import __version__
+from qi_load.agent.wire import AGENT_HEADER, REFERENCE_AGENT
 from qi_load.errors import QiLoadError
 from qi_load.generate.sse import SseDecoder
 from qi_load.generate.transport import (
@@ -30,7 +31,6 @@ from qi_load.generate.transport import (
     read_available,
 )
 from qi_load.record.schema import ErrorKind
-from qi_load.target.wire import AGENT_HEADER, REFERENCE_AGENT
 
 __all__ = [
     "API_KEY_ENV",

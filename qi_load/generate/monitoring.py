@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qi_load.generate.request_metrics import RequestMetrics
 from qi_load.generate.shared_options import add_monitor_target_options
-from qi_load.record.alerts import AlertEvaluator, AlertEvent, AlertRule, parse_rules
-from qi_load.record.hostmon import HostProbe, ProcessSampler, find_pids_by_name
-from qi_load.record.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
+from qi_load.monitor.alert_rules import AlertEvaluator, AlertEvent, AlertRule, parse_rules
+from qi_load.monitor.hostmon import HostProbe, ProcessSampler, find_pids_by_name
+from qi_load.monitor.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
 from qi_load.record.schema import HostSample, RequestRecord, Role
 
 __all__ = [
@@ -391,7 +391,7 @@ class Monitoring:
     def _start_receiver(self) -> None:
         import zmq.green
 
-        from qi_load.record.sidecar import SampleReceiver
+        from qi_load.monitor.sidecar import SampleReceiver
 
         bind = f"tcp://{_zmq_host(self.options.bind_host)}:{self.options.monitor_port}"
         self._receiver = SampleReceiver(bind, zmq_module=zmq.green)

@@ -49,6 +49,11 @@ from qi_load.generate.shared_options import (
     add_time_scale_option,
 )
 from qi_load.generate.signals import hand_over_to_main, in_main_greenlet, install_signal_handlers
+from qi_load.monitor.saturation import (
+    DEFAULT_MIN_SECONDS,
+    DEFAULT_THRESHOLD_PCT,
+    saturated_stages_from_csv,
+)
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import (
     RecordBuffer,
@@ -58,11 +63,6 @@ from qi_load.record.recorder import (
     unserialize_records,
 )
 from qi_load.record.rundir import REPORT_HTML, RunDir, RunStatus, new_run_id
-from qi_load.record.saturation import (
-    DEFAULT_MIN_SECONDS,
-    DEFAULT_THRESHOLD_PCT,
-    saturated_stages_from_csv,
-)
 from qi_load.record.schema import HostSample, RequestRecord, StageMark
 from qi_load.scenario import WARMUP_STAGE, Scenario, resolve_scenario
 

@@ -1,1 +1,1 @@
-"""Recording: record schemas, run-directory writers and host monitoring."""
+"""Recording: the run-directory contract, its record schemas and writers."""

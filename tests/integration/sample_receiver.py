@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from qi_load.record.sidecar import SampleReceiver
+from qi_load.monitor.sidecar import SampleReceiver
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from qi_cli import run_qi_load
 
-from qi_load.target.launch import start_target
+from qi_load.agent.launch import start_target
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 import gevent
 import pytest
 
+from qi_load.agent.launch import TargetProcess, start_target
 from qi_load.generate.chat import ChatClient, ChatResult
 from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue
-from qi_load.target.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
 

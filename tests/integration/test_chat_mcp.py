@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from qi_load.agent.launch import TargetProcess, start_target
 from qi_load.generate.mcp import McpClient
-from qi_load.target.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from agent_http import request
 from qi_cli import run_qi_load
 from ready_server import ready_server
-from target_http import request
 
 from qi_load.generate.chat import ChatClient
 

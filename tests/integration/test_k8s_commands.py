@@ -223,7 +223,7 @@ def test_smoke_overlay_runs_end_to_end_with_the_manifest_commands(tmp_path: Path
     """The smoke overlay's master, worker and report commands, as rendered, against the
     reference agent: the master waits for its worker, runs the scenario, and the report
     container's command renders the run directory the master wrote."""
-    from qi_load.target.launch import start_target
+    from qi_load.agent.launch import start_target
 
     # "overlays/smoke Job/qi-load-master locust" -> "Job/qi-load-master locust"
     commands = {where.split(" ", 1)[1]: argv for where, argv in _commands("overlays/smoke")}

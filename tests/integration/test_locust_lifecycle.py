@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from scenario_file import write_scenario
 
-from qi_load.target.launch import TargetProcess, start_target
+from qi_load.agent.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
 

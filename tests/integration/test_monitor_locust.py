@@ -19,9 +19,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from qi_cli import qi_load_command
 
-from qi_load.record.saturation import saturated_stages_from_csv
+from qi_load.agent.launch import TargetProcess, start_target
+from qi_load.monitor.saturation import saturated_stages_from_csv
 from qi_load.record.schema import HostSample, host_sample_from_row
-from qi_load.target.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from qi_cli import qi_load_command, run_qi_load
 
-from qi_load.target.launch import TargetProcess, start_target
+from qi_load.agent.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
 

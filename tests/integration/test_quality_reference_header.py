@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qi_load.target.launch import start_target
+from qi_load.agent.launch import start_target
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 from qi_cli import agent_locust_command, run_qi_load
 from scenario_file import write_scenario
 
-from qi_load.target.launch import TargetProcess, start_target
+from qi_load.agent.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from report_percentiles import live_view, report_view
 
+from qi_load.agent.launch import start_target
 from qi_load.generate.webui import STATS_PATH
-from qi_load.target.launch import start_target
 
 pytestmark = pytest.mark.integration
 

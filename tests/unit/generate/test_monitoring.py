@@ -22,7 +22,7 @@ from qi_load.generate.monitoring import (
     add_arguments,
     install_monitoring,
 )
-from qi_load.record.alerts import AlertRule
+from qi_load.monitor.alert_rules import AlertRule
 from qi_load.record.schema import HostSample, RequestRecord
 
 
@@ -179,7 +179,7 @@ def test_local_runner_receives_sidecar_samples_and_survives_a_taken_port(
 ) -> None:
     import socket
 
-    from qi_load.record.sidecar import SamplePublisher
+    from qi_load.monitor.sidecar import SamplePublisher
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

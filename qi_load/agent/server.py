@@ -1,0 +1,136 @@
+"""Run the reference agent: bind, serve with uvicorn, connect its tools, report phases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from qi_load.agent.app import build_app
+from qi_load.agent.config import TargetConfig
+from qi_load.agent.connection import TrackingH11Protocol
+from qi_load.agent.mcp_client import McpToolCaller
+from qi_load.agent.mcp_server import build_mcp_server, mcp_asgi_app
+from qi_load.agent.service import Service
+from qi_load.errors import EXIT_ERROR, QiLoadError
+
+__all__ = ["SHUTDOWN_GRACE_S", "base_url", "serve"]
+
+SHUTDOWN_GRACE_S = 5.0
+PhaseReporter = Callable[[str, float], None]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: we stop it ourselves after closing the tools.
+
+    uvicorn re-raises a captured SIGTERM after shutdown, which would end the process with
+    -15 instead of a clean exit 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL clients on this machine use (a wildcard bind is reached over loopback)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # listening socket says TCP, and without it Nagle holds small SSE events for ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise QiLoadError(
+            f"cannot bind {host}:{port}: {exc.strerror}", exit_code=EXIT_ERROR
+        ) from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def _self_check(url: str) -> None:
+    """GET /ready over a real connection: ready means a client can be served."""
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+    try:
+        writer.write(
+            b"GET /ready HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n\r\n"
+        )
+        status = await reader.readline()
+    finally:
+        writer.close()
+    if b" 200 " not in status:
+        raise RuntimeError(f"self-check GET /ready answered {status.decode().strip()!r}")
+
+
+async def serve(config: TargetConfig, report: PhaseReporter) -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit code."""
+    started = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    sock = _bind(config.host, config.port)
+    url = base_url(config.host, sock.getsockname()[1])
+    tool_caller = McpToolCaller(f"{url}/mcp")
+    service = Service(config, tool_caller)
+    mcp_endpoint, mcp_manager = mcp_asgi_app(
+        build_mcp_server(config.tool_ms * config.slowdown), config.host
+    )
+    app = build_app(service, mcp_endpoint, mcp_manager)
+    server = _Server(
+        uvicorn.Config(
+            app,
+            http=TrackingH11Protocol,
+            ws="none",
+            lifespan="on",
+            log_level="warning",
+            access_log=config.access_log,
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+        )
+    )
+    serving = loop.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if serving.done():
+            serving.result()
+            return 1
+        await asyncio.sleep(0.002)
+    await tool_caller.connect()
+    report("agent_init", (time.perf_counter() - started) * 1000.0)
+
+    started = time.perf_counter()
+    # Everything built so far (the MCP SDK's many models, the app) lives until exit: keep it
+    # out of the collector's way, or each full collection stalls every stream ~100 ms.
+    # (No gc.collect() first: it would cost ~70 ms of start-up to reclaim almost nothing.)
+    gc.freeze()
+    service.ready = True
+    await _self_check(url)
+    report("ready", (time.perf_counter() - started) * 1000.0)
+    print(f"QI_READY {url}", flush=True)
+
+    stopping = loop.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    service.ready = False
+    await tool_caller.close()
+    server.should_exit = True
+    await serving
+    print("qi-load target: stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,1 @@
+"""Live monitoring: process and host samplers, the sample sidecar, alert rules, saturation."""

@@ -1,0 +1,59 @@
+"""The vectorised alert evaluation agrees with the live evaluator in qi_load.monitor.alert_rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qi_load.analyze.alert_replay import evaluate_alerts
+from qi_load.analyze.load import RunData, load_run
+from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
+from qi_load.monitor.alert_rules import AlertRule, evaluate_series
+from qi_load.record.schema import host_sample_from_row, request_record_from_row
+
+RULES = [
+    AlertRule(name="p95", metric="e2e_p95_ms", threshold=2000.0),
+    AlertRule(name="err", metric="error_rate", threshold=0.1, severity="critical"),
+    AlertRule(name="cpu", metric="cpu_percent", threshold=10.0, for_s=20.0),
+    AlertRule(name="mem", metric="rss_growth_mb_per_h", threshold=100.0, window_s=60.0),
+]
+
+
+def _live(root: Path) -> set[tuple[str, str]]:
+    import csv
+
+    with (root / "requests.csv").open() as fh:
+        records = [request_record_from_row(r) for r in csv.DictReader(fh)]
+    with (root / "host_samples.csv").open() as fh:
+        samples = [host_sample_from_row(r) for r in csv.DictReader(fh)]
+    events = evaluate_series(RULES, records, samples)
+    return {(e.rule, e.key) for e in events if e.state == "firing"}
+
+
+def test_same_firings_as_the_live_evaluator(tmp_path: Path) -> None:
+    spec = SyntheticRun(seed=7, error_rate=0.15, leak_mb_per_min=5.0, hold_s=60)
+    root = write_synthetic_run(tmp_path / "r", spec)
+    ours = {(a["rule"], a["key"]) for a in evaluate_alerts(load_run(root), RULES)}
+    assert ours == _live(root)
+    assert {rule for rule, _ in ours} == {"p95", "err", "cpu", "mem"}
+
+
+def test_default_rules_on_a_ladder(ladder: RunData) -> None:
+    alerts = evaluate_alerts(ladder)
+    assert {a["rule"] for a in alerts} == {"p95_response_time"}
+    first = min(a["fired_at"] for a in alerts)
+    assert first >= ladder.stages[-1]["start"]  # only the saturated 16-user stage
+    assert all(a["severity"] == "warning" and a["worst"] > 2000 for a in alerts)
+
+
+def test_scenario_rules_replace_the_defaults(ladder: RunData) -> None:
+    scenario = {
+        **ladder.scenario,
+        "alerts": [{"name": "tight", "metric": "e2e_p95_ms", "threshold": 100.0}],
+    }
+    run = RunData(
+        ladder.path, {**ladder.manifest, "scenario": scenario}, ladder.requests, ladder.samples
+    )
+    assert {a["rule"] for a in evaluate_alerts(run)} == {"tight"}
+    assert evaluate_alerts(run)[0]["fired_at"] == pytest.approx(ladder.stages[0]["start"], abs=15)

@@ -1,0 +1,141 @@
+"""Alert rules over plain numbers: windows, for-durations, per-key series, parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from qi_load.errors import QiLoadError
+from qi_load.monitor.alert_rules import (
+    DEFAULT_RULES,
+    AlertEvaluator,
+    AlertRule,
+    evaluate_series,
+    metric_value,
+    parse_rules,
+)
+from qi_load.record.schema import HostSample, RequestRecord
+
+
+def _record(ts: float, e2e_ms: float, ok: bool = True, qt: str = "simple") -> RequestRecord:
+    return RequestRecord(
+        ts_sched=ts,
+        ts_start=ts,
+        worker="w",
+        user_id=1,
+        query_type=qt,
+        name=qt,
+        ok=ok,
+        error_kind="none" if ok else "http",
+        e2e_ms=e2e_ms,
+        ttft_ms=e2e_ms / 4,
+    )
+
+
+def _sample(ts: float, rss: float, cpu: float = 10.0, pid: int = 5) -> HostSample:
+    return HostSample(ts=ts, host="h", role="target", pid=pid, cpu_percent=cpu, rss_bytes=int(rss))
+
+
+def test_metric_values() -> None:
+    times, values = [float(t) for t in range(100)], [float(v) for v in range(1, 101)]
+    assert metric_value("e2e_p95_ms", times, values, 99.0, 1000.0) == pytest.approx(95.05)
+    assert metric_value("cpu_percent", times, values, 99.0, 10.0) == pytest.approx(95.5)
+    # Points after `now` are not in the window yet.
+    assert metric_value("cpu_percent", times, values, 50.0, 10.0) == pytest.approx(46.5)
+    # 1 MB per minute = 60 MB per hour.
+    minutes = [t * 60.0 for t in range(11)]
+    rss = [50e6 + t * 1e6 for t in range(11)]
+    assert metric_value("rss_growth_mb_per_h", minutes, rss, 600.0, 600.0) == pytest.approx(60.0)
+
+
+def test_too_little_data_is_no_value() -> None:
+    assert metric_value("e2e_p95_ms", [1.0] * 4, [9e9] * 4, 1.0, 60.0) is None
+    # A slope needs half the window covered.
+    seconds = [float(t) for t in range(10)]
+    assert (
+        metric_value("rss_growth_mb_per_h", seconds, [t * 1e6 for t in seconds], 9.0, 600.0) is None
+    )
+
+
+def test_a_long_window_is_pruned_and_kept_exact() -> None:
+    """60 s of points at 2,000/s: the p95 is over exactly the window, old points go."""
+    rule = AlertRule(name="slow", metric="e2e_p95_ms", threshold=1e9)
+    ev = AlertEvaluator([rule])
+    for second in range(120):
+        # E2E below 0.25 ms, so completion (= start + E2E) stays inside its second.
+        ev.add_records([_record(second + i / 2000, (second * 2000 + i) / 1e6) for i in range(2000)])
+        ev.evaluate(second + 1.0)
+    series = ev._series["e2e_ms"]["simple"]
+    times, values = series.arrays()
+    assert times.min() > 120.0 - 60.0 - 1.0  # pruned to the window (and the arrays compacted)
+    assert len(series.times) < 3 * 60 * 2000
+    # Window (60, 120]: the records of seconds 60..119, in order.
+    window = [v / 1e6 for v in range(120_000, 240_000)]
+    rank = (len(window) - 1) * 0.95  # linear between closest ranks
+    expected = window[int(rank)] + (window[int(rank) + 1] - window[int(rank)]) * (rank % 1)
+    assert metric_value("e2e_p95_ms", times, values, 120.0, 60.0) == pytest.approx(expected)
+
+
+def test_p95_fires_per_query_type_and_resolves() -> None:
+    ev = AlertEvaluator([DEFAULT_RULES[0]])
+    ev.add_records([_record(100.0 + i, 2500.0, qt="reasoning") for i in range(10)])
+    ev.add_records([_record(100.0 + i, 300.0) for i in range(10)])
+    events = ev.evaluate(112.0)
+    assert [(e.state, e.key, e.severity) for e in events] == [("firing", "reasoning", "warning")]
+    assert "p95_response_time" in events[0].message and "2500" in events[0].message
+    assert ev.evaluate(113.0) == []  # still firing: no new event
+    ev.add_records([_record(180.0 + i, 400.0, qt="reasoning") for i in range(10)])
+    resolved = ev.evaluate(195.0)
+    assert [(e.state, e.key) for e in resolved] == [("resolved", "reasoning")]
+    assert ev.firing == []
+
+
+def test_cpu_must_hold_for_five_minutes() -> None:
+    rule = DEFAULT_RULES[2]
+    busy = [_sample(float(t), 1e6, cpu=95.0) for t in range(0, 400)]
+    events = evaluate_series([rule], samples=busy, step_s=1.0)
+    assert [(e.state, e.rule) for e in events] == [("firing", "high_cpu")]
+    # The 60 s mean first exceeds 80 once 5 points exist (t=4); it must then hold 300 s.
+    assert events[0].ts - events[0].since >= 300.0
+    assert 300.0 <= events[0].ts <= 310.0
+    # A dip every 4 minutes resets the clock: never fires.
+    dips = [_sample(float(t), 1e6, cpu=0.0 if t % 240 < 50 else 95.0) for t in range(0, 900)]
+    assert evaluate_series([rule], samples=dips, step_s=1.0) == []
+
+
+def test_memory_growth_is_critical_and_flat_memory_is_quiet() -> None:
+    rule = DEFAULT_RULES[1]
+    leaking = [_sample(float(t), 80e6 + t * 5e6 / 3600) for t in range(0, 1200, 10)]  # 5 MB/h
+    flat = [_sample(float(t), 80e6 + (t % 20) * 1e4, pid=6) for t in range(0, 1200, 10)]
+    assert evaluate_series([rule], samples=leaking + flat) == []
+    fast = [_sample(float(t), 80e6 + t * 20e6 / 3600, pid=7) for t in range(0, 1200, 10)]
+    events = evaluate_series([rule], samples=fast)
+    assert [(e.state, e.key, e.severity) for e in events] == [("firing", "target h/7", "critical")]
+    assert events[0].value == pytest.approx(20.0, rel=0.01)
+
+
+def test_error_rate_rule_and_ops() -> None:
+    rule = AlertRule(name="errors", metric="error_rate", op=">=", threshold=0.5, window_s=30)
+    records = [_record(float(t), 100.0, ok=t % 2 == 0) for t in range(20)]
+    events = evaluate_series([rule], records=records, step_s=1.0)
+    assert events and events[0].state == "firing"
+    low = AlertRule(name="low", metric="cpu_percent", op="<", threshold=5.0)
+    assert evaluate_series([low], samples=[_sample(float(t), 1, cpu=1.0) for t in range(20)])
+
+
+def test_parse_rules_from_dicts_and_errors() -> None:
+    assert parse_rules(None) == list(DEFAULT_RULES)
+    rules = parse_rules(
+        [{"name": "x", "metric": "ttft_p95_ms", "threshold": 500, "severity": "critical"}]
+    )
+    assert rules[0].window == 60.0 and rules[0].op == ">"
+    with pytest.raises(QiLoadError, match=r"alerts\[0\]\.metric.*'p99'"):
+        parse_rules([{"name": "x", "metric": "p99", "threshold": 1}])
+    with pytest.raises(QiLoadError, match=r"alerts\[1\]\.threshold: Field required"):
+        parse_rules(
+            [
+                {"name": "a", "metric": "cpu_percent", "threshold": 1},
+                {"name": "b", "metric": "cpu_percent", "thresold": 1},
+            ]
+        )
+    with pytest.raises(QiLoadError, match="duplicate rule name 'a'"):
+        parse_rules([{"name": "a", "metric": "cpu_percent", "threshold": 1}] * 2)
