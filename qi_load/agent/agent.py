@@ -12,6 +12,7 @@ from qi_load.agent import tools
 from qi_load.agent.arith import format_number, solve
 from qi_load.agent.codegen import code_answer
 from qi_load.agent.config import QueryType
+from qi_load.agent.cues import cue_text
 from qi_load.agent.reasoning import reasoning_answer
 from qi_load.agent.sandbox import SandboxError, find_path, read_sandbox_file, summarize
 
@@ -52,7 +53,9 @@ class Agent:
         self._on_tool_call = on_tool_call or (lambda name, ok: None)
 
     async def answer(self, query_type: QueryType, text: str) -> Answer:
+        """The answer to `text` (read at both ends when long, as `classify` reads it)."""
         started = time.perf_counter()
+        text = cue_text(text)
         if query_type == "multi_tool":
             answer = await self._multi_tool(text)
         elif query_type == "file_operations":

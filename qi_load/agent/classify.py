@@ -7,6 +7,7 @@ from typing import Final
 
 from qi_load.agent.arith import extract_expression
 from qi_load.agent.config import QUERY_TYPES, QueryType
+from qi_load.agent.cues import cue_text
 from qi_load.agent.sandbox import find_path
 
 __all__ = ["classify"]
@@ -32,7 +33,8 @@ _LONG_QUESTION_WORDS: Final = 40
 
 
 def classify(text: str, forced: str | None = None) -> QueryType:
-    """`forced` (metadata.query_type) if given, else the type whose cues the text shows.
+    """`forced` (metadata.query_type) if given, else the type whose cues the text shows
+    (a long text is read at both ends, see `cue_text`).
 
     Order matters: tool use beats files (a tool request may name a file), a named file beats
     code and reasoning ("read and analyze package.json"), code beats talk about files ("write
@@ -44,6 +46,7 @@ def classify(text: str, forced: str | None = None) -> QueryType:
             if forced == query_type:
                 return query_type
         raise ValueError(f"unknown query type {forced!r}")
+    text = cue_text(text)
     if sum(1 for group in _TOOL_GROUPS if group.search(text)) >= 2:
         return "multi_tool"
     if find_path(text) is not None:

@@ -20,8 +20,15 @@ SANDBOX_DIR: Final = Path(__file__).resolve().parent / "sandbox"
 _MAX_BYTES: Final = 256 * 1024
 _EXTENSIONS: Final = "json|md|js|ts|py|txt|toml|yaml|yml|cfg|ini|lock|env|html|css|sh|log"
 # A path with a slash (relative, ../ or absolute), or a bare file name with a known extension.
+# Linear time on any text: a match may start only where a run of name characters starts
+# (the look-behind), so a long run is scanned once, not once per character, and the
+# possessive name parts never backtrack ('/' is not a name character).
 _PATH: Final = re.compile(
-    rf"(?:~|\.{{1,2}})?/(?:[\w.-]+/)*[\w.-]+|(?:[\w.-]+/)+[\w.-]+|[\w-][\w.-]*\.(?:{_EXTENSIONS})\b"
+    r"(?<![\w.-])(?:"
+    r"(?:~|\.{1,2})?/(?:[\w.-]++/)*[\w.-]++"
+    r"|(?:[\w.-]++/)+[\w.-]++"
+    rf"|[\w-][\w.-]*\.(?:{_EXTENSIONS})\b"
+    r")"
 )
 
 
