@@ -7,14 +7,12 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psutil
 
@@ -31,6 +29,7 @@ from qi_load.generate.shared_options import (
     monitor_target_args,
 )
 from qi_load.monitor.hostmon import find_pids_by_name
+from qi_load.process.child import Child, spawn, stop_all
 from qi_load.record.rundir import REPORT_HTML, RunDir, new_run_id
 from qi_load.scenario import Scenario, resolve_scenario
 
@@ -88,70 +87,42 @@ def _free_port() -> int:
         return port
 
 
-def _pump(stream: IO[bytes], log: IO[bytes], echo: bool) -> None:
-    """Copy a child's output to its log; echo qi-load's progress lines to our stdout."""
-    for line in iter(stream.readline, b""):
-        log.write(line)
-        log.flush()
-        if echo and line.startswith(PROGRESS_PREFIX.encode()):
-            sys.stdout.write(line.decode("utf-8", errors="replace"))
-            sys.stdout.flush()
+def _echo_progress(line: bytes) -> None:
+    """Echo qi-load's progress lines from the master's output to our stdout."""
+    if line.startswith(PROGRESS_PREFIX.encode()):
+        sys.stdout.write(line.decode("utf-8", errors="replace"))
+        sys.stdout.flush()
 
 
 class _Children:
     """The Locust processes of one run, started in their own sessions so that only we
-    decide which signal reaches them (a terminal Ctrl-C would otherwise hit them twice)."""
+    decide which signal reaches them (a terminal Ctrl-C would otherwise hit them twice),
+    and to die with us."""
 
     def __init__(self) -> None:
-        self.master: subprocess.Popen[bytes] | None = None
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.threads: list[threading.Thread] = []
-        self.logs: list[IO[bytes]] = []
+        self.master: Child | None = None
+        self.workers: list[Child] = []
 
-    def start(
-        self, command: Sequence[str], log_path: Path, *, echo: bool
-    ) -> subprocess.Popen[bytes]:
-        log = log_path.open("ab")
-        self.logs.append(log)
-        process = subprocess.Popen(
-            list(command),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+    def start(self, command: Sequence[str], log_path: Path, *, echo: bool) -> Child:
+        return spawn(
+            command,
+            name=log_path.stem,
+            output="pump",
+            log=log_path,
+            on_line=_echo_progress if echo else None,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            new_session=True,
         )
-        assert process.stdout is not None
-        thread = threading.Thread(target=_pump, args=(process.stdout, log, echo), daemon=True)
-        thread.start()
-        self.threads.append(thread)
-        return process
 
-    def all(self) -> list[subprocess.Popen[bytes]]:
+    def all(self) -> list[Child]:
         return ([self.master] if self.master else []) + self.workers
 
     def signal_master(self, signum: int) -> None:
-        if self.master is not None and self.master.poll() is None:
-            self.master.send_signal(signum)
+        if self.master is not None:
+            self.master.signal(signum)
 
     def stop_all(self, grace: float) -> None:
-        deadline = time.monotonic() + grace
-        for process in self.all():
-            if process.poll() is None:
-                try:
-                    process.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.terminate()
-        for process in self.all():
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for thread in self.threads:
-            thread.join(2)
-        for log in self.logs:
-            log.close()
+        stop_all(self.all(), exit_within=grace, term_grace=5.0)
 
 
 def _locust_base(
@@ -330,7 +301,7 @@ def run(options: RunOptions) -> RunResult:
         while children.master.poll() is None:
             now = time.monotonic()
             if interrupted and now - interrupted[0] > STOP_GRACE_S:
-                children.master.kill()
+                children.master.signal(signal.SIGKILL)
                 break
             if not interrupted and now - started > limit:
                 children.signal_master(signal.SIGTERM)
@@ -342,9 +313,8 @@ def run(options: RunOptions) -> RunResult:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for process in children.all():
-            if process.poll() is None:
-                process.kill()
+        # Whatever went wrong above: none of them outlives this call (no-op when stopped).
+        stop_all(children.all(), term_grace=0.0)
         if target is not None:
             target.stop()
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qi_load.errors import EXIT_ERROR, QiLoadError
+from qi_load.process.child import Child, spawn
 
 __all__ = ["READY_PREFIX", "TargetProcess", "parse_phases", "spawn_target", "start_target"]
 
@@ -30,10 +29,13 @@ def parse_phases(stderr_text: str) -> dict[str, float]:
 
 @dataclass
 class TargetProcess:
-    """A running reference agent started by this process; `stop()` ends it (SIGTERM first)."""
+    """A running reference agent started by this process; `stop()` ends it (SIGTERM first).
+
+    It dies with this process, however that ends (see `qi_load.process.child.spawn`).
+    """
 
     url: str
-    process: subprocess.Popen[bytes]
+    child: Child
     stderr_path: Path
     ready_s: float = field(default=0.0)
     """Seconds from spawning the child to reading its QI_READY line."""
@@ -42,7 +44,11 @@ class TargetProcess:
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.child.pid
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.popen
 
     def stderr_text(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
@@ -52,42 +58,11 @@ class TargetProcess:
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, wait up to `timeout`, then SIGKILL; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return self.process.returncode
+        return self.child.stop(timeout)
 
     def discard_log(self) -> None:
         if self.owns_log:
             self.stderr_path.unlink(missing_ok=True)
-
-
-def _read_ready_line(process: subprocess.Popen[bytes], deadline: float) -> str:
-    # select() on the raw pipe keeps the timeout exact and stays cooperative under gevent.
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    buffer = b""
-    while True:
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            text = line.decode("utf-8", errors="replace").strip()
-            if text.startswith(READY_PREFIX):
-                return text[len(READY_PREFIX) :].strip()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        readable, _, _ = select.select([fd], [], [], min(remaining, 0.5))
-        if readable:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                raise EOFError
-            buffer += chunk
 
 
 def spawn_target(
@@ -112,17 +87,10 @@ def spawn_target(
         stderr_path = Path(name)
     command = [python, "-m", "qi_load", "target", "--host", host, "--port", str(port), *args]
     started = time.monotonic()
-    with stderr_path.open("wb") as stderr_file:
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=stderr_file,
-            stdin=subprocess.DEVNULL,
-            env=dict(env) if env is not None else None,
-        )
-    target = TargetProcess(url="", process=process, stderr_path=stderr_path, owns_log=owns_log)
+    child = spawn(command, name="agent", output="ready", log=stderr_path, env=env)
+    target = TargetProcess(url="", child=child, stderr_path=stderr_path, owns_log=owns_log)
     try:
-        target.url = _read_ready_line(process, started + ready_timeout)
+        target.url = child.wait_ready(READY_PREFIX, ready_timeout)
     except (TimeoutError, EOFError) as exc:
         code = target.stop()
         reason = "timed out" if isinstance(exc, TimeoutError) else f"exited with {code}"

@@ -20,6 +20,7 @@ from qi_load.agent.mcp_client import McpToolCaller
 from qi_load.agent.mcp_server import build_mcp_server, mcp_asgi_app
 from qi_load.agent.service import Service
 from qi_load.errors import EXIT_ERROR, QiLoadError
+from qi_load.process import parent_watch
 
 __all__ = ["SHUTDOWN_GRACE_S", "base_url", "serve"]
 
@@ -88,6 +89,11 @@ async def serve(config: TargetConfig, report: PhaseReporter) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    parent = parent_watch.adopted_parent()
+    # Exits the process by itself; the reference keeps the task from being collected.
+    orphan_watch = (
+        loop.create_task(parent_watch.watch(parent, "reference agent")) if parent else None
+    )
     sock = _bind(config.host, config.port)
     url = base_url(config.host, sock.getsockname()[1])
     tool_caller = McpToolCaller(f"{url}/mcp")
@@ -132,5 +138,7 @@ async def serve(config: TargetConfig, report: PhaseReporter) -> int:
     await tool_caller.close()
     server.should_exit = True
     await serving
+    if orphan_watch is not None:
+        orphan_watch.cancel()
     print("qi-load target: stopped", file=sys.stderr, flush=True)
     return 0

@@ -19,6 +19,8 @@ from typing import IO, Literal
 
 import psutil
 
+from qi_load.process.child import spawn
+
 __all__ = ["OutputLine", "ProcessTree", "TreeSample", "interrupt_on_sigterm"]
 
 Stream = Literal["stdout", "stderr"]
@@ -108,15 +110,10 @@ class ProcessTree:
         if self._popen is not None:
             raise RuntimeError("ProcessTree already started")
         self.t_start = time.perf_counter()
-        self._popen = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=self.cwd,
-            env=self.env,
-            start_new_session=True,
-        )
+        # Its root dies with us too (the kill below reaches the rest of the tree).
+        self._popen = spawn(
+            self.argv, output="pipes", cwd=self.cwd, env=self.env, new_session=True
+        ).popen
         self.t_spawned = time.perf_counter()
         assert self._popen.stdout is not None and self._popen.stderr is not None
         pipes: tuple[tuple[IO[bytes], Stream], ...] = (

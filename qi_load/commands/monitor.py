@@ -70,12 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import subprocess
-
     import psutil
 
     from qi_load.monitor.hostmon import find_pids_by_name
     from qi_load.monitor.sidecar import DEFAULT_BUFFER, run_sidecar
+    from qi_load.process.child import Child, spawn
 
     _validate(args)
     logging.basicConfig(level=logging.INFO, format="qi-load monitor: %(message)s")
@@ -88,10 +87,12 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    child: subprocess.Popen[bytes] | None = None
+    child: Child | None = None
+    exit_code = 0
     if args.command:
         try:
-            child = subprocess.Popen(args.command)
+            # SIGTERM if we die: the command may clean up, as when we stop it ourselves.
+            child = spawn(args.command, death_signal=signal.SIGTERM)
         except OSError as exc:
             raise QiLoadError(f"-- {args.command[0]}: cannot start: {exc}") from None
         pids = [child.pid]
@@ -127,21 +128,14 @@ def run(args: argparse.Namespace) -> int:
             keep_resolving=bool(args.name),
         )
     finally:
-        if child is not None and child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        if child is not None:
+            exit_code = max(0, child.stop(10.0))
     print(
         f"qi-load monitor: stopped ({publisher.delivered} samples sent, "
         f"{publisher.buffered} undelivered, {publisher.dropped} dropped)",
         file=sys.stderr,
     )
-    if child is not None:
-        return child.returncode if child.returncode >= 0 else 0
-    return 0
+    return exit_code
 
 
 def _validate(args: argparse.Namespace) -> None:

@@ -38,6 +38,8 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from qi_load.errors import QiLoadError
 from qi_load.generate import monitoring, preflight, webui
+from qi_load.generate.master_watch import watch_master
+from qi_load.generate.parent_link import watch_parent
 from qi_load.generate.plan import PlannedStage, stage_at, stage_plan, users_at
 from qi_load.generate.quality import add_quality_arguments
 from qi_load.generate.queries import QualityManifest, quality_manifest
@@ -323,6 +325,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     if isinstance(runner, WorkerRunner):
         qi.worker_id = runner.client_id
         _init_worker(qi, runner)
+        watch_master(environment, runner)
     else:
         _init_writer(qi, environment)
         _configure_shape(qi)
@@ -333,6 +336,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     # reverse): the flag is up before Locust's shutdown blocks.
     environment.events.quitting.add_listener(_on_quitting)
     _install_monitoring(qi)
+    watch_parent(environment)
     # Everything built so far (Locust, qi-load, the scenario) lives for the whole run: keep it
     # out of the collector's full passes, which otherwise pause every stream for tens of ms.
     gc.freeze()

@@ -1,0 +1,1 @@
+"""Child processes: started to die with their parent, stopped and reaped in one way."""
