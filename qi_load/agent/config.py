@@ -109,6 +109,30 @@ class TargetConfig(BaseModel):
         default=1024 * 1024, ge=1, description="Larger request bodies are refused with 413."
     )
     access_log: bool = Field(default=False, description="Log every request on stderr.")
+    idle_timeout_s: float = Field(
+        default=5.0, gt=0, le=3600, description="A connection without a request is closed."
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, description="A request head must arrive within this (408)."
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="A request body must arrive within this."
+    )
+    max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Open connections served; more are answered 503 (also bounded by fds).",
+    )
+    mcp_max_sessions: int = Field(
+        default=1000, ge=2, le=100_000, description="Open MCP sessions; more are refused 503."
+    )
+    mcp_session_idle_s: float = Field(
+        default=600.0,
+        ge=120,
+        le=86_400,
+        description="An idle MCP session is ended after this (the agent keeps its own alive).",
+    )
 
     def timing(self, query_type: QueryType) -> TypeTiming:
         """The timing of `query_type` with `slowdown` applied."""

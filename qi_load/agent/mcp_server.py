@@ -50,18 +50,26 @@ def build_mcp_server(tool_ms: float) -> MCPServer:
 
 
 def mcp_asgi_app(
-    server: MCPServer, host: str
+    server: MCPServer, host: str, *, max_sessions: int, session_idle_s: float
 ) -> tuple[StreamableHTTPASGIApp, StreamableHTTPSessionManager]:
     """The streamable-HTTP endpoint and its session manager (run it in the app's lifespan).
 
     DNS-rebinding protection stays on for loopback binds; a service bound to another
-    interface (a pod) is reached under names we cannot list, so it is off there.
+    interface (a pod) is reached under names we cannot list, so it is off there. At
+    `max_sessions` open sessions a new one is refused with 503 ("Too many open sessions");
+    a session idle for `session_idle_s` is ended (its id then answers 404).
     """
     security = (
         None
         if host in LOOPBACK_HOSTS
         else TransportSecuritySettings(enable_dns_rebinding_protection=False)
     )
-    server.streamable_http_app(streamable_http_path="/mcp", transport_security=security, host=host)
+    server.streamable_http_app(
+        streamable_http_path="/mcp",
+        transport_security=security,
+        host=host,
+        max_sessions=max_sessions,
+        session_idle_timeout=session_idle_s,
+    )
     manager = server.session_manager
     return StreamableHTTPASGIApp(manager), manager

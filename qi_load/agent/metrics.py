@@ -69,6 +69,13 @@ class TargetMetrics:
             "Memory retained on purpose by --leak-mb-per-min.",
             registry=self.registry,
         )
+        self.connections_closed = Counter(
+            "qi_target_connections_closed",
+            "Connections the agent closed on a client: idle, header_timeout, body_timeout, "
+            "over_limit.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.cached_bytes = Gauge(
             "qi_target_cached_bytes",
             "Memory held by the bounded cache of --cache-mb.",

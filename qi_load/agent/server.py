@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,11 +14,16 @@ import uvicorn
 
 from qi_load.agent.app import build_app
 from qi_load.agent.config import TargetConfig
-from qi_load.agent.connection import TrackingH11Protocol
+from qi_load.agent.connection import ConnectionLimits, guarded_protocol
+from qi_load.agent.listener import (
+    bind,
+    connection_capacity,
+    install_exception_handler,
+    raise_fd_limit,
+)
 from qi_load.agent.mcp_client import McpToolCaller
 from qi_load.agent.mcp_server import build_mcp_server, mcp_asgi_app
 from qi_load.agent.service import Service
-from qi_load.errors import EXIT_ERROR, QiLoadError
 from qi_load.process import parent_watch
 
 __all__ = ["SHUTDOWN_GRACE_S", "base_url", "serve"]
@@ -49,24 +53,6 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
-    # listening socket says TCP, and without it Nagle holds small SSE events for ~40 ms.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise QiLoadError(
-            f"cannot bind {host}:{port}: {exc.strerror}", exit_code=EXIT_ERROR
-        ) from None
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
 async def _self_check(url: str) -> None:
     """GET /ready over a real connection: ready means a client can be served."""
     host, _, port = url.removeprefix("http://").rpartition(":")
@@ -94,22 +80,42 @@ async def serve(config: TargetConfig, report: PhaseReporter) -> int:
     orphan_watch = (
         loop.create_task(parent_watch.watch(parent, "reference agent")) if parent else None
     )
-    sock = _bind(config.host, config.port)
+    install_exception_handler(loop)
+    capacity = connection_capacity(config.max_connections, raise_fd_limit())
+    sock = bind(config.host, config.port)
     url = base_url(config.host, sock.getsockname()[1])
     tool_caller = McpToolCaller(f"{url}/mcp")
     service = Service(config, tool_caller)
     mcp_endpoint, mcp_manager = mcp_asgi_app(
-        build_mcp_server(config.tool_ms * config.slowdown), config.host
+        build_mcp_server(config.tool_ms * config.slowdown),
+        config.host,
+        max_sessions=config.mcp_max_sessions,
+        session_idle_s=config.mcp_session_idle_s,
     )
     app = build_app(service, mcp_endpoint, mcp_manager)
+    limits = ConnectionLimits(
+        idle_s=config.idle_timeout_s,
+        header_s=config.header_timeout_s,
+        body_s=config.body_timeout_s,
+        max_connections=capacity,
+        on_close=lambda reason: service.metrics.connections_closed.labels(reason).inc(),
+    )
+    if capacity < config.max_connections:
+        print(
+            f"qi-load target: serving at most {capacity} connections "
+            f"(the file descriptor limit leaves no more)",
+            file=sys.stderr,
+            flush=True,
+        )
     server = _Server(
         uvicorn.Config(
             app,
-            http=TrackingH11Protocol,
+            http=guarded_protocol(limits),
             ws="none",
             lifespan="on",
             log_level="warning",
             access_log=config.access_log,
+            timeout_keep_alive=config.idle_timeout_s,  # type: ignore[arg-type]
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
         )
     )

@@ -67,6 +67,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer incorrectly, so quality checks fail",
     )
     add("--access-log", action="store_true", default=None, help="log each request on stderr")
+    add(
+        "--idle-timeout",
+        dest="idle_timeout_s",
+        type=float,
+        default=None,
+        help="close a connection that sends no request for this many s (default 5)",
+    )
+    add(
+        "--header-timeout",
+        dest="header_timeout_s",
+        type=float,
+        default=None,
+        help="a request head must be complete this many s after its first byte (default 10)",
+    )
+    add(
+        "--body-timeout",
+        dest="body_timeout_s",
+        type=float,
+        default=None,
+        help="a request body must be complete this many s after its head (default 30)",
+    )
+    add(
+        "--max-connections",
+        type=int,
+        default=None,
+        help="open connections served at once; more are answered 503 (default 10000)",
+    )
+    add(
+        "--mcp-max-sessions",
+        type=int,
+        default=None,
+        help="open MCP sessions, the agent's own included; more are refused (default 1000)",
+    )
+    add(
+        "--mcp-session-idle",
+        dest="mcp_session_idle_s",
+        type=float,
+        default=None,
+        help="end an MCP session idle for this many s (default 600)",
+    )
 
 
 def _phase(name: str, milliseconds: float) -> None:
@@ -110,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         "host", "port", "model", "slots", "queue_limit", "tool_ms", "jitter", "seed",
         "error_rate", "spike_rate", "spike_ms", "drop_rate", "leak_mb_per_min", "cache_mb",
         "compute_thread", "slowdown",
-        "wrong_answers", "access_log",
+        "wrong_answers", "access_log", "idle_timeout_s", "header_timeout_s", "body_timeout_s",
+        "max_connections", "mcp_max_sessions", "mcp_session_idle_s",
     )  # fmt: skip
     config = build_config(
         {name: getattr(args, name) for name in names},
