@@ -120,12 +120,13 @@ class TargetConfig(BaseModel):
     )
     max_connections: int = Field(
         default=10_000,
-        ge=1,
+        ge=16,
         le=1_000_000,
-        description="Open connections served; more are answered 503 (also bounded by fds).",
+        description="Open connections served, the agent's own MCP client's included; more "
+        "are answered 503 (also bounded by the file descriptor limit).",
     )
     mcp_max_sessions: int = Field(
-        default=1000, ge=2, le=100_000, description="Open MCP sessions; more are refused 503."
+        default=1000, ge=1, le=100_000, description="Open MCP sessions; more are refused 503."
     )
     mcp_session_idle_s: float = Field(
         default=600.0,

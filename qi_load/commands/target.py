@@ -92,13 +92,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-connections",
         type=int,
         default=None,
-        help="open connections served at once; more are answered 503 (default 10000)",
+        help="open connections served at once (min 16); more are answered 503 (default 10000)",
     )
     add(
         "--mcp-max-sessions",
         type=int,
         default=None,
-        help="open MCP sessions, the agent's own included; more are refused (default 1000)",
+        help="open MCP sessions (2025 protocol handshakes); more are refused (default 1000)",
     )
     add(
         "--mcp-session-idle",

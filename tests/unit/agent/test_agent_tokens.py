@@ -35,3 +35,12 @@ def test_short_answers_are_padded_after_a_paragraph_break() -> None:
 
 def test_count_tokens_counts_words() -> None:
     assert count_tokens(["What is 2 + 2?", "hi"]) == 6
+
+
+@given(text=st.text(alphabet=st.characters(max_codepoint=127)))
+def test_count_tokens_agrees_with_tokenize_on_ascii(text: str) -> None:
+    assert count_tokens([text]) == len(tokenize(text))
+
+
+def test_count_tokens_takes_any_text() -> None:
+    assert count_tokens(["caf\u00e9 \ud800 x"]) == 3
