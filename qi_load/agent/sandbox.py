@@ -18,6 +18,7 @@ __all__ = [
 
 SANDBOX_DIR: Final = Path(__file__).resolve().parent / "sandbox"
 _MAX_BYTES: Final = 256 * 1024
+_MAX_PATH: Final = 1024
 _EXTENSIONS: Final = "json|md|js|ts|py|txt|toml|yaml|yml|cfg|ini|lock|env|html|css|sh|log"
 # A path with a slash (relative, ../ or absolute), or a bare file name with a known extension.
 # Linear time on any text: a match may start only where a run of name characters starts
@@ -46,6 +47,8 @@ def resolve_in_sandbox(path: str, root: Path = SANDBOX_DIR) -> Path:
     """The real path of `path` inside `root`; SandboxError if it escapes (.., /abs, symlinks)."""
     if "\x00" in path:
         raise SandboxError("path contains a NUL byte")
+    if len(path) > _MAX_PATH:
+        raise SandboxError(f"path longer than {_MAX_PATH} characters")
     base = root.resolve()
     candidate = Path(path)
     if candidate.is_absolute() or path.startswith("~"):
@@ -59,11 +62,14 @@ def resolve_in_sandbox(path: str, root: Path = SANDBOX_DIR) -> Path:
 def read_sandbox_file(path: str, root: Path = SANDBOX_DIR) -> str:
     """Text of a sandbox file; SandboxError with a one-line reason otherwise."""
     resolved = resolve_in_sandbox(path, root)
-    if not resolved.is_file():
-        raise SandboxError(f"{path} does not exist in the sandbox")
-    if resolved.stat().st_size > _MAX_BYTES:
-        raise SandboxError(f"{path} is larger than {_MAX_BYTES} bytes")
-    return resolved.read_text(encoding="utf-8", errors="replace")
+    try:
+        if not resolved.is_file():
+            raise SandboxError(f"{path} does not exist in the sandbox")
+        if resolved.stat().st_size > _MAX_BYTES:
+            raise SandboxError(f"{path} is larger than {_MAX_BYTES} bytes")
+        return resolved.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:  # a name too long, out of descriptors: a refusal, not a crash
+        raise SandboxError(f"{path} cannot be read: {exc.strerror}") from None
 
 
 def _summarize_package(text: str) -> str:

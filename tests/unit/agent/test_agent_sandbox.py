@@ -68,3 +68,10 @@ def test_nested_files_resolve_inside() -> None:
 )
 def test_find_path(text: str, path: str | None) -> None:
     assert find_path(text) == path
+
+
+def test_absurd_paths_are_refused_not_raised() -> None:
+    with pytest.raises(SandboxError, match="longer than"):
+        read_sandbox_file("a/" * 5000 + "b.txt")
+    with pytest.raises(SandboxError, match="cannot be read"):
+        read_sandbox_file("x" * 300 + ".txt")

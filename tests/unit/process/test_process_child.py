@@ -1,0 +1,98 @@
+"""The child-process helper with real (tiny) processes: output, readiness, stop, death signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from qi_load.process import deathsig
+from qi_load.process.child import spawn, stop_all
+from qi_load.process.parent_watch import PARENT_PID_ENV
+
+
+def test_log_output_and_the_parent_pid_reach_the_child(tmp_path: Path) -> None:
+    log = tmp_path / "child.log"
+    child = spawn(
+        ["sh", "-c", f"echo out; echo err >&2; echo ${PARENT_PID_ENV}"], output="log", log=log
+    )
+    assert child.wait(10) == 0
+    child.close()
+    assert log.read_text().split() == ["out", "err", str(os.getpid())]
+
+
+def test_pump_hands_each_line_over_and_logs_it(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+    child = spawn(
+        ["sh", "-c", "echo one; echo two >&2"],
+        output="pump",
+        log=tmp_path / "p.log",
+        on_line=seen.append,
+    )
+    assert child.wait(10) == 0
+    child.close()  # joins the pump
+    assert sorted(seen) == [b"one\n", b"two\n"]
+    assert sorted((tmp_path / "p.log").read_text().split()) == ["one", "two"]
+
+
+def test_wait_ready_returns_the_rest_of_the_ready_line(tmp_path: Path) -> None:
+    script = "echo starting; echo READY http://x:1; sleep 30"
+    child = spawn(["sh", "-c", script], output="ready", log=tmp_path / "r.log")
+    try:
+        assert child.wait_ready("READY ", 10) == "http://x:1"
+    finally:
+        assert child.stop(5) == -signal.SIGTERM
+
+
+def test_wait_ready_times_out_or_sees_the_exit(tmp_path: Path) -> None:
+    silent = spawn(["sleep", "30"], output="ready")
+    with pytest.raises(TimeoutError):
+        silent.wait_ready("READY ", 0.3)
+    silent.stop(5)
+    gone = spawn(["true"], output="ready")
+    with pytest.raises(EOFError):
+        gone.wait_ready("READY ", 10)
+    gone.stop(5)
+
+
+def test_stop_kills_what_ignores_sigterm() -> None:
+    stubborn = spawn(["sh", "-c", "trap '' TERM; echo ok; sleep 30"], output="ready")
+    stubborn.wait_ready("ok", 10)
+    started = time.monotonic()
+    assert stubborn.stop(0.3) == -signal.SIGKILL
+    assert time.monotonic() - started < 5
+
+
+def test_stop_all_lets_children_finish_first() -> None:
+    quick = spawn(["sh", "-c", "exit 3"])
+    slow = spawn(["sleep", "30"])
+    stop_all([quick, slow], exit_within=0.5, term_grace=1.0)
+    assert quick.returncode == 3
+    assert slow.returncode == -signal.SIGTERM
+
+
+@pytest.mark.skipif(not deathsig.SUPPORTED, reason="Linux parent-death signal")
+def test_a_child_dies_with_its_parent_however_the_parent_dies() -> None:
+    code = (
+        "from qi_load.process.child import spawn\n"
+        "print(spawn(['sleep', '60']).pid, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        grandchild = psutil.Process(int(parent.stdout.readline()))
+        parent.kill()
+        parent.wait(10)
+        grandchild.wait(5)  # psutil.TimeoutExpired if it outlived its parent
+    finally:
+        parent.kill()
+        parent.wait(10)
+        if parent.stdout is not None:
+            parent.stdout.close()
