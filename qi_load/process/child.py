@@ -45,7 +45,6 @@ class Child:
     popen: subprocess.Popen[bytes]
     log_path: Path | None = None
     _pump: threading.Thread | None = field(default=None, repr=False)
-    _log: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -105,16 +104,18 @@ class Child:
         return code
 
     def close(self) -> None:
-        """Release our ends: pipes, the pump thread, the log file (after the child exited)."""
+        """Release our ends of its pipes (after the child exited).
+
+        A pump closes its own pipe and log at end of file: a grandchild that inherited the
+        pipe may keep it open, and closing a pipe under a blocked reader would hang.
+        """
         if self._pump is not None:
             self._pump.join(2.0)
             self._pump = None
+            return
         for pipe in (self.popen.stdout, self.popen.stderr):
             if pipe is not None and not pipe.closed:
                 pipe.close()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 def stop_all(
@@ -139,10 +140,14 @@ def stop_all(
 
 
 def _copy_lines(stream: IO[bytes], log: IO[bytes], on_line: Callable[[bytes], None]) -> None:
-    for line in iter(stream.readline, b""):
-        log.write(line)
-        log.flush()
-        on_line(line)
+    try:
+        for line in iter(stream.readline, b""):
+            log.write(line)
+            log.flush()
+            on_line(line)
+    finally:
+        stream.close()
+        log.close()
 
 
 def spawn(
@@ -198,10 +203,9 @@ def spawn(
     child = Child(name=name or Path(argv[0]).name, popen=popen, log_path=log)
     if output == "pump":
         assert log is not None and popen.stdout is not None
-        child._log = log.open("ab")
         child._pump = threading.Thread(
             target=_copy_lines,
-            args=(popen.stdout, child._log, on_line or (lambda line: None)),
+            args=(popen.stdout, log.open("ab"), on_line or (lambda line: None)),
             name=f"qi-pump-{child.name}",
             daemon=True,
         )
