@@ -21,7 +21,6 @@ import dataclasses
 import gc
 import logging
 import math
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -56,6 +55,7 @@ from qi_load.monitor.saturation import (
     DEFAULT_THRESHOLD_PCT,
     saturated_stages_from_csv,
 )
+from qi_load.process.child import spawn
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import (
     RecordBuffer,
@@ -750,8 +750,8 @@ def _on_quit(exit_code: int, **_kwargs: Any) -> None:
 def _render_report(path: Path) -> None:
     """``--qi-report``: pandas and matplotlib run in a child process, never in this one."""
     command = [sys.executable, "-m", "qi_load", "report", str(path)]
-    done = subprocess.run(command, check=False, stdin=subprocess.DEVNULL)
-    if done.returncode == 0:
+    done = spawn(command, name="report").popen  # dies with this process, as every child
+    if done.wait() == 0:
         logger.info("qi-load run directory: %s; report: %s", path, path / REPORT_HTML)
     else:
         logger.error(
