@@ -123,6 +123,39 @@ def test_a_child_whose_parent_dies_leaves_by_its_own_watch(
     assert time.monotonic() - killed < 5.0, url
 
 
+def test_a_locust_process_whose_parent_dies_leaves_by_its_own_watch(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    from qi_load.agent.launch import start_target
+
+    scenario = write_scenario(tmp_path, "watch", [{"name": "hold", "users": 1, "hold_s": 120}])
+    with start_target(["--timing", "all=20,2,8"]) as agent:
+        command = agent_locust_command(
+            "-H", agent.url, "--scenario", str(scenario), "--run-dir", str(tmp_path / "run")
+        )
+        code = (
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from qi_load.process.child import spawn\n"
+            f"child = spawn({command!r}, death_signal=None, output='log', log=Path(sys.argv[1]))\n"
+            "print(child.pid, flush=True)\n"
+            "import time; time.sleep(600)\n"
+        )
+        parent = subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "locust.log")], stdout=subprocess.PIPE
+        )
+        started.append(parent)
+        assert parent.stdout is not None
+        locust = psutil.Process(int(parent.stdout.readline()))
+        _wait_for(lambda: (tmp_path / "run" / "requests.csv").exists(), 90)
+        parent.kill()
+        parent.wait(10)
+        killed = time.monotonic()
+        _wait_for(lambda: gone(locust.pid), 5.0)
+        assert time.monotonic() - killed < 5.0
+    assert "Locust: the process that started it is gone" in (tmp_path / "locust.log").read_text()
+
+
 def test_a_worker_that_loses_its_master_stops_and_exits_1(
     tmp_path: Path, started: list[subprocess.Popen[bytes]]
 ) -> None:
