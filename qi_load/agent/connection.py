@@ -36,13 +36,14 @@ _TRANSPORTS: dict[tuple[str, int], asyncio.Transport] = {}
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    """How long a client may keep us waiting in each phase, and how many may connect."""
+    """How long a client may keep us waiting in each phase, and how many may connect (the
+    defaults are `TargetConfig`'s)."""
 
-    idle_s: float = 5.0
-    header_s: float = 10.0
-    body_s: float = 30.0
-    max_connections: int = 10_000
-    on_close: Callable[[str], None] = lambda reason: None
+    idle_s: float
+    header_s: float
+    body_s: float
+    max_connections: int
+    on_close: Callable[[str], None]
     """Told why a connection was closed: idle, header_timeout, body_timeout, over_limit."""
 
     def timeout(self, phase: Phase) -> float:
@@ -76,7 +77,8 @@ class TrackingH11Protocol(H11Protocol):
     `max_connections` open connections a new one is answered 503 and closed.
     """
 
-    limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+    limits: ClassVar[ConnectionLimits]
+    """Set by `guarded_protocol`: uvicorn instantiates the class, it passes no arguments."""
     _refusals: ClassVar[Notice] = Notice()
     _deadline: asyncio.TimerHandle | None = None
     _deadline_phase: Phase | None = None

@@ -1,9 +1,9 @@
 """Start a child process that dies with us, wait until it is ready, stop it and reap it.
 
 Every qi-load process that starts another (the embedded agent, the Locust master and
-workers, a sidecar's command, a benchmarked command) goes through `spawn`, so that none
-outlives a `kill -9` of its parent: the kernel's parent-death signal on Linux, plus the
-parent pid in the environment for the child's own watch (`parent_watch`).
+workers, the master's report, a sidecar's command, a benchmarked command) goes through
+`spawn`, so that none outlives a `kill -9` of its parent: the kernel's parent-death signal
+on Linux, plus the parent pid in the environment for the child's own watch (`parent_watch`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ Output = Literal["inherit", "log", "pump", "ready", "pipes"]
 - ready: stdout a pipe for `Child.wait_ready` (read until the ready line), stderr to `log`;
 - pipes: stdout and stderr pipes the caller reads.
 """
-
-KILL_WAIT_S = 5.0
 
 
 @dataclass
