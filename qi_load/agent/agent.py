@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +38,8 @@ class Answer:
     text: str
     tool_ms: float = 0.0
     tools: list[str] = field(default_factory=list)
+    # (tool, ms) per call in call order: the spans of an instrumented agent.
+    tool_calls: list[tuple[str, float]] = field(default_factory=list)
 
 
 class Agent:
@@ -47,10 +51,13 @@ class Agent:
         *,
         wrong_answers: bool = False,
         on_tool_call: Callable[[str, bool], None] | None = None,
+        slow_tools: Mapping[str, float] | None = None,
     ) -> None:
         self._tools = tool_caller
         self._wrong = wrong_answers
         self._on_tool_call = on_tool_call or (lambda name, ok: None)
+        self._slow_tools = dict(slow_tools or {})
+        self._tools_in_flight: Counter[str] = Counter()
 
     async def answer(self, query_type: QueryType, text: str) -> Answer:
         """The answer to `text` (read at both ends when long, as `classify` reads it)."""
@@ -66,9 +73,24 @@ class Agent:
             answer = Answer(reasoning_answer(text, wrong=self._wrong))
         else:
             answer = self._simple(text)
+        if answer.tools and not answer.tool_calls:
+            # A local tool: its work was the answer itself.
+            await self._contend(answer.tools[0])
+            answer.tool_calls = [(answer.tools[0], (time.perf_counter() - started) * 1000.0)]
         if answer.tools:
             answer.tool_ms = (time.perf_counter() - started) * 1000.0
         return answer
+
+    async def _contend(self, tool: str) -> None:
+        """A tool slowed by its own concurrency: ms per call in flight, this one included."""
+        per_call_ms = self._slow_tools.get(tool)
+        if not per_call_ms:
+            return
+        self._tools_in_flight[tool] += 1
+        try:
+            await asyncio.sleep(per_call_ms * self._tools_in_flight[tool] / 1000.0)
+        finally:
+            self._tools_in_flight[tool] -= 1
 
     def _simple(self, text: str) -> Answer:
         solved = solve(text)
@@ -106,17 +128,21 @@ class Agent:
         title = tools.extract_event_title(text)
         date, clock = tools.extract_when(text, dt.date.today())
         results: list[str] = []
+        calls: list[tuple[str, float]] = []
         for name, arguments in (
             ("get_weather", {"city": city}),
             ("create_calendar_event", {"title": title, "date": date, "time": clock}),
         ):
+            started = time.perf_counter()
             try:
+                await self._contend(name)
                 results.append(await self._tools.call(name, arguments))
             except ToolFailed as exc:
                 results.append(f"(failed: {exc})")
                 self._on_tool_call(name, False)
             else:
                 self._on_tool_call(name, True)
+            calls.append((name, (time.perf_counter() - started) * 1000.0))
         weather, event = results
         return Answer(
             "I used two tools.\n\n"
@@ -124,4 +150,5 @@ class Agent:
             f"2. **create_calendar_event** returned: {event}\n\n"
             f"So the current weather is {weather}, and your event is in the calendar.",
             tools=["get_weather", "create_calendar_event"],
+            tool_calls=calls,
         )

@@ -18,6 +18,7 @@ from qi_load.agent.llm import QueueFull, sleep_until, token_offsets
 from qi_load.agent.request import BadRequest, ChatRequest, parse_chat_request
 from qi_load.agent.service import Service
 from qi_load.agent.tokens import count_tokens, fit_tokens
+from qi_load.agent.tracing import RequestSpans, unix_ns_of
 from qi_load.agent.wire import (
     AGENT_HEADER,
     DONE,
@@ -111,6 +112,13 @@ async def _abort(scope: Scope, *, reset: bool) -> int:
     return ABORTED
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
 @dataclass
 class _Clock:
     """Server-side phase accounting of one request, in event-loop seconds."""
@@ -121,6 +129,10 @@ class _Clock:
     tool_ms: float = 0.0
     format_s: float = 0.0
     first_token: float | None = None
+    tool_calls: list[tuple[str, float]] = field(default_factory=list)
+    output_tokens: int = 0
+    # The phases as sent to the client and when: an instrumented agent's spans reuse them.
+    reported: tuple[float, dict[str, float]] | None = None
 
     @contextlib.contextmanager
     def formatting(self) -> Any:
@@ -136,12 +148,14 @@ class _Clock:
         format_ms = self.format_s * 1000.0
         total_ms = (now - self.arrival) * 1000.0
         llm_ms = max(0.0, total_ms - request_ms - self.tool_ms - format_ms)
-        return {
+        phases = {
             "request": round(request_ms, 3),
             "tool": round(self.tool_ms, 3),
             "llm": round(llm_ms, 3),
             "format": round(format_ms, 3),
         }
+        self.reported = (now, phases)
+        return phases
 
 
 @dataclass
@@ -223,6 +237,27 @@ class ChatCompletions:
             metrics.duration.labels(query_type, label).observe(loop.time() - clock.arrival)
             if faults.kind is not None:
                 metrics.faults.labels(faults.kind).inc()
+            if service.tracer is not None and clock.reported is not None:
+                self._trace(scope, request, query_type, clock, ok=status == 200)
+
+    def _trace(
+        self, scope: Scope, request: ChatRequest, query_type: QueryType, clock: _Clock, *, ok: bool
+    ) -> None:
+        assert self.service.tracer is not None and clock.reported is not None
+        reported_at, phases = clock.reported
+        self.service.tracer.record(
+            RequestSpans(
+                traceparent=_header(scope, b"traceparent"),
+                query_type=query_type,
+                model=request.model,
+                end_ns=unix_ns_of(reported_at, asyncio.get_running_loop().time()),
+                phases_ms=phases,
+                tool_calls=clock.tool_calls,
+                input_tokens=count_tokens(message.text for message in request.messages),
+                output_tokens=clock.output_tokens,
+                ok=ok,
+            )
+        )
 
     async def _serve(
         self,
@@ -279,12 +314,14 @@ class ChatCompletions:
         service = self.service
         answer = await service.agent.answer(query_type, request.last_user_text)
         clock.tool_ms = answer.tool_ms
+        clock.tool_calls = answer.tool_calls
         timing = service.config.timing(query_type)
         tokens = fit_tokens(answer.text, timing.output_tokens)
         finish_reason = "stop"
         limit = request.token_limit
         if limit is not None and limit < len(tokens):
             tokens, finish_reason = tokens[:limit], "length"
+        clock.output_tokens = len(tokens)
         offsets = token_offsets(
             timing.ttft_ms,
             timing.itl_ms,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,17 +15,22 @@ __all__ = [
     "DEFAULT_TIMINGS",
     "FAULT_KINDS",
     "QUERY_TYPES",
+    "TOOL_NAMES",
     "FaultKind",
     "QueryType",
     "TargetConfig",
+    "ToolName",
     "TypeTiming",
     "build_config",
+    "parse_slow_tool_flag",
     "parse_timing_flag",
 ]
 
 FaultKind = Literal[
     "http_500_html", "cut_mid_event", "invalid_json", "missing_done", "reset", "stall"
 ]
+ToolName = Literal["calculate", "read_file", "get_weather", "create_calendar_event"]
+TOOL_NAMES: Final[tuple[str, ...]] = get_args(ToolName)
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "http_500_html",
     "cut_mid_event",
@@ -134,6 +139,17 @@ class TargetConfig(BaseModel):
         le=86_400,
         description="An idle MCP session is ended after this (the agent keeps its own alive).",
     )
+    slow_tools: dict[ToolName, Annotated[float, Field(ge=0, le=60_000, allow_inf_nan=False)]] = (
+        Field(
+            default_factory=dict,
+            description="Per tool name: ms of delay per call of that tool in flight (contention).",
+        )
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP base URL (e.g. http://127.0.0.1:4318) to export the agent's "
+        "spans to; needs the `otel` extra.",
+    )
 
     def timing(self, query_type: QueryType) -> TypeTiming:
         """The timing of `query_type` with `slowdown` applied."""
@@ -145,6 +161,21 @@ class TargetConfig(BaseModel):
             itl_ms=base.itl_ms * self.slowdown,
             output_tokens=base.output_tokens,
         )
+
+
+def parse_slow_tool_flag(value: str) -> tuple[str, float]:
+    """`NAME=MS` -> (tool, ms per call in flight); QiLoadError if bad."""
+    name, sep, number = value.partition("=")
+    try:
+        per_call_ms = float(number)
+    except ValueError:
+        per_call_ms = float("nan")
+    if not sep or name not in TOOL_NAMES or not 0 <= per_call_ms <= 60_000:
+        raise QiLoadError(
+            f"--slow-tool {value!r}: expected NAME=MS with NAME one of {', '.join(TOOL_NAMES)} "
+            "and MS between 0 and 60000"
+        )
+    return name, per_call_ms
 
 
 def parse_timing_flag(value: str) -> tuple[str, TypeTiming]:
@@ -187,6 +218,7 @@ def build_config(
     *,
     profile: Path | None = None,
     timing_flags: list[str] | None = None,
+    slow_tool_flags: list[str] | None = None,
 ) -> TargetConfig:
     """Profile settings, then flags (only those given), then `--timing` flags; validated."""
     data: dict[str, Any] = _load_profile(profile) if profile is not None else {}
@@ -207,6 +239,11 @@ def build_config(
         for key in QUERY_TYPES if name == "all" else (name,):
             timings[key] = timing.model_dump()
     data["timings"] = timings
+    if slow_tool_flags:
+        data["slow_tools"] = {
+            **(data.get("slow_tools") or {}),
+            **dict(parse_slow_tool_flag(flag) for flag in slow_tool_flags),
+        }
     try:
         return TargetConfig.model_validate(data)
     except ValidationError as exc:

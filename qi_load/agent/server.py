@@ -146,5 +146,7 @@ async def serve(config: TargetConfig, report: PhaseReporter) -> int:
     await serving
     if orphan_watch is not None:
         orphan_watch.cancel()
+    if service.tracer is not None:
+        service.tracer.close()
     print("qi-load target: stopped", file=sys.stderr, flush=True)
     return 0

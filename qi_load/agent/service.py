@@ -11,6 +11,7 @@ from qi_load.agent.config import TargetConfig
 from qi_load.agent.faults import BoundedCache, FaultPlanner
 from qi_load.agent.llm import SlotPool
 from qi_load.agent.metrics import TargetMetrics
+from qi_load.agent.tracing import AgentTracer
 
 __all__ = ["Service"]
 
@@ -40,6 +41,12 @@ class Service:
             self.tool_caller,
             wrong_answers=self.config.wrong_answers,
             on_tool_call=self._count_tool_call,
+            slow_tools={str(tool): ms for tool, ms in self.config.slow_tools.items()},
+        )
+        self.tracer = (
+            AgentTracer(self.config.otlp_endpoint, self.config.model)
+            if self.config.otlp_endpoint
+            else None
         )
         self.metrics.slots_total.set(self.config.slots)
 

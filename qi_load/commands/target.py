@@ -107,6 +107,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="end an MCP session idle for this many s (default 600)",
     )
+    add(
+        "--slow-tool",
+        action="append",
+        default=[],
+        metavar="NAME=MS",
+        help="tool NAME waits MS per call of it in flight: it slows with concurrency (repeatable)",
+    )
+    add(
+        "--otlp-endpoint",
+        default=None,
+        metavar="URL",
+        help="export the agent's spans over OTLP/HTTP to URL (e.g. http://127.0.0.1:4318)",
+    )
 
 
 def _phase(name: str, milliseconds: float) -> None:
@@ -151,12 +164,13 @@ def run(args: argparse.Namespace) -> int:
         "error_rate", "spike_rate", "spike_ms", "drop_rate", "leak_mb_per_min", "cache_mb",
         "compute_thread", "slowdown",
         "wrong_answers", "access_log", "idle_timeout_s", "header_timeout_s", "body_timeout_s",
-        "max_connections", "mcp_max_sessions", "mcp_session_idle_s",
+        "max_connections", "mcp_max_sessions", "mcp_session_idle_s", "otlp_endpoint",
     )  # fmt: skip
     config = build_config(
         {name: getattr(args, name) for name in names},
         profile=args.profile,
         timing_flags=args.timing,
+        slow_tool_flags=args.slow_tool,
     )
     _phase("configuration", (time.perf_counter() - started) * 1000.0)
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
