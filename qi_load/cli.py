@@ -11,9 +11,41 @@ from types import FrameType
 from typing import Protocol, cast
 
 from qi_load import __version__
-from qi_load.errors import QiLoadError
+from qi_load.errors import QiLoadError, RunFailed
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_CHECK_FAILED",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "build_parser",
+    "exit_code_for",
+    "exit_code_for_status",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+"""A run or command failed for a reason outside the user's input (``RunFailed``)."""
+EXIT_USAGE = 2
+"""Bad input: a scenario, option or file the user gave is wrong (``QiLoadError``)."""
+EXIT_CHECK_FAILED = 3
+"""``--check`` / ``compare``: an SLO, target, alert or regression gate failed."""
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C or SIGTERM (the shell's 128 + SIGINT)."""
+
+
+def exit_code_for(exc: QiLoadError) -> int:
+    """The exit code of an error kind (the one place the mapping lives)."""
+    return EXIT_ERROR if isinstance(exc, RunFailed) else EXIT_USAGE
+
+
+def exit_code_for_status(status: str) -> int:
+    """The exit code of a run that ended with ``status`` (run.json's)."""
+    return {"complete": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(status, EXIT_ERROR)
+
 
 # Subcommand name -> module in qi_load.commands. Each module is light to import and
 # defines HELP, add_arguments(parser) and run(args) -> int; heavy imports happen in run().
@@ -83,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.passthrough = passthrough
     if getattr(args, "_command", None) is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     # SIGTERM (timeout, CI, Kubernetes) takes Ctrl-C's path; commands that handle signals
     # themselves (run, target, monitor, startup, toolchain) install their own handlers.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -91,10 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _load(args._command).run(args)
     except QiLoadError as exc:
         print(f"qi-load {args._command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code_for(exc)
     except KeyboardInterrupt:
         print(f"qi-load {args._command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from typing import Any
 import psutil
 
 from qi_load.agent.launch import TargetProcess, spawn_target
-from qi_load.errors import EXIT_ERROR, EXIT_USAGE, QiLoadError
+from qi_load.cli import EXIT_INTERRUPTED, EXIT_USAGE, exit_code_for_status
+from qi_load.errors import QiLoadError, RunFailed
 from qi_load.generate.quality import DEFAULT_QUALITY_MODE, QualityMode
 from qi_load.generate.shared_options import (
     PREFLIGHT_FAILURE_PREFIX,
@@ -28,6 +29,7 @@ from qi_load.generate.shared_options import (
     mcp_url,
     monitor_target_args,
 )
+from qi_load.generate.validation import check_run_options
 from qi_load.monitor.hostmon import find_pids_by_name
 from qi_load.process.child import Child, spawn, stop_all
 from qi_load.record.rundir import REPORT_HTML, RunDir, new_run_id
@@ -235,6 +237,7 @@ def _scenario_source(name_or_path: str) -> str:
 
 def run(options: RunOptions) -> RunResult:
     """Run one scenario end to end and return where its run directory is."""
+    check_run_options(options)
     scenario: Scenario = resolve_scenario(
         options.scenario, {"time_scale": options.time_scale} if options.time_scale else None
     )
@@ -390,12 +393,10 @@ def _fail_before_start(run_dir: RunDir, *, remove: bool) -> None:
     )
     if cause is None:
         last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
-        raise QiLoadError(
-            f"Locust stopped before the run started: {last} (see {log})", exit_code=EXIT_USAGE
-        )
+        raise QiLoadError(f"Locust stopped before the run started: {last} (see {log})")
     if remove:
         shutil.rmtree(run_dir.path, ignore_errors=True)
-    raise QiLoadError(cause, exit_code=EXIT_USAGE)
+    raise QiLoadError(cause)
 
 
 def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResult:
@@ -403,18 +404,18 @@ def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResul
         manifest = run_dir.read_manifest()
     except FileNotFoundError:
         if not interrupted:
-            raise QiLoadError(
-                f"Locust did not write {run_dir.run_json}; see {run_dir.path}/locust-master.log",
-                exit_code=EXIT_ERROR,
+            raise RunFailed(
+                f"Locust did not write {run_dir.run_json}; see {run_dir.path}/locust-master.log"
             ) from None
         # Stopped before the test started (Locust opens run.json at its test_start).
-        return RunResult(run_dir=run_dir.path, status="interrupted", exit_code=130)
+        return RunResult(run_dir=run_dir.path, status="interrupted", exit_code=EXIT_INTERRUPTED)
     except ValueError as exc:
-        raise QiLoadError(
-            f"{run_dir.run_json}: {exc}; see {run_dir.path}/locust-master.log",
-            exit_code=EXIT_ERROR,
+        raise RunFailed(
+            f"{run_dir.run_json}: {exc}; see {run_dir.path}/locust-master.log"
         ) from None
     status = str(manifest.get("status", "failed"))
+    if status == "failed" and manifest.get("error"):
+        raise RunFailed(str(manifest["error"]))  # the run directory could not be written
     if status == "running":
         # The master died without closing its manifest (killed): the data stays readable.
         status = "interrupted" if interrupted else "failed"
@@ -422,7 +423,7 @@ def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResul
     result = RunResult(
         run_dir=run_dir.path,
         status=status,
-        exit_code={"complete": 0, "interrupted": 130}.get(status, EXIT_ERROR),
+        exit_code=exit_code_for_status(status),
         manifest=manifest,
     )
     # An interrupted run is left for `qi-load report` so that Ctrl-C returns promptly.

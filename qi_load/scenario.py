@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import copy
+import math
 import random
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from qi_load.errors import QiLoadError
+from qi_load.errors import ConfigError
 from qi_load.monitor.alert_rules import DEFAULT_RULES, AlertRule
 from qi_load.record.schema import QUERY_TYPES
 from qi_load.yamlconf import (
     FieldError,
-    apply_overrides,
-    explain_validation_error,
-    read_yaml_mapping,
+    load_model,
     suggest,
 )
 
@@ -34,6 +33,7 @@ __all__ = [
     "AlertRule",
     "Arrival",
     "Conversation",
+    "Limits",
     "Monitor",
     "RequestSequence",
     "Scenario",
@@ -105,7 +105,8 @@ DEFAULT_MIX: Final[dict[str, float]] = dict.fromkeys(QUERY_TYPES, 1.0)
 
 class _Model(BaseModel):
     # strict: YAML already yields typed values; "3" for a number or true for 1 is a mistake.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # No inf/nan: `.inf` seconds never end, and run.json must stay valid JSON.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class RequestSequence(_Model):
@@ -169,8 +170,10 @@ class Stage(_Model):
         duration = data.pop("duration_s")
         if "hold_s" in data:
             raise FieldError(("duration_s",), "give hold_s or duration_s, not both")
-        if not _is_number(duration) or duration <= 0:
-            raise FieldError(("duration_s",), f"expected a number of seconds > 0, got {duration!r}")
+        if not _is_number(duration) or not 0 < duration < math.inf:
+            raise FieldError(
+                ("duration_s",), f"expected a finite number of seconds > 0, got {duration!r}"
+            )
         ramp = data.get("ramp_s", 0.0)
         if _is_number(ramp):
             if ramp > duration:
@@ -411,6 +414,27 @@ class Monitor(_Model):
     )
 
 
+class Limits(_Model):
+    """Upper bounds that stop a typo (``users: 100000000``, ``time_scale: 1e308``) before it
+    wedges the master or never ends; a run that really needs more raises them here."""
+
+    max_users: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Most users of any stage."
+    )
+    max_rate: float = Field(
+        default=10_000.0,
+        gt=0,
+        le=10_000_000,
+        description="Highest open-loop arrival rate, requests per second.",
+    )
+    max_duration_s: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        le=366 * 86_400.0,
+        description="Longest run, warm-up included, after time_scale (seconds; default 7 days).",
+    )
+
+
 class Scenario(_Model):
     """A load scenario: what load to apply over time, and what counts as good."""
 
@@ -457,6 +481,9 @@ class Scenario(_Model):
     )
     model: str | None = Field(default=None, description="Model name sent with each request.")
     max_tokens: int | None = Field(default=None, ge=1, description="max_tokens of each request.")
+    limits: Limits = Field(
+        default_factory=Limits, description="Upper bounds on users, rate and duration."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -486,6 +513,12 @@ class Scenario(_Model):
                     f"{stage.name!r} is already used by stages[{seen[stage.name]}]",
                 )
             seen[stage.name] = index
+            if stage.users > self.limits.max_users:
+                raise FieldError(
+                    ("stages", index, "users"),
+                    f"{stage.users} is more than limits.max_users ({self.limits.max_users}); "
+                    "raise limits.max_users if the run really needs that many",
+                )
             lasts = stage.duration_s * self.time_scale
             if lasts < MIN_STAGE_S:
                 raise FieldError(
@@ -493,6 +526,20 @@ class Scenario(_Model):
                     f"lasts {lasts:g} s after time_scale {self.time_scale:g}; a stage must "
                     f"last at least {MIN_STAGE_S:g} s (Locust changes users once per second)",
                 )
+        if self.arrival.rate is not None and self.arrival.rate > self.limits.max_rate:
+            raise FieldError(
+                ("arrival", "rate"),
+                f"{self.arrival.rate:g} is more than limits.max_rate ({self.limits.max_rate:g} "
+                "requests/s); raise limits.max_rate if the run really needs it",
+            )
+        total = self.total_duration_s
+        if not total <= self.limits.max_duration_s:
+            raise FieldError(
+                ("time_scale",) if self.time_scale != 1 else ("stages",),
+                f"the run lasts {total:.3g} s (time_scale {self.time_scale:g}), more than "
+                f"limits.max_duration_s ({self.limits.max_duration_s:g} s); raise "
+                "limits.max_duration_s if the run really needs it",
+            )
         first = self.stages[0]
         if self.warmup_s > 0:
             if self.warmup_s * self.time_scale < MIN_STAGE_S:
@@ -572,17 +619,17 @@ def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, A
 
 def load_scenario(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Scenario:
     """Read, override and validate a scenario file; any mistake raises a one-line
-    ``QiLoadError`` (exit 2) naming the file, the line or field path, the value and what
+    ``ConfigError`` (exit 2) naming the file, the line or field path, the value and what
     was expected. ``overrides`` maps dotted paths (``stages.0.users``) to values."""
     path = Path(path)
-    located = read_yaml_mapping(path, what="scenario")
-    data = located.data
-    overridden = apply_overrides(data, overrides or {})
-    data.setdefault("name", path.name.removesuffix(".yaml").removesuffix(".yml"))
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise explain_validation_error(exc, located, Scenario, overridden) from None
+    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    return load_model(
+        path,
+        Scenario,
+        what="scenario",
+        overrides=overrides,
+        prepare=lambda data: {"name": name, **data},
+    )
 
 
 def available_scenarios() -> list[str]:
@@ -600,9 +647,9 @@ def packaged_scenario_path(name_or_path: str) -> Path:
     if packaged.is_file():
         return packaged
     if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        raise QiLoadError(f"{name_or_path}: scenario file not found")
+        raise ConfigError(f"{name_or_path}: scenario file not found")
     names = available_scenarios()
-    raise QiLoadError(
+    raise ConfigError(
         f"unknown scenario {name_or_path!r}{suggest(name_or_path, names)}; packaged "
         f"scenarios: {', '.join(names)} (or give the path of a YAML file)"
     )

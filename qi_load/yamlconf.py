@@ -6,22 +6,25 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from qi_load.errors import QiLoadError
+from qi_load.errors import ConfigError
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_NESTING",
     "FieldError",
     "Located",
     "apply_overrides",
     "explain_validation_error",
     "format_path",
+    "load_model",
     "parse_override",
     "parse_overrides",
     "read_yaml_mapping",
@@ -29,6 +32,12 @@ __all__ = [
 ]
 
 PathToken = str | int
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+MAX_NESTING: Final = 32
+"""Deepest nesting of mappings and lists a config file may have (real ones need < 10)."""
+MAX_FILE_BYTES: Final = 16 * 1024 * 1024
+"""Largest config file read (real ones are a few KB); a bigger one is a wrong path."""
 
 
 class FieldError(ValueError):
@@ -76,40 +85,92 @@ def _child(node: yaml.Node | None, token: PathToken) -> yaml.Node | None:
     return None
 
 
-def read_yaml_mapping(path: Path, *, what: str = "scenario") -> Located:
-    """Parse ``path`` as a YAML mapping; every problem becomes a one-line ``QiLoadError``."""
+def read_yaml_mapping(path: Path, *, what: str = "scenario", empty_ok: bool = False) -> Located:
+    """Parse ``path`` as a YAML mapping; every problem becomes a one-line ``ConfigError``.
+
+    JSON files read too (JSON is YAML). ``empty_ok``: an empty file is an empty mapping."""
     file = str(path)
     if not path.exists():
-        raise QiLoadError(f"{file}: {what} file not found")
+        raise ConfigError(f"{file}: {what} file not found")
     if path.is_dir():
-        raise QiLoadError(f"{file}: is a directory, expected a {what} YAML file")
+        raise ConfigError(f"{file}: is a directory, expected a {what} YAML file")
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(
+                f"{file}: {size} bytes, more than a {what} file can be "
+                f"({MAX_FILE_BYTES // (1024 * 1024)} MiB)"
+            )
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise QiLoadError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ConfigError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
-        raise QiLoadError(f"{file}: cannot read ({exc.strerror})") from None
+        raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         if root is not None:
+            _check_depth(file, root)
             _reject_duplicate_keys(file, root, [])
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(
+            f"{file}: nested deeper than {MAX_NESTING} levels of mappings and lists"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
         problem = exc.problem or exc.context or "syntax error"
         context = f" ({exc.context})" if exc.context and exc.problem else ""
-        raise QiLoadError(_one_line(f"{where}: invalid YAML: {problem}{context}")) from None
+        raise ConfigError(_one_line(f"{where}: invalid YAML: {problem}{context}")) from None
     except yaml.YAMLError as exc:
-        raise QiLoadError(_one_line(f"{file}: invalid YAML: {exc}")) from None
+        raise ConfigError(_one_line(f"{file}: invalid YAML: {exc}")) from None
     if data is None:
-        raise QiLoadError(f"{file}: empty file, expected a mapping of {what} fields")
+        if empty_ok:
+            return Located(file, {}, None)
+        raise ConfigError(f"{file}: empty file, expected a mapping of {what} fields")
     if not isinstance(data, dict):
         line = root.start_mark.line + 1 if root is not None else 1
-        raise QiLoadError(
+        raise ConfigError(
             f"{file}:{line}: expected a mapping of {what} fields (key: value), got {_kind(data)}"
         )
     return Located(file, data, root)
+
+
+def load_model(
+    path: Path | str,
+    model: type[ModelT],
+    *,
+    what: str,
+    overrides: Mapping[str, Any] | None = None,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    empty_ok: bool = False,
+) -> ModelT:
+    """The one config loader: read ``path``, apply ``overrides`` (dotted paths) and
+    ``prepare`` (defaults a model cannot express), validate into ``model``; any mistake is
+    a one-line ``ConfigError``: ``file:line: field.path: problem``."""
+    located = read_yaml_mapping(Path(path), what=what, empty_ok=empty_ok)
+    overridden = apply_overrides(located.data, overrides or {})
+    data = prepare(located.data) if prepare is not None else located.data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise explain_validation_error(exc, located, model, overridden) from None
+
+
+def _check_depth(file: str, root: yaml.Node) -> None:
+    """Iterative, so a hostile file cannot exhaust the stack here."""
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(
+                f"{file}:{node.start_mark.line + 1}: nested deeper than {MAX_NESTING} levels "
+                "of mappings and lists"
+            )
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((value, depth + 1) for _key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in node.value)
 
 
 def _reject_duplicate_keys(file: str, node: yaml.Node, path: list[PathToken]) -> None:
@@ -120,7 +181,7 @@ def _reject_duplicate_keys(file: str, node: yaml.Node, path: list[PathToken]) ->
             name = str(key.value)
             if name in seen:
                 where = format_path(path) or "top level"
-                raise QiLoadError(
+                raise ConfigError(
                     f"{file}:{key.start_mark.line + 1}: {where}: duplicate key {name!r}"
                 )
             seen.add(name)
@@ -135,7 +196,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise QiLoadError(f"override {text!r}: expected KEY=VALUE, e.g. stages.0.users=3")
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. stages.0.users=3")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -170,14 +231,14 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
         tokens = _split_key(key)
         label = f"{key}={value}"
         if not tokens:
-            raise QiLoadError(f"override {label!r}: empty key")
+            raise ConfigError(f"override {label!r}: empty key")
         node: Any = data
         for depth, token in enumerate(tokens):
             last = depth == len(tokens) - 1
             where = format_path(tokens[:depth]) or "the top level"
             if isinstance(node, list):
                 if not isinstance(token, int) or not 0 <= token < len(node):
-                    raise QiLoadError(
+                    raise ConfigError(
                         f"override {label!r}: {where} is a list of {len(node)}, "
                         f"expected an index 0..{len(node) - 1} instead of {token!r}"
                     )
@@ -186,7 +247,7 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
                 if not last and node.get(token) is None:
                     node[token] = {}
             else:
-                raise QiLoadError(f"override {label!r}: {where} is {_kind(node)}, not a mapping")
+                raise ConfigError(f"override {label!r}: {where} is {_kind(node)}, not a mapping")
             if last:
                 node[token] = value
             else:
@@ -217,7 +278,7 @@ def explain_validation_error(
     located: Located,
     model: type[BaseModel],
     overridden: Mapping[str, str] | None = None,
-) -> QiLoadError:
+) -> ConfigError:
     """The first validation error as one line: ``file:line: field.path: problem``."""
     # An unknown key is usually a misspelt one, which also makes its field "missing":
     # report the misspelling first.
@@ -239,7 +300,7 @@ def explain_validation_error(
     where = f"{located.file}:{line}" if line else located.file
     more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
     text = f"{where}: {path or 'top level'}: {problem}{source}"
-    return QiLoadError(_one_line(text + (more if len(errors) > 1 else "")))
+    return ConfigError(_one_line(text + (more if len(errors) > 1 else "")))
 
 
 def _problem(err: ErrorDetails, model: type[BaseModel], loc: list[PathToken]) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qi_load.errors import QiLoadError
 from qi_load.record.schema import QUERY_TYPES, QueryType
+from qi_load.yamlconf import read_yaml_mapping
 
 __all__ = [
     "DEFAULT_TIMINGS",
@@ -198,19 +198,7 @@ def parse_timing_flag(value: str) -> tuple[str, TypeTiming]:
 
 
 def _load_profile(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise QiLoadError(f"--profile {path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise QiLoadError(f"--profile {path}{where}: invalid YAML") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise QiLoadError(f"--profile {path}: expected a mapping of settings at the top level")
-    return data
+    return read_yaml_mapping(path, what="agent profile", empty_ok=True).data
 
 
 def build_config(

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qi_load.errors import EXIT_ERROR, QiLoadError
+from qi_load.errors import RunFailed
 from qi_load.process.child import Child, spawn
 
 __all__ = ["READY_PREFIX", "TargetProcess", "parse_phases", "spawn_target", "start_target"]
@@ -75,7 +75,7 @@ def spawn_target(
     stderr_path: Path | None = None,
     python: str = sys.executable,
 ) -> TargetProcess:
-    """Start the target, wait for QI_READY and return it running; raise QiLoadError if it fails.
+    """Start the target, wait for QI_READY and return it running; raise RunFailed if it fails.
 
     stdout is a pipe read only up to the QI_READY line (the target writes nothing after it);
     stderr (phases, access logs) goes to `stderr_path` or a temporary file so it never blocks.
@@ -95,9 +95,8 @@ def spawn_target(
         code = target.stop()
         reason = "timed out" if isinstance(exc, TimeoutError) else f"exited with {code}"
         tail = target.stderr_text().strip().splitlines()[-5:]
-        raise QiLoadError(
-            f"target {' '.join(args)!r} {reason} before QI_READY: {' | '.join(tail)}",
-            exit_code=EXIT_ERROR,
+        raise RunFailed(
+            f"target {' '.join(args)!r} {reason} before QI_READY: {' | '.join(tail)}"
         ) from None
     finally:
         if not target.url:

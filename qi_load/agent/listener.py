@@ -17,7 +17,7 @@ import time
 from typing import Any, Final
 
 from qi_load.agent.notice import Notice
-from qi_load.errors import EXIT_ERROR, QiLoadError
+from qi_load.errors import RunFailed
 
 __all__ = [
     "FD_RESERVE",
@@ -53,7 +53,7 @@ class Listener(socket.socket):
 
 
 def bind(host: str, port: int, backlog: int = 2048) -> Listener:
-    """A non-blocking listening socket; QiLoadError (one line) if the address is taken."""
+    """A non-blocking listening socket; RunFailed (one line) if the address is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
     # listening socket says TCP, and without it Nagle holds small SSE events for ~40 ms.
@@ -63,9 +63,7 @@ def bind(host: str, port: int, backlog: int = 2048) -> Listener:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise QiLoadError(
-            f"cannot bind {host}:{port}: {exc.strerror}", exit_code=EXIT_ERROR
-        ) from None
+        raise RunFailed(f"cannot bind {host}:{port}: {exc.strerror}") from None
     sock.listen(backlog)
     sock.setblocking(False)
     return sock

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qi_load.analyze.degradation import TARGET_ROLES
 from qi_load.analyze.stages import StageStats
 from qi_load.errors import QiLoadError
+from qi_load.yamlconf import load_model
 
 __all__ = [
     "Grade",
@@ -92,20 +91,24 @@ class TargetResult(TypedDict):
     basis: str
 
 
-def _merge(base: TargetsConfig, data: Any, where: str) -> TargetsConfig:
+def _merged(base: TargetsConfig, data: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with the fields ``data`` sets (levels can be given one at a time)."""
-    if data is None:
-        return base
-    if not isinstance(data, Mapping):
-        raise QiLoadError(f"{where}: expected a mapping of targets, got {type(data).__name__}")
     merged = base.model_dump()
     for key, value in data.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
+    return merged
+
+
+def _merge(base: TargetsConfig, data: Any, where: str) -> TargetsConfig:
+    if data is None:
+        return base
+    if not isinstance(data, Mapping):
+        raise QiLoadError(f"{where}: expected a mapping of targets, got {type(data).__name__}")
     try:
-        return TargetsConfig.model_validate(merged)
+        return TargetsConfig.model_validate(_merged(base, data))
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -114,19 +117,10 @@ def _merge(base: TargetsConfig, data: Any, where: str) -> TargetsConfig:
 
 def load_targets(path: Path | str, base: TargetsConfig | None = None) -> TargetsConfig:
     """``base`` (default: the methodology's) overridden by a YAML or JSON file."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise QiLoadError(f"{file}: cannot read targets file ({exc.strerror})") from exc
-    try:
-        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0]
-        raise QiLoadError(
-            f"{file}: not valid {file.suffix.lstrip('.') or 'YAML'}: {first}"
-        ) from exc
-    return _merge(base or TargetsConfig(), data, str(file))
+    start = base or TargetsConfig()
+    return load_model(
+        path, TargetsConfig, what="targets", prepare=lambda data: _merged(start, data)
+    )
 
 
 def targets_from_scenario(scenario: Mapping[str, Any]) -> TargetsConfig:

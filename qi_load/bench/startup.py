@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qi_load.bench.proctree import ProcessTree
-from qi_load.errors import EXIT_ERROR, EXIT_USAGE, QiLoadError
+from qi_load.errors import QiLoadError, RunFailed
 
 __all__ = [
     "PHASE_LINE",
@@ -243,7 +243,7 @@ def measure_startup(
         tree = ProcessTree(argv, cwd=cwd, env=env)
         tree.start()
     except OSError as exc:
-        raise QiLoadError(f"cannot start `{command}`: {exc}", exit_code=EXIT_USAGE) from exc
+        raise QiLoadError(f"cannot start `{command}`: {exc}") from exc
     with tree:
         watch = _Watch(tree, ready)
         deadline = tree.t_start + timeout_s
@@ -255,27 +255,24 @@ def measure_startup(
                 if watch.is_ready():
                     break
                 if ready.kind != "exit":
-                    raise QiLoadError(
+                    raise RunFailed(
                         f"run {index}: `{command}` exited with code {tree.returncode} after "
                         f"{(tree.t_exit - tree.t_start) * 1000:.0f} ms before it was ready "
-                        f"(waiting for {ready.describe()}); last output: {_last_output(tree)}",
-                        exit_code=EXIT_ERROR,
+                        f"(waiting for {ready.describe()}); last output: {_last_output(tree)}"
                     )
                 if tree.returncode != 0:
-                    raise QiLoadError(
+                    raise RunFailed(
                         f"run {index}: `{command}` exited with code {tree.returncode}; "
-                        f"last output: {_last_output(tree)}",
-                        exit_code=EXIT_ERROR,
+                        f"last output: {_last_output(tree)}"
                     )
                 watch.ready_at = tree.t_exit
                 break
             now = time.perf_counter()
             if now > deadline:
-                raise QiLoadError(
+                raise RunFailed(
                     f"run {index}: `{command}` was not ready after {timeout_s:g} s (waiting for "
                     f"{ready.describe()}); its process tree was killed; "
-                    f"last output: {_last_output(tree)}",
-                    exit_code=EXIT_ERROR,
+                    f"last output: {_last_output(tree)}"
                 )
             watch.check(now, deadline)
         if ready.kind == "exit":

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from qi_load.bench.proctree import ProcessTree
 from qi_load.bench.toolchain_config import Comparison
-from qi_load.errors import EXIT_ERROR, QiLoadError
+from qi_load.errors import QiLoadError, RunFailed
 
 __all__ = [
     "ComparisonResult",
@@ -94,10 +94,9 @@ def measure_command(
             tree.read_output(_SAMPLE_S)
             now = time.perf_counter()
             if now > deadline:
-                raise QiLoadError(
+                raise RunFailed(
                     f"{what}: `{shlex.join(argv)}` did not finish within {timeout_s:g} s; its "
-                    "process tree was killed",
-                    exit_code=EXIT_ERROR,
+                    "process tree was killed"
                 )
             if tree.returncode is None and now >= next_sample:
                 peak = max(peak, tree.sample().rss_bytes)
@@ -108,10 +107,9 @@ def measure_command(
             tree.read_output(0.05)
         if tree.returncode != 0:
             last = " | ".join(line for line in list(tree.tail)[-3:] if line.strip())
-            raise QiLoadError(
+            raise RunFailed(
                 f"{what}: `{shlex.join(argv)}` exited with code {tree.returncode}; last output: "
-                f"{last or '(none)'}",
-                exit_code=EXIT_ERROR,
+                f"{last or '(none)'}"
             )
     return Measurement(
         wall_s=wall,

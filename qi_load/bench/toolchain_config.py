@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
     PlainValidator,
-    ValidationError,
     model_validator,
 )
 
-from qi_load.errors import QiLoadError
+from qi_load.yamlconf import load_model
 
 __all__ = ["Command", "Comparison", "ToolchainConfig", "load_toolchain_config"]
 
@@ -101,38 +99,6 @@ class ToolchainConfig(BaseModel):
         return self
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else part
-    return path or "(top level)"
-
-
 def load_toolchain_config(path: Path) -> ToolchainConfig:
-    """Read and validate ``path``; any mistake raises ``QiLoadError`` naming file and field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise QiLoadError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise QiLoadError(f"{path}{where}: invalid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise QiLoadError(
-            f"{path}: expected a mapping with `comparisons`, got {type(data).__name__}"
-        )
-    try:
-        return ToolchainConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        value = f" (got {first['input']!r})" if first["type"] != "missing" else ""
-        raise QiLoadError(
-            f"{path}: {_field_path(tuple(first['loc']))}: {first['msg']}{value}{more}"
-        ) from exc
+    """Read and validate ``path``; any mistake raises ``ConfigError`` naming file and field."""
+    return load_model(path, ToolchainConfig, what="toolchain")

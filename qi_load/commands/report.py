@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qi_load.errors import EXIT_CHECK_FAILED, QiLoadError
+from qi_load.cli import EXIT_CHECK_FAILED
+from qi_load.errors import QiLoadError
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "parse_formats", "run"]
 

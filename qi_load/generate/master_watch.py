@@ -15,7 +15,7 @@ import gevent
 from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 
-from qi_load.errors import EXIT_ERROR
+from qi_load.cli import EXIT_ERROR
 
 __all__ = ["EXIT_MASTER_LOST", "MASTER_SILENCE_S", "watch_master"]
 

@@ -35,9 +35,10 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from qi_load.errors import QiLoadError
+from qi_load.errors import OutputError, QiLoadError
 from qi_load.generate import monitoring, preflight, webui
 from qi_load.generate.master_watch import watch_master
+from qi_load.generate.output_guard import stop_run_on_output_error
 from qi_load.generate.parent_link import watch_parent
 from qi_load.generate.plan import PlannedStage, stage_at, stage_plan, users_at
 from qi_load.generate.quality import add_quality_arguments
@@ -46,10 +47,12 @@ from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.shared_options import (
     add_chat_options,
     add_preflight_option,
+    add_queries_option,
     add_run_id_option,
     add_time_scale_option,
 )
 from qi_load.generate.signals import hand_over_to_main, in_main_greenlet, install_signal_handlers
+from qi_load.generate.validation import check_options
 from qi_load.monitor.saturation import (
     DEFAULT_MIN_SECONDS,
     DEFAULT_THRESHOLD_PCT,
@@ -148,6 +151,8 @@ class QiState:
     """Also called with every batch written (master / local): e.g. the web UI's live view."""
     quality: QualityManifest | None = None
     """The run's answer checks (``--quality``, ``--reference-agent``, ``--queries``)."""
+    output_error: OutputError | None = None
+    """The first failed write to the run directory: the run stops, its status is failed."""
 
     def current_stage(self, wall: float | None = None) -> PlannedStage | None:
         if self.t0 is None or not self.plan:
@@ -271,11 +276,7 @@ def _add_arguments(parser: Any) -> None:
         default=0.0,
         help="Print a progress line every N seconds (0: off)",
     )
-    group.add_argument(
-        "--queries",
-        default="",
-        help="YAML file with extra prompts and quality checks per query type",
-    )
+    add_queries_option(group)
     add_quality_arguments(group)
     add_chat_options(group)
 
@@ -308,6 +309,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     qi = QiState(environment=environment)
     _STATE = qi
     try:
+        check_options(environment.parsed_options, environment.host)
         qi.scenario = _resolve_scenario(environment)
         qi.quality = quality_manifest(environment.parsed_options)
     except QiLoadError as exc:
@@ -471,7 +473,7 @@ def _open_run(qi: QiState) -> None:
     qi.buffer.drain()  # anything left from before this test belongs to no run
     run_id, path = _run_location(qi)
     qi.runs_opened += 1
-    qi.run_dir = RunDir(path).create()
+    qi.run_dir = RunDir(path, on_error=stop_run_on_output_error(qi)).create()
     qi.writer = RunWriter(qi.run_dir)
     qi.active, qi.finalized, qi.status = True, False, "running"
     qi.lost_workers = []
@@ -512,6 +514,8 @@ def _record_environment(run_dir: RunDir) -> None:
 
 
 def _run_status(qi: QiState) -> RunStatus:
+    if qi.output_error is not None:
+        return "failed"
     if qi.interrupted_by:
         return "interrupted"
     if qi.plan and not qi.completed:
@@ -547,6 +551,7 @@ def _finalize(qi: QiState) -> None:
         workers=list(qi.workers_seen.values()),
         lost_workers=qi.lost_workers,
         counts=_counts(qi.writer),
+        error=str(qi.output_error) if qi.output_error else None,
     )
     logger.info("qi-load run directory: %s (%s)", qi.run_dir.path, qi.status)
     # The next test starts afresh (its own plan origin and flags).

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, TypedDict
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qi_load.errors import QiLoadError
+from qi_load.errors import ConfigError, QiLoadError
 from qi_load.generate.quality import QualityMode, quality_mode, reference_agent
 from qi_load.record.schema import QUERY_TYPES, QueryType
+from qi_load.yamlconf import load_model
 
 __all__ = [
     "QUERY_TYPES",
@@ -451,37 +451,24 @@ class QueryCatalogue:
 
         The user's own checks apply to any target; built-in checks as in ``default``."""
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise QiLoadError(f"{path}: cannot read query catalogue: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f":{where.line + 1}" if where is not None else ""
-            raise QiLoadError(f"{path}{line}: invalid YAML: {exc}") from None
-        try:
-            spec = CatalogueFile.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field_path = ".".join(str(part) for part in first["loc"])
-            raise QiLoadError(f"{path}: {field_path}: {first['msg']}") from None
+        spec = load_model(path, CatalogueFile, what="query catalogue", empty_ok=True)
         user: dict[str, list[Query]] = {}
         conversations: list[list[Query]] = []
         try:
             for query_type, prompts in spec.queries.items():
                 for i, prompt in enumerate(prompts):
-                    where = f"queries.{query_type}.{i}"
+                    where = f"queries.{query_type}[{i}]"
                     user.setdefault(query_type, []).append(
                         _to_query(query_type, prompt, reference_agent=reference_agent)
                     )
             for c, turns in enumerate(spec.conversations):
                 conversation = []
                 for i, turn in enumerate(turns):
-                    where = f"conversations.{c}.{i}"
+                    where = f"conversations[{c}][{i}]"
                     conversation.append(_to_query(turn.type, turn, reference_agent=reference_agent))
                 conversations.append(conversation)
         except ValueError as exc:
-            raise QiLoadError(f"{path}: {where}: {exc}") from None
+            raise ConfigError(f"{path}: {where}: {exc}") from None
         base = base if base is not None else cls.default(reference_agent=reference_agent)
         return base.merged(user, conversations, replace=spec.replace)
 

@@ -19,6 +19,7 @@ __all__ = [
     "add_mcp_url_option",
     "add_monitor_target_options",
     "add_preflight_option",
+    "add_queries_option",
     "add_run_id_option",
     "add_time_scale_option",
     "chat_config",
@@ -39,6 +40,15 @@ def add_preflight_option(parser: Any) -> None:
         default=False,
         help="skip the preflight: one request per protocol before the ramp, which stops a "
         "run against a wrong port, path, key or model at once (exit 2)",
+    )
+
+
+def add_queries_option(parser: Any) -> None:
+    """``--queries``: a YAML file of extra prompts and checks (``qi_load.generate.queries``)."""
+    parser.add_argument(
+        "--queries",
+        default="",
+        help="YAML file with extra prompts and quality checks per query type",
     )
 
 

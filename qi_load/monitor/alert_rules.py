@@ -53,7 +53,7 @@ class AlertRule(BaseModel):
     once the comparison has held for ``for_s`` seconds (Prometheus' ``for:``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(description="Unique rule name shown in logs and reports.")
     metric: Metric = Field(

@@ -140,12 +140,20 @@ def stop_all(
 def _copy_lines(stream: IO[bytes], log: IO[bytes], on_line: Callable[[bytes], None]) -> None:
     try:
         for line in iter(stream.readline, b""):
-            log.write(line)
-            log.flush()
+            if not log.closed:
+                try:
+                    log.write(line)
+                    log.flush()
+                except OSError:
+                    # Disk full: the log stops, the output is still drained so the child
+                    # never blocks on a full pipe (the run's own writer reports the failure).
+                    with contextlib.suppress(OSError):
+                        log.close()
             on_line(line)
     finally:
         stream.close()
-        log.close()
+        with contextlib.suppress(OSError):
+            log.close()
 
 
 def spawn(

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
-from qi_load.errors import EXIT_ERROR
+from qi_load.cli import EXIT_ERROR
 
 __all__ = ["PARENT_PID_ENV", "POLL_S", "adopted_parent", "leave", "parent_gone", "poll", "watch"]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO
 
+from qi_load.errors import OutputError
 from qi_load.record.schema import HOST_SAMPLE_COLUMNS, REQUEST_COLUMNS
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "REQUESTS_CSV",
     "RUN_JSON",
     "CsvAppender",
+    "OnOutputError",
     "RunDir",
     "RunStatus",
     "new_run_id",
@@ -29,6 +32,16 @@ HOST_SAMPLES_CSV: Final = "host_samples.csv"
 REPORT_HTML: Final = "report.html"
 
 RunStatus = Literal["running", "complete", "interrupted", "failed"]
+
+OnOutputError = Callable[[OutputError], None]
+"""Told of a failed write instead of an exception (a Locust process stops its run on it)."""
+
+
+def _output_failed(path: Path, exc: OSError, on_error: OnOutputError | None) -> None:
+    error = OutputError(path, exc.strerror or str(exc))
+    if on_error is None:
+        raise error from None
+    on_error(error)
 
 
 def new_run_id(scenario_name: str = "run", now: float | None = None) -> str:
@@ -45,23 +58,49 @@ class CsvAppender:
     to the OS at most ``flush_interval`` seconds apart, so a crash loses at most that much.
     """
 
-    def __init__(self, path: Path, columns: Sequence[str], *, flush_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        columns: Sequence[str],
+        *,
+        flush_interval: float = 1.0,
+        on_error: OnOutputError | None = None,
+    ) -> None:
         self.path = path
         self.columns = tuple(columns)
         self.flush_interval = flush_interval
         self.rows_written = 0
-        existed = path.exists() and path.stat().st_size > 0
-        self._file: TextIO = path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        if not existed:
-            self._writer.writerow(self.columns)
-            self._file.flush()
+        self._on_error = on_error
+        self.broken = False
+        """A write failed: later rows are dropped (the run is being stopped)."""
         self._last_flush = time.monotonic()
+        try:
+            existed = path.exists() and path.stat().st_size > 0
+            self._file: TextIO = path.open("a", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._file)
+            if not existed:
+                self._writer.writerow(self.columns)
+                self._file.flush()
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.broken = True
+        if hasattr(self, "_file"):
+            with contextlib.suppress(OSError):
+                self._file.close()
+        _output_failed(self.path, exc, self._on_error)
 
     def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        for row in rows:
-            self._writer.writerow(row)
-            self.rows_written += 1
+        if self.broken:
+            return
+        try:
+            for row in rows:
+                self._writer.writerow(row)
+                self.rows_written += 1
+        except OSError as exc:
+            self._fail(exc)
+            return
         self.maybe_flush()
 
     def maybe_flush(self) -> None:
@@ -69,21 +108,29 @@ class CsvAppender:
             self.flush()
 
     def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
         self._last_flush = time.monotonic()
+        if self.broken or self._file.closed:
+            return
+        try:
+            self._file.flush()
+        except OSError as exc:
+            self._fail(exc)
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        if self.broken or self._file.closed:
+            return
+        self.flush()
+        with contextlib.suppress(OSError):
             self._file.close()
 
 
 class RunDir:
     """The files of one run: ``reports/<run-id>/`` (see docs/run-directory.md)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, on_error: OnOutputError | None = None) -> None:
         self.path = Path(path)
+        self.on_error = on_error
+        """Without it a failed write raises ``OutputError``; with it, it is told instead."""
 
     @property
     def run_json(self) -> Path:
@@ -103,15 +150,26 @@ class RunDir:
         return self.path / "locust"
 
     def create(self) -> RunDir:
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _output_failed(self.path, exc, self.on_error)
         return self
 
     def open_requests(self, *, flush_interval: float = 1.0) -> CsvAppender:
-        return CsvAppender(self.requests_csv, REQUEST_COLUMNS, flush_interval=flush_interval)
+        return CsvAppender(
+            self.requests_csv,
+            REQUEST_COLUMNS,
+            flush_interval=flush_interval,
+            on_error=self.on_error,
+        )
 
     def open_host_samples(self, *, flush_interval: float = 1.0) -> CsvAppender:
         return CsvAppender(
-            self.host_samples_csv, HOST_SAMPLE_COLUMNS, flush_interval=flush_interval
+            self.host_samples_csv,
+            HOST_SAMPLE_COLUMNS,
+            flush_interval=flush_interval,
+            on_error=self.on_error,
         )
 
     def read_manifest(self) -> dict[str, Any]:
@@ -126,10 +184,17 @@ class RunDir:
         return data
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        """Replace ``run.json`` atomically so readers never see half a file."""
+        """Replace ``run.json`` atomically so readers never see half a file; a failed write
+        (disk full) leaves the last good version and no temporary file behind."""
         tmp = self.run_json.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
-        os.replace(tmp, self.run_json)
+        text = json.dumps(manifest, indent=2, sort_keys=False, default=str)
+        try:
+            tmp.write_text(text + "\n", encoding="utf-8")
+            os.replace(tmp, self.run_json)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            _output_failed(self.run_json, exc, self.on_error)
 
     def update_manifest(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into ``run.json`` (created when missing) and return the result."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from qi_load.cli import exit_code_for
 from qi_load.errors import QiLoadError
 from qi_load.record.rundir import RunDir
 from qi_load.runner import (
@@ -74,7 +75,7 @@ def test_a_master_that_failed_its_preflight_leaves_one_line_and_no_directory(
     with pytest.raises(QiLoadError) as exc:
         _fail_before_start(run_dir, remove=True)
     assert str(exc.value) == "HTTP 404 for POST http://h/v1/chat/completions — check it"
-    assert exc.value.exit_code == 2
+    assert exit_code_for(exc.value) == 2
     assert not run_dir.path.exists()
 
 
@@ -83,5 +84,5 @@ def test_a_master_that_stopped_for_another_reason_keeps_its_log(tmp_path: Path) 
     (run_dir.path / "locust-master.log").write_text("locust: error: unrecognized arguments: --x\n")
     with pytest.raises(QiLoadError, match="unrecognized arguments: --x") as exc:
         _fail_before_start(run_dir, remove=True)
-    assert exc.value.exit_code == 2
+    assert exit_code_for(exc.value) == 2
     assert (run_dir.path / "locust-master.log").exists()

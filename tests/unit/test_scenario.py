@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qi_load.errors import EXIT_USAGE, QiLoadError
+from qi_load.cli import EXIT_USAGE, exit_code_for
+from qi_load.errors import QiLoadError
 from qi_load.scenario import (
     DEFAULT_MIX,
     QUERY_TYPES,
@@ -50,7 +51,7 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
 def error_of(path: Path, overrides: dict[str, object] | None = None) -> str:
     with pytest.raises(QiLoadError) as exc:
         load_scenario(path, overrides)
-    assert exc.value.exit_code == EXIT_USAGE
+    assert exit_code_for(exc.value) == EXIT_USAGE
     message = str(exc.value)
     assert "\n" not in message
     return message

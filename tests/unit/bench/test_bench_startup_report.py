@@ -12,6 +12,7 @@ from qi_load.bench.startup_report import (
     startup_document,
     startup_table,
 )
+from qi_load.cli import exit_code_for
 from qi_load.errors import QiLoadError
 from qi_load.units import MB
 
@@ -66,7 +67,7 @@ def test_ready_condition_from_options() -> None:
 def test_bad_ready_options_are_usage_errors(options: dict[str, object], message: str) -> None:
     with pytest.raises(QiLoadError, match=message) as exc:
         ReadyCondition.from_options(**options)  # type: ignore[arg-type]
-    assert exc.value.exit_code == 2
+    assert exit_code_for(exc.value) == 2
 
 
 def _run(index: int, ready_ms: float, rss_mb: float, **kw: object) -> StartupRun:

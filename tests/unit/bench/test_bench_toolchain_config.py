@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qi_load.bench.toolchain_config import load_toolchain_config
-from qi_load.cli import main
+from qi_load.cli import exit_code_for, main
 from qi_load.errors import QiLoadError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "qi_load" / "bench" / "toolchain-example.yaml"
@@ -33,26 +33,29 @@ def test_a_and_b_are_aliases(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("comparisons: []\n", "comparisons: List should have at least 1 item"),
-        ("comparisons:\n  - name: x\n    a: echo\n", "comparisons[0].candidate: Field required"),
+        ("comparisons: []\n", "bad.yaml:1: comparisons: expected at least 1 item"),
+        (
+            "comparisons:\n  - name: x\n    a: echo\n",
+            "bad.yaml:2: comparisons[0].candidate: missing required field 'candidate'",
+        ),
         (
             "comparisons:\n  - name: x\n    a: echo\n    b: []\n",
-            "comparisons[0].b: Value error, expected a non-empty shell string",
+            "bad.yaml:4: comparisons[0].b: expected a non-empty shell string",
         ),
         (
             "comparisons:\n  - name: x\n    a: echo\n    b: echo\n    prepair: ls\n",
-            "comparisons[0].prepair: Extra inputs are not permitted",
+            "bad.yaml:5: comparisons[0].prepair: unknown field 'prepair'",
         ),
-        ("iterations: 0\ncomparisons: []\n", "iterations: Input should be greater than or equal"),
+        ("iterations: 0\ncomparisons: []\n", "bad.yaml:1: iterations: expected a value >= 1"),
         (
             "comparisons:\n  - {name: x, a: echo, b: echo}\n  - {name: x, a: echo, b: echo}\n",
             "duplicate comparison name 'x'",
         ),
         (
             "comparisons:\n  - {name: x, a: echo, b: echo, grade: lint}\n",
-            "comparisons[0].grade: Input should be 'build', 'tests' or 'hot_reload'",
+            "bad.yaml:2: comparisons[0].grade: expected one of build, tests, hot_reload, got 'lint'",
         ),
-        ("- just a list\n", "expected a mapping with `comparisons`"),
+        ("- just a list\n", "bad.yaml:1: expected a mapping of toolchain fields"),
         ("comparisons: [\n", "invalid YAML"),
     ],
 )
@@ -63,7 +66,7 @@ def test_mistakes_name_file_and_field(tmp_path: Path, text: str, message: str) -
         load_toolchain_config(path)
     assert str(exc.value).startswith(str(path))
     assert message in str(exc.value)
-    assert exc.value.exit_code == 2
+    assert exit_code_for(exc.value) == 2
 
 
 def test_cli_prints_one_line_and_exits_2(
@@ -74,7 +77,7 @@ def test_cli_prints_one_line_and_exits_2(
     assert main(["toolchain", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert f"{path}: comparisons[0].timeout_s: Input should be greater than 0" in err
+    assert f"{path}:5: comparisons[0].timeout_s: expected a value > 0, got -1" in err
 
 
 def test_cli_needs_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,5 +87,5 @@ def test_cli_needs_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(QiLoadError, match="cannot read"):
+    with pytest.raises(QiLoadError, match="toolchain file not found"):
         load_toolchain_config(tmp_path / "nope.yaml")

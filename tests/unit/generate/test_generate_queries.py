@@ -190,9 +190,9 @@ def test_user_yaml_replace(tmp_path: Path) -> None:
             "regex",
         ),
         ("queries:\n  simple:\n    - prompt: 'a'\n      checks: [{min_tokens: 0}]\n", "min_tokens"),
-        ("queries:\n  simple: ['What is the capital of France?']\n", "queries.simple.0"),
+        ("queries:\n  simple: ['What is the capital of France?']\n", "queries.simple[0]"),
         ("queries:\n  simple: [\n", "invalid YAML"),
-        ("conversations:\n  - - {type: chat, prompt: hi}\n", "conversations.0.0.type"),
+        ("conversations:\n  - - {type: chat, prompt: hi}\n", "conversations[0][0].type"),
         ("extra: 1\n", "extra"),
     ],
 )
@@ -204,7 +204,7 @@ def test_bad_user_yaml_names_file_and_field(tmp_path: Path, text: str, message: 
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(QiLoadError, match="cannot read"):
+    with pytest.raises(QiLoadError, match="query catalogue file not found"):
         QueryCatalogue.from_yaml(tmp_path / "nope.yaml")
 
 
