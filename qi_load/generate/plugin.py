@@ -53,6 +53,7 @@ from qi_load.generate.shared_options import (
 )
 from qi_load.generate.signals import hand_over_to_main, in_main_greenlet, install_signal_handlers
 from qi_load.generate.validation import check_options
+from qi_load.generate.worker_loss import WorkerLoss, enable_rebalancing
 from qi_load.monitor.saturation import (
     DEFAULT_MIN_SECONDS,
     DEFAULT_THRESHOLD_PCT,
@@ -153,6 +154,7 @@ class QiState:
     """The run's answer checks (``--quality``, ``--reference-agent``, ``--queries``)."""
     output_error: OutputError | None = None
     """The first failed write to the run directory: the run stops, its status is failed."""
+    worker_loss: WorkerLoss = field(default_factory=WorkerLoss)
 
     def current_stage(self, wall: float | None = None) -> PlannedStage | None:
         if self.t0 is None or not self.plan:
@@ -193,6 +195,7 @@ class QiState:
             self.writer.write_host_samples(samples)
 
     def _write(self, records: list[RequestRecord]) -> None:
+        self.worker_loss.correct(records)
         if self.writer is not None:
             self.writer.write_records(records)
         # Live views count what the report counts: cancelled requests never finished.
@@ -334,6 +337,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         webui.install(qi)
         if isinstance(runner, MasterRunner):
             runner.register_message(SEQUENCE_DONE_MESSAGE, _on_sequence_done)
+            enable_rebalancing(environment)
     # Added after the runner's own listeners, so it runs before them (quitting fires in
     # reverse): the flag is up before Locust's shutdown blocks.
     environment.events.quitting.add_listener(_on_quitting)
@@ -421,6 +425,7 @@ def _init_writer(qi: QiState, environment: Environment) -> None:
     if isinstance(runner, MasterRunner):
 
         def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+            qi.worker_loss.reported(client_id, data, time.time())
             payload: RecordsPayload | None = data.get(REPORT_KEY)
             if payload:
                 qi._write(unserialize_records(payload))
@@ -478,6 +483,7 @@ def _open_run(qi: QiState) -> None:
     qi.active, qi.finalized, qi.status = True, False, "running"
     qi.lost_workers = []
     qi.workers_seen = {}
+    qi.worker_loss = WorkerLoss()
     if isinstance(runner, MasterRunner):
         for node in list(runner.clients.values()):
             qi.workers_seen[node.id] = {"id": node.id, "joined": time.time(), "lost_at": None}
@@ -541,8 +547,9 @@ def _finalize(qi: QiState) -> None:
         mark["ramp_end"] = min(mark["ramp_end"], mark["end"])
     marks = [m for m in marks if m["start"] < end]
     invalid = _saturated(qi, marks)
+    short = qi.worker_loss.invalid_stages(marks, end)
     for mark in marks:
-        mark["invalid"] = invalid.get(mark["name"])
+        mark["invalid"] = invalid.get(mark["name"]) or short.get(mark["name"])
     qi.run_dir.update_manifest(
         status=qi.status,
         end=end,
@@ -597,6 +604,8 @@ def _watch_workers(qi: QiState, runner: MasterRunner) -> None:
     """Note workers that stop heart-beating: Locust drops them; the run directory keeps them."""
     while True:
         gevent.sleep(1.0)
+        if qi.active:
+            qi.worker_loss.sample(time.time(), qi.stage_now()[1], runner.user_count)
         for node in list(runner.clients.values()):
             if node.state != locust.runners.STATE_MISSING:
                 continue
@@ -615,6 +624,7 @@ def _note_lost(qi: QiState, worker_id: str, reason: str) -> None:
     if info["lost_at"] is not None:
         return
     info["lost_at"] = at
+    qi.worker_loss.lost(worker_id, at)
     qi.lost_workers.append({"id": worker_id, "at": at, "reason": reason})
     if qi.run_dir is not None:
         qi.run_dir.update_manifest(

@@ -53,7 +53,8 @@ def test_a_and_b_are_aliases(tmp_path: Path) -> None:
         ),
         (
             "comparisons:\n  - {name: x, a: echo, b: echo, grade: lint}\n",
-            "bad.yaml:2: comparisons[0].grade: expected one of build, tests, hot_reload, got 'lint'",
+            "bad.yaml:2: comparisons[0].grade: expected one of build, tests, hot_reload, "
+            "got 'lint'",
         ),
         ("- just a list\n", "bad.yaml:1: expected a mapping of toolchain fields"),
         ("comparisons: [\n", "invalid YAML"),
