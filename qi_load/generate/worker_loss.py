@@ -103,6 +103,6 @@ class WorkerLoss:
                 planned = int(mark["users"])
                 reasons[mark["name"]] = (
                     f"worker {gap.worker} lost: {gap.running(planned)} of {planned} users ran "
-                    f"for {stop - start:.0f} s (not back within {USERS_BACK_S:g} s)"
+                    f"for {stop - start:.1f} s (not back within {USERS_BACK_S:g} s)"
                 )
         return reasons

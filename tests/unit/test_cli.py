@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from qi_load import __version__
-from qi_load.cli import COMMANDS, _split_passthrough, build_parser, main
+from qi_load.cli import (
+    COMMANDS,
+    _split_passthrough,
+    build_parser,
+    exit_code_for,
+    exit_code_for_status,
+    main,
+)
+from qi_load.errors import ConfigError, OutputError, QiLoadError, RunFailed
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
@@ -103,3 +111,16 @@ def test_run_passes_the_quality_mode_and_declares_only_the_embedded_agent(
             assert ("--reference-agent" in command) is declared
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "smoke", "--quality", "strict"])
+
+
+def test_error_kinds_map_to_exit_codes_here_only() -> None:
+    assert exit_code_for(QiLoadError("x")) == 2
+    assert exit_code_for(ConfigError("x")) == 2
+    assert exit_code_for(RunFailed("x")) == 1
+    assert exit_code_for(OutputError("/r/run.json", "No space left on device")) == 1
+    assert [exit_code_for_status(s) for s in ("complete", "interrupted", "failed", "x")] == [
+        0,
+        130,
+        1,
+        1,
+    ]

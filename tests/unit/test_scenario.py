@@ -356,3 +356,57 @@ def test_unknown_packaged_name_lists_the_available_ones() -> None:
     assert "ladder, memory, quick-ladder" in message
     with pytest.raises(QiLoadError, match=r"missing\.yaml: scenario file not found"):
         resolve_scenario("missing.yaml")
+
+
+# --- bounds: finite numbers, caps, nesting ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "stages:\n  - {users: 2, hold_s: .inf}\n",
+            "s.yaml:2: stages[0].hold_s: expected a finite",
+        ),
+        ("stages:\n  - {users: 2, hold_s: .nan}\n", "stages[0].hold_s: expected a finite"),
+        ("stages:\n  - {users: 2, duration_s: .inf}\n", "duration_s: expected a finite number"),
+        ("stages:\n  - {users: 1e11, hold_s: 5}\n", "stages[0].users: expected a valid integer"),
+        (
+            "stages:\n  - {users: 100000000000, hold_s: 5}\n",
+            "stages[0].users: 100000000000 is more than limits.max_users (10000)",
+        ),
+        (
+            "stages:\n  - {users: 2, hold_s: 5}\narrival: {mode: open, rate: 1000000000}\n",
+            "arrival.rate: 1e+09 is more than limits.max_rate",
+        ),
+        ("stages:\n  - {users: 2, hold_s: 1000000000}\n", "more than limits.max_duration_s"),
+        ("stages:\n  - {users: 2, hold_s: 5}\ntime_scale: .inf\n", "time_scale: expected a finite"),
+        (
+            "stages:\n  - {users: 2, hold_s: 5}\nalerts:\n  - {name: a, metric: e2e_p95_ms, "
+            "threshold: .inf}\n",
+            "alerts[0].threshold: expected a finite",
+        ),
+    ],
+)
+def test_absurd_values_are_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error_of(write(tmp_path, text))
+
+
+def test_time_scale_override_that_never_ends(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, GOOD), {"time_scale": 1e308})
+    assert "time_scale: the run lasts inf s" in message and "max_duration_s" in message
+
+
+def test_limits_can_be_raised_for_a_run_that_needs_more(tmp_path: Path) -> None:
+    text = "limits: {max_users: 20000}\nstages:\n  - {users: 15000, hold_s: 5}\n"
+    assert load_scenario(write(tmp_path, text)).stages[0].users == 15000
+    assert "limits.max_users: expected a value <= 1e+07" in error_of(
+        write(tmp_path, "limits: {max_users: 100000000}\nstages:\n  - {users: 1, hold_s: 5}\n")
+    )
+
+
+def test_deep_nesting_is_one_line(tmp_path: Path) -> None:
+    deep = "stages: " + "[" * 3000 + "]" * 3000 + "\n"
+    assert "nested deeper than 32 levels" in error_of(write(tmp_path, deep))
+    mix = "mix: " + "{a: " * 40 + "1" + "}" * 40 + "\n"
+    assert "s.yaml:1: nested deeper than 32 levels" in error_of(write(tmp_path, mix))

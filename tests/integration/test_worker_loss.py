@@ -1,0 +1,139 @@
+"""kill -9 of one of two Locust workers mid-stage: its users are back on the other within 5 s,
+or the stage is marked invalid with the users that really ran; the rows agree with it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qi_cli import AGENT_LOCUSTFILE
+from scenario_file import write_scenario
+
+from qi_load.agent.launch import TargetProcess, start_target
+from qi_load.generate.worker_loss import USERS_BACK_S
+
+pytestmark = pytest.mark.integration
+
+USERS = 6
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[TargetProcess]:
+    with start_target(["--slots", "64"]) as running:
+        yield running
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    try:
+        with (run_dir / "requests.csv").open(newline="") as handle:
+            return list(csv.DictReader(handle))
+    except FileNotFoundError:
+        return []
+
+
+def _locust(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(AGENT_LOCUSTFILE), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+
+
+def _most_in_flight(rows: list[dict[str, str]]) -> int:
+    """Most requests open at the same instant (a user has at most one open)."""
+    events = []
+    for row in rows:
+        start = float(row["ts_start"])
+        events += [(start, 1), (start + float(row["e2e_ms"] or 0) / 1000, -1)]
+    most = current = 0
+    for _at, step in sorted(events):
+        current += step
+        most = max(most, current)
+    return most
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    processes: list[subprocess.Popen[bytes]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_kill_9_of_a_worker_users_back_or_stage_invalid(
+    target: TargetProcess, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    scenario = write_scenario(tmp_path, "loss", [{"name": "hold", "users": USERS, "hold_s": 40}])
+    run_dir = tmp_path / "run"
+    port = _free_port()
+    common = ["-H", target.url, "--scenario", str(scenario), "--no-preflight"]
+    master = _locust(
+        [
+            *common,
+            *("--headless", "--master", "--master-bind-host", "127.0.0.1"),
+            *("--master-bind-port", str(port), "--expect-workers", "2", "--only-summary"),
+            *("--run-dir", str(run_dir)),
+        ],
+        tmp_path / "master.log",
+    )
+    started.append(master)
+    workers = [
+        _locust(
+            [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+            tmp_path / f"worker-{i}.log",
+        )
+        for i in range(2)
+    ]
+    started.extend(workers)
+    deadline = time.monotonic() + 90
+    while len({r["worker"] for r in _rows(run_dir) if r["stage"] == "hold"}) < 2:
+        assert time.monotonic() < deadline and master.poll() is None, "workers never both ran"
+        time.sleep(0.2)
+    time.sleep(3)  # well inside the stage
+    killed_at = time.time()
+    os.killpg(workers[0].pid, signal.SIGKILL)
+    workers[0].wait()
+    assert master.wait(timeout=120) == 0, (tmp_path / "master.log").read_text()[-3000:]
+    manifest: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "complete"
+    lost = manifest["lost_workers"]
+    assert len(lost) == 1 and lost[0]["reason"] == "heartbeat"
+    dead = lost[0]["id"]
+    rows = _rows(run_dir)
+    assert not [r for r in rows if r["worker"] == dead and float(r["ts_start"]) > killed_at]
+    stage = next(s for s in manifest["stages"] if s["name"] == "hold")
+    survivor = [r for r in rows if r["worker"] != dead and float(r["ts_start"]) > killed_at]
+    if stage["invalid"]:
+        # Not back in time: the stage says how many users really ran, and so do the rows.
+        assert f"of {USERS} users ran" in stage["invalid"], stage["invalid"]
+        assert any(int(r["users"]) < USERS for r in survivor)
+    else:
+        # Back in time: the survivor runs all the users from USERS_BACK_S after the kill on.
+        late = [r for r in survivor if float(r["ts_start"]) > killed_at + USERS_BACK_S + 1]
+        assert late and all(int(r["users"]) == USERS for r in late)
+        # More requests in flight at once than the survivor's own half of the users.
+        assert _most_in_flight(late) > USERS // 2
+    for log in (tmp_path / "master.log", tmp_path / "worker-1.log"):
+        assert "Traceback" not in log.read_text()
