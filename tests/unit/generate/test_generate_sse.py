@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qi_load.generate.sse import SseDecoder, SseEvent
+from qi_load.generate.sse import SseDecoder, SseError, SseEvent
 
 
 def decode(*chunks: bytes) -> list[SseEvent]:
@@ -119,6 +121,66 @@ def test_close_reports_mid_event() -> None:
 
 def test_invalid_utf8_is_replaced_not_raised() -> None:
     assert decode(b"data: \xff\xfe\n\n") == [SseEvent("\ufffd\ufffd")]
+
+
+def test_invalid_utf8_raises_when_strict_wherever_the_stream_is_cut() -> None:
+    stream = b"data: ok\n\ndata: a\xffb\n\n"
+    for i in range(len(stream) + 1):
+        decoder = SseDecoder(strict=True)
+        with pytest.raises(SseError, match="invalid UTF-8"):
+            decoder.feed(stream[:i])
+            decoder.feed(stream[i:])
+    # valid multi-byte characters cut anywhere stay valid
+    text = "data: 18°C 🙂\n\n".encode()
+    for i in range(len(text) + 1):
+        decoder = SseDecoder(strict=True)
+        assert decoder.feed(text[:i]) + decoder.feed(text[i:]) == [SseEvent("18°C 🙂")]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+def test_a_line_longer_than_the_cap_raises_however_it_arrives(eol: bytes) -> None:
+    line = b"data: " + b"x" * 100
+    for chunking in (1, 7, len(line) + len(eol)):
+        decoder = SseDecoder(max_line=64)
+        stream = line + eol + eol
+        with pytest.raises(SseError, match="line longer than 64 bytes"):
+            for i in range(0, len(stream), chunking):
+                decoder.feed(stream[i : i + chunking])
+    # a line of exactly the cap passes, split anywhere
+    exact = b"data: " + b"y" * 58 + eol + eol
+    for i in range(len(exact) + 1):
+        decoder = SseDecoder(max_line=64)
+        assert decoder.feed(exact[:i]) + decoder.feed(exact[i:]) == [SseEvent("y" * 58)]
+
+
+def test_an_event_whose_data_lines_exceed_the_cap_raises() -> None:
+    decoder = SseDecoder(max_line=64, max_event=100)
+    decoder.feed(b"data: " + b"a" * 50 + b"\n")
+    with pytest.raises(SseError, match="exceed 100 bytes"):
+        decoder.feed(b"data:" + b"b" * 50 + b"\n")
+    # the count starts again with each event
+    decoder = SseDecoder(max_line=64, max_event=100)
+    for _ in range(10):
+        assert decoder.feed(b"data: " + b"a" * 50 + b"\n\n") == [SseEvent("a" * 50)]
+
+
+def _seconds_to_decode(line_bytes: int, piece: int) -> float:
+    decoder = SseDecoder(max_line=line_bytes + 16, max_event=line_bytes + 16)
+    chunk = b"x" * piece
+    started = time.process_time()
+    decoder.feed(b"data: ")
+    for _ in range(line_bytes // piece):
+        decoder.feed(chunk)
+    assert decoder.feed(b"\n\n") == [SseEvent("x" * (line_bytes // piece * piece))]
+    return time.process_time() - started
+
+
+def test_a_long_line_in_small_pieces_decodes_in_linear_time() -> None:
+    # 8 MiB in 64-byte reads: the old decoder re-joined the pending line at every read
+    # (quadratic: minutes); linear, it is the same work per byte as 1 MiB, times 8.
+    small, big = _seconds_to_decode(1 << 20, 64), _seconds_to_decode(8 << 20, 64)
+    assert big < 2.0, big
+    assert big < 8 * small * 3 + 0.2, (small, big)
 
 
 _text = st.text(
