@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import time
@@ -23,12 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from qi_load import __version__
 from qi_load.agent.wire import AGENT_HEADER, REFERENCE_AGENT
 from qi_load.errors import QiLoadError
-from qi_load.generate.sse import SseDecoder
+from qi_load.generate.limits import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_STREAM_BYTES
+from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
     ReuseProbe,
     classify_socket_error,
     close_response_socket,
     read_available,
+    read_capped,
 )
 from qi_load.record.schema import ErrorKind
 
@@ -45,6 +48,8 @@ __all__ = [
 API_KEY_ENV: Final = ("QI_LOAD_API_KEY", "OPENAI_API_KEY")
 _ERROR_BODY_CHARS: Final = 300
 _BLOCK_SIZE: Final = 64 * 1024
+_MAX_TOKENS: Final = 10**9
+"""Above this a token count is not a count: the server's usage is broken."""
 # What a chunk carried, as bits: any token (content, reasoning or tool call), and content.
 _TOKEN: Final = 1
 _CONTENT: Final = 2
@@ -181,20 +186,35 @@ def _ms(start: float | None, end: float | None) -> float | None:
 
 
 _SERVER_TIMING_ENTRY = re.compile(
-    r'(?:^|,)\s*([^\s,;]+)[^,]*?;\s*dur\s*=\s*"?([^\s,;"]+)', re.IGNORECASE
+    r'(?:^|,)\s*([^\s,;]++)[^,]*?;\s*dur\s*=\s*"?([^\s,;"]+)', re.IGNORECASE
 )
-"""One ``name;...;dur=value`` entry (one regex pass: this runs on every response)."""
+"""One ``name;...;dur=value`` entry (one regex pass: this runs on every response). The
+name is possessive: backtracking into it made a long entry without ``dur`` quadratic."""
 
 
 def parse_server_timing(header: str) -> dict[str, float]:
-    """``request;dur=1.2, llm;dur=30`` -> ``{"request": 1.2, "llm": 30.0}`` (bad parts skipped)."""
+    """``request;dur=1.2, llm;dur=30`` -> ``{"request": 1.2, "llm": 30.0}`` (bad parts, and
+    durations that are negative or not finite, skipped)."""
     phases: dict[str, float] = {}
     for name, value in _SERVER_TIMING_ENTRY.findall(header):
         try:  # a plain try costs nothing until it raises; contextlib.suppress costs ~1 µs
-            phases[name] = float(value)
+            ms = float(value)
         except ValueError:
             continue
+        if 0.0 <= ms < math.inf:
+            phases[name] = ms
     return phases
+
+
+def _duration(value: object) -> float | None:
+    """A server-reported duration in ms: a finite, non-negative JSON number, else None."""
+    if type(value) is not int and type(value) is not float:
+        return None
+    try:
+        ms = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return ms if 0.0 <= ms < math.inf else None
 
 
 class _Fault(Exception):
@@ -295,10 +315,14 @@ class ChatClient:
             finally:
                 first.close()
             self._read(response, result)
-            clean = True
+            # A body left unread (an error body cut at its cap) must not be reused.
+            clean = response.message_complete
         except gevent.Timeout as exc:
             if exc is total:
                 result.error_kind, result.error = "timeout", f"total timeout {cfg.total_timeout}s"
+            elif exc is first and not self._reuse.connected:
+                result.error_kind = "connect"
+                result.error = f"not connected within {cfg.first_byte_timeout}s"
             elif exc is first:
                 result.error_kind = "timeout"
                 result.error = f"no response headers within {cfg.first_byte_timeout}s"
@@ -307,9 +331,19 @@ class ChatClient:
         except _Fault as exc:
             result.error_kind, result.error = exc.kind, str(exc)
         except (HTTPParseError, OSError) as exc:
-            result.error_kind, result.error = classify_socket_error(exc, response is not None)
+            result.error_kind, result.error = classify_socket_error(
+                exc, connected=self._reuse.connected, got_response=response is not None
+            )
+        except Exception as exc:
+            # Whatever a server sends, its request must leave a row: a response this client
+            # failed to foresee is still the server's protocol fault, never a lost request.
+            result.error_kind = "protocol"
+            result.error = f"response not understood: {type(exc).__name__}: {str(exc)[:200]}"
         finally:
             total.close()
+            if result.t_done is None:
+                # A failed request's E2E: send to the moment it failed.
+                result.t_done = time.perf_counter()
             if not clean:
                 self._discard(response)
         result.ok = result.error_kind == "none"
@@ -343,7 +377,7 @@ class ChatClient:
         result.content_type = str(response.get("content-type", ""))
         result.agent = str(response.get(AGENT_HEADER, ""))
         if response.status_code >= 400:
-            raw = response.read()
+            raw, _whole = read_capped(response, MAX_ERROR_BODY_BYTES)
             result.t_done = time.perf_counter()
             result.bytes = len(raw)
             text = raw.decode("utf-8", "replace")
@@ -354,16 +388,21 @@ class ChatClient:
             return
         if result.content_type.lower().startswith("text/event-stream"):
             answer = self._read_stream(response, result)
+        elif self.config.stream:
+            raise _Fault(
+                "protocol",
+                f"asked for an event stream, got content-type {result.content_type[:80]!r} "
+                "(a server that does not stream needs --no-stream)",
+            )
         else:
             answer = self._read_json(response, result)
         result.content = "".join(answer.content)
         result.reasoning = "".join(answer.reasoning)
         result.tool_calls = len(answer.tool_ids)
         usage = answer.usage or {}
-        completion, prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
-        if isinstance(prompt, int):
-            result.input_tokens = prompt
-        if isinstance(completion, int):
+        completion = _token_count(usage, "completion_tokens")
+        result.input_tokens = _token_count(usage, "prompt_tokens")
+        if completion is not None:
             result.output_tokens, result.tokens_source = completion, "usage"
         else:
             result.output_tokens, result.tokens_source = result.token_events, "events"
@@ -375,7 +414,7 @@ class ChatClient:
 
     def _read_stream(self, response: HTTPSocketPoolResponse, result: ChatResult) -> _Answer:
         answer = _Answer()
-        decoder = SseDecoder()
+        decoder = SseDecoder(strict=True)
         token_times: list[float] = []
         try:
             while True:
@@ -384,7 +423,13 @@ class ChatClient:
                     break
                 now = time.perf_counter()
                 result.bytes += len(chunk)
-                for event in decoder.feed(chunk):
+                if result.bytes > MAX_STREAM_BYTES:
+                    raise _Fault("protocol", f"event stream longer than {MAX_STREAM_BYTES} bytes")
+                try:
+                    events = decoder.feed(chunk)
+                except SseError as exc:
+                    raise _Fault("protocol", str(exc)) from None
+                for event in events:
                     if answer.done:
                         continue
                     if event.data == "[DONE]":
@@ -413,24 +458,32 @@ class ChatClient:
         return answer
 
     def _read_json(self, response: HTTPSocketPoolResponse, result: ChatResult) -> _Answer:
-        raw = response.read()
+        raw, whole = read_capped(response, MAX_BODY_BYTES)
         result.t_done = time.perf_counter()
         result.bytes = len(raw)
+        if not whole:
+            raise _Fault("protocol", f"JSON body longer than {MAX_BODY_BYTES} bytes")
         header = response.get("server-timing")
         if header:
             result.server_phases.update(parse_server_timing(str(header)))
         try:
             obj = json.loads(raw)
-        except ValueError as exc:
-            raise _Fault("protocol", f"invalid JSON body: {exc}") from None
-        if not isinstance(obj, dict):
+        except ValueError as exc:  # UnicodeDecodeError too: JSON must be UTF-8
+            raise _Fault("protocol", f"invalid JSON body: {str(exc)[:200]}") from None
+        except RecursionError:
+            raise _Fault("protocol", "JSON body nested too deeply") from None
+        if type(obj) is not dict:
             raise _Fault("protocol", "JSON body is not an object")
         _raise_error_object(obj)
         answer = _Answer()
-        for choice in obj.get("choices") or ():
-            message = choice.get("message") or {}
+        for choice in _choices(obj):
+            message = choice.get("message")
+            if message is None:
+                continue
+            if type(message) is not dict:
+                raise _Fault("protocol", f"a choice's message is {_what(message)}, not an object")
             _take_delta(message, answer)
-        answer.usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else None
+        answer.usage = _usage(obj)
         if answer.content or answer.reasoning or answer.tool_ids:
             # The whole answer becomes visible at once: first token = last token = done.
             result.t_first = result.t_last = result.t_done
@@ -486,6 +539,8 @@ def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> int:
         obj = _decode_json(data)
     except ValueError:
         raise _Fault("protocol", f"invalid JSON in data: {data[:80]!r}") from None
+    except RecursionError:
+        raise _Fault("protocol", f"JSON in data nested too deeply: {data[:80]!r}") from None
     if type(obj) is not dict:
         raise _Fault("protocol", f"data is not a JSON object: {data[:80]!r}")
     if "error" in obj:
@@ -493,32 +548,80 @@ def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> int:
     carried = 0
     choices = obj.get("choices")
     if choices:
-        for choice in choices:
+        for choice in _choices(obj):
             if choice.get("finish_reason"):
                 answer.finished = True
             delta = choice.get("delta")
-            if not delta:
+            if delta is None:
                 continue
+            if type(delta) is not dict:
+                raise _Fault("protocol", f"a choice's delta is {_what(delta)}, not an object")
             content = delta.get("content")
-            if content and len(delta) == 1:
+            if len(delta) == 1 and type(content) is str and content:
                 # The usual chunk, inlined: a plain piece of content.
                 answer.content.append(content)
                 carried = _TOKEN | _CONTENT
-            else:
+            elif delta:
                 carried |= _take_delta(delta, answer)
-    usage = obj.get("usage")
-    if usage is not None and isinstance(usage, dict):
-        answer.usage = usage
+    if "usage" in obj:
+        answer.usage = _usage(obj) or answer.usage
     llama = obj.get("timings")
-    if llama is not None and isinstance(llama, dict):
+    if llama is not None and type(llama) is dict:
         # llama.cpp's own account beside the usage: prefill plus generation is its LLM time.
-        prefill, generation = llama.get("prompt_ms"), llama.get("predicted_ms")
-        if isinstance(prefill, int | float) and isinstance(generation, int | float):
-            phases["llm"] = float(prefill + generation)
+        prefill, generation = (
+            _duration(llama.get("prompt_ms")),
+            _duration(llama.get("predicted_ms")),
+        )
+        if prefill is not None and generation is not None:
+            phases["llm"] = prefill + generation
     timing = obj.get("server_timing")
-    if timing is not None and isinstance(timing, dict):
-        phases.update({k: float(v) for k, v in timing.items() if isinstance(v, int | float)})
+    if timing is not None and type(timing) is dict:
+        for name, value in timing.items():
+            ms = _duration(value)
+            if ms is not None:
+                phases[name] = ms
     return carried
+
+
+def _what(value: object) -> str:
+    """A JSON value's kind for a message (never its text: it may be huge or nested)."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
+    )
+
+
+def _choices(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``choices`` of a chunk or body: a list of objects (absent or null: none)."""
+    choices = obj.get("choices")
+    if choices is None:
+        return []
+    if type(choices) is not list:
+        raise _Fault("protocol", f"choices is {_what(choices)}, not a list")
+    for choice in choices:
+        if type(choice) is not dict:
+            raise _Fault("protocol", f"a choice is {_what(choice)}, not an object")
+    return choices
+
+
+def _usage(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``usage`` object (null: none; streams send it null before the last chunk)."""
+    usage = obj.get("usage")
+    if usage is not None and type(usage) is not dict:
+        raise _Fault("protocol", f"usage is {_what(usage)}, not an object")
+    return usage
+
+
+def _token_count(usage: dict[str, Any], key: str) -> int | None:
+    """A token count of the usage: absent or null is None; anything but a count is a fault."""
+    value = usage.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= _MAX_TOKENS:
+        shown = str(value)[:40] if type(value) is int else _what(value)
+        raise _Fault("protocol", f"usage.{key} is not a token count: {shown}")
+    return value
 
 
 def _take_delta(delta: dict[str, Any], answer: _Answer) -> int:
@@ -526,23 +629,35 @@ def _take_delta(delta: dict[str, Any], answer: _Answer) -> int:
     carried = 0
     content = delta.get("content")
     if content:
+        if type(content) is not str:
+            raise _Fault("protocol", f"content is {_what(content)}, not a string")
         answer.content.append(content)
         carried = _TOKEN | _CONTENT
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if reasoning:
+        if type(reasoning) is not str:
+            raise _Fault("protocol", f"reasoning is {_what(reasoning)}, not a string")
         answer.reasoning.append(reasoning)
         carried |= _TOKEN
     calls = delta.get("tool_calls")
     if calls:
+        if type(calls) is not list:
+            raise _Fault("protocol", f"tool_calls is {_what(calls)}, not a list")
         carried |= _TOKEN
         for position, call in enumerate(calls):
+            if type(call) is not dict:
+                raise _Fault("protocol", f"a tool call is {_what(call)}, not an object")
             # Streamed fragments of one call share its index; whole messages list each once.
-            answer.tool_ids.add(call.get("index", call.get("id", position)))
+            key = call.get("index", call.get("id", position))
+            if type(key) is not int and type(key) is not str:
+                raise _Fault("protocol", f"a tool call's index is {_what(key)}")
+            answer.tool_ids.add(key)
     return carried
 
 
 def _raise_error_object(obj: dict[str, Any]) -> None:
     error = obj.get("error")
     if error:
-        message = error.get("message", error) if isinstance(error, dict) else error
-        raise _Fault("protocol", f"error object in response: {str(message)[:200]}")
+        message = error.get("message", error) if type(error) is dict else error
+        text = message if type(message) is str else f"({_what(message)})"
+        raise _Fault("protocol", f"error object in response: {text[:200]}")

@@ -16,6 +16,7 @@ __all__ = [
     "classify_socket_error",
     "close_response_socket",
     "read_available",
+    "read_capped",
 ]
 
 _CONNECT_ERRNOS: Final = frozenset(
@@ -45,6 +46,22 @@ def read_available(response: HTTPSocketPoolResponse) -> bytes:
     return out
 
 
+def read_capped(response: HTTPSocketPoolResponse, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` body bytes, and whether they are the whole body.
+
+    The rest stays unread: a cut response's connection must not be reused.
+    """
+    parts: list[bytes] = []
+    size = 0
+    while chunk := read_available(response):
+        size += len(chunk)
+        if size > limit:
+            parts.append(chunk[: len(chunk) - (size - limit)])
+            return b"".join(parts), False
+        parts.append(chunk)
+    return b"".join(parts), True
+
+
 def close_response_socket(response: HTTPSocketPoolResponse | None) -> None:
     """Close a half-read response's socket so it can never return to a keep-alive pool.
 
@@ -54,14 +71,26 @@ def close_response_socket(response: HTTPSocketPoolResponse | None) -> None:
         response._sock.close()
 
 
-def classify_socket_error(exc: BaseException, got_response: bool) -> tuple[ErrorKind, str]:
-    """``(error_kind, message)`` of a socket or HTTP parsing failure."""
+def classify_socket_error(
+    exc: BaseException, *, connected: bool, got_response: bool
+) -> tuple[ErrorKind, str]:
+    """``(error_kind, message)`` of a socket or HTTP parsing failure.
+
+    ``connected``: a TCP connection was in hand (a failure before it, a connect timeout
+    included, is ``connect``); ``got_response``: its status line and headers had arrived.
+    """
     if isinstance(exc, socket.gaierror):
         return "connect", f"name resolution failed: {exc}"
+    if not connected and isinstance(exc, TimeoutError | socket.timeout):
+        return "connect", f"connect timeout: {exc}"
     if isinstance(exc, TimeoutError | socket.timeout):
-        where = "mid-stream" if got_response else "connecting or waiting for headers"
+        where = "mid-stream" if got_response else "waiting for headers"
         return "timeout", f"socket timeout {where}: {exc}"
-    if isinstance(exc, OSError) and exc.errno in _CONNECT_ERRNOS and not got_response:
+    if (
+        isinstance(exc, OSError)
+        and not got_response
+        and (not connected or exc.errno in _CONNECT_ERRNOS)
+    ):
         return "connect", f"{type(exc).__name__}: {exc}"
     where = "mid-stream" if got_response else "before the response"
     return "protocol", f"connection failed {where}: {type(exc).__name__}: {exc}"
@@ -72,13 +101,15 @@ class ReuseProbe:
 
     The pool hands out its idle socket when ``select`` finds it alive, else it opens a new
     one; only the pool knows which, so the probe wraps its two methods. ``reused`` is
-    False when no socket was obtained at all (a connect failure).
+    False when no socket was obtained at all; ``connected`` says whether one was (False:
+    the request failed while connecting).
     """
 
-    __slots__ = ("_opened", "reused")
+    __slots__ = ("_opened", "connected", "reused")
 
     def __init__(self, http: HTTPClient) -> None:
         self.reused = False
+        self.connected = False
         self._opened = False
         pool = http._connection_pool
         get_socket, create_socket = pool.get_socket, pool._create_socket
@@ -88,9 +119,10 @@ class ReuseProbe:
             return create_socket()
 
         def get() -> Any:
-            self._opened = self.reused = False
+            self._opened = self.reused = self.connected = False
             sock = get_socket()
             self.reused = not self._opened
+            self.connected = True
             return sock
 
         pool._create_socket = create  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ from ready_server import ready_server
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult, parse_server_timing
+from qi_load.generate.limits import MAX_ERROR_BODY_BYTES, MAX_SSE_LINE_BYTES
 
 SERVER = Path(__file__).resolve().parents[3] / "benchmarks" / "sse_server.py"
 HI = [{"role": "user", "content": "hi"}]
@@ -117,6 +118,26 @@ def test_bad_base_url_is_a_user_error(client: Callable[..., ChatClient]) -> None
         client("127.0.0.1:8000")
 
 
+def answer_for(request_body: bytes, message: dict[str, Any]) -> bytes:
+    """A whole keep-alive response carrying ``message``: an event stream when the request
+    asked for one (a JSON body would then be a protocol fault), else a JSON body."""
+    if json.loads(request_body).get("stream"):
+        delta = {
+            **message,
+            "tool_calls": [{"index": i} for i in range(len(message.get("tool_calls", [])))],
+        }
+        body = (_chunk(delta) + "data: [DONE]\n\n").encode()
+        kind = b"text/event-stream"
+    else:
+        body = json.dumps({"choices": [{"message": message}]}).encode()
+        kind = b"application/json"
+    return b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+        kind,
+        len(body),
+        body,
+    )
+
+
 class Recorder:
     """An in-process HTTP server that keeps each raw request and answers a fixed JSON body."""
 
@@ -132,15 +153,8 @@ class Recorder:
         with sock:
             for head, _headers, body_in in requests_from(sock):
                 self.requests.append(head + b"\r\n\r\n" + body_in)
-                body = json.dumps(
-                    {
-                        "choices": [
-                            {"message": {"content": "4", "tool_calls": [{"id": "a"}, {"id": "b"}]}}
-                        ]
-                    }
-                ).encode()
-                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                sock.sendall(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                message = {"content": "4", "tool_calls": [{"id": "a"}, {"id": "b"}]}
+                sock.sendall(answer_for(body_in, message))
 
 
 @pytest.fixture
@@ -308,7 +322,7 @@ class Flaky:
         conn = self.connections
         self.connections += 1
         with sock:
-            for nth, _request in enumerate(requests_from(sock)):
+            for nth, (_head, _headers, body_in) in enumerate(requests_from(sock)):
                 self.requests += 1
                 action = self.plan(conn, nth)
                 if action == "slow_close":
@@ -321,11 +335,7 @@ class Flaky:
                 if action == "silent":
                     gevent.sleep(5)
                     return
-                body = b'{"choices": [{"message": {"content": "4"}}]}'
-                sock.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-                )
+                sock.sendall(answer_for(body_in, {"content": "4"}))
 
 
 @pytest.fixture
@@ -363,7 +373,7 @@ def test_a_resent_request_is_timed_from_its_first_attempt(
     assert first.ok and resent.ok and resent.retries == 1
     # The dead connection took 100 ms to say so: the user waited for it too.
     assert resent.e2e_ms is not None and resent.e2e_ms >= 100
-    assert resent.ttft_ms == resent.e2e_ms  # a JSON answer: first token = done
+    assert resent.ttft_ms is not None and resent.ttft_ms >= 100
 
 
 def test_a_fresh_connection_that_fails_is_an_error_and_a_retry_is_not_retried(
@@ -438,3 +448,152 @@ def test_the_reference_agent_is_known_by_its_response_header() -> None:
     assert other.agent == "something-else" and not other.from_reference_agent
     plain = run_script(body)
     assert plain.agent == "" and not plain.from_reference_agent
+
+
+class Canned:
+    """Answers every request on a keep-alive connection with one fixed raw response."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+        self.server = StreamServer(("127.0.0.1", 0), self.handle)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def handle(self, sock: socket.socket, _addr: Any) -> None:
+        with sock:
+            for _request in requests_from(sock):
+                try:
+                    sock.sendall(self.response)
+                except OSError:
+                    return
+
+
+def canned(kind: bytes, body: bytes, status: bytes = b"200 OK") -> ChatResult:
+    head = b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+    server = Canned(head % (status, kind, len(body)) + body)
+    try:
+        with ChatClient(ChatConfig(base_url=server.url, stream=kind != b"application/json")) as c:
+            return c.complete(HI)
+    finally:
+        server.server.stop()
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+WRONG_SHAPES = {
+    "choice is a number": '{"choices":[1]}',
+    "choice is null": '{"choices":[null]}',
+    "choices is a string": '{"choices":"x"}',
+    "delta is a string": '{"choices":[{"delta":"x"}]}',
+    "content is a list": '{"choices":[{"delta":{"content":[1]}}]}',
+    "reasoning is an object": '{"choices":[{"delta":{"reasoning_content":{"a":1}}}]}',
+    "tool_calls is an object": '{"choices":[{"delta":{"tool_calls":{"a":1}}}]}',
+    "a tool call is a string": '{"choices":[{"delta":{"tool_calls":["x"]}}]}',
+    "a tool call index is a list": '{"choices":[{"delta":{"tool_calls":[{"index":[1]}]}}]}',
+    "usage is a string": '{"choices":[],"usage":"x"}',
+    "negative tokens": '{"choices":[],"usage":{"completion_tokens":-1}}',
+    "tokens as text": '{"choices":[],"usage":{"completion_tokens":"5"}}',
+    "tokens as a float": '{"choices":[],"usage":{"completion_tokens":1e20}}',
+    "deep nesting": DEEP,
+    "deep nesting inside": '{"choices":[{"delta":{"content":' + DEEP + "}}]}",
+    "nested error": '{"error":' + "[" * 500 + "]" * 500 + "}",
+}
+
+
+@pytest.mark.parametrize("data", WRONG_SHAPES.values(), ids=WRONG_SHAPES.keys())
+def test_wrong_shapes_in_a_stream_are_protocol_failures(data: str) -> None:
+    body = _chunk({"content": "a"}) + f"data: {data}\n\n" + "data: [DONE]\n\n"
+    r = canned(b"text/event-stream", body.encode())
+    assert r.error_kind == "protocol" and not r.ok, r.error
+    assert r.e2e_ms is not None and r.e2e_ms > 0 and len(r.error) < 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"choices":[{"message":"x"}]}',
+        b'{"choices":[{"message":{"content":5}}]}',
+        b"[1]",
+        DEEP.encode(),
+        b'{"choices":[{"message":{"content":"caf\xe9"}}]}',
+        b"\x00\xff" * 100,
+    ],
+    ids=["message string", "content number", "list", "deep", "latin-1", "binary"],
+)
+def test_wrong_json_answers_are_protocol_failures(body: bytes) -> None:
+    r = canned(b"application/json", body)
+    assert r.error_kind == "protocol" and r.e2e_ms is not None, r.error
+
+
+def test_binary_invalid_utf8_and_a_huge_line_in_a_stream_are_protocol_failures() -> None:
+    assert canned(b"text/event-stream", bytes(range(256)) * 4).error_kind == "protocol"
+    bad = b'data: {"choices":[{"delta":{"content":"caf\xe9"}}]}\n\ndata: [DONE]\n\n'
+    r = canned(b"text/event-stream", bad)
+    assert r.error_kind == "protocol" and "UTF-8" in r.error
+    huge = b"data: " + b"x" * (MAX_SSE_LINE_BYTES + 1) + b"\n\n"
+    r = canned(b"text/event-stream", huge)
+    assert r.error_kind == "protocol" and "line longer" in r.error
+
+
+def test_a_json_answer_to_a_streamed_request_is_a_protocol_failure() -> None:
+    server = Canned(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 41\r\n\r\n"
+        b'{"choices":[{"message":{"content":"4"}}]}'
+    )
+    try:
+        with ChatClient(ChatConfig(base_url=server.url)) as c:
+            r = c.complete(HI)
+    finally:
+        server.server.stop()
+    assert r.error_kind == "protocol" and "--no-stream" in r.error
+
+
+def test_a_huge_error_body_is_read_only_to_its_cap_and_the_connection_dropped() -> None:
+    body = b"<html>" + b"x" * (8 * MAX_ERROR_BODY_BYTES)
+    r = canned(b"text/html", body, status=b"500 Internal Server Error")
+    assert (
+        r.error_kind == "http" and r.status_code == 500 and r.error.startswith("HTTP 500: <html>")
+    )
+    assert r.bytes == MAX_ERROR_BODY_BYTES and r.e2e_ms is not None
+
+
+def test_negative_and_infinite_server_timings_are_dropped() -> None:
+    timings = '{"prompt_ms": -5, "predicted_ms": 1}'
+    phases = '{"request": -1, "tool": 1e999, "llm": 12.5, "format": "3"}'
+    body = (
+        _chunk({"content": "a"})
+        + f'data: {{"choices":[],"timings":{timings},"server_timing":{phases}}}\n\n'
+        + "data: [DONE]\n\n"
+    )
+    r = canned(b"text/event-stream", body.encode())
+    assert r.ok and r.server_phases == {"llm": 12.5}, r.server_phases
+    assert parse_server_timing("request;dur=-1, llm;dur=inf, tool;dur=nan, x;dur=2") == {"x": 2.0}
+
+
+def test_a_long_server_timing_entry_parses_in_linear_time() -> None:
+    import time
+
+    started = time.process_time()
+    assert parse_server_timing("a" * 60_000 + ";b" * 5000) == {}
+    assert time.process_time() - started < 0.5
+
+
+def test_a_connect_timeout_is_connect(client: Callable[..., ChatClient]) -> None:
+    # A listener whose accept queue is full drops new SYNs: the connect never completes.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        fillers = []
+        try:
+            for _ in range(4):
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(listener.getsockname())
+                fillers.append(filler)
+            gevent.sleep(0.1)
+            r = client(url, connect_timeout=0.3).complete(HI)
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert r.error_kind == "connect" and "connect timeout" in r.error, r.error
+    assert r.e2e_ms is not None and r.e2e_ms >= 250
