@@ -15,11 +15,14 @@ from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 from qi_load import __version__
 from qi_load.errors import QiLoadError
-from qi_load.generate.sse import SseDecoder
+from qi_load.generate.limits import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_STREAM_BYTES
+from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
+    ReuseProbe,
     classify_socket_error,
     close_response_socket,
     read_available,
+    read_capped,
 )
 from qi_load.record.schema import ErrorKind
 
@@ -51,6 +54,14 @@ class McpResult:
     def text(self) -> str:
         """The text parts of a ``tools/call`` result ("" otherwise)."""
         return _text_of(self.result) if self.result is not None else ""
+
+    @property
+    def tool_names(self) -> list[str]:
+        """The names a ``tools/list`` result lists (those that are strings)."""
+        tools = self.result.get("tools") if self.result is not None else None
+        if type(tools) is not list:
+            return []
+        return [t["name"] for t in tools if type(t) is dict and type(t.get("name")) is str]
 
     @property
     def latency_ms(self) -> float | None:
@@ -95,7 +106,7 @@ class McpClient:
         self._ids = itertools.count(1)
         self.session_id: str | None = None
         self.protocol_version: str | None = None
-        self._http = self._new_http()
+        self._http, self._probe = self._new_http()
 
     def initialize(self) -> McpResult:
         """``initialize`` (timed), then the ``notifications/initialized`` it requires."""
@@ -117,8 +128,14 @@ class McpClient:
         return result
 
     def list_tools(self) -> McpResult:
-        """``tools/list``: ``result["tools"]`` lists the tools."""
-        return self._call("tools/list", {})
+        """``tools/list``: ``result["tools"]`` lists the tools (a list of objects)."""
+        result = self._call("tools/list", {})
+        if result.ok and result.result is not None:
+            tools = result.result.get("tools")
+            if type(tools) is not list or any(type(tool) is not dict for tool in tools):
+                result.ok, result.error_kind = False, "protocol"
+                result.error = "tools/list: result.tools is not a list of objects"
+        return result
 
     def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> McpResult:
         """``tools/call``; a result with ``isError`` is a failed call."""
@@ -136,9 +153,9 @@ class McpClient:
                     response = self._http.request(
                         "DELETE", self._path, headers=self._session_headers()
                     )
-                    response.read()
-            except (gevent.Timeout, HTTPParseError, OSError):
-                pass
+                    read_capped(response, MAX_ERROR_BODY_BYTES)
+            except (gevent.Timeout, HTTPParseError, OSError, ValueError):
+                pass  # best effort: the connection is closed next whatever happened
             self.session_id = None
         self._http.close()
 
@@ -170,21 +187,33 @@ class McpClient:
                 "POST", self._path, body=body, headers=self._session_headers()
             )
             self._read(response, result, request_id)
-            clean = True
+            # A body left unread (an error body cut at its cap) must not be reused.
+            clean = response.message_complete
         except gevent.Timeout as exc:
             if exc is not total:
                 raise
-            result.error_kind, result.error = "timeout", f"total timeout {self._total_timeout}s"
+            kind: ErrorKind = "timeout" if self._probe.connected else "connect"
+            result.error_kind, result.error = kind, f"total timeout {self._total_timeout}s"
         except _Fault as exc:
             result.error_kind, result.error = exc.kind, str(exc)
         except (HTTPParseError, OSError) as exc:
-            result.error_kind, result.error = classify_socket_error(exc, response is not None)
+            result.error_kind, result.error = classify_socket_error(
+                exc, connected=self._probe.connected, got_response=response is not None
+            )
+        except Exception as exc:
+            # Whatever a server sends, its exchange must leave a row: a response this client
+            # failed to foresee is still the server's protocol fault, never a lost request.
+            result.error_kind = "protocol"
+            result.error = f"response not understood: {type(exc).__name__}: {str(exc)[:200]}"
         finally:
             total.close()
+            if result.t_done is None:
+                # A failed exchange's latency: send to the moment it failed.
+                result.t_done = time.perf_counter()
             if not clean:
                 close_response_socket(response)
                 self._http.close()
-                self._http = self._new_http()
+                self._http, self._probe = self._new_http()
         result.ok = result.error_kind == "none"
         return result
 
@@ -205,32 +234,42 @@ class McpClient:
             self.session_id = str(session)
         content_type = str(response.get("content-type", "")).lower()
         if response.status_code >= 400:
-            text = response.read().decode("utf-8", "replace")
+            raw, _whole = read_capped(response, MAX_ERROR_BODY_BYTES)
+            text = raw.decode("utf-8", "replace")
             result.t_done = time.perf_counter()
+            result.bytes = len(raw)
             result.error_kind = "http"
             result.error = (
                 f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"
             )
             return
         if request_id is None:
-            result.bytes = len(response.read())
+            raw, whole = read_capped(response, MAX_BODY_BYTES)
             result.t_done = time.perf_counter()
+            result.bytes = len(raw)
+            if not whole:
+                raise _Fault("protocol", f"body longer than {MAX_BODY_BYTES} bytes")
             return
         if content_type.startswith("text/event-stream"):
             reply = self._read_sse(response, result, request_id)
         elif content_type.startswith("application/json"):
-            raw = response.read()
+            raw, whole = read_capped(response, MAX_BODY_BYTES)
             result.t_done = time.perf_counter()
             result.bytes = len(raw)
-            reply = _parse(raw.decode("utf-8", "replace"))
+            if not whole:
+                raise _Fault("protocol", f"JSON body longer than {MAX_BODY_BYTES} bytes")
+            reply = _parse(raw)
         else:
             raise _Fault("protocol", f"unexpected content type {content_type!r}")
-        if reply.get("id") != request_id:
-            raise _Fault("protocol", f"response id {reply.get('id')!r} != request id {request_id}")
+        reply_id = reply.get("id")
+        if type(reply_id) is not int or reply_id != request_id:
+            shown = reply_id if type(reply_id) in (int, str) else type(reply_id).__name__
+            raise _Fault("protocol", f"response id {str(shown)[:40]} != request id {request_id}")
         error = reply.get("error")
         if error is not None:
-            detail = error.get("message", error) if isinstance(error, dict) else error
-            raise _Fault("protocol", f"JSON-RPC error: {str(detail)[:200]}")
+            detail = error.get("message", error) if type(error) is dict else error
+            text = detail if type(detail) is str else f"({type(detail).__name__})"
+            raise _Fault("protocol", f"JSON-RPC error: {text[:200]}")
         payload = reply.get("result")
         if not isinstance(payload, dict):
             raise _Fault("protocol", "JSON-RPC response without a result object")
@@ -239,25 +278,35 @@ class McpClient:
     def _read_sse(
         self, response: HTTPSocketPoolResponse, result: McpResult, request_id: int
     ) -> dict[str, Any]:
-        decoder = SseDecoder()
+        decoder = SseDecoder(strict=True)
         reply: dict[str, Any] | None = None
         # The server closes the stream after the response; reading to its end keeps the
         # connection reusable (server-initiated messages before it are skipped).
         while chunk := read_available(response):
             result.bytes += len(chunk)
-            for event in decoder.feed(chunk):
+            if result.bytes > MAX_STREAM_BYTES:
+                raise _Fault("protocol", f"event stream longer than {MAX_STREAM_BYTES} bytes")
+            try:
+                events = decoder.feed(chunk)
+            except SseError as exc:
+                raise _Fault("protocol", str(exc)) from None
+            for event in events:
                 if reply is not None or not event.data:
                     continue
                 message = _parse(event.data)
-                if message.get("id") == request_id and ("result" in message or "error" in message):
+                if (
+                    type(message.get("id")) is int
+                    and message["id"] == request_id
+                    and ("result" in message or "error" in message)
+                ):
                     reply = message
                     result.t_done = time.perf_counter()
         if reply is None:
             raise _Fault("protocol", "event stream ended without the JSON-RPC response")
         return reply
 
-    def _new_http(self) -> HTTPClient:
-        return HTTPClient(
+    def _new_http(self) -> tuple[HTTPClient, ReuseProbe]:
+        http = HTTPClient(
             self._host,
             port=self._port,
             ssl=self._ssl,
@@ -265,22 +314,28 @@ class McpClient:
             connection_timeout=self._connect_timeout,
             network_timeout=self._total_timeout,
         )
+        return http, ReuseProbe(http)
 
 
-def _parse(text: str) -> dict[str, Any]:
+def _parse(text: str | bytes) -> dict[str, Any]:
     try:
         message = json.loads(text)
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError too: JSON must be UTF-8
         raise _Fault("protocol", f"invalid JSON-RPC message: {text[:80]!r}") from None
-    if not isinstance(message, dict):
+    except RecursionError:
+        raise _Fault("protocol", f"JSON-RPC message nested too deeply: {text[:80]!r}") from None
+    if type(message) is not dict:
         raise _Fault("protocol", f"JSON-RPC message is not an object: {text[:80]!r}")
     return message
 
 
 def _text_of(result: dict[str, Any]) -> str:
-    """The text parts of a ``tools/call`` result."""
+    """The text parts of a ``tools/call`` result (parts of other shapes are skipped)."""
+    content = result.get("content")
+    if type(content) is not list:
+        return ""
     return " ".join(
-        str(part.get("text", ""))
-        for part in result.get("content") or ()
-        if isinstance(part, dict) and part.get("type") == "text"
+        part["text"]
+        for part in content
+        if type(part) is dict and part.get("type") == "text" and type(part.get("text")) is str
     )

@@ -112,8 +112,7 @@ class McpUser(User):
                 return
             with self._cancellable("tools/list"):
                 listed = self.client.list_tools()
-            names = [t.get("name", "") for t in (listed.result or {}).get("tools", [])]
-            self.tools = [name for name in names if name in self.calls]
+            self.tools = [name for name in listed.tool_names if name in self.calls]
             if not self._record(listed, "tools/list", ok=bool(self.tools)):
                 return
         tool = self.tools[self._next_tool % len(self.tools)]

@@ -12,11 +12,27 @@ from gevent.server import StreamServer
 from raw_http import requests_from
 
 from qi_load.errors import QiLoadError
+from qi_load.generate.limits import MAX_ERROR_BODY_BYTES, MAX_SSE_LINE_BYTES
 from qi_load.generate.mcp import PROTOCOL_VERSION, McpClient
 
 
 def _sse(*messages: dict[str, Any]) -> bytes:
     return b"".join(b"event: message\ndata: " + json.dumps(m).encode() + b"\n\n" for m in messages)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HOSTILE: dict[str, tuple[str, bytes]] = {
+    "reply_is_a_list": ("application/json", b"[1]"),
+    "result_is_a_string": ("application/json", b'{"jsonrpc":"2.0","id":2,"result":"x"}'),
+    "id_is_a_list": ("application/json", b'{"jsonrpc":"2.0","id":[2],"result":{}}'),
+    "deep_nesting": ("application/json", DEEP),
+    "deep_in_sse": ("text/event-stream", b"data: " + DEEP[:3000] + b"\n\n"),
+    "nested_error": ("application/json", b'{"id":2,"error":' + DEEP[:2000] + b"}"),
+    "invalid_utf8": ("application/json", b'{"jsonrpc":"2.0","id":2,"result":{"a":"\xff"}}'),
+    "binary_sse": ("text/event-stream", bytes(range(256)) * 8),
+    "huge_line": ("text/event-stream", b"data: " + b"x" * (MAX_SSE_LINE_BYTES + 1)),
+    "html": ("text/html", b"<html>hi</html>"),
+}
 
 
 class FakeMcp:
@@ -84,6 +100,14 @@ class FakeMcp:
             send("200 OK", "text/event-stream", b"data: {oops\n\n")
         elif name == "no_reply":
             send("200 OK", "text/event-stream", b": nothing\n\n")
+        elif name in HOSTILE:
+            ctype, payload = HOSTILE[name]
+            send("200 OK", ctype, payload)
+        elif name == "content_not_a_list":
+            text = {"content": 7, "isError": False}
+            send("200 OK", "application/json", json.dumps({**ok, "result": text}).encode())
+        elif name == "huge_500":
+            send("500 Oops", "text/plain", b"e" * (4 * MAX_ERROR_BODY_BYTES))
         elif name == "http_404":
             send("404 Not Found", "text/plain", b"session expired")
         elif name == "cut":
@@ -153,6 +177,27 @@ def test_faults_are_results_and_the_client_carries_on(
         failed = client.call_tool(tool)
         assert not failed.ok and failed.error_kind == kind and words in failed.error, failed.error
         assert client.list_tools().ok
+
+
+@pytest.mark.parametrize("tool", HOSTILE)
+def test_hostile_replies_are_protocol_failures(fake: FakeMcp, tool: str) -> None:
+    with McpClient(fake.url) as client:
+        assert client.initialize().ok
+        failed = client.call_tool(tool)
+        assert failed.error_kind == "protocol" and failed.latency_ms is not None, failed.error
+        assert len(failed.error) < 400
+        assert client.list_tools().ok
+
+
+def test_odd_tool_results_and_a_huge_error_body(fake: FakeMcp) -> None:
+    with McpClient(fake.url) as client:
+        assert client.initialize().ok
+        odd = client.call_tool("content_not_a_list")
+        assert odd.ok and odd.text == ""
+        failed = client.call_tool("huge_500")
+        assert failed.error_kind == "http" and failed.bytes == MAX_ERROR_BODY_BYTES
+        listed = client.list_tools()
+        assert listed.ok and listed.tool_names == ["t"]
 
 
 def test_connection_refused() -> None:
