@@ -21,6 +21,7 @@ from typing import Any, Final, Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qi_load.errors import ConfigError, QiLoadError
+from qi_load.generate.limits import MAX_CHECKED_CODE_CHARS
 from qi_load.generate.quality import QualityMode, quality_mode, reference_agent
 from qi_load.record.schema import QUERY_TYPES, QueryType
 from qi_load.yamlconf import load_model
@@ -93,7 +94,12 @@ class Query:
         if not checks:
             return None, ""
         for one in checks:
-            ok, reason = one.run(answer_text, output_tokens)
+            try:
+                ok, reason = one.run(answer_text, output_tokens)
+            except Exception as exc:
+                # A check may fail but never raise: whatever the answer, its request keeps
+                # its row (user catalogue checks included).
+                return False, f"{one.name} could not check the answer: {type(exc).__name__}"
             if not ok:
                 return False, reason
         return True, ""
@@ -161,29 +167,59 @@ def _arithmetic_check(prompt: str) -> CheckFn:
 
 
 _PARAGRAPH_WORDS: Final = 25
-_FENCE: Final = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_FENCE: Final = "```"
+_LANGUAGE: Final = re.compile(r"[ \t]*+([\w+-]*+)")
 
 
-def _code_blocks(answer: str) -> list[str]:
-    return [body for lang, body in _FENCE.findall(answer) if lang.lower() in ("", "python", "py")]
+def _python_block(answer: str) -> str | None:
+    """The body of the first fenced block tagged python, py or nothing; None without one.
+
+    A fence opens at three backticks (the rest of that line is its info string, which
+    starts with the language) and closes at the next three backticks. One forward scan: a regex with
+    overlapping repeats took quadratic time on a long line without a newline.
+    """
+    pos = 0
+    while (start := answer.find(_FENCE, pos)) != -1:
+        eol = answer.find("\n", start + len(_FENCE))
+        if eol == -1:
+            return None
+        end = answer.find(_FENCE, eol + 1)
+        if end == -1:
+            return None
+        language = _LANGUAGE.match(answer, start + len(_FENCE), eol)
+        if language is not None and language.group(1).lower() in ("", "python", "py"):
+            return answer[eol + 1 : end]
+        pos = end + len(_FENCE)
+    return None
+
+
+def _parsed_code(answer: str) -> tuple[ast.Module | None, str]:
+    """The first Python block's syntax tree, or None and why it has none."""
+    block = _python_block(answer)
+    if block is None:
+        return None, "no ```python code block in the answer"
+    if len(block) > MAX_CHECKED_CODE_CHARS:
+        return None, f"code block longer than {MAX_CHECKED_CODE_CHARS} characters (not checked)"
+    try:
+        tree = ast.parse(block, "<answer>")
+        compile(tree, "<answer>", "exec")
+    except SyntaxError as exc:
+        return None, f"code block does not compile: {exc.msg} (line {exc.lineno})"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        # Lone surrogates, nesting deeper than the compiler's stack: not compilable either.
+        return None, f"code block does not compile: {type(exc).__name__}"
+    return tree, ""
 
 
 def _compiles(answer: str, _tokens: int | None) -> tuple[bool, str]:
-    blocks = _code_blocks(answer)
-    if not blocks:
-        return False, "no ```python code block in the answer"
-    try:
-        compile(blocks[0], "<answer>", "exec")
-    except SyntaxError as exc:
-        return False, f"code block does not compile: {exc.msg} (line {exc.lineno})"
-    return True, ""
+    tree, reason = _parsed_code(answer)
+    return tree is not None, reason
 
 
-def _defines_function(answer: str, tokens: int | None) -> tuple[bool, str]:
-    ok, reason = _compiles(answer, tokens)
-    if not ok:
-        return ok, reason
-    tree = ast.parse(_code_blocks(answer)[0])
+def _defines_function(answer: str, _tokens: int | None) -> tuple[bool, str]:
+    tree, reason = _parsed_code(answer)
+    if tree is None:
+        return False, reason
     if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(tree)):
         return True, ""
     return False, "code block defines no function"

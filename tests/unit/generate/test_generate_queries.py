@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from qi_load.errors import QiLoadError
 from qi_load.generate.queries import (
     QUERY_TYPES,
+    Check,
+    CheckSpec,
     Query,
     QueryCatalogue,
     arithmetic_of,
@@ -88,6 +91,52 @@ def test_code_generation_check() -> None:
     assert not ok and "does not compile" in reason
     ok, reason = q.check("```python\nx = 1\n```", 5)
     assert not ok and "defines no function" in reason
+    ok, reason = q.check("```js\nfunction f() {}\n```\n```py\ndef g(): pass\n```", 5)
+    assert ok, reason  # the first Python block counts, other languages are skipped
+
+
+COMPILE_BREAKERS = {
+    "null byte": "def f():\n    return 1\x00",
+    "deep unary": "-" * 100_000 + "1",
+    "deep attribute": "a" + ".b" * 100_000,
+    "long sum": "+".join(["a"] * 200_000),
+    "nested lambdas": "lambda: " * 5000 + "1",
+    "nested parentheses": "(" * 300 + ")" * 300,
+    "lone surrogate": "def f():\n    return '\ud800'",
+    "deep indentation": "".join(" " * i + "if x:\n" for i in range(200)) + " " * 200 + "pass",
+    "too long": "def f():\n    pass\n" + "x = 1\n" * 100_000,
+}
+
+
+@pytest.mark.parametrize("code", COMPILE_BREAKERS.values(), ids=COMPILE_BREAKERS.keys())
+def test_code_that_breaks_the_compiler_fails_the_check_without_raising(code: str) -> None:
+    for q in (query("code_generation"), Query("code_generation", "p", checks=_compiles_check())):
+        ok, reason = q.check(f"```python\n{code}\n```", 5)
+        assert ok is False and ("compile" in reason or "longer than" in reason), reason
+
+
+def _compiles_check() -> tuple[Check, ...]:
+    return CheckSpec(compiles=True).build()
+
+
+def test_a_check_that_raises_fails_the_answer() -> None:
+    def boom(_answer: str, _tokens: int | None) -> tuple[bool, str]:
+        raise RecursionError
+
+    assert Query("simple", "p", checks=(Check("boom", boom),)).check("x", 1) == (
+        False,
+        "boom could not check the answer: RecursionError",
+    )
+
+
+def test_fences_are_found_in_linear_time() -> None:
+    q = query("code_generation")
+    started = time.process_time()
+    # A fence opener followed by a long line without its newline, and many unclosed openers:
+    # the old regex backtracked over both (minutes for these).
+    assert q.check("```" + "a" * 1_000_000, 5)[0] is False
+    assert q.check("```a\n" + "```python" * 200_000, 5)[0] is False
+    assert time.process_time() - started < 1.0
 
 
 def test_file_operations_check() -> None:
