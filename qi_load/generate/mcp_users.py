@@ -5,7 +5,9 @@ It lists the server's tools once, then calls the tools it knows arguments for â€
 reference agent's tools are built in, others come from ``--mcp-call NAME=JSON`` â€” and
 re-initializes a session every ``--mcp-session-calls`` calls, so session setup stays in
 the measurement. Every exchange is one record with ``query_type = mcp`` and the method (and
-tool) as its name; ``e2e_ms`` is send to JSON-RPC response.
+tool) as its name; ``e2e_ms`` is send to JSON-RPC response (or to the failure).
+``--connect-timeout`` and ``--request-timeout`` bound each exchange as they bound a chat
+request.
 """
 
 from __future__ import annotations
@@ -88,7 +90,11 @@ class McpUser(User):
         self.url = mcp_url(options, self.host or "")
         self.calls = {**BUILTIN_CALLS, **parse_mcp_calls(getattr(options, "mcp_call", []))}
         self.session_calls = max(1, int(getattr(options, "mcp_session_calls", 20)))
-        self.client = McpClient(self.url)
+        self.client = McpClient(
+            self.url,
+            connect_timeout=float(getattr(options, "connect_timeout", 5.0)),
+            total_timeout=float(getattr(options, "request_timeout", 30.0)),
+        )
         self.tools: list[str] = []
         self._calls_in_session = 0
         self._next_tool = 0
