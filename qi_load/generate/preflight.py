@@ -141,6 +141,11 @@ def diagnose_chat(outcome: ChatOutcome, listed: Sequence[str] | None = None) -> 
     if server is not None:
         return server
     media = _media_type(outcome.content_type)
+    if outcome.error_kind == "protocol" and outcome.stream and _is_json(media):
+        return (
+            f"JSON instead of an event stream from {where} — this server does not stream: "
+            "add --no-stream"
+        )
     if outcome.error_kind == "protocol" and not _is_stream(media) and not _is_json(media):
         expected = "an event stream" if outcome.stream else "JSON"
         return (

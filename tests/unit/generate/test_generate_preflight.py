@@ -115,6 +115,16 @@ def test_a_working_request_has_no_diagnosis() -> None:
             chat(
                 error_kind="protocol",
                 status_code=200,
+                content_type="application/json",
+                error="asked for an event stream, got content-type 'application/json'",
+            ),
+            f"JSON instead of an event stream from POST {URL} — this server does not stream: "
+            "add --no-stream",
+        ),
+        (
+            chat(
+                error_kind="protocol",
+                status_code=200,
                 content_type="text/event-stream",
                 error="stream ended without data: [DONE]",
             ),
