@@ -314,6 +314,7 @@ class ChatClient:
                 response = self._send(payload, result)
             finally:
                 first.close()
+            self._reuse.headers_read()
             self._read(response, result)
             # A body left unread (an error body cut at its cap) must not be reused.
             clean = response.message_complete

@@ -13,6 +13,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_CHECKED_CODE_CHARS",
     "MAX_ERROR_BODY_BYTES",
+    "MAX_HEADER_BYTES",
     "MAX_SSE_EVENT_BYTES",
     "MAX_SSE_LINE_BYTES",
     "MAX_STREAM_BYTES",
@@ -20,6 +21,10 @@ __all__ = [
 
 MAX_ERROR_BODY_BYTES: Final = 64 * 1024
 """Read of a status >= 400 body; the rest is left unread and the connection closed."""
+
+MAX_HEADER_BYTES: Final = 128 * 1024
+"""Bytes received before the response headers end (plain HTTP: TLS reads bypass the count).
+Real headers are a few hundred bytes; geventhttpclient joins a long one quadratically."""
 
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 """A whole (non-streamed) JSON answer or JSON-RPC reply, held in memory to be parsed."""

@@ -186,6 +186,7 @@ class McpClient:
             response = self._http.request(
                 "POST", self._path, body=body, headers=self._session_headers()
             )
+            self._probe.headers_read()
             self._read(response, result, request_id)
             # A body left unread (an error body cut at its cap) must not be reused.
             clean = response.message_complete

@@ -6,12 +6,20 @@ import errno
 import socket
 from typing import Any, Final
 
+import gevent.socket
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketPoolResponse
+from geventhttpclient.connectionpool import ConnectionPool
+from geventhttpclient.response import (
+    HTTPConnectionClosed,
+    HTTPParseError,
+    HTTPSocketPoolResponse,
+)
 
+from qi_load.generate.limits import MAX_HEADER_BYTES
 from qi_load.record.schema import ErrorKind
 
 __all__ = [
+    "HeadersTooLarge",
     "ReuseProbe",
     "classify_socket_error",
     "close_response_socket",
@@ -22,6 +30,34 @@ __all__ = [
 _CONNECT_ERRNOS: Final = frozenset(
     {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
 )
+
+
+class HeadersTooLarge(HTTPParseError):
+    """More than ``MAX_HEADER_BYTES`` arrived before the response headers ended."""
+
+
+class _HeaderBoundSocket(gevent.socket.socket):  # type: ignore[misc]
+    """A socket that receives at most ``header_room`` bytes while it is set (not None).
+
+    geventhttpclient reads the headers inside ``request()`` with no size limit, joining a
+    long header piece by piece; counting its reads is the one place to stop it.
+    """
+
+    __slots__ = ("header_room",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.header_room: int | None = None
+
+    def recv(self, *args: Any) -> bytes:
+        data: bytes = super().recv(*args)
+        room = self.header_room
+        if room is not None:
+            room -= len(data)
+            if room < 0:
+                raise HeadersTooLarge(f"response headers longer than {MAX_HEADER_BYTES} bytes")
+            self.header_room = room
+        return data
 
 
 def read_available(response: HTTPSocketPoolResponse) -> bytes:
@@ -79,6 +115,8 @@ def classify_socket_error(
     ``connected``: a TCP connection was in hand (a failure before it, a connect timeout
     included, is ``connect``); ``got_response``: its status line and headers had arrived.
     """
+    if isinstance(exc, HeadersTooLarge):
+        return "protocol", str(exc)
     if isinstance(exc, socket.gaierror):
         return "connect", f"name resolution failed: {exc}"
     if not connected and isinstance(exc, TimeoutError | socket.timeout):
@@ -103,16 +141,22 @@ class ReuseProbe:
     one; only the pool knows which, so the probe wraps its two methods. ``reused`` is
     False when no socket was obtained at all; ``connected`` says whether one was (False:
     the request failed while connecting).
+
+    It also bounds what the response headers may take (``MAX_HEADER_BYTES``, plain HTTP):
+    the socket it hands out counts until ``headers_read()``.
     """
 
-    __slots__ = ("_opened", "connected", "reused")
+    __slots__ = ("_opened", "_socket", "connected", "reused")
 
     def __init__(self, http: HTTPClient) -> None:
         self.reused = False
         self.connected = False
         self._opened = False
+        self._socket: Any = None
         pool = http._connection_pool
         get_socket, create_socket = pool.get_socket, pool._create_socket
+        if type(pool) is ConnectionPool:
+            pool._create_tcp_socket = _HeaderBoundSocket  # type: ignore[method-assign,assignment]
 
         def create() -> Any:
             self._opened = True
@@ -123,7 +167,16 @@ class ReuseProbe:
             sock = get_socket()
             self.reused = not self._opened
             self.connected = True
+            if isinstance(sock, _HeaderBoundSocket):
+                sock.header_room = MAX_HEADER_BYTES
+            self._socket = sock
             return sock
 
         pool._create_socket = create  # type: ignore[method-assign]
         pool.get_socket = get  # type: ignore[method-assign]
+
+    def headers_read(self) -> None:
+        """The response headers are in: the body is bounded elsewhere."""
+        if isinstance(self._socket, _HeaderBoundSocket):
+            self._socket.header_room = None
+        self._socket = None

@@ -3,8 +3,8 @@
 Run: ``python hostile_server.py``; prints ``QI_READY http://127.0.0.1:<port>``.
 
 - ``POST /v1/chat/completions``: each request gets the next of ``CHAT_SHAPES`` in turn
-  (wrong-shape JSON, deep nesting, binary, invalid UTF-8, a huge error body, a huge SSE line,
-  a slow drip, a close mid-stream, code that breaks ``compile()`` ...).
+  (wrong-shape JSON, deep nesting, binary, invalid UTF-8, a huge error body, endless
+  headers, a huge SSE line, a slow drip, a close mid-stream, code that breaks ``compile()``).
 - ``POST /mcp``: a JSON-RPC server whose ``initialize`` always works; every ``tools/call``
   gets the next of ``MCP_SHAPES``, and every third ``tools/list`` a tools list that is not one.
 - ``GET /stats``: ``{"chat": [shape, ...], "mcp": [[method, shape], ...], "shapes": ...}``,
@@ -122,6 +122,7 @@ CHAT_SHAPES: dict[str, Callable[[socket.socket], None]] = {
         s, _head("200 OK", "text/event-stream"), _content("slow") * 10 + _DONE
     ),
     "slow_headers": lambda s: _drip(s, b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"z" * 100),
+    "huge_headers": lambda s: _flood(s, b"HTTP/1.1 200 OK\r\nX-Big: ", b"h" * 65536, 64 * MIB),
     "close_mid_stream": lambda s: _sse(s, _content("half"), b'data: {"choi', end=False),
     "bad_code": lambda s: _sse(s, _content(BAD_CODE), _DONE),
 }
@@ -153,6 +154,7 @@ MCP_SHAPES: dict[str, Callable[[socket.socket, Any], None]] = {
     ),
     "huge_error": lambda s, _rid: CHAT_SHAPES["huge_error"](s),
     "huge_line": lambda s, _rid: CHAT_SHAPES["huge_line"](s),
+    "huge_headers": lambda s, _rid: CHAT_SHAPES["huge_headers"](s),
     "slow_drip": lambda s, rid: _drip(
         s, _head("200 OK", "text/event-stream"), _data({"id": rid, "result": _text("391")})
     ),

@@ -16,7 +16,7 @@ from ready_server import ready_server
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult, parse_server_timing
-from qi_load.generate.limits import MAX_ERROR_BODY_BYTES, MAX_SSE_LINE_BYTES
+from qi_load.generate.limits import MAX_ERROR_BODY_BYTES, MAX_HEADER_BYTES, MAX_SSE_LINE_BYTES
 
 SERVER = Path(__file__).resolve().parents[3] / "benchmarks" / "sse_server.py"
 HI = [{"role": "user", "content": "hi"}]
@@ -597,3 +597,25 @@ def test_a_connect_timeout_is_connect(client: Callable[..., ChatClient]) -> None
                 filler.close()
     assert r.error_kind == "connect" and "connect timeout" in r.error, r.error
     assert r.e2e_ms is not None and r.e2e_ms >= 250
+
+
+def test_endless_response_headers_are_a_protocol_failure_at_their_cap() -> None:
+    def handle(sock: socket.socket, _addr: Any) -> None:
+        with sock:
+            sock.recv(65536)
+            try:
+                sock.sendall(b"HTTP/1.1 200 OK\r\nX-Big: ")
+                for _ in range(1000):  # 64 MiB unless the client stops reading
+                    sock.sendall(b"a" * 65536)
+            except OSError:
+                return
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    try:
+        with ChatClient(ChatConfig(base_url=f"http://127.0.0.1:{server.server_port}")) as c:
+            r = c.complete(HI)
+    finally:
+        server.stop()
+    assert r.error_kind == "protocol" and f"headers longer than {MAX_HEADER_BYTES}" in r.error
+    assert r.e2e_ms is not None and r.e2e_ms < 2000
