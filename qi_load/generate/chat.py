@@ -32,6 +32,7 @@ from qi_load.generate.transport import (
     close_response_socket,
     read_available,
     read_capped,
+    server_text,
 )
 from qi_load.record.schema import ErrorKind
 
@@ -339,7 +340,7 @@ class ChatClient:
             # Whatever a server sends, its request must leave a row: a response this client
             # failed to foresee is still the server's protocol fault, never a lost request.
             result.error_kind = "protocol"
-            result.error = f"response not understood: {type(exc).__name__}: {str(exc)[:200]}"
+            result.error = f"response not understood: {type(exc).__name__}: {server_text(str(exc))}"
         finally:
             total.close()
             if result.t_done is None:
@@ -383,9 +384,7 @@ class ChatClient:
             result.bytes = len(raw)
             text = raw.decode("utf-8", "replace")
             result.error_kind = "http"
-            result.error = (
-                f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"
-            )
+            result.error = f"HTTP {response.status_code}: {server_text(text, _ERROR_BODY_CHARS)}"
             return
         if result.content_type.lower().startswith("text/event-stream"):
             answer = self._read_stream(response, result)
@@ -661,4 +660,4 @@ def _raise_error_object(obj: dict[str, Any]) -> None:
     if error:
         message = error.get("message", error) if type(error) is dict else error
         text = message if type(message) is str else f"({_what(message)})"
-        raise _Fault("protocol", f"error object in response: {text[:200]}")
+        raise _Fault("protocol", f"error object in response: {server_text(text)}")

@@ -23,6 +23,7 @@ from qi_load.generate.transport import (
     close_response_socket,
     read_available,
     read_capped,
+    server_text,
 )
 from qi_load.record.schema import ErrorKind
 
@@ -142,7 +143,7 @@ class McpClient:
         result = self._call("tools/call", {"name": name, "arguments": arguments or {}})
         if result.ok and result.result is not None and result.result.get("isError"):
             result.ok, result.error_kind = False, "protocol"
-            result.error = f"tool {name} failed: {_text_of(result.result)[:200]}"
+            result.error = f"tool {name} failed: {server_text(_text_of(result.result))}"
         return result
 
     def close(self) -> None:
@@ -205,7 +206,7 @@ class McpClient:
             # Whatever a server sends, its exchange must leave a row: a response this client
             # failed to foresee is still the server's protocol fault, never a lost request.
             result.error_kind = "protocol"
-            result.error = f"response not understood: {type(exc).__name__}: {str(exc)[:200]}"
+            result.error = f"response not understood: {type(exc).__name__}: {server_text(str(exc))}"
         finally:
             total.close()
             if result.t_done is None:
@@ -240,9 +241,7 @@ class McpClient:
             result.t_done = time.perf_counter()
             result.bytes = len(raw)
             result.error_kind = "http"
-            result.error = (
-                f"HTTP {response.status_code}: {' '.join(text.split())[:_ERROR_BODY_CHARS]}"
-            )
+            result.error = f"HTTP {response.status_code}: {server_text(text, _ERROR_BODY_CHARS)}"
             return
         if request_id is None:
             raw, whole = read_capped(response, MAX_BODY_BYTES)
@@ -270,7 +269,7 @@ class McpClient:
         if error is not None:
             detail = error.get("message", error) if type(error) is dict else error
             text = detail if type(detail) is str else f"({type(detail).__name__})"
-            raise _Fault("protocol", f"JSON-RPC error: {text[:200]}")
+            raise _Fault("protocol", f"JSON-RPC error: {server_text(text)}")
         payload = reply.get("result")
         if not isinstance(payload, dict):
             raise _Fault("protocol", "JSON-RPC response without a result object")

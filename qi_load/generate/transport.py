@@ -25,6 +25,7 @@ __all__ = [
     "close_response_socket",
     "read_available",
     "read_capped",
+    "server_text",
 ]
 
 _CONNECT_ERRNOS: Final = frozenset(
@@ -58,6 +59,13 @@ class _HeaderBoundSocket(gevent.socket.socket):  # type: ignore[misc]
                 raise HeadersTooLarge(f"response headers longer than {MAX_HEADER_BYTES} bytes")
             self.header_room = room
         return data
+
+
+def server_text(text: str, limit: int = 200) -> str:
+    """A server's words for a one-line error: whitespace runs as one space, control and
+    other unprintable characters (terminal escapes included) as "?", at most ``limit``."""
+    line = " ".join(text[: limit * 4].split())[:limit]
+    return line if line.isprintable() else "".join(c if c.isprintable() else "?" for c in line)
 
 
 def read_available(response: HTTPSocketPoolResponse) -> bytes:

@@ -554,6 +554,8 @@ def test_a_huge_error_body_is_read_only_to_its_cap_and_the_connection_dropped() 
         r.error_kind == "http" and r.status_code == 500 and r.error.startswith("HTTP 500: <html>")
     )
     assert r.bytes == MAX_ERROR_BODY_BYTES and r.e2e_ms is not None
+    escaped = canned(b"text/plain", b"\x1b]0;pwned\x07\x1b[2J oops", status=b"502 Bad Gateway")
+    assert escaped.error == "HTTP 502: ?]0;pwned??[2J oops"  # no terminal escapes reach logs
 
 
 def test_negative_and_infinite_server_timings_are_dropped() -> None:

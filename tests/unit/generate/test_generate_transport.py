@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from qi_load.generate.transport import classify_socket_error
+from qi_load.generate.transport import classify_socket_error, server_text
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,9 @@ def test_classify(
 ) -> None:
     got_kind, message = classify_socket_error(exc, connected=connected, got_response=got_response)
     assert got_kind == kind and words in message
+
+
+def test_server_text_is_one_printable_line() -> None:
+    assert server_text("  a\n\tb  ") == "a b"
+    assert server_text("\x1b[31mred\x1b[0m\x00") == "?[31mred?[0m?"
+    assert server_text("x" * 1000, 10) == "x" * 10
