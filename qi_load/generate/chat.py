@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -24,6 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from qi_load import __version__
 from qi_load.agent.wire import AGENT_HEADER, REFERENCE_AGENT
 from qi_load.errors import QiLoadError
+from qi_load.generate.chat_wire import (
+    CONTENT,
+    Answer,
+    Fault,
+    parse_server_timing,
+    take_body,
+    take_chunk,
+    token_count,
+)
 from qi_load.generate.limits import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_STREAM_BYTES
 from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
@@ -43,17 +50,11 @@ __all__ = [
     "ChatResult",
     "api_key",
     "api_key_source",
-    "parse_server_timing",
 ]
 
 API_KEY_ENV: Final = ("QI_LOAD_API_KEY", "OPENAI_API_KEY")
 _ERROR_BODY_CHARS: Final = 300
 _BLOCK_SIZE: Final = 64 * 1024
-_MAX_TOKENS: Final = 10**9
-"""Above this a token count is not a count: the server's usage is broken."""
-# What a chunk carried, as bits: any token (content, reasoning or tool call), and content.
-_TOKEN: Final = 1
-_CONTENT: Final = 2
 
 
 class ChatConfig(BaseModel):
@@ -186,60 +187,6 @@ def _ms(start: float | None, end: float | None) -> float | None:
     return (end - start) * 1000.0
 
 
-_SERVER_TIMING_ENTRY = re.compile(
-    r'(?:^|,)\s*([^\s,;]++)[^,]*?;\s*dur\s*=\s*"?([^\s,;"]+)', re.IGNORECASE
-)
-"""One ``name;...;dur=value`` entry (one regex pass: this runs on every response). The
-name is possessive: backtracking into it made a long entry without ``dur`` quadratic."""
-
-
-def parse_server_timing(header: str) -> dict[str, float]:
-    """``request;dur=1.2, llm;dur=30`` -> ``{"request": 1.2, "llm": 30.0}`` (bad parts, and
-    durations that are negative or not finite, skipped)."""
-    phases: dict[str, float] = {}
-    for name, value in _SERVER_TIMING_ENTRY.findall(header):
-        try:  # a plain try costs nothing until it raises; contextlib.suppress costs ~1 µs
-            ms = float(value)
-        except ValueError:
-            continue
-        if 0.0 <= ms < math.inf:
-            phases[name] = ms
-    return phases
-
-
-def _duration(value: object) -> float | None:
-    """A server-reported duration in ms: a finite, non-negative JSON number, else None."""
-    if type(value) is not int and type(value) is not float:
-        return None
-    try:
-        ms = float(value)
-    except OverflowError:  # an integer beyond any float
-        return None
-    return ms if 0.0 <= ms < math.inf else None
-
-
-class _Fault(Exception):
-    """A request fault found while reading: becomes ``error_kind``/``error`` of the result."""
-
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind: ErrorKind = kind
-
-
-class _Answer:
-    """Accumulates the parts of an answer, streamed or not."""
-
-    __slots__ = ("content", "done", "finished", "reasoning", "tool_ids", "usage")
-
-    def __init__(self) -> None:
-        self.content: list[str] = []
-        self.reasoning: list[str] = []
-        self.tool_ids: set[Any] = set()
-        self.usage: dict[str, Any] | None = None
-        self.done = False  # data: [DONE] arrived
-        self.finished = False  # a choice carried a finish_reason
-
-
 class ChatClient:
     """One keep-alive connection per client (use one per Locust user); never raises for faults."""
 
@@ -330,7 +277,7 @@ class ChatClient:
                 result.error = f"no response headers within {cfg.first_byte_timeout}s"
             else:
                 raise
-        except _Fault as exc:
+        except Fault as exc:
             result.error_kind, result.error = exc.kind, str(exc)
         except (HTTPParseError, OSError) as exc:
             result.error_kind, result.error = classify_socket_error(
@@ -389,7 +336,7 @@ class ChatClient:
         if result.content_type.lower().startswith("text/event-stream"):
             answer = self._read_stream(response, result)
         elif self.config.stream:
-            raise _Fault(
+            raise Fault(
                 "protocol",
                 f"asked for an event stream, got content-type {result.content_type[:80]!r} "
                 "(a server that does not stream needs --no-stream)",
@@ -400,8 +347,8 @@ class ChatClient:
         result.reasoning = "".join(answer.reasoning)
         result.tool_calls = len(answer.tool_ids)
         usage = answer.usage or {}
-        completion = _token_count(usage, "completion_tokens")
-        result.input_tokens = _token_count(usage, "prompt_tokens")
+        completion = token_count(usage, "completion_tokens")
+        result.input_tokens = token_count(usage, "prompt_tokens")
         if completion is not None:
             result.output_tokens, result.tokens_source = completion, "usage"
         else:
@@ -412,8 +359,8 @@ class ChatClient:
             scale = events / n
             result.itl_ms = [gap * scale for gap in result.itl_ms]
 
-    def _read_stream(self, response: HTTPSocketPoolResponse, result: ChatResult) -> _Answer:
-        answer = _Answer()
+    def _read_stream(self, response: HTTPSocketPoolResponse, result: ChatResult) -> Answer:
+        answer = Answer()
         decoder = SseDecoder(strict=True)
         token_times: list[float] = []
         try:
@@ -424,21 +371,21 @@ class ChatClient:
                 now = time.perf_counter()
                 result.bytes += len(chunk)
                 if result.bytes > MAX_STREAM_BYTES:
-                    raise _Fault("protocol", f"event stream longer than {MAX_STREAM_BYTES} bytes")
+                    raise Fault("protocol", f"event stream longer than {MAX_STREAM_BYTES} bytes")
                 try:
                     events = decoder.feed(chunk)
                 except SseError as exc:
-                    raise _Fault("protocol", str(exc)) from None
+                    raise Fault("protocol", str(exc)) from None
                 for event in events:
                     if answer.done:
                         continue
                     if event.data == "[DONE]":
                         answer.done = True
                         continue
-                    carried = _take_chunk(event.data, answer, result.server_phases)
+                    carried = take_chunk(event.data, answer, result.server_phases)
                     if carried:
                         token_times.append(now)
-                        if carried & _CONTENT and result.t_first_content is None:
+                        if carried & CONTENT and result.t_first_content is None:
                             result.t_first_content = now
             result.t_done = time.perf_counter()
         finally:
@@ -450,40 +397,23 @@ class ChatClient:
         mid_event = decoder.close()
         if not answer.done:
             if mid_event:
-                raise _Fault("protocol", "stream ended in the middle of an event")
+                raise Fault("protocol", "stream ended in the middle of an event")
             if not answer.finished:
                 # A body that ended cleanly after a finish_reason is a whole answer (the
                 # OpenAI SDKs accept it too); without either it may have been cut short.
-                raise _Fault("protocol", "stream ended without data: [DONE] or a finish_reason")
+                raise Fault("protocol", "stream ended without data: [DONE] or a finish_reason")
         return answer
 
-    def _read_json(self, response: HTTPSocketPoolResponse, result: ChatResult) -> _Answer:
+    def _read_json(self, response: HTTPSocketPoolResponse, result: ChatResult) -> Answer:
         raw, whole = read_capped(response, MAX_BODY_BYTES)
         result.t_done = time.perf_counter()
         result.bytes = len(raw)
         if not whole:
-            raise _Fault("protocol", f"JSON body longer than {MAX_BODY_BYTES} bytes")
+            raise Fault("protocol", f"JSON body longer than {MAX_BODY_BYTES} bytes")
         header = response.get("server-timing")
         if header:
             result.server_phases.update(parse_server_timing(str(header)))
-        try:
-            obj = json.loads(raw)
-        except ValueError as exc:  # UnicodeDecodeError too: JSON must be UTF-8
-            raise _Fault("protocol", f"invalid JSON body: {str(exc)[:200]}") from None
-        except RecursionError:
-            raise _Fault("protocol", "JSON body nested too deeply") from None
-        if type(obj) is not dict:
-            raise _Fault("protocol", "JSON body is not an object")
-        _raise_error_object(obj)
-        answer = _Answer()
-        for choice in _choices(obj):
-            message = choice.get("message")
-            if message is None:
-                continue
-            if type(message) is not dict:
-                raise _Fault("protocol", f"a choice's message is {_what(message)}, not an object")
-            _take_delta(message, answer)
-        answer.usage = _usage(obj)
+        answer = take_body(raw)
         if answer.content or answer.reasoning or answer.tool_ids:
             # The whole answer becomes visible at once: first token = last token = done.
             result.t_first = result.t_last = result.t_done
@@ -527,137 +457,5 @@ def api_key_source(config: ChatConfig) -> str:
     return next((name for name in config.api_key_env if os.environ.get(name)), "")
 
 
-_decode_json = json.JSONDecoder().decode
 # One encoder for all requests: json.dumps with separators builds a new one per call.
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _take_chunk(data: str, answer: _Answer, phases: dict[str, float]) -> int:
-    """Fold one ``chat.completion.chunk`` into ``answer``; what it carried (``_TOKEN`` and
-    ``_CONTENT`` bits, 0 for none: a role-only, usage-only or empty chunk)."""
-    try:
-        obj = _decode_json(data)
-    except ValueError:
-        raise _Fault("protocol", f"invalid JSON in data: {data[:80]!r}") from None
-    except RecursionError:
-        raise _Fault("protocol", f"JSON in data nested too deeply: {data[:80]!r}") from None
-    if type(obj) is not dict:
-        raise _Fault("protocol", f"data is not a JSON object: {data[:80]!r}")
-    if "error" in obj:
-        _raise_error_object(obj)
-    carried = 0
-    choices = obj.get("choices")
-    if choices:
-        for choice in _choices(obj):
-            if choice.get("finish_reason"):
-                answer.finished = True
-            delta = choice.get("delta")
-            if delta is None:
-                continue
-            if type(delta) is not dict:
-                raise _Fault("protocol", f"a choice's delta is {_what(delta)}, not an object")
-            content = delta.get("content")
-            if len(delta) == 1 and type(content) is str and content:
-                # The usual chunk, inlined: a plain piece of content.
-                answer.content.append(content)
-                carried = _TOKEN | _CONTENT
-            elif delta:
-                carried |= _take_delta(delta, answer)
-    if "usage" in obj:
-        answer.usage = _usage(obj) or answer.usage
-    llama = obj.get("timings")
-    if llama is not None and type(llama) is dict:
-        # llama.cpp's own account beside the usage: prefill plus generation is its LLM time.
-        prefill, generation = (
-            _duration(llama.get("prompt_ms")),
-            _duration(llama.get("predicted_ms")),
-        )
-        if prefill is not None and generation is not None:
-            phases["llm"] = prefill + generation
-    timing = obj.get("server_timing")
-    if timing is not None and type(timing) is dict:
-        for name, value in timing.items():
-            ms = _duration(value)
-            if ms is not None:
-                phases[name] = ms
-    return carried
-
-
-def _what(value: object) -> str:
-    """A JSON value's kind for a message (never its text: it may be huge or nested)."""
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number"
-    )
-
-
-def _choices(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ``choices`` of a chunk or body: a list of objects (absent or null: none)."""
-    choices = obj.get("choices")
-    if choices is None:
-        return []
-    if type(choices) is not list:
-        raise _Fault("protocol", f"choices is {_what(choices)}, not a list")
-    for choice in choices:
-        if type(choice) is not dict:
-            raise _Fault("protocol", f"a choice is {_what(choice)}, not an object")
-    return choices
-
-
-def _usage(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``usage`` object (null: none; streams send it null before the last chunk)."""
-    usage = obj.get("usage")
-    if usage is not None and type(usage) is not dict:
-        raise _Fault("protocol", f"usage is {_what(usage)}, not an object")
-    return usage
-
-
-def _token_count(usage: dict[str, Any], key: str) -> int | None:
-    """A token count of the usage: absent or null is None; anything but a count is a fault."""
-    value = usage.get(key)
-    if value is None:
-        return None
-    if type(value) is not int or not 0 <= value <= _MAX_TOKENS:
-        shown = str(value)[:40] if type(value) is int else _what(value)
-        raise _Fault("protocol", f"usage.{key} is not a token count: {shown}")
-    return value
-
-
-def _take_delta(delta: dict[str, Any], answer: _Answer) -> int:
-    """Fold a delta (or a whole message) into ``answer``; the ``_TOKEN``/``_CONTENT`` bits."""
-    carried = 0
-    content = delta.get("content")
-    if content:
-        if type(content) is not str:
-            raise _Fault("protocol", f"content is {_what(content)}, not a string")
-        answer.content.append(content)
-        carried = _TOKEN | _CONTENT
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-    if reasoning:
-        if type(reasoning) is not str:
-            raise _Fault("protocol", f"reasoning is {_what(reasoning)}, not a string")
-        answer.reasoning.append(reasoning)
-        carried |= _TOKEN
-    calls = delta.get("tool_calls")
-    if calls:
-        if type(calls) is not list:
-            raise _Fault("protocol", f"tool_calls is {_what(calls)}, not a list")
-        carried |= _TOKEN
-        for position, call in enumerate(calls):
-            if type(call) is not dict:
-                raise _Fault("protocol", f"a tool call is {_what(call)}, not an object")
-            # Streamed fragments of one call share its index; whole messages list each once.
-            key = call.get("index", call.get("id", position))
-            if type(key) is not int and type(key) is not str:
-                raise _Fault("protocol", f"a tool call's index is {_what(key)}")
-            answer.tool_ids.add(key)
-    return carried
-
-
-def _raise_error_object(obj: dict[str, Any]) -> None:
-    error = obj.get("error")
-    if error:
-        message = error.get("message", error) if type(error) is dict else error
-        text = message if type(message) is str else f"({_what(message)})"
-        raise _Fault("protocol", f"error object in response: {server_text(text)}")

@@ -15,7 +15,8 @@ from raw_http import requests_from
 from ready_server import ready_server
 
 from qi_load.errors import QiLoadError
-from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult, parse_server_timing
+from qi_load.generate.chat import ChatClient, ChatConfig, ChatResult
+from qi_load.generate.chat_wire import parse_server_timing
 from qi_load.generate.limits import MAX_ERROR_BODY_BYTES, MAX_HEADER_BYTES, MAX_SSE_LINE_BYTES
 
 SERVER = Path(__file__).resolve().parents[3] / "benchmarks" / "sse_server.py"
