@@ -5,16 +5,19 @@ its failure categorized, Locust counts it once, and the server saw it once."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from agent_http import request
 from ready_server import ready_server
@@ -87,8 +90,21 @@ def _locust(locustfile: str, url: str, tmp: Path, *extra: str) -> subprocess.Pop
         )
 
 
+def _peak_rss(processes: list[subprocess.Popen[bytes]], timeout: float) -> list[int]:
+    """Wait for every process to exit; the largest resident size each reached meanwhile."""
+    peaks = [0] * len(processes)
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in processes):
+        assert time.monotonic() < deadline, "Locust did not end in time"
+        for i, process in enumerate(processes):
+            with contextlib.suppress(psutil.Error):  # it has just exited
+                peaks[i] = max(peaks[i], psutil.Process(process.pid).memory_info().rss)
+        time.sleep(0.1)
+    return peaks
+
+
 def _finish(process: subprocess.Popen[bytes], tmp: Path) -> list[dict[str, str]]:
-    code = process.wait(timeout=50)
+    code = process.wait(timeout=1)
     output = (tmp / "locust.log").read_text(errors="replace")
     assert code == 0, output[-3000:]
     assert TRACEBACK not in output, output[-3000:]
@@ -119,7 +135,10 @@ def test_every_hostile_answer_leaves_one_categorized_row(
     chat = _locust("agent.py", hostile, chat_dir)
     mcp = _locust("mcp.py", hostile, mcp_dir)
     started += [chat, mcp]
+    peaks = _peak_rss([chat, mcp], timeout=50)
     chat_rows, mcp_rows = _finish(chat, chat_dir), _finish(mcp, mcp_dir)
+    # 200 MiB error bodies, 30 MiB lines and 64 MiB of headers were offered: none was held.
+    assert max(peaks) < 160 * 1024 * 1024, peaks  # Locust alone: ~80 MB
     served = request(hostile, "GET", "/stats").json()
 
     # Chat: one row per request the server received, in its order, each shape categorized.
