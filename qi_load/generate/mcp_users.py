@@ -110,7 +110,11 @@ class McpUser(User):
 
     @task
     def exercise(self) -> None:
-        if self.client.session_id is None or self._calls_in_session >= self.session_calls:
+        if (
+            self.client.session_id is None
+            or not self.tools  # a list without a known tool: ask again, never call none
+            or self._calls_in_session >= self.session_calls
+        ):
             self._calls_in_session = 0
             with self._cancellable("initialize"):
                 initialized = self.client.initialize()

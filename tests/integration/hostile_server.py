@@ -6,7 +6,8 @@ Run: ``python hostile_server.py``; prints ``QI_READY http://127.0.0.1:<port>``.
   (wrong-shape JSON, deep nesting, binary, invalid UTF-8, a huge error body, endless
   headers, a huge SSE line, a slow drip, a close mid-stream, code that breaks ``compile()``).
 - ``POST /mcp``: a JSON-RPC server whose ``initialize`` always works; every ``tools/call``
-  gets the next of ``MCP_SHAPES``, and every third ``tools/list`` a tools list that is not one.
+  gets the next of ``MCP_SHAPES``; every third ``tools/list`` gets a tools list that is not
+  one, and some others a list without a tool the users know.
 - ``GET /stats``: ``{"chat": [shape, ...], "mcp": [[method, shape], ...], "shapes": ...}``,
   every request received in order (MCP: the JSON-RPC requests with an id; notifications are
   not rows), and the names of all shapes.
@@ -215,6 +216,8 @@ def _mcp(sock: socket.socket, verb: str, body: bytes) -> None:
         shape, tools = "ok", [{"name": "calculator"}]
         if COUNTERS["list"] % 3 == 0:
             shape, tools = "tools_string", "calculator"
+        elif COUNTERS["list"] % 4 == 0:
+            shape, tools = "no_known_tool", [{"name": "teleport"}]
         LOG["mcp"].append([method, shape])
         _rpc(sock, rid, {"tools": tools})
     else:

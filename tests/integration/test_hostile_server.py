@@ -151,10 +151,10 @@ def test_every_hostile_answer_leaves_one_categorized_row(
     # MCP: initialize, tools/list and tools/call rows, the same invariant.
     calls = [shape for method, shape in served["mcp"] if method == "tools/call"]
     assert set(calls) == set(served["shapes"]["mcp"]), calls
-    assert "tools_string" in {shape for _, shape in served["mcp"]}
+    assert {"tools_string", "no_known_tool"} <= {shape for _, shape in served["mcp"]}
+    listing = {"tools_string": PROTOCOL, "no_known_tool": ("none", "false")}
     expected = [
-        PROTOCOL if shape == "tools_string" else MCP_EXPECTED.get(shape, PROTOCOL)
-        for _method, shape in served["mcp"]
+        listing.get(shape) or MCP_EXPECTED.get(shape, PROTOCOL) for _method, shape in served["mcp"]
     ]
     _check_rows(mcp_rows, expected)
     names = [r["name"].split(":")[0] for r in mcp_rows]
