@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -162,4 +163,5 @@ def test_a_bad_catalogue_stops_locust_before_the_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert f"{bad}: queries.simpel" in done.stderr
+    # One error style for every config file: file:line: field: problem.
+    assert re.search(rf"{re.escape(str(bad))}:\d+: queries\.simpel: ", done.stderr)
