@@ -23,10 +23,10 @@ from locust import User, task
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.mcp import McpClient, McpResult
-from qi_load.generate.plugin import state
 from qi_load.generate.quality import quality_mode
+from qi_load.generate.run_state import run_state
 from qi_load.generate.shared_options import add_mcp_url_option, mcp_url
-from qi_load.generate.users import cancellation_recorded, next_user_id, report_record
+from qi_load.generate.users import cancellation_recorded, report_record
 from qi_load.record.schema import RequestRecord
 
 __all__ = ["BUILTIN_CALLS", "McpUser", "add_arguments", "parse_mcp_calls"]
@@ -85,7 +85,7 @@ class McpUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.qi = state()
+        self.qi = run_state(environment)
         options = environment.parsed_options
         self.url = mcp_url(options, self.host or "")
         self.calls = {**BUILTIN_CALLS, **parse_mcp_calls(getattr(options, "mcp_call", []))}
@@ -98,7 +98,7 @@ class McpUser(User):
         self.tools: list[str] = []
         self._calls_in_session = 0
         self._next_tool = 0
-        self.user_id = next_user_id()
+        self.user_id = self.qi.next_user_id()
         self.rng = random.Random()
 
     def on_stop(self) -> None:

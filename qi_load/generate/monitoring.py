@@ -446,22 +446,11 @@ def install_monitoring(
     master (or local runner) also samples ``pids``/``target_pids``/``names``, receives
     sidecar samples on ``monitor_port``, writes everything through ``sink``, serves
     Prometheus metrics on ``metrics_port`` and logs alert transitions. ``options`` may be
-    Locust's parsed options (with or without ``add_arguments``'s flags); the scenario's
-    ``monitor`` and ``alerts`` sections apply when given or found in the run plugin.
+    Locust's parsed options (with or without ``add_arguments``'s flags); the ``scenario``'s
+    ``monitor`` and ``alerts`` sections apply when given.
     """
     if not isinstance(options, MonitoringOptions):
-        if scenario is None:
-            scenario = _plugin_scenario()
         options = MonitoringOptions.from_parsed_options(
             options if options is not None else environment.parsed_options, scenario
         )
     return Monitoring(environment, sink, options)
-
-
-def _plugin_scenario() -> Any:
-    try:
-        from qi_load.generate import plugin
-
-        return plugin.state().scenario
-    except (ImportError, RuntimeError, AttributeError):
-        return None

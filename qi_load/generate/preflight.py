@@ -29,7 +29,7 @@ from qi_load.generate.mcp import McpClient, McpResult
 from qi_load.generate.shared_options import PREFLIGHT_FAILURE_PREFIX, chat_config, mcp_url
 
 if TYPE_CHECKING:
-    from qi_load.generate.plugin import QiState
+    from qi_load.generate.run_state import QiState
 
 __all__ = [
     "OK_PREFIX",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import cast
+from typing import Final, cast
 
 from prometheus_client import utils as prometheus_utils
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -21,7 +21,7 @@ from qi_load.record.schema import RequestRecord
 
 __all__ = ["RequestMetrics"]
 
-_LABELS = ["query_type", "outcome"]
+_LABELS: Final = ("query_type", "outcome")
 # The client library's own bucket formatting ("1.0", "+Inf"), which it leaves untyped.
 _le_label = cast(Callable[[float], str], prometheus_utils.floatToGoString)
 

@@ -28,10 +28,11 @@ from locust.runners import WorkerRunner
 
 from qi_load.generate.chat import ChatClient, ChatResult
 from qi_load.generate.plan import PlannedStage
-from qi_load.generate.plugin import SEQUENCE_DONE_MESSAGE, QiState, state
 from qi_load.generate.quality import locust_failure, quality_mode
 from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue, catalogue_from_options
+from qi_load.generate.run_state import MixTable, QiState, run_state
 from qi_load.generate.shared_options import chat_config
+from qi_load.generate.wire import SEQUENCE_DONE_MESSAGE
 from qi_load.record.schema import RequestRecord
 from qi_load.scenario import Scenario
 
@@ -44,7 +45,6 @@ __all__ = [
     "ReasoningUser",
     "SimpleUser",
     "cancellation_recorded",
-    "next_user_id",
     "record_from_result",
     "report_record",
 ]
@@ -52,22 +52,12 @@ __all__ = [
 _SPAWN_INTERVAL_S = 1.0
 """Locust's users dispatcher starts a batch of floor(spawn_rate) users once a second."""
 
-_USER_IDS = itertools.count(1)
-
-
-def next_user_id() -> int:
-    """A number for a new virtual user, unique within this Locust process."""
-    return next(_USER_IDS)
-
-
-_CATALOGUE: QueryCatalogue | None = None
-
 
 def _catalogue(qi: QiState) -> QueryCatalogue:
-    global _CATALOGUE
-    if _CATALOGUE is None:
-        _CATALOGUE = catalogue_from_options(qi.environment.parsed_options)
-    return _CATALOGUE
+    """The run's prompts and checks, built by its first user."""
+    if qi.catalogue is None:
+        qi.catalogue = catalogue_from_options(qi.environment.parsed_options)
+    return qi.catalogue
 
 
 def record_from_result(
@@ -125,15 +115,11 @@ def record_from_result(
     )
 
 
-_MIX_TABLES: dict[tuple[tuple[str, float], ...], tuple[list[str], list[float]]] = {}
-
-
-def _mix_table(
-    stage: PlannedStage | None, scenario: Scenario | None
-) -> tuple[list[str], list[float]]:
+def _mix_table(qi: QiState, stage: PlannedStage | None) -> MixTable:
     """Query types and cumulative weights in force, computed once per stage (hot path)."""
+    scenario = qi.scenario
     key = tuple(stage.mix.items()) if stage is not None else ()
-    table = _MIX_TABLES.get(key)
+    table = qi.mix_tables.get(key)
     if table is None:
         mix: dict[str, float] = dict(stage.mix) if stage is not None and stage.mix else {}
         if not mix and scenario is not None:
@@ -142,7 +128,7 @@ def _mix_table(
             mix = dict.fromkeys(QUERY_TYPES, 1.0)
         names = [name for name, weight in mix.items() if weight > 0]
         table = names, list(itertools.accumulate(mix[name] for name in names))
-        _MIX_TABLES[key] = table
+        qi.mix_tables[key] = table
     return table
 
 
@@ -176,8 +162,8 @@ class AgentUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.qi = state()
-        self.user_id = next_user_id()
+        self.qi = run_state(environment)
+        self.user_id = self.qi.next_user_id()
         self.rng = random.Random()
         self.client = ChatClient(
             chat_config(self.environment.parsed_options, self.qi.scenario, self.host or "")
@@ -235,7 +221,7 @@ class AgentUser(User):
             self._ask(query, [{"role": "user", "content": query.prompt}])
 
     def _pick_type(self, stage: PlannedStage | None) -> str:
-        names, cum_weights = _mix_table(stage, self.scenario)
+        names, cum_weights = _mix_table(self.qi, stage)
         return self.rng.choices(names, cum_weights=cum_weights)[0]
 
     def _run_sequence_step(self, stage: PlannedStage) -> None:

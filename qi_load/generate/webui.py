@@ -40,7 +40,7 @@ from qi_load.generate.live_stats import (
 from qi_load.record.rundir import REPORT_HTML
 
 if TYPE_CHECKING:
-    from qi_load.generate.plugin import QiState
+    from qi_load.generate.run_state import QiState
 
 __all__ = [
     "PAGE_PATH",

@@ -4,7 +4,7 @@ locust -f locustfiles/agent.py --headless -H http://127.0.0.1:8000 --scenario qu
 """
 
 from qi_load.generate import plugin
-from qi_load.generate.plugin import QiShape
+from qi_load.generate.shape_wiring import QiShape
 from qi_load.generate.users import AgentUser
 
 plugin.install()

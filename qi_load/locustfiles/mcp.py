@@ -7,7 +7,7 @@ from locust import events
 
 from qi_load.generate import mcp_users, plugin
 from qi_load.generate.mcp_users import McpUser
-from qi_load.generate.plugin import QiShape
+from qi_load.generate.shape_wiring import QiShape
 
 plugin.install()
 events.init_command_line_parser.add_listener(plugin.with_env_vars(mcp_users.add_arguments))

@@ -9,7 +9,7 @@ import gevent
 from locust import User, constant, task
 
 from qi_load.generate import plugin
-from qi_load.generate.plugin import QiShape
+from qi_load.generate.shape_wiring import QiShape
 
 plugin.install()
 

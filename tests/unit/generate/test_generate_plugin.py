@@ -8,14 +8,15 @@ from typing import Any
 import configargparse
 import pytest
 
-from qi_load.generate.plugin import QiShape, _add_arguments, with_env_vars
+from qi_load.generate.locust_options import add_arguments, with_env_vars
+from qi_load.generate.shape_wiring import QiShape
 
 
 @pytest.fixture
 def parser() -> Iterator[configargparse.ArgumentParser]:
     saved = QiShape.use_common_options
     parser = configargparse.ArgumentParser()
-    with_env_vars(_add_arguments)(parser)
+    with_env_vars(add_arguments)(parser)
     yield parser
     QiShape.use_common_options = saved
 

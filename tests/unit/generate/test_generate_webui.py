@@ -10,7 +10,7 @@ from locust.argument_parser import get_parser
 from locust.env import Environment
 
 from qi_load.generate import webui
-from qi_load.generate.plugin import QiState
+from qi_load.generate.run_state import QiState
 from qi_load.record.rundir import REPORT_HTML, RunDir
 from qi_load.record.schema import RequestRecord
 
@@ -32,7 +32,7 @@ def test_routes_tabs_and_report_link(tmp_path: Path, monkeypatch: pytest.MonkeyP
     tab = webui.install(qi)
     assert tab is not None
     tab.on_test_start()
-    qi._write([_record(float(v)) for v in (10, 20, 30)])
+    qi.write([_record(float(v)) for v in (10, 20, 30)])
     client = web_ui.app.test_client()
 
     view = client.get(webui.STATS_PATH).get_json()

@@ -1,0 +1,62 @@
+"""The progress line a Locust master or local runner prints every ``--qi-progress`` seconds."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Final
+
+import gevent
+
+from qi_load.generate.run_state import QiState
+from qi_load.record.schema import RequestRecord
+
+__all__ = ["MIN_WINDOW_S", "progress_line", "progress_loop"]
+
+MIN_WINDOW_S: Final = 5.0
+"""Shortest window of requests a line summarizes (a shorter interval still looks back 5 s)."""
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, math.ceil(q / 100 * len(ordered)) - 1)
+    return ordered[rank]
+
+
+def progress_line(qi: QiState, records: list[RequestRecord], window: float, now: float) -> str:
+    """One line: stage and time left, users, req/s, E2E p95, errors and quality of the
+    requests that finished in the last ``window`` seconds (``records``)."""
+    served = [r for r in records if r.ok]
+    e2e = [r.e2e_ms for r in served if r.e2e_ms is not None]
+    errors = len(records) - len(served)
+    checked = [r.quality_ok for r in served if r.quality_ok is not None]
+    name, users = qi.stage_now(now)
+    runner = qi.environment.runner
+    active = runner.user_count if runner is not None else 0
+    if qi.t0 is not None and qi.plan:
+        elapsed = now - qi.t0
+        total = qi.plan[-1].end_s
+        index = next((s.index for s in qi.plan if s.name == name), len(qi.plan) - 1)
+        where = (
+            f"stage {index + 1}/{len(qi.plan)} {name:<10} "
+            f"{elapsed:5.0f}s/{total:.0f}s ({max(0.0, total - elapsed):.0f}s left)"
+        )
+    else:
+        where = "no scenario"
+    p95 = f"{_percentile(e2e, 95):7.0f} ms" if e2e else "      - ms"
+    quality = f"{sum(checked) / len(checked):4.0%}" if checked else "   -"
+    return (
+        f"[qi-load] {where} users {active:>3}/{users:<3} "
+        f"req/s {len(served) / window:6.2f} p95 {p95} errors {errors} quality {quality}"
+    )
+
+
+def progress_loop(qi: QiState, interval: float) -> None:
+    """Print a line every ``interval`` seconds (the master's stdout, which `qi-load run` echoes)."""
+    window = max(interval, MIN_WINDOW_S)
+    while True:
+        gevent.sleep(interval)
+        now = time.time()
+        done = [r for r in qi.recent or [] if r.ts_start + (r.e2e_ms or 0) / 1000 >= now - window]
+        qi.recent = done
+        print(progress_line(qi, done, window, now), flush=True)

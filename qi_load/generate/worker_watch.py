@@ -1,0 +1,90 @@
+"""The master's view of its workers: their records in, the plan out to late joiners, and
+run.json's record of who joined and who was lost (a signal, or no heartbeat)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import gevent
+import locust.runners
+from locust.env import Environment
+from locust.runners import MasterRunner
+
+from qi_load.generate.run_state import QiState
+from qi_load.generate.wire import (
+    PLAN_MESSAGE,
+    REPORT_KEY,
+    WORKER_LEFT_MESSAGE,
+    plan_to_wire,
+)
+from qi_load.record.recorder import RecordsPayload, unserialize_records
+
+__all__ = ["HEARTBEAT_CHECK_S", "init_master", "note_lost", "watch_workers"]
+
+logger = logging.getLogger("qi_load")
+
+HEARTBEAT_CHECK_S = 1.0
+"""How often the master looks for workers Locust marked missing."""
+
+
+def init_master(qi: QiState, runner: MasterRunner) -> None:
+    """Master: write the workers' records, send the plan to each worker that connects, and
+    keep run.json's worker list."""
+    events = qi.environment.events
+
+    def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+        qi.worker_loss.reported(client_id, data, time.time())
+        payload: RecordsPayload | None = data.get(REPORT_KEY)
+        if payload:
+            qi.write(unserialize_records(payload))
+
+    def on_worker_connect(client_id: str, **_kw: Any) -> None:
+        qi.workers_seen.setdefault(
+            client_id, {"id": client_id, "joined": time.time(), "lost_at": None}
+        )
+        if qi.t0 is not None:
+            runner.send_message(PLAN_MESSAGE, dict(plan_to_wire(qi.t0, qi.plan)), client_id)
+
+    def on_worker_left(environment: Environment, msg: Any, **_kw: Any) -> None:
+        reason = str((msg.data or {}).get("reason", ""))
+        logger.warning("worker %s left (%s); continuing with the rest", msg.node_id, reason)
+        note_lost(qi, msg.node_id, reason)
+
+    events.worker_report.add_listener(on_worker_report)
+    events.worker_connect.add_listener(on_worker_connect)
+    runner.register_message(WORKER_LEFT_MESSAGE, on_worker_left)
+    qi.greenlets.append(gevent.spawn(watch_workers, qi, runner))
+
+
+def watch_workers(qi: QiState, runner: MasterRunner) -> None:
+    """Note workers that stop heart-beating: Locust drops them; the run directory keeps them."""
+    while True:
+        gevent.sleep(HEARTBEAT_CHECK_S)
+        if qi.active:
+            qi.worker_loss.sample(time.time(), qi.stage_now()[1], runner.user_count)
+        for node in list(runner.clients.values()):
+            if node.state != locust.runners.STATE_MISSING:
+                continue
+            info = qi.workers_seen.get(node.id)
+            if info is None or info["lost_at"] is None:
+                logger.warning("worker %s lost (no heartbeat); continuing with the rest", node.id)
+                note_lost(qi, node.id, "heartbeat")
+
+
+def note_lost(qi: QiState, worker_id: str, reason: str) -> None:
+    """A worker left the current test (a signal, or no heartbeat): run.json says when."""
+    if not qi.active:
+        return
+    at = time.time()
+    info = qi.workers_seen.setdefault(worker_id, {"id": worker_id, "joined": at, "lost_at": None})
+    if info["lost_at"] is not None:
+        return
+    info["lost_at"] = at
+    qi.worker_loss.lost(worker_id, at)
+    qi.lost_workers.append({"id": worker_id, "at": at, "reason": reason})
+    if qi.run_dir is not None:
+        qi.run_dir.update_manifest(
+            lost_workers=qi.lost_workers, workers=list(qi.workers_seen.values())
+        )
