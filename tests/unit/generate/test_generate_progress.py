@@ -1,0 +1,30 @@
+"""The progress line: where the run is, and the window's rate, p95, errors and quality."""
+
+from __future__ import annotations
+
+from fake_locust import FakeMaster, fake_state, record
+
+from qi_load.generate.plan import PlannedStage
+from qi_load.generate.progress import progress_line
+
+
+def test_a_line_in_a_scenario() -> None:
+    runner = FakeMaster()
+    runner.user_count = 3
+    qi = fake_state(runner)
+    qi.plan = [PlannedStage(0, "one", 2, 0.0, 0.0, 10.0), PlannedStage(1, "two", 4, 10, 10, 30)]
+    qi.t0 = 1000.0
+    records = [record(e2e_ms=float(ms), quality_ok=ms < 80) for ms in range(10, 110, 10)]
+    records.append(record(ok=False, error_kind="timeout"))
+    line = progress_line(qi, records, 5.0, 1012.0)
+    assert line.startswith("[qi-load] stage 2/2 two")
+    assert "12s/30s (18s left)" in line
+    assert "users   3/4" in line
+    assert "req/s   2.00" in line
+    assert "p95     100 ms" in line  # nearest rank of 10 values
+    assert "errors 1" in line and "quality  70%" in line
+
+
+def test_a_line_without_scenario_or_requests() -> None:
+    line = progress_line(fake_state(), [], 5.0, 1000.0)
+    assert "no scenario" in line and "p95       - ms" in line and "quality    -" in line

@@ -1,0 +1,103 @@
+"""Agent and MCP users take everything per run from the environment's state."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fake_locust import record
+from gevent import GreenletExit
+from locust.env import Environment
+
+from qi_load.generate.chat import ChatResult
+from qi_load.generate.mcp_users import McpUser
+from qi_load.generate.plan import PlannedStage
+from qi_load.generate.run_state import QiState, attach_state
+from qi_load.generate.users import (
+    AgentUser,
+    cancellation_recorded,
+    record_from_result,
+    report_record,
+)
+
+
+class _Agent(AgentUser):
+    host = "http://127.0.0.1:9"  # Locust's runner sets it from -H when it spawns
+
+
+class _Mcp(McpUser):
+    host = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def run() -> Iterator[tuple[Environment, QiState]]:
+    env = Environment(user_classes=[_Agent], parsed_options=argparse.Namespace())
+    qi = QiState(environment=env)
+    attach_state(env, qi)
+    yield env, qi
+
+
+def test_users_number_themselves_and_share_the_catalogue_per_run(
+    run: tuple[Environment, QiState],
+) -> None:
+    env, qi = run
+    users = [_Agent(env), _Agent(env), _Mcp(env)]
+    try:
+        assert [u.user_id for u in users] == [1, 2, 3]
+        assert users[0].catalogue is users[1].catalogue is qi.catalogue
+    finally:
+        for user in users:
+            user.on_stop()
+
+
+def test_the_mix_of_the_stage_in_force_is_drawn_from(run: tuple[Environment, QiState]) -> None:
+    env, qi = run
+    stage = PlannedStage(0, "one", 1, 0.0, 0.0, 9.0, mix={"reasoning": 1.0, "simple": 0.0})
+    user = _Agent(env)
+    try:
+        assert {user._pick_type(stage) for _ in range(20)} == {"reasoning"}
+        assert list(qi.mix_tables.values()) == [(["reasoning"], [1.0])]
+    finally:
+        user.on_stop()
+
+
+def test_one_locust_event_per_record_and_the_record_handed_over(
+    run: tuple[Environment, QiState],
+) -> None:
+    env, qi = run
+    env.parsed_options = argparse.Namespace(quality="enforce")
+    fired: list[dict[str, Any]] = []
+    env.events.request.add_listener(lambda **kw: fired.append(kw))
+    report_record(env, qi, record(e2e_ms=12.0, quality_ok=False, error="wrong answer"))
+    assert [(f["name"], f["response_time"]) for f in fired] == [("simple", 12.0)]
+    assert fired[0]["exception"] is not None  # enforce: a wrong answer fails in Locust too
+    assert len(qi.buffer) == 1
+
+
+def test_a_request_cut_short_is_a_cancelled_row(run: tuple[Environment, QiState]) -> None:
+    _, qi = run
+    with (
+        pytest.raises(GreenletExit),
+        cancellation_recorded(qi, user_id=3, query_type="simple", name="simple"),
+    ):
+        raise GreenletExit
+    (row,) = qi.buffer.drain()
+    assert (row.user_id, row.ok, row.error_kind) == (3, False, "cancelled")
+    assert row.e2e_ms is not None
+
+
+def test_a_served_wrong_answer_is_ok_with_a_failed_check() -> None:
+    result = ChatResult(ok=True, wall_send=5.0, status_code=200, output_tokens=4)
+    row = record_from_result(
+        result,
+        worker="w",
+        user_id=1,
+        query_type="simple",
+        name="simple",
+        stage="one",
+        users=2,
+        quality_ok=False,
+    )
+    assert (row.ok, row.error_kind, row.quality_ok, row.ts_sched) == (True, "none", False, 5.0)
