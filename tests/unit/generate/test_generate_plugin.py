@@ -1,41 +1,57 @@
-"""qi-load's Locust options: LOCUST_* variables, and --scenario telling the shape about -u/-r/-t."""
+"""The plugin's event wiring: installed once, and at init a state with its run per test."""
 
 from __future__ import annotations
 
+import argparse
+import gc
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
-import configargparse
+import locust
 import pytest
+from locust.env import Environment
 
-from qi_load.generate.locust_options import add_arguments, with_env_vars
-from qi_load.generate.shape_wiring import QiShape
+from qi_load.generate import plugin
+from qi_load.generate.run_state import run_state
 
 
 @pytest.fixture
-def parser() -> Iterator[configargparse.ArgumentParser]:
-    saved = QiShape.use_common_options
-    parser = configargparse.ArgumentParser()
-    with_env_vars(add_arguments)(parser)
-    yield parser
-    QiShape.use_common_options = saved
+def clean_events() -> Iterator[None]:
+    """Locust's global hooks as they were: install() adds to them."""
+    hooks = [locust.events.init, locust.events.init_command_line_parser]
+    saved = [list(hook._handlers) for hook in hooks]
+    yield
+    for hook, handlers in zip(hooks, saved, strict=True):
+        hook._handlers = handlers
 
 
-def _parse(parser: configargparse.ArgumentParser, args: list[str], env: dict[str, str]) -> Any:
-    return parser.parse_args(args, env_vars=env)
+def test_install_registers_once(clean_events: None) -> None:
+    before = len(locust.events.init._handlers)
+    plugin.install()
+    plugin.install()
+    assert len(locust.events.init._handlers) == before + 1
 
 
-def test_every_option_reads_its_locust_variable(parser: configargparse.ArgumentParser) -> None:
-    env = {"LOCUST_SCENARIO": "smoke", "LOCUST_RUN_DIR": "out/x", "LOCUST_QI_REPORT": "true"}
-    options = _parse(parser, [], env)
-    assert (options.scenario, options.run_dir, options.qi_report) == ("smoke", "out/x", True)
-    assert _parse(parser, ["--run-dir", "cli"], env).run_dir == "cli"  # the command line wins
-
-
-def test_a_scenario_makes_the_shape_override_users_and_run_time(
-    parser: configargparse.ArgumentParser,
+def test_init_attaches_the_state_and_each_test_gets_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _parse(parser, [], {})
-    assert QiShape.use_common_options  # no scenario: the shape is dropped, no warning
-    _parse(parser, [], {"LOCUST_SCENARIO": "smoke"})
-    assert not QiShape.use_common_options  # Locust warns that -u/-r/-t are ignored
+    monkeypatch.setattr(plugin, "install_signal_handlers", lambda *_a: None)  # pytest's own
+    options = argparse.Namespace(
+        scenario="", time_scale=0.0, no_preflight=True, run_id="t", run_dir=str(tmp_path / "r")
+    )
+    env = Environment(parsed_options=options)
+    env.create_local_runner()
+    try:
+        plugin._on_init(env)
+        qi = run_state(env)
+        assert qi.plan == [] and qi.monitoring is not None
+        env.events.test_start.fire(environment=env)
+        assert qi.run_dir is not None and qi.run_dir.path == tmp_path / "r"
+        env.events.test_stop.fire(environment=env)
+        assert qi.run_dir.read_manifest()["status"] == "complete"
+    finally:
+        env.events.quit.fire(exit_code=0)
+        gc.unfreeze()
+        if env.runner is not None:
+            env.runner.quit()
+    assert qi.writer is None  # closed at quit
