@@ -19,16 +19,9 @@ import psutil
 from qi_load.agent.launch import TargetProcess, spawn_target
 from qi_load.cli import EXIT_INTERRUPTED, EXIT_USAGE, exit_code_for_status
 from qi_load.errors import QiLoadError, RunFailed
-from qi_load.generate.quality import DEFAULT_QUALITY_MODE, QualityMode
-from qi_load.generate.shared_options import (
-    PREFLIGHT_FAILURE_PREFIX,
-    add_chat_options,
-    add_mcp_url_option,
-    add_preflight_option,
-    chat_config,
-    mcp_url,
-    monitor_target_args,
-)
+from qi_load.generate import options as load_options
+from qi_load.generate.options import LoadOptions
+from qi_load.generate.shared_options import PREFLIGHT_FAILURE_PREFIX, chat_config, mcp_url
 from qi_load.generate.validation import check_run_options
 from qi_load.monitor.hostmon import find_pids_by_name
 from qi_load.process.child import Child, spawn, stop_all
@@ -50,19 +43,12 @@ class RunOptions:
     host: str = ""
     workers: int = 0
     out: Path = Path("reports")
-    run_id: str = ""
-    time_scale: float = 0.0
+    load: LoadOptions = field(default_factory=LoadOptions)
+    """The Locust options ``qi-load run`` takes itself (``options.run_options()``)."""
     report: bool = True
     target_args: list[str] = field(default_factory=list)
     locustfile: str = ""
     progress_interval: float = 5.0
-    metrics_port: int = 0
-    monitor_port: int = 0
-    monitor_interval: float = 0.0
-    monitor_pids: list[int] = field(default_factory=list)
-    monitor_names: list[str] = field(default_factory=list)
-    preflight: bool = True
-    quality: QualityMode = DEFAULT_QUALITY_MODE
     locust_args: list[str] = field(default_factory=list)
 
 
@@ -127,25 +113,9 @@ class _Children:
         stop_all(self.all(), exit_within=grace, term_grace=5.0)
 
 
-def _locust_base(
-    options: RunOptions, scenario_path: str, url: str, target: TargetProcess | None
-) -> list[str]:
+def _locust_base(options: RunOptions, url: str) -> list[str]:
     locustfile = options.locustfile or str(locustfile_path("agent"))
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        locustfile,
-        "-H",
-        url,
-        "--scenario",
-        scenario_path,
-        "--quality",
-        options.quality,
-    ]
-    # Only the embedded agent is known to serve the sandbox files and tools its checks read.
-    return command + (["--reference-agent"] if target is not None else [])
+    return [sys.executable, "-m", "locust", "-f", locustfile, "-H", url]
 
 
 def _master_command(
@@ -159,7 +129,9 @@ def _master_command(
     preflight_in_master: bool,
 ) -> list[str]:
     command = [
-        *_locust_base(options, scenario_path, url, target),
+        *_locust_base(options, url),
+        "--scenario",
+        scenario_path,
         "--headless",
         "--only-summary",
         "--run-dir",
@@ -175,19 +147,16 @@ def _master_command(
         "--qi-progress",
         str(options.progress_interval),
     ]
-    if options.time_scale:
-        command += ["--time-scale", str(options.time_scale)]
+    # run_id and no_preflight are the wrapper's to decide (above and below).
+    command += options.load.to_args(
+        [n for n in load_options.run_options() if n not in ("run_id", "no_preflight")]
+    )
     if target is not None:
-        command += ["--monitor-target-pid", str(target.pid)]
-    command += monitor_target_args(options.monitor_pids, options.monitor_names)
+        # Only the embedded agent is known to serve the sandbox files and tools its checks
+        # read; its process is the run's 'target' role.
+        command += ["--reference-agent", "--monitor-target-pid", str(target.pid)]
     if not preflight_in_master:
         command.append("--no-preflight")
-    if options.metrics_port:
-        command += ["--metrics-port", str(options.metrics_port)]
-    if options.monitor_port:
-        command += ["--monitor-port", str(options.monitor_port)]
-    if options.monitor_interval:
-        command += ["--monitor-interval", str(options.monitor_interval)]
     if options.workers > 0:
         command += [
             "--master",
@@ -203,26 +172,16 @@ def _master_command(
     return command + options.locust_args
 
 
-def _worker_command(
-    options: RunOptions,
-    scenario_path: str,
-    url: str,
-    master_port: int,
-    target: TargetProcess | None,
-) -> list[str]:
-    command = [
-        *_locust_base(options, scenario_path, url, target),
+def _worker_command(options: RunOptions, url: str, master_port: int) -> list[str]:
+    """A worker takes the scenario and qi-load's options from the master (``worker_link``)."""
+    return [
+        *_locust_base(options, url),
         "--worker",
         "--master-host",
         "127.0.0.1",
         "--master-port",
         str(master_port),
     ]
-    if options.time_scale:
-        command += ["--time-scale", str(options.time_scale)]
-    if options.monitor_interval:
-        command += ["--monitor-interval", str(options.monitor_interval)]
-    return command
 
 
 def _scenario_source(name_or_path: str) -> str:
@@ -238,15 +197,16 @@ def _scenario_source(name_or_path: str) -> str:
 def run(options: RunOptions) -> RunResult:
     """Run one scenario end to end and return where its run directory is."""
     check_run_options(options)
+    load = options.load
     scenario: Scenario = resolve_scenario(
-        options.scenario, {"time_scale": options.time_scale} if options.time_scale else None
+        options.scenario, {"time_scale": load.time_scale} if load.time_scale else None
     )
     scenario_path = _scenario_source(options.scenario)
-    check_monitor_targets(options.monitor_pids, options.monitor_names)
+    check_monitor_targets(load.monitor_pid, load.monitor_name)
     # The embedded reference agent is not checked: qi-load waits until it is ready, and its
     # fault knobs (--target-arg=--error-rate …) would fail the check on purpose.
-    checked = bool(options.host) and options.preflight and _preflight(options, scenario)
-    run_id = options.run_id or new_run_id(scenario.name)
+    checked = bool(options.host) and not load.no_preflight and _preflight(options, scenario)
+    run_id = load.run_id or new_run_id(scenario.name)
     opened = not (options.out / run_id).exists()
     run_dir = RunDir(options.out / run_id).create()
     scaled = scenario.scaled()
@@ -285,7 +245,7 @@ def run(options: RunOptions) -> RunResult:
                 run_id,
                 target,
                 master_port,
-                preflight_in_master=bool(options.host) and options.preflight and not checked,
+                preflight_in_master=bool(options.host) and not load.no_preflight and not checked,
             ),
             run_dir.path / "locust-master.log",
             echo=True,
@@ -293,7 +253,7 @@ def run(options: RunOptions) -> RunResult:
         for index in range(options.workers):
             children.workers.append(
                 children.start(
-                    _worker_command(options, scenario_path, url, master_port, target),
+                    _worker_command(options, url, master_port),
                     run_dir.path / f"locust-worker-{index}.log",
                     echo=False,
                 )
@@ -329,11 +289,13 @@ def run(options: RunOptions) -> RunResult:
 def _preflight(options: RunOptions, scenario: Scenario) -> bool:
     """Check the --host agent here, before any process or directory exists (no Locust
     start-up to wait for); False when only the Locust master can send the run's requests."""
+    # The options after `--` that shape the users' requests, read as the master will read them.
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    add_chat_options(parser)
-    add_mcp_url_option(parser)
-    add_preflight_option(parser)
-    parsed, _ = parser.parse_known_args(options.locust_args)
+    load_options.add_arguments(parser, [load_options.CHAT, load_options.MCP], grouped=False)
+    load_options.add_arguments(
+        parser, [load_options.QI_LOAD], only="no_preflight".__eq__, grouped=False
+    )
+    parsed = LoadOptions.from_namespace(parser.parse_known_args(options.locust_args)[0])
     if parsed.no_preflight:
         return False
     locustfile = Path(options.locustfile).resolve() if options.locustfile else None

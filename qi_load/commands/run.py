@@ -5,13 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qi_load.generate.quality import add_quality_arguments
-from qi_load.generate.shared_options import (
-    add_monitor_target_options,
-    add_preflight_option,
-    add_run_id_option,
-    add_time_scale_option,
-)
+from qi_load.generate import options as load_options
 
 __all__ = ["DESCRIPTION", "HELP", "PASSTHROUGH", "add_arguments", "run"]
 
@@ -52,8 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("reports"), help="parent folder of run directories"
     )
-    add_run_id_option(parser)
-    add_time_scale_option(parser)
     parser.add_argument("--no-report", action="store_true", help="skip the report")
     parser.add_argument(
         "--target-arg",
@@ -65,21 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress", type=float, default=5.0, help="seconds between progress lines (0: off)"
     )
-    parser.add_argument(
-        "--metrics-port", type=int, default=0, help="serve live Prometheus metrics (0: off)"
+    # Locust's options that qi-load run takes too, under the same names, handed on as given.
+    run_options = load_options.run_options()
+    load_options.add_arguments(
+        parser, load_options.GROUPS, only=run_options.__contains__, grouped=False
     )
-    parser.add_argument(
-        "--monitor-port",
-        type=int,
-        default=0,
-        help="ZeroMQ port for `qi-load monitor` sidecars (0: off)",
-    )
-    parser.add_argument(
-        "--monitor-interval", type=float, default=0.0, help="host sampling interval in seconds"
-    )
-    add_monitor_target_options(parser)
-    add_preflight_option(parser)
-    add_quality_arguments(parser, reference_flag=False)
     parser.add_argument(
         "--locustfile", default="", help="locustfile to run (default: the packaged agent one)"
     )
@@ -88,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qi_load.errors import QiLoadError
+    from qi_load.generate.options import LoadOptions
     from qi_load.runner import RunOptions
     from qi_load.runner import run as run_scenario
     from qi_load.summary_table import print_summary
@@ -100,19 +83,11 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             workers=args.workers,
             out=args.out,
-            run_id=args.run_id,
-            time_scale=args.time_scale,
+            load=LoadOptions.from_namespace(args),
             report=not args.no_report,
             target_args=args.target_arg,
             locustfile=args.locustfile,
             progress_interval=args.progress,
-            metrics_port=args.metrics_port,
-            monitor_port=args.monitor_port,
-            monitor_interval=args.monitor_interval,
-            monitor_pids=args.monitor_pid,
-            monitor_names=args.monitor_name,
-            preflight=not args.no_preflight,
-            quality=args.quality,
             locust_args=args.passthrough,
         )
     )

@@ -6,16 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from qi_load.generate import monitoring
-from qi_load.generate.quality import add_quality_arguments
+from qi_load.generate import options
 from qi_load.generate.shape_wiring import QiShape
-from qi_load.generate.shared_options import (
-    add_chat_options,
-    add_preflight_option,
-    add_queries_option,
-    add_run_id_option,
-    add_time_scale_option,
-)
 
 __all__ = ["add_arguments", "with_env_vars"]
 
@@ -51,37 +43,5 @@ def with_env_vars(add: Callable[[Any], None]) -> Callable[..., None]:
 
 
 def add_arguments(parser: Any) -> None:
-    """Add every qi-load option (run, monitoring, chat, quality) to Locust's parser."""
-    monitoring.add_arguments(parser)
-    group = parser.add_argument_group("qi-load")
-    add_preflight_option(group)
-    group.add_argument(
-        "--scenario",
-        default="",
-        action=_ScenarioAction,
-        help="qi-load scenario: a YAML file or a packaged name (e.g. quick-ladder); its "
-        "shape then sets users and duration. Without it, Locust's -u/-r/-t drive the run "
-        "with an even query-type mix.",
-    )
-    group.add_argument(
-        "--qi-report",
-        action="store_true",
-        default=False,
-        help="Render the report (qi-load report) when Locust quits",
-    )
-    group.add_argument(
-        "--run-dir",
-        default="",
-        help="Run directory to write (default: reports/<run-id>/)",
-    )
-    add_run_id_option(group)
-    add_time_scale_option(group)
-    group.add_argument(
-        "--qi-progress",
-        type=float,
-        default=0.0,
-        help="Print a progress line every N seconds (0: off)",
-    )
-    add_queries_option(group)
-    add_quality_arguments(group)
-    add_chat_options(group)
+    """Add every qi-load option of an agent locustfile (``options.GROUPS``) to Locust's."""
+    options.add_arguments(parser, options.GROUPS, actions={"scenario": _ScenarioAction})

@@ -22,10 +22,11 @@ from typing import Any, Final
 from locust import User, task
 
 from qi_load.errors import QiLoadError
+from qi_load.generate import options as load_options
 from qi_load.generate.mcp import McpClient, McpResult
 from qi_load.generate.quality import quality_mode
 from qi_load.generate.run_state import run_state
-from qi_load.generate.shared_options import add_mcp_url_option, mcp_url
+from qi_load.generate.shared_options import mcp_url
 from qi_load.generate.users import cancellation_recorded, report_record
 from qi_load.record.schema import RequestRecord
 
@@ -63,21 +64,8 @@ def parse_mcp_calls(items: list[str]) -> dict[str, tuple[dict[str, Any], ToolChe
 
 
 def add_arguments(parser: Any) -> None:
-    group = parser.add_argument_group("qi-load MCP users")
-    add_mcp_url_option(group)
-    group.add_argument(
-        "--mcp-call",
-        action="append",
-        default=[],
-        metavar="NAME=JSON",
-        help="A tool to call with these arguments (repeatable; adds to the built-in ones)",
-    )
-    group.add_argument(
-        "--mcp-session-calls",
-        type=int,
-        default=20,
-        help="Tool calls per MCP session before a new initialize (default 20)",
-    )
+    """Add the MCP users' options to Locust's parser."""
+    load_options.add_arguments(parser, [load_options.MCP])
 
 
 class McpUser(User):
@@ -86,14 +74,14 @@ class McpUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.qi = run_state(environment)
-        options = environment.parsed_options
+        options = self.qi.options
         self.url = mcp_url(options, self.host or "")
-        self.calls = {**BUILTIN_CALLS, **parse_mcp_calls(getattr(options, "mcp_call", []))}
-        self.session_calls = max(1, int(getattr(options, "mcp_session_calls", 20)))
+        self.calls = {**BUILTIN_CALLS, **parse_mcp_calls(options.mcp_call)}
+        self.session_calls = max(1, options.mcp_session_calls)
         self.client = McpClient(
             self.url,
-            connect_timeout=float(getattr(options, "connect_timeout", 5.0)),
-            total_timeout=float(getattr(options, "request_timeout", 30.0)),
+            connect_timeout=options.connect_timeout,
+            total_timeout=options.request_timeout,
         )
         self.tools: list[str] = []
         self._calls_in_session = 0
@@ -139,7 +127,7 @@ class McpUser(User):
     def _record(self, result: McpResult, name: str, ok: bool | None = True) -> bool:
         """Record one exchange; ``ok`` is the check of a successful one's result. Returns
         whether the session can go on (a protocol success whose result passed)."""
-        checked = result.ok and quality_mode(self.environment.parsed_options) != "off"
+        checked = result.ok and quality_mode(self.qi.options) != "off"
         quality = ok if checked else None
         passed = result.ok and ok is not False
         stage, users = self.qi.stage_now(result.wall_send)

@@ -22,8 +22,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from pydantic import BaseModel, ConfigDict, Field
 
+from qi_load.generate import options as load_options
 from qi_load.generate.request_metrics import RequestMetrics
-from qi_load.generate.shared_options import add_monitor_target_options
 from qi_load.monitor.alert_rules import AlertEvaluator, AlertEvent, AlertRule, parse_rules
 from qi_load.monitor.hostmon import HostProbe, ProcessSampler, find_pids_by_name
 from qi_load.monitor.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
@@ -91,7 +91,7 @@ class MonitoringOptions(BaseModel):
 
     @classmethod
     def from_parsed_options(
-        cls, parsed: argparse.Namespace | None, scenario: Any = None
+        cls, parsed: load_options.LoadOptions | argparse.Namespace | None, scenario: Any = None
     ) -> MonitoringOptions:
         """Command-line options win over the scenario's ``monitor`` and ``alerts`` sections.
 
@@ -124,47 +124,7 @@ class MonitoringOptions(BaseModel):
 
 def add_arguments(parser: Any) -> None:
     """Add the monitoring options to Locust's parser (call from ``init_command_line_parser``)."""
-    group = parser.add_argument_group("qi-load monitoring")
-    add_monitor_target_options(group)
-    group.add_argument(
-        "--monitor-target-pid",
-        type=int,
-        action="append",
-        default=[],
-        help="Sample this PID as role 'target' (qi-load run passes the embedded agent's)",
-    )
-    group.add_argument(
-        "--monitor-interval", type=float, default=0.0, help="Seconds between samples (default 1)"
-    )
-    group.add_argument(
-        "--monitor-port",
-        type=int,
-        default=0,
-        help="Master: ZeroMQ PULL port for `qi-load monitor` sidecars (0 = off; k8s uses 5558)",
-    )
-    group.add_argument(
-        "--metrics-port",
-        type=int,
-        default=0,
-        help="Master: serve Prometheus /metrics on this port during the run (0 = off)",
-    )
-    group.add_argument(
-        "--monitor-bind-host",
-        default="0.0.0.0",
-        help="Interface for --monitor-port and --metrics-port (default all)",
-    )
-    group.add_argument(
-        "--saturation-threshold",
-        type=float,
-        default=DEFAULT_THRESHOLD_PCT,
-        help="A worker at or above this CPU %% invalidates its stage (default 90)",
-    )
-    group.add_argument(
-        "--saturation-seconds",
-        type=float,
-        default=DEFAULT_MIN_SECONDS,
-        help="... when it stays there this many seconds (default 5)",
-    )
+    load_options.add_arguments(parser, [load_options.MONITORING])
 
 
 class _Metrics:
@@ -287,6 +247,11 @@ class Monitoring:
             self.metrics.samples.labels(s.role).inc()
         self.alerts.add_samples(samples)
 
+    def retime(self, interval_s: float) -> None:
+        """Sample every ``interval_s`` from now on (a worker learns the run's interval from
+        the master's options at its first test)."""
+        self.options = self.options.model_copy(update={"interval_s": interval_s})
+
     def stop(self) -> None:
         """Stop sampling, serving and receiving; idempotent."""
         if self._stopped:
@@ -330,9 +295,9 @@ class Monitoring:
         within the 5 ms switch interval instead. It only appends to a deque: logging,
         sockets and metrics stay on the hub's thread.
         """
-        interval = self.options.interval_s
-        next_tick = time.monotonic() + interval
+        next_tick = time.monotonic() + self.options.interval_s
         while not self._stopped:
+            interval = self.options.interval_s
             _native_sleep(min(0.2, max(0.0, next_tick - time.monotonic())))
             if time.monotonic() < next_tick:
                 continue
@@ -435,7 +400,7 @@ def _log_event(event: AlertEvent) -> None:
 def install_monitoring(
     environment: Environment,
     sink: HostSampleSink | None,
-    options: MonitoringOptions | argparse.Namespace | None = None,
+    options: MonitoringOptions | load_options.LoadOptions | argparse.Namespace | None = None,
     *,
     scenario: Any = None,
 ) -> Monitoring:

@@ -28,6 +28,7 @@ from qi_load.errors import QiLoadError
 from qi_load.generate import monitoring, preflight, webui
 from qi_load.generate.locust_options import add_arguments, with_env_vars
 from qi_load.generate.master_watch import watch_master
+from qi_load.generate.options import LoadOptions
 from qi_load.generate.parent_link import watch_parent
 from qi_load.generate.plan import stage_plan
 from qi_load.generate.progress import progress_loop
@@ -51,14 +52,11 @@ FLUSH_INTERVAL_S: Final = 0.5
 """How often the master/local runner writes buffered records and flushes the CSVs."""
 
 
-def _resolve_scenario(environment: Environment) -> Scenario | None:
-    options = environment.parsed_options
-    if options is None or not options.scenario:
+def _resolve_scenario(options: LoadOptions) -> Scenario | None:
+    if not options.scenario:
         return None
-    overrides: dict[str, Any] = {}
-    if options.time_scale:
-        overrides["time_scale"] = options.time_scale
-    return resolve_scenario(options.scenario, overrides or None).scaled()
+    overrides = {"time_scale": options.time_scale} if options.time_scale else None
+    return resolve_scenario(options.scenario, overrides).scaled()
 
 
 def _stop_at_init(environment: Environment) -> NoReturn:
@@ -76,8 +74,10 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     _install_signals(qi)
     try:
         check_options(environment.parsed_options, environment.host)
-        qi.scenario = _resolve_scenario(environment)
-        qi.quality = quality_manifest(environment.parsed_options)
+        qi.options = LoadOptions.from_namespace(environment.parsed_options)
+        if not isinstance(runner, WorkerRunner):  # a worker takes it from the master
+            qi.scenario = _resolve_scenario(qi.options)
+            qi.quality = quality_manifest(qi.options)
     except QiLoadError as exc:
         logger.error("%s", exc)
         _stop_at_init(environment)
@@ -95,9 +95,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     # reverse): the flag is up before Locust's shutdown blocks.
     environment.events.quitting.add_listener(_on_quitting)
     environment.events.quit.add_listener(lambda exit_code, **_kw: _on_quit(qi, exit_code))
-    qi.monitoring = monitoring.install_monitoring(
-        environment, qi, environment.parsed_options, scenario=qi.scenario
-    )
+    qi.monitoring = monitoring.install_monitoring(environment, qi, qi.options, scenario=qi.scenario)
     watch_parent(environment)
     # Everything built so far (Locust, qi-load, the scenario) lives for the whole run: keep it
     # out of the collector's full passes, which otherwise pause every stream for tens of ms.
@@ -110,7 +108,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
 def _preflight(qi: QiState) -> None:
     """Master/local: one request per protocol before anything is written or ramped; a
     failure ends the process with its one-line cause (exit 2, no run directory)."""
-    if getattr(qi.environment.parsed_options, "no_preflight", False):
+    if qi.options.no_preflight:
         return
     try:
         preflight.run_in_locust(qi)
@@ -132,11 +130,9 @@ def _init_writer(qi: QiState) -> None:
         enable_rebalancing(environment)
         init_master(qi, runner)
     qi.greenlets.append(gevent.spawn(_flush_loop, qi))
-    options = environment.parsed_options
-    interval = float(getattr(options, "qi_progress", 0.0) or 0.0) if options else 0.0
-    if interval > 0:
+    if qi.options.qi_progress > 0:
         qi.recent = []
-        qi.greenlets.append(gevent.spawn(progress_loop, qi, interval))
+        qi.greenlets.append(gevent.spawn(progress_loop, qi, qi.options.qi_progress))
 
 
 def _flush_loop(qi: QiState) -> None:

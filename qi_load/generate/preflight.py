@@ -435,8 +435,8 @@ def run_in_locust(qi: QiState) -> None:
     chats = any(issubclass(c, AgentUser) for c in classes)
     mcps = any(issubclass(c, McpUser) for c in classes)
     run_checks(
-        chat_config(options, qi.scenario, host) if chats else None,
-        mcp_url(options, host) if mcps else None,
+        chat_config(qi.options, qi.scenario, host) if chats else None,
+        mcp_url(qi.options, host) if mcps else None,
     )
 
 

@@ -2,8 +2,8 @@
 
 A request that completes at the protocol level is ``ok`` whatever its answer; ``quality_ok``
 records the answer's check. The switch only decides whether checks run and whether a
-failed check is also reported to Locust as a failure (pure: no Locust or gevent imports,
-so ``qi-load run`` defines its own option from the same place).
+failed check is also reported to Locust as a failure (pure: no Locust or gevent imports).
+The option itself is ``LoadOptions.quality``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ __all__ = [
     "DEFAULT_QUALITY_MODE",
     "QUALITY_MODES",
     "QualityMode",
-    "add_quality_arguments",
     "locust_failure",
     "quality_mode",
     "reference_agent",
@@ -28,31 +27,6 @@ QUALITY_MODES: Final[tuple[QualityMode, ...]] = ("enforce", "record", "off")
 DEFAULT_QUALITY_MODE: Final[QualityMode] = "record"
 """Latency and throughput stay a load test's first answer: a wrong answer is recorded (and
 judged by the quality SLO in the report) but does not turn Locust's failure count red."""
-
-
-def add_quality_arguments(group: Any, *, reference_flag: bool = True) -> None:
-    """Add ``--quality`` (and ``--reference-agent``) to an argparse parser or group.
-
-    Locust's parser and ``qi-load run`` both call this, so the options, their choices and
-    defaults have one definition.
-    """
-    group.add_argument(
-        "--quality",
-        choices=QUALITY_MODES,
-        default=DEFAULT_QUALITY_MODE,
-        help="answer checks: 'record' runs them and records quality_ok; 'enforce' also "
-        "reports a failed check to Locust as a failure; 'off' runs none "
-        f"(default: {DEFAULT_QUALITY_MODE})",
-    )
-    if reference_flag:
-        group.add_argument(
-            "--reference-agent",
-            action="store_true",
-            default=False,
-            help="the target is qi-load's reference agent (or serves its sandbox files and "
-            "tools): run the file_operations and multi_tool checks tied to them on every "
-            "answer (without it: on answers whose response carries x-qi-load-agent: reference)",
-        )
 
 
 def quality_mode(options: argparse.Namespace | Any) -> QualityMode:

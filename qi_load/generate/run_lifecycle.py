@@ -17,11 +17,7 @@ from qi_load.generate.output_guard import stop_run_on_output_error
 from qi_load.generate.run_state import QiState
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.worker_loss import WorkerLoss
-from qi_load.monitor.saturation import (
-    DEFAULT_MIN_SECONDS,
-    DEFAULT_THRESHOLD_PCT,
-    saturated_stages_from_csv,
-)
+from qi_load.monitor.saturation import saturated_stages_from_csv
 from qi_load.process.child import spawn
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import RunWriter
@@ -46,10 +42,9 @@ def public_url(url: str) -> str:
 
 def run_location(qi: QiState) -> tuple[str, Path]:
     """Run id and directory of the next test: the options' for the first, fresh ones after."""
-    options = qi.environment.parsed_options
     scenario_name = qi.scenario.name if qi.scenario else "adhoc"
-    run_id = (options.run_id if options else "") or new_run_id(scenario_name)
-    given = (options.run_dir if options else "") or ""
+    run_id = qi.options.run_id or new_run_id(scenario_name)
+    given = qi.options.run_dir
     path = Path(given) if given else Path("reports") / run_id
     if qi.runs_opened == 0 and given:
         return run_id, path  # `qi-load run` made it, and reads it back
@@ -183,7 +178,7 @@ def quit_run(qi: QiState, exit_code: int) -> None:
         return
     close_run(qi, exit_code)
     path = qi.run_dir.path
-    if getattr(qi.environment.parsed_options, "qi_report", False):
+    if qi.options.qi_report:
         _render_report(path)
     else:
         logger.info(
@@ -211,10 +206,9 @@ def _render_report(path: Path) -> None:
 
 def _saturated(qi: QiState, marks: list[dict[str, Any]]) -> dict[str, str]:
     assert qi.run_dir is not None
-    options = qi.environment.parsed_options
     return saturated_stages_from_csv(
         qi.run_dir.host_samples_csv,
         [m for m in marks if m["name"] != WARMUP_STAGE],
-        threshold_pct=getattr(options, "saturation_threshold", DEFAULT_THRESHOLD_PCT),
-        min_seconds=getattr(options, "saturation_seconds", DEFAULT_MIN_SECONDS),
+        threshold_pct=qi.options.saturation_threshold,
+        min_seconds=qi.options.saturation_seconds,
     )

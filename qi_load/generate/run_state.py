@@ -17,6 +17,7 @@ import gevent
 from locust.env import Environment
 
 from qi_load.errors import OutputError
+from qi_load.generate.options import LoadOptions
 from qi_load.generate.plan import PlannedStage, stage_at, users_at
 from qi_load.generate.queries import QualityManifest
 from qi_load.generate.shapes import ScenarioShape
@@ -46,6 +47,8 @@ class QiState:
     """Per-process qi-load state of one Locust environment, shared by the plugin and users."""
 
     environment: Environment
+    options: LoadOptions = field(default_factory=LoadOptions)
+    """qi-load's options, read once from Locust's (a worker's: the master's, at each test)."""
     scenario: Scenario | None = None
     plan: list[PlannedStage] = field(default_factory=list)
     t0: float | None = None

@@ -63,7 +63,7 @@ def configure_shape(qi: QiState) -> None:
             qi.completed = False
             runner = qi.environment.runner
             if isinstance(runner, MasterRunner):
-                runner.send_message(PLAN_MESSAGE, dict(plan_to_wire(qi.t0, qi.plan)))
+                runner.send_message(PLAN_MESSAGE, dict(plan_to_wire(qi.t0, qi.plan, qi.scenario)))
             if qi.active and qi.run_dir is not None:
                 qi.run_dir.update_manifest(test_start=qi.t0, stages=qi.stage_marks())
         if stage is None:

@@ -56,7 +56,7 @@ _SPAWN_INTERVAL_S = 1.0
 def _catalogue(qi: QiState) -> QueryCatalogue:
     """The run's prompts and checks, built by its first user."""
     if qi.catalogue is None:
-        qi.catalogue = catalogue_from_options(qi.environment.parsed_options)
+        qi.catalogue = catalogue_from_options(qi.options)
     return qi.catalogue
 
 
@@ -165,11 +165,9 @@ class AgentUser(User):
         self.qi = run_state(environment)
         self.user_id = self.qi.next_user_id()
         self.rng = random.Random()
-        self.client = ChatClient(
-            chat_config(self.environment.parsed_options, self.qi.scenario, self.host or "")
-        )
+        self.client = ChatClient(chat_config(self.qi.options, self.qi.scenario, self.host or ""))
         self.catalogue = _catalogue(self.qi)
-        self.quality = quality_mode(environment.parsed_options)
+        self.quality = quality_mode(self.qi.options)
         self._next_sched = time.time()
         self._conversation: list[dict[str, Any]] = []
         self._conversation_id = ""
@@ -330,7 +328,7 @@ class AgentUser(User):
 def report_record(environment: Any, qi: QiState, record: RequestRecord) -> None:
     """Fire Locust's one request event (E2E as its response time), hand the record over."""
     name = record.name if not record.conversation_id else f"conversation/{record.name}"
-    failure = locust_failure(record, quality_mode(environment.parsed_options))
+    failure = locust_failure(record, quality_mode(qi.options))
     exception = None if failure is None else RuntimeError(failure)
     environment.events.request.fire(
         request_type="POST",

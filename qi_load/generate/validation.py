@@ -107,18 +107,16 @@ def check_options(options: Any, host: str | None = None) -> None:
 
 def check_locust_args(locust_args: Sequence[str]) -> None:
     """The qi-load options among the arguments ``qi-load run`` passes on to Locust."""
-    from qi_load.generate.quality import add_quality_arguments
-    from qi_load.generate.shared_options import (
-        add_chat_options,
-        add_mcp_url_option,
-        add_queries_option,
-    )
+    from qi_load.generate import options as load_options
 
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
-    add_chat_options(parser)
-    add_mcp_url_option(parser)
-    add_queries_option(parser)
-    add_quality_arguments(parser)
+    load_options.add_arguments(parser, [load_options.CHAT, load_options.MCP], grouped=False)
+    load_options.add_arguments(
+        parser,
+        [load_options.QI_LOAD],
+        only=("queries", "quality", "reference_agent").__contains__,
+        grouped=False,
+    )
     try:
         parsed, _ = parser.parse_known_args(list(locust_args))
     except argparse.ArgumentError as exc:
@@ -129,4 +127,5 @@ def check_locust_args(locust_args: Sequence[str]) -> None:
 def check_run_options(options: Any) -> None:
     """``qi-load run``'s options (a ``RunOptions``) and the qi-load ones it passes on."""
     check_options(options, options.host)
+    check_options(options.load)
     check_locust_args(options.locust_args)

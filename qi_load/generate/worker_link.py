@@ -1,5 +1,9 @@
-"""A worker's side of the run: records ride on its stats reports, the plan comes from the
-master, and a signal makes it stop its users and say why it leaves."""
+"""A worker's side of the run: the scenario and qi-load's options come from the master, records
+ride on its stats reports, and a signal makes it stop its users and say why it leaves.
+
+The master resolves the scenario and parses the options once: the scenario (with its plan)
+arrives in ``qi_plan``, and Locust's ``spawn`` message carries the master's parsed options,
+which Locust copies into the worker's before it fires ``test_start``."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import locust.runners
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from qi_load.generate.monitoring import MonitoringOptions
+from qi_load.generate.options import LoadOptions
 from qi_load.generate.run_state import QiState
 from qi_load.generate.wire import (
     PLAN_MESSAGE,
@@ -34,7 +40,13 @@ def init_worker(qi: QiState, runner: WorkerRunner) -> None:
         data[REPORT_KEY] = serialize_records(qi.worker_id, qi.buffer.drain())
 
     def on_plan(environment: Environment, msg: Any, **_kw: Any) -> None:
-        qi.t0, qi.plan = plan_from_wire(msg.data)
+        qi.t0, qi.plan, qi.scenario = plan_from_wire(msg.data)
+
+    def on_test_start(**_kw: Any) -> None:
+        qi.options = LoadOptions.from_namespace(qi.environment.parsed_options)
+        if qi.monitoring is not None:
+            options = MonitoringOptions.from_parsed_options(qi.options, qi.scenario)
+            qi.monitoring.retime(options.interval_s)
 
     def on_test_stop(**_kw: Any) -> None:
         # The users just stopped: their last records, the cancelled ones too, go out now,
@@ -42,6 +54,7 @@ def init_worker(qi: QiState, runner: WorkerRunner) -> None:
         runner._send_stats()
 
     qi.environment.events.report_to_master.add_listener(on_report)
+    qi.environment.events.test_start.add_listener(on_test_start)
     qi.environment.events.test_stop.add_listener(on_test_stop)
     runner.register_message(PLAN_MESSAGE, on_plan)
 

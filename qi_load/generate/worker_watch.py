@@ -45,7 +45,8 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
             client_id, {"id": client_id, "joined": time.time(), "lost_at": None}
         )
         if qi.t0 is not None:
-            runner.send_message(PLAN_MESSAGE, dict(plan_to_wire(qi.t0, qi.plan)), client_id)
+            message = plan_to_wire(qi.t0, qi.plan, qi.scenario)
+            runner.send_message(PLAN_MESSAGE, dict(message), client_id)
 
     def on_worker_left(environment: Environment, msg: Any, **_kw: Any) -> None:
         reason = str((msg.data or {}).get("reason", ""))

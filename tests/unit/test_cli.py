@@ -92,23 +92,25 @@ def test_run_passes_the_quality_mode_and_declares_only_the_embedded_agent(
     from types import SimpleNamespace
     from typing import Any, cast
 
+    from qi_load.generate.options import LoadOptions
     from qi_load.record.rundir import RunDir
     from qi_load.runner import RunOptions, _master_command, _worker_command
 
     args = build_parser().parse_args(["run", "smoke"])
     assert args.quality == "record"
     args = build_parser().parse_args(["run", "smoke", "--quality", "enforce"])
-    options = RunOptions(scenario="smoke", quality=args.quality, workers=1)
+    options = RunOptions(scenario="smoke", load=LoadOptions.from_namespace(args), workers=1)
     embedded = cast(Any, SimpleNamespace(pid=4242))
     run_dir = RunDir(tmp_path / "run")
     for target, declared in ((embedded, True), (None, False)):
         master = _master_command(
             options, "s.yaml", "http://x", run_dir, "id", target, 5557, preflight_in_master=False
         )
-        worker = _worker_command(options, "s.yaml", "http://x", 5557, target)
-        for command in (master, worker):
-            assert command[command.index("--quality") + 1] == "enforce"
-            assert ("--reference-agent" in command) is declared
+        assert master[master.index("--quality") + 1] == "enforce"
+        assert ("--reference-agent" in master) is declared
+    # A worker takes the scenario and qi-load's options from its master.
+    worker = _worker_command(options, "http://x", 5557)
+    assert not {"--quality", "--scenario", "--reference-agent"} & set(worker)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "smoke", "--quality", "strict"])
 

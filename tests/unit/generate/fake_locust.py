@@ -10,6 +10,7 @@ from locust.env import Environment
 from locust.event import Events
 from locust.runners import MasterRunner, WorkerRunner
 
+from qi_load.generate.options import LoadOptions
 from qi_load.generate.run_state import QiState, attach_state
 from qi_load.record.schema import RequestRecord
 
@@ -72,9 +73,10 @@ def fake_environment(runner: Any = None, host: str = "", **options: Any) -> Envi
 
 
 def fake_state(runner: Any = None, host: str = "", **options: Any) -> QiState:
-    """A ``QiState`` on a fake environment, attached as the plugin attaches it."""
+    """A ``QiState`` on a fake environment, attached as the plugin attaches it, with
+    ``options`` parsed as Locust's and read into the options model."""
     env = fake_environment(runner, host, **options)
-    qi = QiState(environment=env)
+    qi = QiState(environment=env, options=LoadOptions.from_namespace(env.parsed_options))
     attach_state(env, qi)
     return qi
 

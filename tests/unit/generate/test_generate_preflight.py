@@ -6,6 +6,7 @@ import argparse
 
 import pytest
 
+from qi_load.generate.options import GROUPS, MCP, LoadOptions, add_arguments
 from qi_load.generate.preflight import (
     ChatOutcome,
     McpOutcome,
@@ -14,15 +15,7 @@ from qi_load.generate.preflight import (
     is_transient,
     needs_model_list,
 )
-from qi_load.generate.shared_options import (
-    add_chat_options,
-    add_mcp_url_option,
-    add_monitor_target_options,
-    add_preflight_option,
-    chat_config,
-    mcp_url,
-    monitor_target_args,
-)
+from qi_load.generate.shared_options import chat_config, mcp_url
 from qi_load.scenario import Scenario
 
 URL = "http://agent:8000/v1/chat/completions"
@@ -244,13 +237,10 @@ def test_mcp_failures_name_the_cause_and_the_fix(outcome: McpOutcome, expected: 
     assert diagnose_mcp(outcome) == expected
 
 
-def _parse(*args: str) -> argparse.Namespace:
+def _parse(*args: str) -> LoadOptions:
     parser = argparse.ArgumentParser()
-    add_chat_options(parser)
-    add_mcp_url_option(parser)
-    add_preflight_option(parser)
-    add_monitor_target_options(parser)
-    return parser.parse_args(list(args))
+    add_arguments(parser, [*GROUPS, MCP], only=lambda name: name != "scenario")
+    return LoadOptions.from_namespace(parser.parse_args(list(args)))
 
 
 def test_the_run_and_the_preflight_build_the_same_chat_config() -> None:
@@ -271,18 +261,6 @@ def test_the_run_and_the_preflight_build_the_same_chat_config() -> None:
     assert chat_config(_parse(), None, "http://h:1").model == "qi-agent"
 
 
-def test_shared_options_parse_and_pass_on() -> None:
-    parsed = _parse(
-        "--no-preflight", "--monitor-pid", "7", "--monitor-pid", "8", "--monitor-name", "llama"
-    )
-    assert parsed.no_preflight is True
-    assert monitor_target_args(parsed.monitor_pid, parsed.monitor_name) == [
-        "--monitor-pid",
-        "7",
-        "--monitor-pid",
-        "8",
-        "--monitor-name",
-        "llama",
-    ]
+def test_the_mcp_endpoint() -> None:
     assert mcp_url(_parse(), "http://h:1/") == "http://h:1/mcp"
     assert mcp_url(_parse("--mcp-url", "http://m/x"), "http://h:1") == "http://m/x"

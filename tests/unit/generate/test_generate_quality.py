@@ -10,7 +10,6 @@ from qi_load.generate.chat import ChatResult
 from qi_load.generate.quality import (
     DEFAULT_QUALITY_MODE,
     QUALITY_MODES,
-    add_quality_arguments,
     locust_failure,
     quality_mode,
     reference_agent,
@@ -113,17 +112,8 @@ def test_protocol_errors_fail_in_every_mode(mode: str) -> None:
     assert locust_failure(record(ok=False), mode) == "timeout: no first byte in 60 s"  # type: ignore[arg-type]
 
 
-def test_options_have_one_definition_and_a_record_default() -> None:
-    parser = argparse.ArgumentParser()
-    add_quality_arguments(parser)
-    parsed = parser.parse_args([])
-    assert parsed.quality == DEFAULT_QUALITY_MODE == "record"
-    assert parsed.reference_agent is False
-    assert quality_mode(parser.parse_args(["--quality", "enforce"])) == "enforce"
-    assert reference_agent(parser.parse_args(["--reference-agent"])) is True
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--quality", "strict"])
-    without = argparse.ArgumentParser()
-    add_quality_arguments(without, reference_flag=False)
-    assert not hasattr(without.parse_args([]), "reference_agent")
+def test_the_switch_reads_any_options_and_defaults_to_record() -> None:
+    assert quality_mode(argparse.Namespace()) == DEFAULT_QUALITY_MODE == "record"
+    assert quality_mode(argparse.Namespace(quality="enforce")) == "enforce"
+    assert reference_agent(argparse.Namespace(reference_agent=True)) is True
     assert quality_mode(None) == "record" and reference_agent(None) is False

@@ -13,6 +13,7 @@ from locust.env import Environment
 
 from qi_load.generate.chat import ChatResult
 from qi_load.generate.mcp_users import McpUser
+from qi_load.generate.options import LoadOptions
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.run_state import QiState, attach_state
 from qi_load.generate.users import (
@@ -67,7 +68,7 @@ def test_one_locust_event_per_record_and_the_record_handed_over(
     run: tuple[Environment, QiState],
 ) -> None:
     env, qi = run
-    env.parsed_options = argparse.Namespace(quality="enforce")
+    qi.options = LoadOptions(quality="enforce")
     fired: list[dict[str, Any]] = []
     env.events.request.add_listener(lambda **kw: fired.append(kw))
     report_record(env, qi, record(e2e_ms=12.0, quality_ok=False, error="wrong answer"))

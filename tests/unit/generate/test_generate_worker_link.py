@@ -15,6 +15,7 @@ from qi_load.generate.wire import (
 )
 from qi_load.generate.worker_link import init_worker, leave
 from qi_load.record.recorder import unserialize_records
+from qi_load.scenario import resolve_scenario
 
 
 class _Msg:
@@ -34,8 +35,14 @@ def test_records_ride_on_the_report_and_the_plan_comes_from_the_master() -> None
     assert len(qi.buffer) == 0
 
     plan = [PlannedStage(0, "one", 2, 0.0, 1.0, 5.0)]
-    runner.handlers[PLAN_MESSAGE](qi.environment, _Msg(dict(plan_to_wire(50.0, plan))))
-    assert (qi.t0, qi.plan) == (50.0, plan)
+    scenario = resolve_scenario("smoke")
+    runner.handlers[PLAN_MESSAGE](qi.environment, _Msg(dict(plan_to_wire(50.0, plan, scenario))))
+    assert (qi.t0, qi.plan, qi.scenario) == (50.0, plan, scenario)
+
+    # Locust copied the master's options into the worker's before its test_start.
+    qi.environment.parsed_options.quality = "enforce"
+    qi.environment.events.test_start.fire(environment=qi.environment)
+    assert qi.options.quality == "enforce"
 
     qi.environment.events.test_stop.fire()
     assert runner.stats_sent == 1  # the last records leave before the master's stop ends
