@@ -56,7 +56,9 @@ def _opt(
 class LoadOptions(BaseModel):
     """The qi-load options a Locust process runs with (defaults: a plain Locust run)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # The schema is built at the first validation: `qi-load` builds its parsers from the
+    # fields alone at every start.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     # -- what to sample and serve -------------------------------------------------------
     monitor_pid: list[int] = _opt(
