@@ -32,6 +32,7 @@ from qi_load.generate.chat_wire import (
     token_count,
 )
 from qi_load.generate.limits import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_STREAM_BYTES
+from qi_load.generate.options import LoadOptions
 from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
     ReuseProbe,
@@ -83,14 +84,21 @@ class ChatConfig(BaseModel):
     extra_headers: dict[str, str] = Field(
         default_factory=dict, description="Headers added to every request."
     )
+    # The timeouts' defaults are the options' (--connect-timeout, ...): one set everywhere.
     connect_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds to open a TCP connection."
+        default=LoadOptions.model_fields["connect_timeout"].default,
+        gt=0,
+        description="Seconds to open a TCP connection.",
     )
     first_byte_timeout: float = Field(
-        default=60.0, gt=0, description="Seconds from sending to the response headers."
+        default=LoadOptions.model_fields["first_byte_timeout"].default,
+        gt=0,
+        description="Seconds from sending to the response headers.",
     )
     total_timeout: float = Field(
-        default=300.0, gt=0, description="Seconds from sending to the end of the response body."
+        default=LoadOptions.model_fields["request_timeout"].default,
+        gt=0,
+        description="Seconds from sending to the end of the response body.",
     )
     stream: bool = Field(default=True, description="Ask for a streamed (SSE) answer.")
     include_usage: bool = Field(
