@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ from qi_load.generate.transport import (
     server_text,
 )
 from qi_load.record.schema import ErrorKind
+from qi_load.trace.context import RequestTrace
 
 __all__ = [
     "API_KEY_ENV",
@@ -111,6 +113,11 @@ class ChatConfig(BaseModel):
         "servers that reject unknown metadata).",
     )
     max_tokens: int | None = Field(default=None, gt=0, description="max_tokens sent when set.")
+    trace_context: bool = Field(
+        default=True,
+        description="Send a W3C traceparent (a new sampled trace per request) and baggage, so "
+        "the agent's own spans join this request by its trace id.",
+    )
 
 
 @dataclass(slots=True)
@@ -140,6 +147,7 @@ class ChatResult:
     server_phases: dict[str, float] = field(default_factory=dict)
     bytes: int = 0
     retries: int = 0
+    trace_id: str = ""
     agent: str = ""
     """The server's ``x-qi-load-agent`` header (``reference`` from qi-load's reference agent)."""
 
@@ -241,8 +249,12 @@ class ChatClient:
         query_type: str | None = None,
         metadata: dict[str, Any] | None = None,
         t_sched: float | None = None,
+        baggage: Mapping[str, object] | None = None,
     ) -> ChatResult:
-        """Send one chat request and measure it; faults come back as ``ok=False`` results."""
+        """Send one chat request and measure it; faults come back as ``ok=False`` results.
+
+        ``baggage`` (run, stage, user…) rides in the W3C ``baggage`` header with the trace.
+        """
         cfg = self.config
         body: dict[str, Any] = {"model": cfg.model, "messages": messages, "stream": cfg.stream}
         if cfg.stream and cfg.include_usage:
@@ -255,6 +267,11 @@ class ChatClient:
             body["metadata"] = meta
         payload = _encode_json(body).encode()
         result = ChatResult()
+        headers = self._headers
+        if cfg.trace_context:
+            trace = RequestTrace.new()
+            headers = {**headers, **trace.headers(baggage)}
+            result.trace_id = trace.trace_id
         response: HTTPSocketPoolResponse | None = None
         clean = False
         # New timers per request: a re-armed gevent.Timeout kept its first deadline (gevent 26.9).
@@ -267,7 +284,7 @@ class ChatClient:
         try:
             first.start()
             try:
-                response = self._send(payload, result)
+                response = self._send(payload, headers, result)
             finally:
                 first.close()
             self._reuse.headers_read()
@@ -306,7 +323,9 @@ class ChatClient:
         result.ok = result.error_kind == "none"
         return result
 
-    def _send(self, payload: bytes, result: ChatResult) -> HTTPSocketPoolResponse:
+    def _send(
+        self, payload: bytes, headers: dict[str, str], result: ChatResult
+    ) -> HTTPSocketPoolResponse:
         """Send and read the response headers, retrying once on a fresh connection when a
         kept-alive one turns out dead before any response byte (the server closed it idle,
         as llama-server does after every stream although it advertises keep-alive).
@@ -315,7 +334,7 @@ class ChatClient:
         attempt's ``t_send`` stays: the retry's cost is part of the measured latency.
         """
         try:
-            return self._http.request("POST", self._path, body=payload, headers=self._headers)
+            return self._http.request("POST", self._path, body=payload, headers=headers)
         except HTTPConnectionClosed:
             # Raised by request() only when not one byte of a response came (a send that
             # hit a reset or broken pipe reads on and raises it too); a reset after part of
@@ -324,7 +343,7 @@ class ChatClient:
                 raise
         result.retries += 1
         self._discard(None)
-        return self._http.request("POST", self._path, body=payload, headers=self._headers)
+        return self._http.request("POST", self._path, body=payload, headers=headers)
 
     # -- reading ---------------------------------------------------------------------------
 

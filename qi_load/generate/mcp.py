@@ -26,6 +26,7 @@ from qi_load.generate.transport import (
     server_text,
 )
 from qi_load.record.schema import ErrorKind
+from qi_load.trace.context import RequestTrace
 
 __all__ = ["PROTOCOL_VERSION", "McpClient", "McpResult"]
 
@@ -50,6 +51,7 @@ class McpResult:
     t_done: float | None = None
     result: dict[str, Any] | None = None
     bytes: int = 0
+    trace_id: str = ""
 
     @property
     def text(self) -> str:
@@ -88,6 +90,7 @@ class McpClient:
         connect_timeout: float = 5.0,
         total_timeout: float = 30.0,
         headers: dict[str, str] | None = None,
+        trace_context: bool = True,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -105,6 +108,9 @@ class McpClient:
             **(headers or {}),
         }
         self._ids = itertools.count(1)
+        self._trace_context = trace_context
+        # Set by the caller before a call: rides in the W3C baggage header with each trace.
+        self.baggage: dict[str, object] = {}
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self._http, self._probe = self._new_http()
@@ -179,14 +185,17 @@ class McpClient:
         result = McpResult(method=method)
         response: HTTPSocketPoolResponse | None = None
         clean = False
+        headers = self._session_headers()
+        if self._trace_context:
+            trace = RequestTrace.new()
+            headers.update(trace.headers(self.baggage))
+            result.trace_id = trace.trace_id
         total = gevent.Timeout(self._total_timeout)
         result.wall_send = time.time()
         result.t_send = time.perf_counter()
         total.start()
         try:
-            response = self._http.request(
-                "POST", self._path, body=body, headers=self._session_headers()
-            )
+            response = self._http.request("POST", self._path, body=body, headers=headers)
             self._probe.headers_read()
             self._read(response, result, request_id)
             # A body left unread (an error body cut at its cap) must not be reused.
