@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import signal
@@ -66,6 +67,20 @@ def locustfile_path(name: str = "agent") -> Path:
     from qi_load import locustfiles
 
     return Path(locustfiles.__file__).with_name(f"{name}.py")
+
+
+def _agent_trace_args(options: RunOptions) -> list[str]:
+    """The embedded agent exports its spans to the master's receiver when there is one."""
+    if not options.load.otlp_port or "--otlp-endpoint" in options.target_args:
+        return []
+    if importlib.util.find_spec("opentelemetry.sdk") is None:
+        print(
+            "qi-load: the reference agent sends no spans without the OpenTelemetry SDK: "
+            "pip install 'qi-load[otel]'",
+            flush=True,
+        )
+        return []
+    return ["--otlp-endpoint", f"http://127.0.0.1:{options.load.otlp_port}"]
 
 
 def _free_port() -> int:
@@ -230,7 +245,10 @@ def run(options: RunOptions) -> RunResult:
     stopped_at_init = False
     try:
         if not url:
-            target = spawn_target(options.target_args, stderr_path=run_dir.path / "target.log")
+            target = spawn_target(
+                [*options.target_args, *_agent_trace_args(options)],
+                stderr_path=run_dir.path / "target.log",
+            )
             url = target.url
             print(f"qi-load: reference agent at {url} (pid {target.pid})", flush=True)
         if interrupted:

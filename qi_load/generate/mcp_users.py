@@ -98,6 +98,7 @@ class McpUser(User):
 
     @task
     def exercise(self) -> None:
+        self.client.baggage = self.qi.trace_baggage(self.user_id, "mcp")
         if (
             self.client.session_id is None
             or not self.tools  # a list without a known tool: ask again, never call none

@@ -84,6 +84,10 @@ class LoadOptions(BaseModel):
         0, "master: serve live Prometheus /metrics on this port (0: off)", MONITORING,
         run=True,
     )  # fmt: skip
+    otlp_port: int = _opt(
+        0, "master: receive the agent's spans over OTLP/HTTP on this port (POST /v1/traces) "
+        "into the run's spans.csv (0: off)", MONITORING, run=True,
+    )  # fmt: skip
     monitor_bind_host: str = _opt(
         "0.0.0.0", "interface --monitor-port and --metrics-port listen on (default: all)",
         MONITORING,
@@ -137,6 +141,10 @@ class LoadOptions(BaseModel):
     first_byte_timeout: float = _opt(60.0, "timeout until the first response byte in seconds", CHAT)
     request_timeout: float = _opt(120.0, "total timeout of one request in seconds", CHAT)
     no_stream: bool = _opt(False, "use non-streaming chat completions", CHAT)
+    no_trace_context: bool = _opt(
+        False, "send no W3C traceparent/baggage headers (by default each request starts a "
+        "trace whose id requests.csv keeps, so the agent's spans join it)", CHAT,
+    )  # fmt: skip
 
     # -- MCP users ----------------------------------------------------------------------
     mcp_url: str = _opt("", "MCP endpoint (default: HOST/mcp)", MCP)

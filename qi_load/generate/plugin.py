@@ -29,6 +29,7 @@ from qi_load.generate import monitoring, preflight, webui
 from qi_load.generate.locust_options import add_arguments, with_env_vars
 from qi_load.generate.master_watch import watch_master
 from qi_load.generate.options import LoadOptions
+from qi_load.generate.otlp_intake import start_span_intake
 from qi_load.generate.parent_link import watch_parent
 from qi_load.generate.plan import stage_plan
 from qi_load.generate.progress import progress_loop
@@ -125,6 +126,7 @@ def _init_writer(qi: QiState) -> None:
     environment.events.test_stop.add_listener(lambda **_kw: finalize(qi))
     configure_shape(qi)
     webui.install(qi)
+    qi.spans = start_span_intake(qi.options)
     if isinstance(runner, MasterRunner):
         runner.register_message(SEQUENCE_DONE_MESSAGE, on_sequence_done)
         enable_rebalancing(environment)
@@ -141,6 +143,8 @@ def _flush_loop(qi: QiState) -> None:
         qi.drain()
         if qi.writer is not None:
             qi.writer.flush()
+        if qi.spans is not None:
+            qi.spans.flush()
 
 
 def _install_signals(qi: QiState) -> None:
@@ -168,6 +172,8 @@ def _on_quit(qi: QiState, exit_code: int) -> None:
     if qi.monitoring is not None:
         qi.monitoring.stop()
     quit_run(qi, exit_code)
+    if qi.spans is not None:
+        qi.spans.stop()
 
 
 def install() -> None:

@@ -66,6 +66,8 @@ def open_run(qi: QiState) -> None:
     qi.runs_opened += 1
     qi.run_dir = RunDir(path, on_error=stop_run_on_output_error(qi)).create()
     qi.writer = RunWriter(qi.run_dir)
+    if qi.spans is not None:
+        qi.spans.open_run(qi.run_dir)
     qi.active, qi.finalized, qi.status = True, False, "running"
     qi.lost_workers = []
     qi.workers_seen = {}
@@ -145,12 +147,20 @@ def finalize(qi: QiState) -> None:
         lost_workers=qi.lost_workers,
         counts=_counts(qi.writer),
         error=str(qi.output_error) if qi.output_error else None,
+        **_span_counts(qi),
     )
     logger.info("qi-load run directory: %s (%s)", qi.run_dir.path, qi.status)
     # The next test starts afresh (its own plan origin and flags).
     qi.t0, qi.completed, qi.interrupted_by = None, False, ""
     if isinstance(qi.environment.shape_class, ScenarioShape):
         qi.environment.shape_class.restart()
+
+
+def _span_counts(qi: QiState) -> dict[str, Any]:
+    if qi.spans is None:
+        return {}
+    qi.spans.flush()
+    return {"otlp": qi.spans.manifest()}
 
 
 def _counts(writer: RunWriter) -> dict[str, int]:
@@ -167,7 +177,7 @@ def close_run(qi: QiState, exit_code: int | None = None) -> None:
     if exit_code is not None and exit_code not in (0, 1) and qi.status == "complete":
         qi.status = "failed"
         qi.run_dir.update_manifest(status=qi.status)
-    qi.run_dir.update_manifest(counts=_counts(qi.writer))
+    qi.run_dir.update_manifest(counts=_counts(qi.writer), **_span_counts(qi))
     qi.writer.close()
     qi.writer = None
 

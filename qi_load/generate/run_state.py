@@ -29,6 +29,7 @@ from qi_load.scenario import Scenario
 
 if TYPE_CHECKING:
     from qi_load.generate.monitoring import Monitoring
+    from qi_load.generate.otlp_intake import SpanIntake
     from qi_load.generate.queries import QueryCatalogue
 
 __all__ = ["MixTable", "QiState", "attach_state", "run_state"]
@@ -73,6 +74,8 @@ class QiState:
     """Records of the progress window (kept only when progress lines are printed)."""
     greenlets: list[gevent.Greenlet] = field(default_factory=list)
     monitoring: Monitoring | None = None
+    spans: SpanIntake | None = None
+    """Master / local with ``--otlp-port``: the agent's spans into the run's spans.csv."""
     observers: list[Callable[[list[RequestRecord]], None]] = field(default_factory=list)
     """Also called with every batch written (master / local): e.g. the web UI's live view."""
     quality: QualityManifest | None = None
@@ -102,6 +105,18 @@ class QiState:
         shape = self.environment.shape_class
         if isinstance(shape, ScenarioShape) and shape.stage_done(stage_name):
             logger.info("sequence of the last stage %s done: ending the run", stage_name)
+
+    def trace_baggage(
+        self, user_id: int, query_type: str, conversation_id: str = ""
+    ) -> dict[str, object]:
+        """What a request's W3C baggage says about it: where in the run it was sent."""
+        return {
+            "qi.stage": self.stage_now()[0],
+            "qi.worker": self.worker_id,
+            "qi.user": user_id,
+            "qi.query_type": query_type,
+            "qi.conversation": conversation_id,
+        }
 
     def stage_now(self, wall: float | None = None) -> tuple[str, int]:
         """(stage name, planned total users) in force at ``wall`` (default: now)."""

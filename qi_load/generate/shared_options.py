@@ -31,6 +31,7 @@ def chat_config(options: LoadOptions, scenario: Scenario | None, host: str) -> C
         first_byte_timeout=options.first_byte_timeout,
         total_timeout=options.request_timeout,
         max_tokens=scenario.max_tokens if scenario else None,
+        trace_context=not options.no_trace_context,
     )
 
 

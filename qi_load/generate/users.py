@@ -295,7 +295,15 @@ class AgentUser(User):
             conversation_id=conversation_id,
             turn=turn,
         ):
-            result = self.client.complete(messages, query_type=query.query_type)
+            result = self.client.complete(
+                messages,
+                query_type=query.query_type,
+                baggage=self.qi.trace_baggage(
+                    self.user_id,
+                    record_type or query.query_type,
+                    conversation_id,
+                ),
+            )
         quality_ok: bool | None = None
         reason = ""
         if result.ok and self.quality != "off":

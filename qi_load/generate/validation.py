@@ -42,6 +42,7 @@ NUMBER_OPTIONS: Final[dict[str, tuple[str, float, float, bool]]] = {
     "saturation_seconds": ("--saturation-seconds", 0.0, 86_400.0, False),
     "metrics_port": ("--metrics-port", 0, 65_535, True),
     "monitor_port": ("--monitor-port", 0, 65_535, True),
+    "otlp_port": ("--otlp-port", 0, 65_535, True),
 }
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "REPORT_HTML",
     "REQUESTS_CSV",
     "RUN_JSON",
+    "SPANS_CSV",
     "CsvAppender",
     "OnOutputError",
     "RunDir",
@@ -30,6 +31,7 @@ RUN_JSON: Final = "run.json"
 REQUESTS_CSV: Final = "requests.csv"
 HOST_SAMPLES_CSV: Final = "host_samples.csv"
 REPORT_HTML: Final = "report.html"
+SPANS_CSV: Final = "spans.csv"
 
 RunStatus = Literal["running", "complete", "interrupted", "failed"]
 
@@ -145,6 +147,11 @@ class RunDir:
         return self.path / HOST_SAMPLES_CSV
 
     @property
+    def spans_csv(self) -> Path:
+        """The agent's own spans, received over OTLP during the run (``--otlp-port``)."""
+        return self.path / SPANS_CSV
+
+    @property
     def locust_csv_prefix(self) -> Path:
         """Prefix for Locust's ``--csv`` option: files become ``locust_stats.csv`` etc."""
         return self.path / "locust"
@@ -170,6 +177,12 @@ class RunDir:
             HOST_SAMPLE_COLUMNS,
             flush_interval=flush_interval,
             on_error=self.on_error,
+        )
+
+    def open_spans(self, columns: Sequence[str], *, flush_interval: float = 1.0) -> CsvAppender:
+        """``spans.csv`` (its columns are ``qi_load.trace.spans.SPAN_COLUMNS``)."""
+        return CsvAppender(
+            self.spans_csv, columns, flush_interval=flush_interval, on_error=self.on_error
         )
 
     def read_manifest(self) -> dict[str, Any]:

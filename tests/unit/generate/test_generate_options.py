@@ -84,5 +84,6 @@ def test_groups_select_the_options() -> None:
         "first_byte_timeout",
         "request_timeout",
         "no_stream",
+        "no_trace_context",
     }
     assert "monitor_interval" in {a.dest for a in _parser([MONITORING])._actions}
