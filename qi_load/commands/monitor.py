@@ -19,7 +19,8 @@ Sidecar for a system under test on another host: samples CPU, memory, threads, f
 and network of the watched processes every --interval seconds and pushes them over ZeroMQ
 to the master's --monitor-port, where they land in host_samples.csv with the other roles.
 Starts before or after the master, reconnects when it restarts, keeps at most --buffer
-samples while disconnected, and stops cleanly on SIGTERM / Ctrl-C.
+samples while disconnected, and stops cleanly on SIGTERM / Ctrl-C. With QI_LOAD_INGEST_KEY
+set (the master's key, at least 16 characters) every message carries its HMAC.
 
 examples:
   qi-load monitor --pid 4242 --connect tcp://master:5558
@@ -75,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
     from qi_load.monitor.hostmon import find_pids_by_name
     from qi_load.monitor.sidecar import DEFAULT_BUFFER, run_sidecar
     from qi_load.process.child import Child, spawn
+    from qi_load.record.ingest_key import ingest_key
 
     _validate(args)
+    key = ingest_key()
     logging.basicConfig(level=logging.INFO, format="qi-load monitor: %(message)s")
     stop = threading.Event()
 
@@ -112,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"qi-load monitor: waiting for a process named {args.name}", file=sys.stderr)
     print(
         f"qi-load monitor: watching {resolve() or args.name} as {args.role}, "
-        f"every {args.interval:g} s, to {args.connect}",
+        f"every {args.interval:g} s, to {args.connect}"
+        f"{' (signed)' if key else ''}",
         file=sys.stderr,
         flush=True,
     )
@@ -126,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             buffer=args.buffer or DEFAULT_BUFFER,
             keep_resolving=bool(args.name),
+            key=key,
         )
     finally:
         if child is not None:

@@ -26,7 +26,9 @@ from qi_load.generate import options as load_options
 from qi_load.generate.request_metrics import RequestMetrics
 from qi_load.monitor.alert_rules import AlertEvaluator, AlertEvent, AlertRule, parse_rules
 from qi_load.monitor.hostmon import HostProbe, ProcessSampler, find_pids_by_name
+from qi_load.monitor.sample_gate import SampleGate, worker_samples
 from qi_load.monitor.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
+from qi_load.record.ingest_key import ingest_key
 from qi_load.record.schema import HostSample, RequestRecord, Role
 
 __all__ = [
@@ -77,7 +79,8 @@ class MonitoringOptions(BaseModel):
         default=0, ge=0, le=65535, description="Prometheus /metrics port on the master; 0 = off."
     )
     bind_host: str = Field(
-        default="0.0.0.0", description="Interface the sidecar and metrics ports listen on."
+        default=load_options.LOOPBACK,
+        description="Interface the sidecar and metrics ports listen on.",
     )
     alerts: list[AlertRule] | None = Field(
         default=None, description="Alert rules evaluated live; None = the methodology's."
@@ -115,7 +118,7 @@ class MonitoringOptions(BaseModel):
             names=[*opt("monitor_name", []), *getattr(monitor, "names", [])],
             monitor_port=opt("monitor_port", 0),
             metrics_port=opt("metrics_port", 0),
-            bind_host=opt("monitor_bind_host", "0.0.0.0"),
+            bind_host=opt("monitor_bind_host", load_options.LOOPBACK),
             alerts=parse_rules(alerts) if alerts is not None else None,
             saturation_pct=opt("saturation_threshold", DEFAULT_THRESHOLD_PCT),
             saturation_s=opt("saturation_seconds", DEFAULT_MIN_SECONDS),
@@ -179,6 +182,7 @@ class Monitoring:
                 os.getpid(), self.role, self.host, include_children=False, probe=self._probe
             )
         ]
+        self.gate = SampleGate()
         self._names_pending = list(options.names) if self.is_writer else []
         self._names_checked = 0.0
         self._greenlets: list[gevent.Greenlet] = []
@@ -346,12 +350,7 @@ class Monitoring:
             gauge.set(1 if event.state == "firing" else 0)
 
     def _on_worker_samples(self, environment: Environment, msg: Any, **_kw: Any) -> None:
-        try:
-            samples = [HostSample.from_wire(item) for item in msg.data["samples"]]
-        except (KeyError, TypeError) as exc:
-            log.warning("monitor: malformed %s from %s: %s", MONITOR_MESSAGE, msg.node_id, exc)
-            return
-        self.accept_samples(samples)
+        self.accept_samples(worker_samples(self.gate, environment.runner, msg, _PENDING_MAX))
 
     def _start_receiver(self) -> None:
         import zmq.green
@@ -359,9 +358,10 @@ class Monitoring:
         from qi_load.monitor.sidecar import SampleReceiver
 
         bind = f"tcp://{_zmq_host(self.options.bind_host)}:{self.options.monitor_port}"
-        self._receiver = SampleReceiver(bind, zmq_module=zmq.green)
+        key = ingest_key()
+        self._receiver = SampleReceiver(bind, key=key, gate=self.gate, zmq_module=zmq.green)
         self._greenlets.append(gevent.spawn(self._receive_loop))
-        log.info("monitor: sidecar samples on %s", bind)
+        log.info("monitor: sidecar samples on %s%s", bind, " (HMAC required)" if key else "")
 
     def _receive_loop(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.worker_loss import WorkerLoss
 from qi_load.monitor.saturation import saturated_stages_from_csv
 from qi_load.process.child import spawn
+from qi_load.record.drops import drop_report, reset_gates
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import REPORT_HTML, RunDir, RunStatus, new_run_id
@@ -62,6 +63,7 @@ def open_run(qi: QiState) -> None:
     environment = qi.environment
     runner = environment.runner
     qi.buffer.drain()  # anything left from before this test belongs to no run
+    reset_gates(qi.record_gate, getattr(qi.monitoring, "gate", None))
     run_id, path = run_location(qi)
     qi.runs_opened += 1
     qi.run_dir = RunDir(path, on_error=stop_run_on_output_error(qi)).create()
@@ -146,6 +148,7 @@ def finalize(qi: QiState) -> None:
         workers=list(qi.workers_seen.values()),
         lost_workers=qi.lost_workers,
         counts=_counts(qi.writer),
+        ingest=drop_report(records=qi.record_gate, samples=getattr(qi.monitoring, "gate", None)),
         error=str(qi.output_error) if qi.output_error else None,
         **_span_counts(qi),
     )

@@ -22,6 +22,7 @@ from qi_load.generate.plan import PlannedStage, stage_at, users_at
 from qi_load.generate.queries import QualityManifest
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.worker_loss import WorkerLoss
+from qi_load.record.record_gate import RecordGate
 from qi_load.record.recorder import RecordBuffer, RunWriter
 from qi_load.record.rundir import RunDir, RunStatus
 from qi_load.record.schema import HostSample, RequestRecord, StageMark
@@ -80,6 +81,8 @@ class QiState:
     """Also called with every batch written (master / local): e.g. the web UI's live view."""
     quality: QualityManifest | None = None
     """The run's answer checks (``--quality``, ``--reference-agent``, ``--queries``)."""
+    record_gate: RecordGate | None = None
+    """Master: the check of the workers' record batches (and its drop counts)."""
     output_error: OutputError | None = None
     """The first failed write to the run directory: the run stops, its status is failed."""
     worker_loss: WorkerLoss = field(default_factory=WorkerLoss)

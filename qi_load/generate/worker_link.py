@@ -22,6 +22,7 @@ from qi_load.generate.wire import (
     WORKER_LEFT_MESSAGE,
     plan_from_wire,
 )
+from qi_load.record.ingest_key import ingest_key
 from qi_load.record.recorder import serialize_records
 
 __all__ = ["WORKER_REPORT_INTERVAL_S", "init_worker", "leave"]
@@ -35,9 +36,10 @@ def init_worker(qi: QiState, runner: WorkerRunner) -> None:
     """Worker: ship records with each stats report, take the plan from the master."""
     qi.worker_id = runner.client_id
     locust.runners.WORKER_REPORT_INTERVAL = WORKER_REPORT_INTERVAL_S
+    key = ingest_key()
 
     def on_report(client_id: str, data: dict[str, Any]) -> None:
-        data[REPORT_KEY] = serialize_records(qi.worker_id, qi.buffer.drain())
+        data[REPORT_KEY] = serialize_records(qi.worker_id, qi.buffer.drain(), key)
 
     def on_plan(environment: Environment, msg: Any, **_kw: Any) -> None:
         qi.t0, qi.plan, qi.scenario = plan_from_wire(msg.data)

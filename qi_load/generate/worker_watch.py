@@ -19,7 +19,8 @@ from qi_load.generate.wire import (
     WORKER_LEFT_MESSAGE,
     plan_to_wire,
 )
-from qi_load.record.recorder import RecordsPayload, unserialize_records
+from qi_load.record.ingest_key import ingest_key
+from qi_load.record.record_gate import RecordGate
 
 __all__ = ["HEARTBEAT_CHECK_S", "init_master", "note_lost", "watch_workers"]
 
@@ -33,12 +34,12 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
     """Master: write the workers' records, send the plan to each worker that connects, and
     keep run.json's worker list."""
     events = qi.environment.events
+    gate = qi.record_gate = RecordGate(ingest_key(), runner.clients.__contains__)
 
     def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
         qi.worker_loss.reported(client_id, data, time.time())
-        payload: RecordsPayload | None = data.get(REPORT_KEY)
-        if payload:
-            qi.write(unserialize_records(payload))
+        if REPORT_KEY in data:
+            qi.write(gate.accept(client_id, data[REPORT_KEY]))
 
     def on_worker_connect(client_id: str, **_kw: Any) -> None:
         qi.workers_seen.setdefault(

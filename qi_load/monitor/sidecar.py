@@ -16,7 +16,10 @@ import psutil
 import zmq
 
 from qi_load.monitor.hostmon import HostProbe, ProcessSampler
+from qi_load.monitor.sample_gate import MAX_BATCH, IngestLimits, SampleGate
+from qi_load.record.ingest_key import sign, verify
 from qi_load.record.schema import HostSample, Role
+from qi_load.record.wire_check import WireError, checked_host_sample
 
 __all__ = [
     "DEFAULT_BUFFER",
@@ -33,7 +36,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BUFFER: Final = 3600
 """Samples kept while the master is away: one hour of one process at 1 Hz (~1.5 MB)."""
 _WIRE_VERSION: Final = 1
-_MAX_BATCH: Final = 500
 
 
 class SampleBatchError(ValueError):
@@ -45,15 +47,21 @@ def encode_batch(samples: Iterable[HostSample]) -> bytes:
 
 
 def decode_batch(payload: bytes) -> list[HostSample]:
+    """The batch's samples, or ``SampleBatchError``: one bad sample refuses the message."""
     try:
         data = json.loads(payload)
-        if data.get("v") != _WIRE_VERSION:
-            raise SampleBatchError(f"unsupported sample batch version {data.get('v')!r}")
-        return [HostSample.from_wire(item) for item in data["samples"]]
-    except SampleBatchError:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise SampleBatchError(f"malformed sample batch: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise SampleBatchError(f"not JSON: {str(exc)[:80]}") from None
+    if not isinstance(data, dict) or data.get("v") != _WIRE_VERSION:
+        version = data.get("v") if isinstance(data, dict) else None
+        raise SampleBatchError(f"unsupported sample batch version {str(version)[:20]!r}")
+    items = data.get("samples")
+    if not isinstance(items, list) or len(items) > MAX_BATCH:
+        raise SampleBatchError(f"'samples' must be a list of at most {MAX_BATCH}")
+    try:
+        return [checked_host_sample(item) for item in items]
+    except WireError as exc:
+        raise SampleBatchError(str(exc)) from None
 
 
 class SamplePublisher:
@@ -62,13 +70,20 @@ class SamplePublisher:
     ``IMMEDIATE`` makes ZeroMQ refuse (instead of silently queue) messages while no master
     is connected, so the bounded deque is the only buffer; it reconnects on its own within
     a second of the master (re)binding, and heartbeats notice a master that vanished
-    without closing its connection.
+    without closing its connection. With ``key`` every message carries its HMAC as a
+    second frame.
     """
 
     def __init__(
-        self, connect: str, *, buffer: int = DEFAULT_BUFFER, zmq_module: ModuleType = zmq
+        self,
+        connect: str,
+        *,
+        buffer: int = DEFAULT_BUFFER,
+        key: bytes | None = None,
+        zmq_module: ModuleType = zmq,
     ) -> None:
         self.connect = connect
+        self._key = key
         self._buffer: deque[HostSample] = deque(maxlen=buffer)
         self.dropped = 0
         self.delivered = 0
@@ -100,9 +115,16 @@ class SamplePublisher:
 
     def flush(self) -> None:
         while self._buffer:
-            batch = [self._buffer[i] for i in range(min(_MAX_BATCH, len(self._buffer)))]
+            count = min(MAX_BATCH, len(self._buffer))
+            payload = encode_batch(self._buffer[i] for i in range(count))
+            while len(payload) > _MESSAGE_BUDGET and count > 1:  # long process names
+                count //= 2
+                payload = encode_batch(self._buffer[i] for i in range(count))
+            frames = (
+                [payload] if self._key is None else [payload, sign(self._key, payload).encode()]
+            )
             try:
-                self._socket.send(encode_batch(batch), zmq.NOBLOCK)
+                self._socket.send_multipart(frames, zmq.NOBLOCK)
             except zmq.Again:
                 if not self._stalled:
                     log.warning(
@@ -112,9 +134,9 @@ class SamplePublisher:
                     )
                     self._stalled = True
                 return
-            for _ in batch:
+            for _ in range(count):
                 self._buffer.popleft()
-            self.delivered += len(batch)
+            self.delivered += count
             if self._stalled:
                 log.warning(
                     "master %s reachable again: sending buffered samples (%d dropped so far)",
@@ -128,41 +150,95 @@ class SamplePublisher:
         self._context.term()
 
 
-class SampleReceiver:
-    """PULL side, bound on the master; pass ``zmq.green`` as ``zmq_module`` inside Locust."""
+_MESSAGE_BUDGET: Final = IngestLimits().max_message_bytes // 2
+"""The publisher's own size limit: half the receiver's, whatever the batch holds."""
 
-    def __init__(self, bind: str, *, zmq_module: ModuleType = zmq) -> None:
+
+class SampleReceiver:
+    """PULL side, bound on the master; pass ``zmq.green`` as ``zmq_module`` inside Locust.
+
+    Everything that arrives is untrusted: ``ZMQ_MAXMSGSIZE`` disconnects a sender of an
+    oversized message before it is buffered, at most ``max_messages_per_s`` messages are
+    decoded per second (the rest wait in ZeroMQ, which pushes back on their senders), a
+    message without a valid HMAC (when ``key`` is set) or with one bad sample is dropped
+    and counted in ``gate.drops``, and ``gate`` caps series and per-series rates.
+    """
+
+    def __init__(
+        self,
+        bind: str,
+        *,
+        key: bytes | None = None,
+        gate: SampleGate | None = None,
+        zmq_module: ModuleType = zmq,
+    ) -> None:
+        self.gate = gate or SampleGate()
+        self._key = key
         self._context = zmq_module.Context()
         self._socket = self._context.socket(zmq.PULL)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.setsockopt(zmq.RCVHWM, 1000)
+        self._socket.setsockopt(zmq.RCVHWM, 16)
+        self._socket.setsockopt(zmq.MAXMSGSIZE, self.gate.limits.max_message_bytes)
         try:
             self._socket.bind(bind)
         except zmq.ZMQError:
             self.close()
             raise
         self.endpoint: str = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.rejected = 0
+        self._window_start = time.monotonic()
+        self._window_count = 0
 
     @property
     def port(self) -> int:
         return int(self.endpoint.rsplit(":", 1)[1])
 
+    @property
+    def rejected(self) -> int:
+        return sum(self.gate.drops.counts.values())
+
     def recv(self, timeout_ms: int) -> list[HostSample]:
-        """Samples of every batch waiting, or of the first to arrive within ``timeout_ms``."""
+        """Admitted samples of the batches waiting, or of the first to arrive in ``timeout_ms``."""
         samples: list[HostSample] = []
+        if not self._budget_left():
+            remaining = 1.0 - (time.monotonic() - self._window_start)
+            time.sleep(max(0.0, min(timeout_ms / 1000, remaining)))  # gevent's, in Locust
+            return samples
         if not self._socket.poll(timeout_ms):
             return samples
-        while True:
+        while self._budget_left():
             try:
-                payload = self._socket.recv(zmq.NOBLOCK)
+                frames = self._socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return samples
-            try:
-                samples += decode_batch(payload)
-            except SampleBatchError as exc:
-                self.rejected += 1
-                log.warning("sample port: dropped a message: %s", exc)
+                break
+            self._window_count += 1
+            samples += self._decode(frames)
+            time.sleep(0)  # let Locust's other greenlets run between messages
+        return self.gate.admit(samples)
+
+    def _budget_left(self) -> bool:
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+        return self._window_count < self.gate.limits.max_messages_per_s
+
+    def _decode(self, frames: list[bytes]) -> list[HostSample]:
+        drops = self.gate.drops
+        if len(frames) != (1 if self._key is None else 2):
+            if self._key is not None and len(frames) == 1:
+                drops.drop("unsigned", "a message without HMAC; is the sidecar's key set?")
+            else:
+                drops.drop("malformed", f"{len(frames)} frames")
+            return []
+        if self._key is not None and not verify(
+            self._key, frames[0], frames[1].decode("ascii", "replace")
+        ):
+            drops.drop("bad_signature", "HMAC does not match: a different key?")
+            return []
+        try:
+            return decode_batch(frames[0])
+        except SampleBatchError as exc:
+            drops.drop("invalid", str(exc))
+            return []
 
     def close(self) -> None:
         self._socket.close()
@@ -179,6 +255,7 @@ def run_sidecar(
     host: str | None = None,
     buffer: int = DEFAULT_BUFFER,
     keep_resolving: bool = False,
+    key: bytes | None = None,
 ) -> SamplePublisher:
     """Sample the processes ``resolve()`` names every ``interval`` s and push them until ``stop``.
 
@@ -187,7 +264,7 @@ def run_sidecar(
     """
     host = host or socket.gethostname()
     probe = HostProbe()
-    publisher = SamplePublisher(connect, buffer=buffer)
+    publisher = SamplePublisher(connect, buffer=buffer, key=key)
     samplers = _samplers(resolve(), role, host, probe)
     next_tick = time.monotonic() + interval
     try:

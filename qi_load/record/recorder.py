@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import Any, TypedDict
+from typing import TypedDict
 
+from qi_load.record.ingest_key import sign
 from qi_load.record.rundir import CsvAppender, RunDir
 from qi_load.record.schema import HostSample, RequestRecord
 
@@ -13,7 +15,6 @@ __all__ = [
     "RecordsPayload",
     "RunWriter",
     "serialize_records",
-    "unserialize_records",
 ]
 
 
@@ -21,19 +22,21 @@ class RecordsPayload(TypedDict):
     """What a worker adds to its Locust stats report: its records since the last report.
 
     Shipping records inside the same message as Locust's own stats keeps both counts equal
-    by construction: a report that is lost is lost for both.
+    by construction: a report that is lost is lost for both. ``body`` is the records' wire
+    dicts as JSON and ``mac`` its HMAC under the ingest key ("" without one), which the
+    master's ``RecordGate`` checks before it decodes anything.
     """
 
     worker: str
-    records: list[dict[str, Any]]
+    body: bytes
+    mac: str
 
 
-def serialize_records(worker: str, records: Iterable[RequestRecord]) -> RecordsPayload:
-    return RecordsPayload(worker=worker, records=[record.to_wire() for record in records])
-
-
-def unserialize_records(payload: RecordsPayload) -> list[RequestRecord]:
-    return [RequestRecord.from_wire(item) for item in payload["records"]]
+def serialize_records(
+    worker: str, records: Iterable[RequestRecord], key: bytes | None = None
+) -> RecordsPayload:
+    body = json.dumps([record.to_wire() for record in records]).encode()
+    return RecordsPayload(worker=worker, body=body, mac=sign(key, body) if key else "")
 
 
 class RecordBuffer:
