@@ -387,3 +387,47 @@ def test_scenario_is_valid_and_fits_the_job_deadlines(overlay: str) -> None:
     for job in ("qi-load-master", "qi-load-worker"):
         deadline = find(docs, "Job", job)["spec"]["activeDeadlineSeconds"]
         assert deadline >= needed, f"{overlay}: {job} deadline {deadline} s < {needed} s"
+
+
+@pytest.mark.parametrize("overlay", [pytest.param(o, marks=needs_kubectl) for o in OVERLAYS])
+def test_only_the_runs_own_pods_reach_the_master(overlay: str) -> None:
+    docs = render(f"overlays/{overlay}")
+    master = find(docs, "Job", "qi-load-master")["spec"]["template"]
+    locust = master["spec"]["initContainers"][0]
+    args = locust["args"]
+    # The sample and metrics ports listen on loopback unless told: the manifest tells.
+    assert args[args.index("--monitor-bind-host") + 1] == "0.0.0.0"
+    policy = find(docs, "NetworkPolicy", "qi-load-master")["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    labels = master["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    admitted = {
+        port["port"]: [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+        for rule in policy["ingress"]
+        for port in rule["ports"]
+    }
+    worker = find(docs, "Job", "qi-load-worker")["spec"]["template"]["metadata"]["labels"]
+    assert admitted["locust"] and all(m.items() <= worker.items() for m in admitted["locust"])
+    assert admitted["monitor"] == [{"app.kubernetes.io/name": "agent"}]
+    # Every port the master opens, but the web UI (port-forward only), is named in the policy.
+    opened = {p["name"] for p in locust["ports"]}
+    assert opened - {"web"} == set(admitted)
+    workers = find(docs, "NetworkPolicy", "qi-load-worker")["spec"]
+    assert workers["policyTypes"] == ["Ingress"] and not workers.get("ingress")
+
+
+@pytest.mark.parametrize("root", _all_roots_params())
+def test_sidecars_and_workers_share_the_masters_ingest_key(root: str) -> None:
+    users = set()
+    for where, spec in pod_specs(render(root)):
+        for c in containers(spec):
+            for var in c.get("env", []):
+                if var["name"] == "QI_LOAD_INGEST_KEY":
+                    ref = var["valueFrom"]["secretKeyRef"]
+                    assert ref == {"name": "qi-load-ingest", "key": "key"}, where
+                    users.add(f"{where}/{c['name']}")
+    expected = {
+        "sut": {"Deployment/agent/qi-load-monitor"},
+        "tools/reports-reader": set(),
+    }.get(root, {"Job/qi-load-master/locust", "Job/qi-load-worker/locust"})
+    assert users == expected
