@@ -148,7 +148,13 @@ def _validate(args: argparse.Namespace) -> None:
         raise QiLoadError("give either --pid/--name or -- CMD, not both")
     if not (args.command or args.pid or args.name):
         raise QiLoadError("nothing to watch: give --pid PID, --name NAME or -- CMD")
-    if not args.connect.startswith("tcp://") or ":" not in args.connect[6:]:
+    host, _, port = args.connect.removeprefix("tcp://").rpartition(":")
+    if (
+        not args.connect.startswith("tcp://")
+        or not host
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
         raise QiLoadError(f"--connect {args.connect!r}: expected tcp://HOST:PORT")
     if not args.interval > 0:
         raise QiLoadError(f"--interval {args.interval:g}: must be > 0")

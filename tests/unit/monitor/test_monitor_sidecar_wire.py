@@ -13,6 +13,7 @@ from qi_load.monitor.sidecar import (
     decode_batch,
     encode_batch,
 )
+from qi_load.record.ingest_key import INGEST_KEY_ENV
 from qi_load.record.schema import HostSample
 
 
@@ -58,6 +59,10 @@ def test_publisher_keeps_the_newest_samples_while_nobody_listens() -> None:
         (["--connect", "tcp://127.0.0.1:1"], "nothing to watch"),
         (["--pid", "1", "--connect", "tcp://127.0.0.1:1", "--", "true"], "not both"),
         (["--pid", "1", "--connect", "127.0.0.1:1"], "expected tcp://HOST:PORT"),
+        (["--pid", "1", "--connect", "tcp://:5558"], "expected tcp://HOST:PORT"),
+        (["--pid", "1", "--connect", "tcp://h:0"], "expected tcp://HOST:PORT"),
+        (["--pid", "1", "--connect", "tcp://h:99999"], "expected tcp://HOST:PORT"),
+        (["--pid", "1", "--connect", "tcp://h:x"], "expected tcp://HOST:PORT"),
         (["--pid", "1", "--connect", "tcp://h:1", "--interval", "0"], "--interval 0"),
         (["--pid", "1", "--connect", "tcp://h:1", "--buffer", "0"], "--buffer 0"),
         (["--pid", "999999999", "--connect", "tcp://h:1"], "--pid 999999999: no such process"),
@@ -109,3 +114,31 @@ def test_run_sidecar_keeps_resolving_names_until_found() -> None:
         receiver.close()
     assert len(calls) >= 3 and {(s.pid, s.role) for s in got} == {(os.getpid(), "target")}
     assert publisher.delivered >= 3 and publisher.dropped == 0
+
+
+def test_a_keyed_receiver_takes_only_messages_signed_with_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = b"s" * 32
+    receiver = SampleReceiver("tcp://127.0.0.1:0", key=key)
+    publishers = [
+        SamplePublisher(receiver.endpoint, key=key),
+        SamplePublisher(receiver.endpoint),
+        SamplePublisher(receiver.endpoint, key=b"t" * 32),
+    ]
+    try:
+        got: list[HostSample] = []
+        for _ in range(50):
+            for i, publisher in enumerate(publishers):
+                publisher.publish([_sample(i)])
+            got += receiver.recv(100)
+            if sum(receiver.gate.drops.counts.values()) >= 2 and got:
+                break
+        assert {s.rss_bytes for s in got} == {0}
+        assert set(receiver.gate.drops.as_dict()) == {"unsigned", "bad_signature"}
+        monkeypatch.setenv(INGEST_KEY_ENV, "short")
+        assert main(["monitor", "--pid", "1", "--connect", "tcp://h:1"]) == 2
+    finally:
+        for publisher in publishers:
+            publisher.close()
+        receiver.close()
