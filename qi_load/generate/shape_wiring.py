@@ -78,4 +78,6 @@ def configure_shape(qi: QiState) -> None:
 
 def on_sequence_done(environment: Environment, msg: Any, **_kw: Any) -> None:
     """Master: a worker's user finished a count-bounded stage's sequence."""
-    run_state(environment).finish_sequence(str(msg.data.get("stage", "")))
+    qi = run_state(environment)
+    if qi.record_gate is not None and qi.record_gate.admits(msg):
+        qi.finish_sequence(str((msg.data or {}).get("stage", "")))

@@ -12,6 +12,7 @@ import locust.runners
 from locust.env import Environment
 from locust.runners import MasterRunner
 
+from qi_load.generate.master_guard import guard_master
 from qi_load.generate.run_state import QiState
 from qi_load.generate.wire import (
     PLAN_MESSAGE,
@@ -35,6 +36,7 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
     keep run.json's worker list."""
     events = qi.environment.events
     gate = qi.record_gate = RecordGate(ingest_key(), runner.clients.__contains__)
+    guard_master(runner, gate.drops)
 
     def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
         qi.worker_loss.reported(client_id, data, time.time())
@@ -50,6 +52,8 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
             runner.send_message(PLAN_MESSAGE, dict(message), client_id)
 
     def on_worker_left(environment: Environment, msg: Any, **_kw: Any) -> None:
+        if not gate.admits(msg):
+            return
         reason = str((msg.data or {}).get("reason", ""))
         logger.warning("worker %s left (%s); continuing with the rest", msg.node_id, reason)
         note_lost(qi, msg.node_id, reason)

@@ -35,6 +35,17 @@ class RecordGate:
         self._known = known
         self.drops = DropCounter("worker records", log)
 
+    def admits(self, msg: Any) -> bool:
+        """A worker's other qi-load message (``msg.node_id``, ``msg.data``) may be handled:
+        from a known worker, its data an object or nothing; else it is dropped and counted."""
+        if not self._known(msg.node_id):
+            self.drops.drop("unknown_sender", f"{msg.type} from {str(msg.node_id)[:80]}")
+            return False
+        if msg.data is not None and not isinstance(msg.data, dict):
+            self.drops.drop("malformed", f"{msg.type} from {str(msg.node_id)[:80]}")
+            return False
+        return True
+
     def accept(self, client_id: str, payload: Any) -> list[RequestRecord]:
         sender = str(client_id)[:80]
         if not self._known(client_id):

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import locust
 import msgpack
 import psutil
 import pytest
@@ -165,7 +166,7 @@ def _locust_message(kind: str, data: Any, node_id: str) -> bytes:
 
 
 def _rogue_worker(port: int, real_worker: str) -> None:
-    """Fabricated record batches on Locust's worker port, as Locust's own worker sends them."""
+    """Fabricated messages on Locust's worker port, in Locust's own wire format."""
     fake = RequestRecord(
         ts_sched=time.time(), ts_start=time.time(), worker="rogue", user_id=1,
         query_type="simple", name="INJECTED", e2e_ms=1.0,
@@ -180,12 +181,29 @@ def _rogue_worker(port: int, real_worker: str) -> None:
         dealer.setsockopt(zmq.IDENTITY, b"rogue-1")
         dealer.setsockopt(zmq.LINGER, 2000)
         dealer.connect(f"tcp://127.0.0.1:{port}")
+        # Not a worker of this master (it never said client_ready): nothing it sends counts.
         signed_elsewhere = serialize_records("rogue", [fake] * 1001, b"another-key-0123456789")
         dealer.send_multipart([stats("rogue-1", signed_elsewhere)])
-        # Locust believes the node id a message names: only the key tells the real worker.
+        # Claiming the real worker's id from another connection.
         dealer.send_multipart([stats(real_worker, serialize_records("x", [fake] * 1001))])
         samples = {"samples": [_sample(99)]}
         dealer.send_multipart([_locust_message("qi_host_samples", samples, "rogue-1")])
+        # Ending the run early or inventing lost workers is not a rogue's to do either.
+        dealer.send_multipart([_locust_message("qi_sequence_done", {"stage": "one"}, "rogue-1")])
+        dealer.send_multipart([_locust_message("qi_worker_left", {"reason": "x"}, "rogue-1")])
+        # Locust's listener dies of these two unless guarded.
+        dealer.send_multipart([b"\x91" * 100_000 + b"\xc0"])  # msgpack nested 100,000 deep
+        dealer.send_multipart([_locust_message("heartbeat", {}, real_worker)])
+        time.sleep(1)
+    with zmq.Context() as ctx, ctx.socket(zmq.DEALER) as dealer:
+        # A rogue that joins as a worker with Locust's protocol: only the key stops it.
+        dealer.setsockopt(zmq.IDENTITY, b"rogue-2")
+        dealer.setsockopt(zmq.LINGER, 2000)
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        dealer.send_multipart([_locust_message("client_ready", locust.__version__, "rogue-2")])
+        dealer.poll(5000)
+        dealer.send_multipart([stats("rogue-2", serialize_records("rogue-2", [fake] * 1001))])
+        dealer.send_multipart([_locust_message("quit", None, "rogue-2")])
         time.sleep(1)
 
 
@@ -251,8 +269,11 @@ def test_hostile_senders_change_nothing_but_the_drop_counts(
     assert ingest["samples"]["invalid"] >= 2, ingest  # mistyped, nested
     assert ingest["samples"]["bad_signature"] >= 1, ingest
     assert ingest["samples"]["series_cap"] > 10_000, ingest
-    assert ingest["samples"]["unknown_sender"] == 1, ingest
-    assert ingest["records"] == {"unknown_sender": 1, "bad_signature": 1}, ingest
+    records = {"unknown_sender": 6, "undecodable": 1, "bad_signature": 1}
+    assert ingest["records"] == records, ingest
+    assert manifest["status"] == "interrupted"
+    assert "rogue-1" not in {w["id"] for w in manifest["lost_workers"]}
+    assert real_worker not in {w["id"] for w in manifest["lost_workers"]}
 
     rows = _csv(run_dir / "requests.csv")
     assert not [r for r in rows if r["name"] == "INJECTED" or r["worker"] == "rogue"]

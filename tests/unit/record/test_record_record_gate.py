@@ -92,3 +92,14 @@ def test_ingest_key_from_the_environment() -> None:
     assert verify(KEY, b"body", sign(KEY, b"body"))
     assert not verify(KEY, b"body", sign(KEY, b"other"))
     assert not verify(KEY, b"body", None)
+
+
+def test_other_worker_messages_only_from_known_workers_with_object_data() -> None:
+    from types import SimpleNamespace
+
+    gate = _gate()
+    assert gate.admits(SimpleNamespace(type="qi_worker_left", node_id="w1", data={"x": 1}))
+    assert gate.admits(SimpleNamespace(type="qi_worker_left", node_id="w1", data=None))
+    assert not gate.admits(SimpleNamespace(type="qi_worker_left", node_id="rogue", data={}))
+    assert not gate.admits(SimpleNamespace(type="qi_sequence_done", node_id="w1", data=[1]))
+    assert gate.drops.as_dict() == {"malformed": 1, "unknown_sender": 1}
