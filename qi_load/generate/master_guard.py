@@ -44,7 +44,10 @@ def guard_master(runner: MasterRunner, drops: DropCounter) -> None:
 
     def handle_message(client_id: str, msg: Message) -> None:
         node = str(msg.node_id)[:80]
-        kind = msg.type if isinstance(msg.type, str) else ""
+        if not isinstance(msg.type, str):
+            drops.drop("malformed", f"a message type that is no string from {node}")
+            return
+        kind = msg.type
         if msg.node_id != client_id or (
             client_id not in runner.clients and kind not in _BEFORE_READY
         ):
