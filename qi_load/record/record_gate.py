@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, Final
+
+import msgpack
 
 from qi_load.record.drops import DropCounter
 from qi_load.record.ingest_key import verify
@@ -59,8 +60,8 @@ class RecordGate:
             self.drops.drop("bad_signature", f"from {sender}: is the worker's key set?")
             return []
         try:
-            items = json.loads(body)
-        except (ValueError, RecursionError):
+            items = msgpack.unpackb(body)
+        except Exception:  # msgpack's errors (nesting, truncation, types) share no base class
             items = None
         if not isinstance(items, list) or len(items) > MAX_BATCH_RECORDS:
             self.drops.drop("malformed", f"from {sender}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TypedDict
+
+import msgpack
 
 from qi_load.record.ingest_key import sign
 from qi_load.record.rundir import CsvAppender, RunDir
@@ -23,8 +24,9 @@ class RecordsPayload(TypedDict):
 
     Shipping records inside the same message as Locust's own stats keeps both counts equal
     by construction: a report that is lost is lost for both. ``body`` is the records' wire
-    dicts as JSON and ``mac`` its HMAC under the ingest key ("" without one), which the
-    master's ``RecordGate`` checks before it decodes anything.
+    dicts packed with msgpack (Locust's own encoding: three times cheaper than JSON for the
+    worker) and ``mac`` its HMAC under the ingest key ("" without one), which the master's
+    ``RecordGate`` checks before it decodes anything.
     """
 
     worker: str
@@ -35,7 +37,7 @@ class RecordsPayload(TypedDict):
 def serialize_records(
     worker: str, records: Iterable[RequestRecord], key: bytes | None = None
 ) -> RecordsPayload:
-    body = json.dumps([record.to_wire() for record in records]).encode()
+    body = bytes(msgpack.packb([record.to_wire() for record in records]))
     return RecordsPayload(worker=worker, body=body, mac=sign(key, body) if key else "")
 
 

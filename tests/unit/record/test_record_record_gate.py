@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import msgpack
 import pytest
 
 from qi_load.errors import QiLoadError
@@ -57,7 +57,7 @@ def _raw(body: bytes, key: bytes | None = None) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[" * 100_000 + b"]" * 100_000, b'{"records": []}', b"[]" * 3],
+    [b"\xc1", b"\x91" * 100_000 + b"\xc0", msgpack.packb({"records": []}), b"\x90" * 3],
 )
 def test_undecodable_bodies_are_malformed(body: bytes) -> None:
     gate = _gate()
@@ -67,9 +67,9 @@ def test_undecodable_bodies_are_malformed(body: bytes) -> None:
 
 def test_one_bad_record_costs_one_row() -> None:
     good = _record(1).to_wire()
-    body = json.dumps([good, {**good, "user_id": "x"}, {**good, "ts_start": "nan"}, good])
+    body = msgpack.packb([good, {**good, "user_id": "x"}, {**good, "ts_start": "nan"}, good])
     gate = _gate()
-    assert len(gate.accept("w1", _raw(body.encode()))) == 2
+    assert len(gate.accept("w1", _raw(body))) == 2
     assert gate.drops.as_dict() == {"invalid": 2}
     assert drop_report(records=gate, samples=None) == {"records": {"invalid": 2}}
     reset_gates(gate, None)
@@ -77,7 +77,7 @@ def test_one_bad_record_costs_one_row() -> None:
 
 
 def test_a_batch_above_the_record_cap_is_refused_whole() -> None:
-    body = json.dumps([0] * (MAX_BATCH_RECORDS + 1)).encode()
+    body = msgpack.packb([0] * (MAX_BATCH_RECORDS + 1))
     gate = _gate()
     assert gate.accept("w1", _raw(body)) == []
     assert gate.drops.as_dict() == {"malformed": 1}
