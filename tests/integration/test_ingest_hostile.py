@@ -212,7 +212,7 @@ def test_hostile_senders_change_nothing_but_the_drop_counts(
 ) -> None:
     run_dir, final = tmp_path / "run", tmp_path / "final"
     scenario = write_scenario(tmp_path, "hostile", [{"name": "one", "users": 4, "hold_s": 300}])
-    locust_port, sample_port = _free_port(), _free_port()
+    locust_port, sample_port, metrics_port = _free_port(), _free_port(), _free_port()
     common = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "-H", target.url]
     common += ["--scenario", str(scenario)]
     master = procs.start(
@@ -221,6 +221,7 @@ def test_hostile_senders_change_nothing_but_the_drop_counts(
             *("--headless", "--master", "--master-bind-host", "127.0.0.1", "--only-summary"),
             *("--master-bind-port", str(locust_port), "--expect-workers", "1"),
             *("--monitor-port", str(sample_port), "--monitor-interval", "0.5"),
+            *("--metrics-port", str(metrics_port)),
             *("--run-dir", str(run_dir), "--json-file", str(final)),
         ],
         "master.log",
@@ -244,9 +245,10 @@ def test_hostile_senders_change_nothing_but_the_drop_counts(
     time.sleep(3)  # a baseline of requests
     rows = _csv(run_dir / "requests.csv")
     real_worker = rows[0]["worker"]
-    # The sample port listens on loopback only.
-    listening = [c for c in psutil.net_connections("tcp") if c.laddr.port == sample_port]
-    assert listening and {c.laddr.ip for c in listening} == {"127.0.0.1"}
+    # The sample and metrics ports listen on loopback unless told otherwise.
+    for port in (sample_port, metrics_port):
+        listening = [c for c in psutil.net_connections("tcp") if c.laddr.port == port]
+        assert listening and {c.laddr.ip for c in listening} == {"127.0.0.1"}, port
 
     process = psutil.Process(master.pid)
     before = process.memory_info().rss
