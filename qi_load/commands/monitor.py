@@ -20,7 +20,8 @@ and network of the watched processes every --interval seconds and pushes them ov
 to the master's --monitor-port, where they land in host_samples.csv with the other roles.
 Starts before or after the master, reconnects when it restarts, keeps at most --buffer
 samples while disconnected, and stops cleanly on SIGTERM / Ctrl-C. With QI_LOAD_INGEST_KEY
-set (the master's key, at least 16 characters) every message carries its HMAC.
+set (the master's key, at least 16 characters) the connection is authenticated and encrypted
+(ZeroMQ CURVE).
 
 examples:
   qi-load monitor --pid 4242 --connect tcp://master:5558
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"qi-load monitor: watching {resolve() or args.name} as {args.role}, "
         f"every {args.interval:g} s, to {args.connect}"
-        f"{' (signed)' if key else ''}",
+        f"{' (CURVE)' if key else ''}",
         file=sys.stderr,
         flush=True,
     )

@@ -10,14 +10,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Final
+from typing import Any, Final
 
 import psutil
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
+from qi_load.monitor.curve import secure_client, secure_server
 from qi_load.monitor.hostmon import HostProbe, ProcessSampler
 from qi_load.monitor.sample_gate import MAX_BATCH, IngestLimits, SampleGate
-from qi_load.record.ingest_key import sign, verify
 from qi_load.record.schema import HostSample, Role
 from qi_load.record.wire_check import WireError, checked_host_sample
 
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 DEFAULT_BUFFER: Final = 3600
 """Samples kept while the master is away: one hour of one process at 1 Hz (~1.5 MB)."""
 _WIRE_VERSION: Final = 1
+_HANDSHAKE_FAILED: Final = (
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 
 
 class SampleBatchError(ValueError):
@@ -70,8 +76,8 @@ class SamplePublisher:
     ``IMMEDIATE`` makes ZeroMQ refuse (instead of silently queue) messages while no master
     is connected, so the bounded deque is the only buffer; it reconnects on its own within
     a second of the master (re)binding, and heartbeats notice a master that vanished
-    without closing its connection. With ``key`` every message carries its HMAC as a
-    second frame.
+    without closing its connection. With ``key`` the connection is a CURVE client:
+    authenticated and encrypted (``monitor/curve.py``).
     """
 
     def __init__(
@@ -83,7 +89,6 @@ class SamplePublisher:
         zmq_module: ModuleType = zmq,
     ) -> None:
         self.connect = connect
-        self._key = key
         self._buffer: deque[HostSample] = deque(maxlen=buffer)
         self.dropped = 0
         self.delivered = 0
@@ -100,6 +105,8 @@ class SamplePublisher:
             (zmq.HEARTBEAT_TIMEOUT, 3000),
         ):
             self._socket.setsockopt(option, value)
+        if key is not None:
+            secure_client(self._socket, key)
         self._socket.connect(connect)
 
     @property
@@ -120,11 +127,8 @@ class SamplePublisher:
             while len(payload) > _MESSAGE_BUDGET and count > 1:  # long process names
                 count //= 2
                 payload = encode_batch(self._buffer[i] for i in range(count))
-            frames = (
-                [payload] if self._key is None else [payload, sign(self._key, payload).encode()]
-            )
             try:
-                self._socket.send_multipart(frames, zmq.NOBLOCK)
+                self._socket.send(payload, zmq.NOBLOCK)
             except zmq.Again:
                 if not self._stalled:
                     log.warning(
@@ -157,11 +161,13 @@ _MESSAGE_BUDGET: Final = IngestLimits().max_message_bytes // 2
 class SampleReceiver:
     """PULL side, bound on the master; pass ``zmq.green`` as ``zmq_module`` inside Locust.
 
-    Everything that arrives is untrusted: ``ZMQ_MAXMSGSIZE`` disconnects a sender of an
-    oversized message before it is buffered, at most ``max_messages_per_s`` messages are
-    decoded per second (the rest wait in ZeroMQ, which pushes back on their senders), a
-    message without a valid HMAC (when ``key`` is set) or with one bad sample is dropped
-    and counted in ``gate.drops``, and ``gate`` caps series and per-series rates.
+    Everything that arrives is untrusted. With ``key`` the socket is a CURVE server: a
+    sender without the key fails the handshake (counted as ``unauthenticated``) before it
+    can queue anything. ``ZMQ_MAXMSGSIZE`` disconnects a sender of an oversized frame
+    before it is buffered; at most ``max_messages_per_s`` messages are decoded per second
+    (the rest wait in ZeroMQ, which pushes back on their senders); a message of several
+    frames or with one bad sample is dropped and counted in ``gate.drops``; and ``gate``
+    caps series and per-series rates.
     """
 
     def __init__(
@@ -173,12 +179,15 @@ class SampleReceiver:
         zmq_module: ModuleType = zmq,
     ) -> None:
         self.gate = gate or SampleGate()
-        self._key = key
         self._context = zmq_module.Context()
         self._socket = self._context.socket(zmq.PULL)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.RCVHWM, 16)
         self._socket.setsockopt(zmq.MAXMSGSIZE, self.gate.limits.max_message_bytes)
+        self._handshakes: Any = None
+        if key is not None:
+            secure_server(self._socket, key)
+            self._handshakes = self._socket.get_monitor_socket(_HANDSHAKE_FAILED)
         try:
             self._socket.bind(bind)
         except zmq.ZMQError:
@@ -192,13 +201,10 @@ class SampleReceiver:
     def port(self) -> int:
         return int(self.endpoint.rsplit(":", 1)[1])
 
-    @property
-    def rejected(self) -> int:
-        return sum(self.gate.drops.counts.values())
-
     def recv(self, timeout_ms: int) -> list[HostSample]:
         """Admitted samples of the batches waiting, or of the first to arrive in ``timeout_ms``."""
         samples: list[HostSample] = []
+        self._count_refused()
         if not self._budget_left():
             remaining = 1.0 - (time.monotonic() - self._window_start)
             time.sleep(max(0.0, min(timeout_ms / 1000, remaining)))  # gevent's, in Locust
@@ -222,25 +228,26 @@ class SampleReceiver:
         return self._window_count < self.gate.limits.max_messages_per_s
 
     def _decode(self, frames: list[bytes]) -> list[HostSample]:
-        drops = self.gate.drops
-        if len(frames) != (1 if self._key is None else 2):
-            if self._key is not None and len(frames) == 1:
-                drops.drop("unsigned", "a message without HMAC; is the sidecar's key set?")
-            else:
-                drops.drop("malformed", f"{len(frames)} frames")
-            return []
-        if self._key is not None and not verify(
-            self._key, frames[0], frames[1].decode("ascii", "replace")
-        ):
-            drops.drop("bad_signature", "HMAC does not match: a different key?")
+        if len(frames) != 1:
+            self.gate.drops.drop("malformed", f"{len(frames)} frames")
             return []
         try:
             return decode_batch(frames[0])
         except SampleBatchError as exc:
-            drops.drop("invalid", str(exc))
+            self.gate.drops.drop("invalid", str(exc))
             return []
 
+    def _count_refused(self) -> None:
+        while self._handshakes is not None and self._handshakes.poll(0):
+            event = recv_monitor_message(self._handshakes)
+            self.gate.drops.drop(
+                "unauthenticated", f"a sender without the key ({event['endpoint']!r})"
+            )
+
     def close(self) -> None:
+        if self._handshakes is not None:
+            self._socket.disable_monitor()
+            self._handshakes.close()
         self._socket.close()
         self._context.term()
 
