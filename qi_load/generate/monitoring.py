@@ -361,7 +361,9 @@ class Monitoring:
         key = ingest_key()
         self._receiver = SampleReceiver(bind, key=key, gate=self.gate, zmq_module=zmq.green)
         self._greenlets.append(gevent.spawn(self._receive_loop))
-        log.info("monitor: sidecar samples on %s%s", bind, " (HMAC required)" if key else "")
+        log.info(
+            "monitor: sidecar samples on %s%s", bind, " (CURVE: the key required)" if key else ""
+        )
 
     def _receive_loop(self) -> None:
         while True:
