@@ -39,6 +39,7 @@ class FakeMaster(_Messages, MasterRunner):
 
     def __init__(self) -> None:
         _Messages.__init__(self)
+        self.server = SimpleNamespace(recv_from_client=lambda: None)  # qi-load guards it
 
 
 class FakeWorker(_Messages, WorkerRunner):

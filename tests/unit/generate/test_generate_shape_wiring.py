@@ -9,12 +9,17 @@ from fake_locust import FakeMaster, fake_state
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.shape_wiring import QiShape, configure_shape, drop_shape, on_sequence_done
 from qi_load.generate.wire import PLAN_MESSAGE
+from qi_load.record.record_gate import RecordGate
 
 PLAN = [PlannedStage(0, "one", 1, 0.0, 0.0, 5.0), PlannedStage(1, "two", 2, 5.0, 5.0, 9.0)]
 
 
 class _Msg:
+    type = "qi_sequence_done"
     data: Any = {"stage": "two"}
+
+    def __init__(self, node_id: str = "w1") -> None:
+        self.node_id = node_id
 
 
 def test_without_a_scenario_the_shape_goes() -> None:
@@ -43,5 +48,9 @@ def test_stage_changes_set_the_origin_broadcast_the_plan_and_end_the_run() -> No
     shape.on_stage_change(None, shape.t0_wall + 9)
     assert qi.completed
 
+    runner.clients["w1"] = object()
+    qi.record_gate = RecordGate(None, runner.clients.__contains__)
+    on_sequence_done(qi.environment, _Msg("rogue"))  # not a worker: nothing ends
+    assert shape.tick() is not None
     on_sequence_done(qi.environment, _Msg())  # the last stage's sequence: the shape ends
     assert shape.tick() is None

@@ -14,7 +14,7 @@ from qi_load.generate.wire import (
     plan_to_wire,
 )
 from qi_load.generate.worker_link import init_worker, leave
-from qi_load.record.recorder import unserialize_records
+from qi_load.record.record_gate import RecordGate
 from qi_load.scenario import resolve_scenario
 
 
@@ -31,7 +31,8 @@ def test_records_ride_on_the_report_and_the_plan_comes_from_the_master() -> None
     qi.record(record(worker="w7"))
     data: dict[str, Any] = {}
     qi.environment.events.report_to_master.fire(client_id="w7", data=data)
-    assert [r.worker for r in unserialize_records(data[REPORT_KEY])] == ["w7"]
+    records = RecordGate(None, known=lambda _: True).accept("w7", data[REPORT_KEY])
+    assert [r.worker for r in records] == ["w7"]
     assert len(qi.buffer) == 0
 
     plan = [PlannedStage(0, "one", 2, 0.0, 1.0, 5.0)]

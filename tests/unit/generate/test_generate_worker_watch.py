@@ -29,7 +29,12 @@ def test_reports_plan_and_lost_workers(tmp_path: Path) -> None:
         events = qi.environment.events
         payload = serialize_records("w1", [record(), record()])
         events.worker_report.fire(client_id="w1", data={REPORT_KEY: payload})
-        assert written == [2]
+        assert written == [0]  # not one of the runner's workers: dropped and counted
+        runner.clients.update(w1=object(), w2=object())
+        events.worker_report.fire(client_id="w1", data={REPORT_KEY: payload})
+        assert written == [0, 2]
+        assert qi.record_gate is not None
+        assert qi.record_gate.drops.as_dict() == {"unknown_sender": 1}
 
         events.worker_connect.fire(client_id="w1")
         assert runner.sent == []  # no plan origin yet
