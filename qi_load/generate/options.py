@@ -40,8 +40,9 @@ CHAT: Final = "qi-load chat requests"
 MCP: Final = "qi-load MCP users"
 GROUPS: Final = (MONITORING, QI_LOAD, CHAT)
 LOOPBACK: Final = "127.0.0.1"
-"""Where the sample and metrics ports listen unless told otherwise: /metrics authenticates
-nobody and the sample port only with QI_LOAD_INGEST_KEY, so they stay off the network."""
+"""Where the sample, metrics and OTLP ports listen unless told otherwise: /metrics and OTLP
+authenticate nobody and the sample port only with QI_LOAD_INGEST_KEY, so they stay off the
+network."""
 """The groups every qi-load locustfile has (MCP users add ``MCP``)."""
 
 
@@ -93,8 +94,9 @@ class LoadOptions(BaseModel):
         "into the run's spans.csv (0: off)", MONITORING, run=True,
     )  # fmt: skip
     monitor_bind_host: str = _opt(
-        LOOPBACK, "interface --monitor-port and --metrics-port listen on (default 127.0.0.1: "
-        "this host only; 0.0.0.0: all, for sidecars and Prometheus on other hosts)", MONITORING,
+        LOOPBACK, "interface --monitor-port, --metrics-port and --otlp-port listen on (default "
+        "127.0.0.1: this host only; 0.0.0.0: all, for sidecars, Prometheus and an agent on "
+        "other hosts)", MONITORING,
     )  # fmt: skip
     saturation_threshold: float = _opt(
         DEFAULT_THRESHOLD_PCT,
