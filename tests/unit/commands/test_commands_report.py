@@ -120,16 +120,3 @@ def test_compare_exit_codes_and_files(
         )
         == 2
     )
-
-
-def test_command_modules_do_not_import_pandas_or_matplotlib() -> None:
-    # Locust processes import qi_load; the report's heavy libraries must load only in run().
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, qi_load.commands.report, qi_load.commands.compare; "
-        "print(sorted(m for m in ('pandas', 'matplotlib', 'numpy') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

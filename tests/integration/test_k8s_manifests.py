@@ -18,7 +18,9 @@ import pytest
 import yaml
 from packaging.utils import canonicalize_name
 
-REPO = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 # kubectl's own Kustomize (v5) on this machine; the Kubernetes API the schemas check against.
 KUBECTL = shutil.which("kubectl")
