@@ -11,6 +11,9 @@ import pytest
 from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 from qi_load.cli import main
 
+# The whole analysis and rendering path per call: integration-sized, though in one process.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -27,7 +30,7 @@ def test_report_writes_and_check_gates(
 ) -> None:
     targets = tmp_path / "t.yaml"
     targets.write_text("throughput_rps: {stretch: 3, target: 2, minimum: 1}\n")
-    # HTML rendering is covered by test_render_report; JSON keeps this test fast.
+    # HTML rendering is covered by test_render_outputs; JSON keeps this test fast.
     args = ["report", str(runs["ok"]), "--check", "--format", "json"]
     assert main([*args, "--targets", str(targets)]) == 0
     assert (runs["ok"] / "summary.json").is_file()
