@@ -9,7 +9,7 @@ from pathlib import Path
 from qi_load.generate.monitoring import _Metrics
 from qi_load.record.schema import RequestRecord
 
-DASHBOARD = Path(__file__).parents[2] / "k8s" / "grafana" / "qi-load-dashboard.json"
+DASHBOARD = Path(__file__).parents[3] / "k8s" / "grafana" / "qi-load-dashboard.json"
 _METRIC = re.compile(r"\bqi_[a-z_]+\b")
 
 
