@@ -26,6 +26,8 @@ SHARED = (
     "qi_load.errors",
     "qi_load.yamlconf",
     "qi_load.process",
+    # The exit codes' one home; it loads each command lazily, so it stays this small.
+    "qi_load.cli",
 )
 
 # Known violations, each being removed on its own branch; the lists only ever shrink.
