@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
-from qi_load.process import deathsig
 from qi_load.process.child import spawn, stop_all
 from qi_load.process.parent_watch import PARENT_PID_ENV
 
@@ -75,24 +71,3 @@ def test_stop_all_lets_children_finish_first() -> None:
     stop_all([quick, slow], exit_within=0.5, term_grace=1.0)
     assert quick.returncode == 3
     assert slow.returncode == -signal.SIGTERM
-
-
-@pytest.mark.skipif(not deathsig.SUPPORTED, reason="Linux parent-death signal")
-def test_a_child_dies_with_its_parent_however_the_parent_dies() -> None:
-    code = (
-        "from qi_load.process.child import spawn\n"
-        "print(spawn(['sleep', '60']).pid, flush=True)\n"
-        "import time; time.sleep(60)\n"
-    )
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert parent.stdout is not None
-        grandchild = psutil.Process(int(parent.stdout.readline()))
-        parent.kill()
-        parent.wait(10)
-        grandchild.wait(5)  # psutil.TimeoutExpired if it outlived its parent
-    finally:
-        parent.kill()
-        parent.wait(10)
-        if parent.stdout is not None:
-            parent.stdout.close()
