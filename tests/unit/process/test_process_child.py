@@ -1,4 +1,4 @@
-"""The child-process helper with real (tiny) processes: output, readiness, stop, death signal."""
+"""The child-process helper with real (tiny) processes: output, readiness, stop."""
 
 from __future__ import annotations
 
