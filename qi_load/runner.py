@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -28,6 +28,9 @@ from qi_load.monitor.hostmon import find_pids_by_name
 from qi_load.process.child import Child, spawn, stop_all
 from qi_load.record.rundir import REPORT_HTML, RunDir, new_run_id
 from qi_load.scenario import Scenario, resolve_scenario
+
+if TYPE_CHECKING:  # pandas loads only once a report is written
+    from qi_load.analyze.summary import Summary
 
 __all__ = ["RunOptions", "RunResult", "check_monitor_targets", "locustfile_path", "run"]
 
@@ -60,6 +63,8 @@ class RunResult:
     exit_code: int
     report_path: Path | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    summary: Summary | None = None
+    """What the report was written from (a complete run with its report only)."""
 
 
 def locustfile_path(name: str = "agent") -> Path:
@@ -408,16 +413,18 @@ def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResul
     )
     # An interrupted run is left for `qi-load report` so that Ctrl-C returns promptly.
     if options.report and status == "complete":
-        result.report_path = _report(run_dir)
+        result.summary = _report(run_dir)
+        result.report_path = run_dir.path / REPORT_HTML
     return result
 
 
-def _report(run_dir: RunDir) -> Path:
+def _report(run_dir: RunDir) -> Summary:
     # pandas and matplotlib load here, in the wrapper, never in a Locust process.
     from qi_load.analyze.load import load_run
     from qi_load.analyze.summary import analyze_run
     from qi_load.render.outputs import write_report
 
     data = load_run(run_dir.path)
-    write_report(analyze_run(data), data)
-    return run_dir.path / REPORT_HTML
+    summary = analyze_run(data)
+    write_report(summary, data)
+    return summary

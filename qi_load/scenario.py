@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from qi_load.errors import ConfigError
 from qi_load.monitor.alert_rules import DEFAULT_RULES, AlertRule
 from qi_load.record.schema import QUERY_TYPES
+from qi_load.targets import Targets
 from qi_load.yamlconf import (
     FieldError,
     load_model,
@@ -39,8 +40,6 @@ __all__ = [
     "Scenario",
     "Slo",
     "Stage",
-    "TargetLevels",
-    "Targets",
     "ThinkTime",
     "available_scenarios",
     "load_scenario",
@@ -351,54 +350,6 @@ DEFAULT_SLOS: Final[dict[str, dict[str, float]]] = {
         "quality_rate_min": DEFAULT_QUALITY_RATE_MIN,
     },
 }
-
-
-class TargetLevels(_Model):
-    """Levels of one target metric (the methodology's baseline matrix)."""
-
-    stretch: float = Field(ge=0, description="The ambitious level.")
-    target: float = Field(ge=0, description="The level the service should reach.")
-    minimum: float = Field(ge=0, description="The worst acceptable level.")
-
-
-class Targets(_Model):
-    """Performance targets, graded by ``qi-load report`` (``qi_load.analyze.targets``, whose
-    ``TargetsConfig`` reads this section from run.json: the fields must stay the same).
-    Lower is better except for throughput."""
-
-    startup_ms: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=200, target=300, minimum=500),
-        description="Command to ready, ms.",
-    )
-    memory_mb: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=50, target=75, minimum=100),
-        description="Baseline resident memory of the agent, MB.",
-    )
-    p95_s: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=1.0, target=1.5, minimum=2.0),
-        description="E2E p95 of a typical query at the reference stage, seconds.",
-    )
-    throughput_rps: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=25, target=15, minimum=10),
-        description="Highest throughput of a valid stage, successful requests per second.",
-    )
-    reference_users: int = Field(
-        default=10,
-        ge=1,
-        description="p95 is graded at the valid stage with the most users up to this count.",
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        for name in ("startup_ms", "memory_mb", "p95_s", "throughput_rps"):
-            levels: TargetLevels = getattr(self, name)
-            values = [levels.stretch, levels.target, levels.minimum]
-            higher = name == "throughput_rps"
-            if values != sorted(values, reverse=higher):
-                order = "stretch >= target >= minimum" if higher else "stretch <= target <= minimum"
-                shown = f"stretch {values[0]:g}, target {values[1]:g}, minimum {values[2]:g}"
-                raise FieldError((name,), f"levels out of order ({shown}); expected {order}")
-        return self
 
 
 class Monitor(_Model):

@@ -11,8 +11,8 @@ import pandas as pd
 
 from qi_load.analyze.load import load_run
 from qi_load.analyze.stages import query_stats
-from qi_load.analyze.stats import percentiles
 from qi_load.generate.live_stats import ALL_TYPES
+from qi_load.metrics.percentile import percentiles
 from qi_load.record.rundir import REQUESTS_CSV
 
 __all__ = ["live_view", "report_view"]

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qi_load.analyze.load import RunData
+from qi_load.metrics.percentile import percentile
 from qi_load.monitor.alert_rules import AlertRule, parse_rules
 from qi_load.units import MB
 
@@ -86,7 +87,8 @@ def _values(
     enough = count >= _MIN_POINTS
     if metric in ("e2e_p95_ms", "ttft_p95_ms"):
         for k in np.flatnonzero(enough):
-            out[k] = np.percentile(vs[lo[k] : hi[k]], 95.0)
+            value = percentile(vs[lo[k] : hi[k]], 95.0)
+            out[k] = np.nan if value is None else value
         return out
     c1 = np.concatenate([[0.0], np.cumsum(vs)])
     if metric in ("error_rate", "cpu_percent"):

@@ -9,10 +9,13 @@ from typing import Final, Literal, TypedDict
 import numpy as np
 import numpy.typing as npt
 
+from qi_load.analyze.bootstrap import bootstrap_ci
 from qi_load.analyze.degradation import TARGET_ROLES
 from qi_load.analyze.load import RunData
-from qi_load.analyze.stages import stage_windows
-from qi_load.analyze.stats import bootstrap_ci
+from qi_load.analyze.stages import stage_windows, valid_mask
+from qi_load.metrics.percentile import percentile
+from qi_load.metrics.rates import per_second
+from qi_load.metrics.window import ends_in
 from qi_load.units import MB
 
 __all__ = ["CompareRow", "CompareSettings", "Comparison", "Severity", "compare_runs"]
@@ -91,6 +94,9 @@ class _Metric:
     base: _Sample
     current: _Sample
     floor: float = 0.0
+    points: tuple[float, float] | None = None
+    """The values themselves when they are not the statistic of the samples (throughput:
+    the report's definition, while the samples are per-second rates for the CI)."""
 
 
 def _window_of(run: RunData, ts: FloatArray, only: str | None = None) -> npt.NDArray[np.int64]:
@@ -98,7 +104,7 @@ def _window_of(run: RunData, ts: FloatArray, only: str | None = None) -> npt.NDA
     out = np.full(ts.size, -1, dtype=np.int64)
     for k, w in enumerate(stage_windows(run)):
         if w.invalid is None and (only is None or w.name == only):
-            out[(ts >= w.t0) & (ts < w.t1)] = k
+            out[ends_in(ts, w.t0, w.t1)] = k
     return out
 
 
@@ -121,17 +127,27 @@ def _latencies(run: RunData, query_type: str | None, stage: str | None = None) -
 
 
 def _per_second(run: RunData) -> _Sample:
-    """Successful completions in each second of every valid steady window."""
+    """Successful completions per second in equal slices (about 1 s) of every valid steady
+    window: each window's mean rate is its throughput exactly."""
     ends = run.requests.loc[run.requests["ok"], "ts_end"].to_numpy(np.float64)
     counts, strata = [], []
     for k, w in enumerate(stage_windows(run)):
-        if w.invalid is None and w.seconds >= 1:
-            edges = np.arange(w.t0, w.t1 + 1e-9, 1.0)
-            counts.append(np.histogram(ends, bins=edges)[0].astype(np.float64))
-            strata.append(np.full(counts[-1].size, k, dtype=np.int64))
+        if w.invalid is None and w.seconds > 0:
+            slices = max(1, int(w.seconds))
+            edges = np.linspace(w.t0, w.t1, slices + 1)
+            inside = ends[ends_in(ends, w.t0, w.t1)]
+            hist = np.histogram(inside, bins=edges)[0].astype(np.float64)
+            counts.append(hist / (w.seconds / slices))
+            strata.append(np.full(slices, k, dtype=np.int64))
     if not counts:
         return _Sample(np.zeros(0), np.zeros(0, dtype=np.int64))
     return _Sample(np.concatenate(counts), np.concatenate(strata))
+
+
+def _throughput(run: RunData) -> float:
+    """The report's throughput over the valid windows (``summary.json`` ``overall``)."""
+    mask, seconds = valid_mask(run)
+    return per_second(int((mask & run.requests["ok"].to_numpy(bool)).sum()), seconds)
 
 
 def _failures(run: RunData) -> _Sample:
@@ -174,7 +190,16 @@ def _metrics(base: RunData, cur: RunData) -> list[_Metric]:
                 )
             )  # fmt: skip
     metrics += [
-        _Metric("throughput", "all", "req/s", -1, False, _per_second(base), _per_second(cur)),
+        _Metric(
+            "throughput",
+            "all",
+            "req/s",
+            -1,
+            False,
+            _per_second(base),
+            _per_second(cur),
+            points=(_throughput(base), _throughput(cur)),
+        ),
         _Metric(
             "error_rate", "all", "ratio", -1, True, _failures(base), _failures(cur), _ERROR_FLOOR
         ),
@@ -194,7 +219,10 @@ def _change(higher_is_worse: bool, floor: float) -> Callable[[FloatArray, FloatA
 
 
 def _point(values: FloatArray, statistic: float) -> float:
-    return float(np.mean(values)) if statistic < 0 else float(np.percentile(values, statistic))
+    if statistic < 0:
+        return float(np.mean(values))
+    value = percentile(values, statistic)
+    return float("nan") if value is None else value
 
 
 def _judge(m: _Metric, settings: CompareSettings) -> CompareRow:
@@ -225,7 +253,7 @@ def _judge(m: _Metric, settings: CompareSettings) -> CompareRow:
     *_, c_reps = bootstrap_ci(
         c.values, m.statistic, rounds=settings.rounds, seed=2, strata=c.strata, subset=c.subset
     )
-    base, current = _point(b.chosen, m.statistic), _point(c.chosen, m.statistic)
+    base, current = m.points or (_point(b.chosen, m.statistic), _point(c.chosen, m.statistic))
     change_of = _change(m.higher_is_worse, m.floor)
     change = float(change_of(np.array([base]), np.array([current]))[0])
     reps = change_of(b_reps, c_reps)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, TypedDict
 
 from qi_load.analyze.cpu import usable_share
 from qi_load.analyze.stages import SloCheck, StageStats, slo_failure
+from qi_load.monitor.saturation import DEFAULT_THRESHOLD_PCT, GENERATOR_ROLES
 from qi_load.units import MB
 
 __all__ = [
-    "GENERATOR_ROLES",
     "TARGET_ROLES",
     "CpuLevel",
     "CurvePoint",
@@ -26,8 +26,6 @@ __all__ = [
     "noisy_neighbour",
 ]
 
-GENERATOR_ROLES: Final = ("worker", "local")
-"""Processes that run users: their CPU limits timing accuracy (as qi_load.monitor.saturation)."""
 TARGET_ROLES: Final = ("target", "sut")
 
 
@@ -50,8 +48,9 @@ class DegradationSettings:
     """Noisy neighbour: the host's CPU is at least this busy (100 = every core) ..."""
     other_cores_pct: float = 25.0
     """... and processes qi-load does not sample take at least this share of its cores."""
-    generator_cpu_pct: float = 75.0
-    """A load generator busier than this distorts timings (measured: see design notes)."""
+    generator_cpu_pct: float = DEFAULT_THRESHOLD_PCT
+    """A load generator busier than this on average distorts timings (the live rule's
+    threshold, ``qi_load.monitor.saturation``)."""
     ttft_factor: float = 1.5
     """Inference queue: median TTFT above this multiple of the baseline ..."""
     ttft_min_increase_ms: float = 20.0
@@ -207,7 +206,7 @@ def _cpu_levels(ladder: Sequence[StageStats]) -> list[CpuLevel]:
     return levels
 
 
-def _role_value(stage: StageStats, roles: Sequence[str], key: str) -> float | None:
+def _role_value(stage: StageStats, roles: Collection[str], key: str) -> float | None:
     values = [float(stage["roles"][r][key]) for r in roles if r in stage["roles"]]  # type: ignore[literal-required]
     return max(values) if values else None
 

@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from qi_load.errors import QiLoadError
+from qi_load.metrics.window import request_end
 from qi_load.record.rundir import HOST_SAMPLES_CSV, REQUESTS_CSV, RUN_JSON
 
 __all__ = [
@@ -49,9 +50,13 @@ _REQUEST_DTYPES: Final[dict[str, Any]] = {
     "srv_format_ms": "float32",
 }
 REQUEST_COLUMNS_REQUIRED: Final = tuple(_REQUEST_DTYPES)
-_REQUEST_OPTIONAL: Final[dict[str, Any]] = {"ttfc_ms": "float64", "retries": "float32"}
-"""Columns added after the first runs: an older file without them reads as no content
-timing (NaN) and no retries (0)."""
+_REQUEST_OPTIONAL: Final[dict[str, Any]] = {
+    "ttfc_ms": "float64",
+    "retries": "float32",
+    "itl_p50_ms": "float64",
+}
+"""Columns an older (or a foreign writer's) file may lack: they read as no timing (NaN) and
+no retries (0)."""
 
 _HOST_DTYPES: Final[dict[str, Any]] = {
     "ts": "float64",
@@ -397,9 +402,8 @@ def _finish_requests(frame: pd.DataFrame) -> pd.DataFrame:
     # Rows from a foreign writer may leave these empty: grouping and counting need a label.
     frame["query_type"] = _label_empty(frame["query_type"])
     frame["error_kind"] = _label_empty(frame["error_kind"], only=~frame["ok"].to_numpy())
-    # When a request ended: completion for throughput; failures without a latency count
-    # at their start.
-    frame["ts_end"] = frame["ts_start"] + frame["e2e_ms"].fillna(0.0) / 1000.0
+    # When a request ended: what places it in a stage's window.
+    frame["ts_end"] = request_end(frame["ts_start"].to_numpy(), frame["e2e_ms"].to_numpy())
     return frame
 
 

@@ -11,8 +11,9 @@ import pandas as pd
 
 from qi_load.analyze.cpu import other_cores
 from qi_load.analyze.load import RunData
-from qi_load.analyze.stats import Percentiles, percentiles
-from qi_load.analyze.window import MIN_WINDOW_REQUESTS, window_start
+from qi_load.metrics.percentile import Percentiles, percentiles
+from qi_load.metrics.rates import good, per_second, within
+from qi_load.metrics.window import MIN_WINDOW_REQUESTS, ends_in, window_start
 from qi_load.record.schema import StageMarkDict
 from qi_load.scenario import WARMUP_STAGE, Slo
 from qi_load.units import MB
@@ -76,6 +77,8 @@ class QueryStats(TypedDict):
     """Time to the first answer content, over successes that had content."""
     e2e_ms: Percentiles
     tpot_ms: Percentiles
+    itl_ms: Percentiles
+    """Each request's median inter-token latency (``itl_p50_ms``)."""
     output_tokens_per_s: float
     schedule_delay_ms: Percentiles | None
     phases_ms: dict[str, float] | None
@@ -213,8 +216,7 @@ def query_stats(
     quality = frame["quality_ok"].to_numpy(dtype=np.float64)
     checked = ok & ~np.isnan(quality)
     n_checked, n_passed = int(checked.sum()), int((checked & (quality == 1.0)).sum())
-    # Goodput: protocol success, an answer that passed its checks (or had none), SLOs met.
-    good = ok & (quality != 0.0)
+    slos_met = np.ones(n, dtype=bool)
     types = [query_type] if query_type else [str(t) for t in frame["query_type"].unique()]
     qt = frame["query_type"].astype("string").to_numpy(dtype=object)
     for name in types:
@@ -222,17 +224,15 @@ def query_stats(
         rows = qt == name
         for metric, col in (("ttft_p95_ms", "ttft_ms"), ("e2e_p95_ms", "e2e_ms")):
             if metric in limits:
-                values = frame[col].to_numpy(dtype=np.float64)
-                good &= ~rows | (values <= limits[metric])
+                slos_met &= ~rows | within(frame[col].to_numpy(np.float64), limits[metric])
     err_counts = pd.Series(kinds[failed]).value_counts()
     retries = int(np.nansum(frame["retries"].to_numpy(dtype=np.float64)))
     okf = frame.loc[ok]
-    span = seconds if seconds > 0 else float("nan")
     stats = QueryStats(
         n=n,
         n_ok=n_ok,
-        throughput_rps=n_ok / span if n_ok else 0.0,
-        goodput_rps=int(good.sum()) / span if n_ok else 0.0,
+        throughput_rps=per_second(n_ok, seconds),
+        goodput_rps=per_second(int(good(ok, quality, slos_met).sum()), seconds),
         error_rate=float(failed.sum()) / n if n else 0.0,
         quality_checked=n_checked,
         quality_passed=n_passed,
@@ -244,9 +244,10 @@ def query_stats(
         ttfc_ms=percentiles(okf["ttfc_ms"].to_numpy(dtype=np.float64)),
         e2e_ms=percentiles(okf["e2e_ms"].to_numpy(dtype=np.float64)),
         tpot_ms=percentiles(okf["tpot_ms"].to_numpy(dtype=np.float64)),
-        output_tokens_per_s=float(np.nansum(okf["output_tokens"].to_numpy(np.float64))) / span
-        if n_ok
-        else 0.0,
+        itl_ms=percentiles(okf["itl_p50_ms"].to_numpy(dtype=np.float64)),
+        output_tokens_per_s=per_second(
+            int(np.nansum(okf["output_tokens"].to_numpy(np.float64))), seconds
+        ),
         schedule_delay_ms=percentiles(
             (frame["ts_start"] - frame["ts_sched"]).to_numpy(dtype=np.float64) * 1000.0
         )
@@ -381,7 +382,7 @@ def analyze_stages(run: RunData) -> list[StageStats]:
     slos, open_loop = _slos(run), is_open_loop(run)
     out = []
     for w in stage_windows(run):
-        frame = req[(ends >= w.t0) & (ends < w.t1)]
+        frame = req[ends_in(ends, w.t0, w.t1)]
         per_type = {
             str(qt): query_stats(part, w.seconds, slos, open_loop=open_loop, query_type=str(qt))
             for qt, part in frame.groupby("query_type", observed=True)
@@ -431,7 +432,7 @@ def valid_mask(run: RunData) -> tuple[np.ndarray, float]:
     seconds = 0.0
     for w in stage_windows(run):
         if w.invalid is None:
-            mask |= (ends >= w.t0) & (ends < w.t1)
+            mask |= ends_in(ends, w.t0, w.t1)
             seconds += w.seconds
     return mask, seconds
 

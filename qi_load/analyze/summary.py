@@ -26,14 +26,10 @@ from qi_load.analyze.stages import (
     pooled_stats,
     slo_failure,
 )
-from qi_load.analyze.targets import (
-    TargetResult,
-    TargetsConfig,
-    grade_targets,
-    targets_from_scenario,
-)
+from qi_load.analyze.targets import TargetResult, grade_targets, targets_from_scenario
 from qi_load.errors import QiLoadError
 from qi_load.generate.queries import CheckPlan
+from qi_load.targets import Targets
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -248,7 +244,7 @@ def _check(
 def analyze_run(
     run: RunData,
     *,
-    targets: TargetsConfig | None = None,
+    targets: Targets | None = None,
     baseline: RunData | None = None,
     settings: AnalysisSettings | None = None,
 ) -> Summary:
@@ -260,7 +256,7 @@ def analyze_run(
             targets = targets_from_scenario(run.scenario)
         except QiLoadError as exc:
             warnings.append(f"scenario targets ignored: {exc}")
-            targets = TargetsConfig()
+            targets = Targets()
     stages = analyze_stages(run)
     invalid = [s for s in stages if s["invalid"]]
     warnings += [

@@ -1,83 +1,20 @@
-"""The targets matrix (startup, memory, p95, throughput) graded stretch/target/minimum/fail."""
+"""The targets (``qi_load.targets``) graded against what a run measured; ``--targets`` files."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from qi_load.analyze.degradation import TARGET_ROLES
 from qi_load.analyze.stages import StageStats
 from qi_load.errors import QiLoadError
-from qi_load.yamlconf import load_model
+from qi_load.targets import Grade, TargetLevels, Targets
+from qi_load.yamlconf import FieldError, format_path, load_model
 
-__all__ = [
-    "Grade",
-    "TargetResult",
-    "TargetsConfig",
-    "Thresholds",
-    "grade",
-    "grade_targets",
-    "load_targets",
-    "targets_from_scenario",
-]
-
-Grade = Literal["stretch", "target", "minimum", "fail", "not_measured"]
-
-
-class Thresholds(BaseModel):
-    """Three levels of one metric; for throughput higher is better, for the rest lower."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    stretch: float = Field(description="The ambitious level.")
-    target: float = Field(description="The level the service should reach.")
-    minimum: float = Field(description="The worst acceptable level; beyond it the grade is fail.")
-
-
-def _ordered(t: Thresholds, higher_is_better: bool, name: str) -> None:
-    levels = [t.stretch, t.target, t.minimum]
-    if levels != sorted(levels, reverse=higher_is_better):
-        order = "stretch ≥ target ≥ minimum" if higher_is_better else "stretch ≤ target ≤ minimum"
-        raise ValueError(f"{name}: levels must satisfy {order}, got {levels}")
-
-
-class TargetsConfig(BaseModel):
-    """The methodology's baseline matrix; a ``--targets`` file overrides any part of it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    startup_ms: Thresholds = Field(
-        default=Thresholds(stretch=200, target=300, minimum=500),
-        description="Command to ready, ms (graded when run.json carries startup_ms).",
-    )
-    memory_mb: Thresholds = Field(
-        default=Thresholds(stretch=50, target=75, minimum=100),
-        description="Baseline RSS footprint of the target at the lowest stage, MB.",
-    )
-    p95_s: Thresholds = Field(
-        default=Thresholds(stretch=1.0, target=1.5, minimum=2.0),
-        description="E2E p95 at the reference stage, seconds.",
-    )
-    throughput_rps: Thresholds = Field(
-        default=Thresholds(stretch=25, target=15, minimum=10),
-        description="Highest throughput of a valid stage, requests/s.",
-    )
-    reference_users: int = Field(
-        default=10,
-        ge=1,
-        description="p95 is graded at the valid stage with the most users up to this count.",
-    )
-
-    @model_validator(mode="after")
-    def _check_order(self) -> TargetsConfig:
-        _ordered(self.startup_ms, False, "startup_ms")
-        _ordered(self.memory_mb, False, "memory_mb")
-        _ordered(self.p95_s, False, "p95_s")
-        _ordered(self.throughput_rps, True, "throughput_rps")
-        return self
+__all__ = ["TargetResult", "grade_targets", "load_targets", "targets_from_scenario"]
 
 
 class TargetResult(TypedDict):
@@ -91,7 +28,7 @@ class TargetResult(TypedDict):
     basis: str
 
 
-def _merged(base: TargetsConfig, data: Mapping[str, Any]) -> dict[str, Any]:
+def _merged(base: Targets, data: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with the fields ``data`` sets (levels can be given one at a time)."""
     merged = base.model_dump()
     for key, value in data.items():
@@ -102,44 +39,41 @@ def _merged(base: TargetsConfig, data: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _merge(base: TargetsConfig, data: Any, where: str) -> TargetsConfig:
+def _merge(base: Targets, data: Any, where: str) -> Targets:
     if data is None:
         return base
     if not isinstance(data, Mapping):
         raise QiLoadError(f"{where}: expected a mapping of targets, got {type(data).__name__}")
     try:
-        return TargetsConfig.model_validate(_merged(base, data))
+        return Targets.model_validate(_merged(base, data))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        err = exc.errors(include_url=False)[0]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            raise QiLoadError(f"{where}: {format_path(cause.loc)}: {cause}") from None
+        loc = format_path(list(err["loc"])) or "top level"
         raise QiLoadError(f"{where}: {loc}: {err['msg']} (got {err.get('input')!r})") from None
 
 
-def load_targets(path: Path | str, base: TargetsConfig | None = None) -> TargetsConfig:
+def load_targets(path: Path | str, base: Targets | None = None) -> Targets:
     """``base`` (default: the methodology's) overridden by a YAML or JSON file."""
-    start = base or TargetsConfig()
-    return load_model(
-        path, TargetsConfig, what="targets", prepare=lambda data: _merged(start, data)
-    )
+    start = base or Targets()
+    return load_model(path, Targets, what="targets", prepare=lambda data: _merged(start, data))
 
 
-def targets_from_scenario(scenario: Mapping[str, Any]) -> TargetsConfig:
+def targets_from_scenario(scenario: Mapping[str, Any]) -> Targets:
     """The methodology's targets overridden by the scenario's ``targets`` (from run.json)."""
-    return _merge(TargetsConfig(), scenario.get("targets"), "run.json: scenario.targets")
-
-
-def grade(value: float | None, t: Thresholds, *, higher_is_better: bool = False) -> Grade:
-    if value is None:
-        return "not_measured"
-    sign = -1.0 if higher_is_better else 1.0
-    for name, level in (("stretch", t.stretch), ("target", t.target), ("minimum", t.minimum)):
-        if sign * value <= sign * level:
-            return name  # type: ignore[return-value]
-    return "fail"
+    return _merge(Targets(), scenario.get("targets"), "run.json: scenario.targets")
 
 
 def _result(
-    metric: str, unit: str, value: float | None, t: Thresholds, basis: str, *, higher: bool = False
+    metric: str,
+    unit: str,
+    value: float | None,
+    t: TargetLevels,
+    basis: str,
+    *,
+    higher: bool = False,
 ) -> TargetResult:
     return TargetResult(
         metric=metric,
@@ -148,13 +82,13 @@ def _result(
         stretch=t.stretch,
         target=t.target,
         minimum=t.minimum,
-        grade=grade(value, t, higher_is_better=higher),
+        grade=t.grade(value, higher_is_better=higher),
         basis=basis,
     )
 
 
 def grade_targets(
-    config: TargetsConfig, stages: Sequence[StageStats], manifest: Mapping[str, Any]
+    config: Targets, stages: Sequence[StageStats], manifest: Mapping[str, Any]
 ) -> list[TargetResult]:
     """Grade what the run measured; what it did not measure is ``not_measured``."""
     valid = sorted(

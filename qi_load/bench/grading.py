@@ -1,59 +1,38 @@
-"""The methodology's startup, memory and toolchain targets, and grading a value against them."""
+"""What the benchmarks grade: label and unit of each target over its levels (qi_load.targets)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-__all__ = [
-    "GRADES",
-    "MEMORY",
-    "STARTUP",
-    "TOOLCHAIN_TARGETS",
-    "Grade",
-    "Target",
-    "grade",
-]
+from qi_load.targets import TOOLCHAIN_TARGETS, TargetLevels, Targets
 
-Grade = Literal["stretch", "target", "minimum", "miss"]
-GRADES: Final[tuple[Grade, ...]] = ("stretch", "target", "minimum", "miss")
+__all__ = ["MEMORY", "STARTUP", "TOOLCHAIN", "Target"]
 
 
 @dataclass(frozen=True)
 class Target:
-    """A lower-is-better target: the stretch goal, the target and the minimum acceptable."""
+    """A lower-is-better target as the benchmark reports show it."""
 
     name: str
     unit: str
-    stretch: float
-    target: float
-    minimum: float
+    levels: TargetLevels
 
     def as_dict(self) -> dict[str, str | float]:
         return {
             "name": self.name,
             "unit": self.unit,
-            "stretch": self.stretch,
-            "target": self.target,
-            "minimum": self.minimum,
+            "stretch": self.levels.stretch,
+            "target": self.levels.target,
+            "minimum": self.levels.minimum,
         }
 
 
-STARTUP: Final = Target("startup time (command to ready)", "ms", 200.0, 300.0, 500.0)
-MEMORY: Final = Target("memory at ready (RSS of the process tree)", "MB", 50.0, 75.0, 100.0)
-TOOLCHAIN_TARGETS: Final[dict[str, Target]] = {
-    "build": Target("build time", "s", 20.0, 30.0, 60.0),
-    "tests": Target("test suite", "s", 5.0, 10.0, 20.0),
-    "hot_reload": Target("hot reload", "s", 0.1, 0.2, 0.5),
+_DEFAULTS: Final = Targets()
+STARTUP: Final = Target("startup time (command to ready)", "ms", _DEFAULTS.startup_ms)
+MEMORY: Final = Target("memory at ready (RSS of the process tree)", "MB", _DEFAULTS.memory_mb)
+TOOLCHAIN: Final[dict[str, Target]] = {
+    "build": Target("build time", "s", TOOLCHAIN_TARGETS["build"]),
+    "tests": Target("test suite", "s", TOOLCHAIN_TARGETS["tests"]),
+    "hot_reload": Target("hot reload", "s", TOOLCHAIN_TARGETS["hot_reload"]),
 }
-
-
-def grade(value: float, target: Target) -> Grade:
-    """The best level ``value`` reaches: ``stretch``, ``target``, ``minimum`` or ``miss``."""
-    if value <= target.stretch:
-        return "stretch"
-    if value <= target.target:
-        return "target"
-    if value <= target.minimum:
-        return "minimum"
-    return "miss"

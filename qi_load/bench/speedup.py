@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from qi_load.metrics.percentile import percentile
+
 __all__ = ["Speedup", "Summary", "speedup", "summarize"]
 
 
@@ -27,15 +29,17 @@ class Summary:
 
 
 def summarize(values: Sequence[float]) -> Summary:
-    """Statistics of ``values``; p95 interpolates linearly, stddev is the sample (n-1) one."""
+    """Statistics of ``values``; median and p95 as every qi-load percentile, stddev the
+    sample (n-1) one."""
     if not values:
         raise ValueError("summarize() needs at least one value")
     data = np.asarray(values, dtype=float)
+    median, p95 = percentile(data, 50), percentile(data, 95)
     return Summary(
         n=int(data.size),
         mean=float(data.mean()),
-        median=float(np.median(data)),
-        p95=float(np.percentile(data, 95)),
+        median=float("nan") if median is None else median,
+        p95=float("nan") if p95 is None else p95,
         stddev=float(data.std(ddof=1)) if data.size > 1 else 0.0,
         min=float(data.min()),
         max=float(data.max()),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from qi_load.bench.grading import MEMORY, STARTUP, Target, grade
+from qi_load.bench.grading import MEMORY, STARTUP, Target
 from qi_load.bench.speedup import summarize
 from qi_load.bench.startup import StartupRun
-from qi_load.bench.table import fmt, format_table
+from qi_load.render.text_table import fmt, format_table
 from qi_load.units import MB
 
 __all__ = [
@@ -65,7 +65,7 @@ def _graded(value: float, target: Target, metric: str) -> dict[str, Any]:
         "metric": metric,
         "statistic": "mean",
         "value": value,
-        "grade": grade(value, target),
+        "grade": target.levels.grade(value),
         "target": target.as_dict(),
     }
 

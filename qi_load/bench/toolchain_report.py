@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from qi_load.bench.grading import TOOLCHAIN_TARGETS, grade
+from qi_load.bench.grading import TOOLCHAIN
 from qi_load.bench.speedup import speedup, summarize
-from qi_load.bench.table import fmt, format_table
 from qi_load.bench.toolchain import ComparisonResult, Measurement, Side
+from qi_load.render.text_table import fmt, format_table
 from qi_load.units import MB
 
 __all__ = ["comparison_document", "toolchain_document", "toolchain_table"]
@@ -23,11 +23,11 @@ def _side(result: ComparisonResult, side: Side, grade_key: str | None) -> dict[s
     wall = summarize(walls)
     graded = None
     if grade_key is not None:
-        target = TOOLCHAIN_TARGETS[grade_key]
+        target = TOOLCHAIN[grade_key]
         graded = {
             "statistic": "mean",
             "value": wall.mean,
-            "grade": grade(wall.mean, target),
+            "grade": target.levels.grade(wall.mean),
             "target": target.as_dict(),
         }
     return {

@@ -45,16 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", type=Path, help="where to write the files")
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
-
-
 def run(args: argparse.Namespace) -> int:
     from qi_load.analyze.compare import CompareSettings, compare_runs
     from qi_load.analyze.load import load_run
     from qi_load.analyze.summary import summary_json
     from qi_load.render.markdown import comparison_markdown
+    from qi_load.render.text_table import format_table
 
     if args.critical < args.warn:
         raise QiLoadError(f"--critical {args.critical} is below --warn {args.warn}")
@@ -62,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise QiLoadError(f"--min-samples must be at least 2, got {args.min_samples}")
     settings = CompareSettings(warn=args.warn, critical=args.critical, min_samples=args.min_samples)
     comparison = compare_runs(load_run(args.base), load_run(args.current), settings)
-    rows = [["metric", "scope", "baseline", "current", "change", "95% CI", "verdict"]]
+    rows = []
     for r in comparison["rows"]:
         rows.append([
             r["metric"], r["scope"],
@@ -74,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
         ])  # fmt: skip
     for warning in comparison["warnings"]:
         print(f"warning: {warning}")
-    print(_table(rows))
+    print(
+        format_table(
+            ["metric", "scope", "baseline", "current", "change", "95% CI", "verdict"], rows
+        )
+    )
     noise = comparison["inconclusive"]
     print(
         f"worst: {comparison['worst']}"

@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from qi_load.analyze.summary import analyze_run
     from qi_load.analyze.targets import load_targets, targets_from_scenario
     from qi_load.render.outputs import write_report
+    from qi_load.render.terminal import terminal_summary
 
     formats = parse_formats(args.format)
     data = load_run(args.run_dir)
@@ -82,22 +83,10 @@ def run(args: argparse.Namespace) -> int:
     baseline = load_run(args.baseline) if args.baseline is not None else None
     summary = analyze_run(data, targets=targets, baseline=baseline)
     written = write_report(summary, data, formats, args.out)
-    for warning in summary["warnings"]:
-        print(f"warning: {warning}")
-    deg = summary["degradation"]
-    print(
-        f"knee: {deg['knee']['users'] or 'none'} users; scalability limit: "
-        f"{deg['scalability_limit']['users'] or 'n/a'} users; first saturated: "
-        f"{deg['first_saturated']['resource'] or 'none'}"
-    )
+    print(terminal_summary(summary))
     for leak in (f for f in summary["leaks"] if f["status"] == "leak"):
         print(f"leak: {leak['role']} {leak['host']}/{leak['pid']}: {leak['detail']}")
     for path in written:
         if path.suffix != ".png":
             print(f"wrote {path}")
-    check = summary["check"]
-    if args.check and not check["passed"]:
-        for failure in check["failures"]:
-            print(f"check failed: {failure}")
-        return EXIT_CHECK_FAILED
-    return 0
+    return EXIT_CHECK_FAILED if args.check and not summary["check"]["passed"] else 0

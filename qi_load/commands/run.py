@@ -73,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
     from qi_load.generate.options import LoadOptions
     from qi_load.runner import RunOptions
     from qi_load.runner import run as run_scenario
-    from qi_load.summary_table import print_summary
 
     if args.workers < 0:
         raise QiLoadError(f"--workers must be >= 0, got {args.workers}")
@@ -91,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
             locust_args=args.passthrough,
         )
     )
-    print_summary(result.run_dir, result.manifest)
+    if result.summary is not None:
+        from qi_load.render.terminal import terminal_summary
+
+        print(terminal_summary(result.summary))
     print(f"qi-load: run {result.status}: {result.run_dir}")
     if result.report_path is not None:
         print(f"qi-load: report {result.report_path}")

@@ -2,7 +2,7 @@
 
 The master (or local runner) feeds every record it writes to ``requests.csv`` into
 ``LiveStats``; ``summarize`` turns a snapshot into exact p50/p95/p99 with ``n`` using the
-report's own percentile definition (``qi_load.analyze.stats.percentiles``), over the values
+report's own percentile definition (``qi_load.metrics.percentile``), over the values
 as the CSV holds them, so the live numbers equal those a report computes from the file.
 
 Memory: one ``array('d')`` per query type and metric holds each successful request's value,
@@ -22,8 +22,8 @@ from typing import Final, TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from qi_load.analyze.stats import percentiles
 from qi_load.generate.plan import PlannedStage, stage_at, users_at
+from qi_load.metrics.percentile import percentiles
 from qi_load.record.schema import QUERY_TYPES, RequestRecord, as_written
 
 __all__ = [

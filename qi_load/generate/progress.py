@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import math
+import itertools
 import time
 from typing import Final
 
 import gevent
 
 from qi_load.generate.run_state import QiState
+from qi_load.metrics.percentile import percentile
+from qi_load.metrics.rates import per_second
+from qi_load.metrics.window import request_end
 from qi_load.record.schema import RequestRecord
 
 __all__ = ["MIN_WINDOW_S", "progress_line", "progress_loop"]
 
 MIN_WINDOW_S: Final = 5.0
 """Shortest window of requests a line summarizes (a shorter interval still looks back 5 s)."""
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = max(0, math.ceil(q / 100 * len(ordered)) - 1)
-    return ordered[rank]
 
 
 def progress_line(qi: QiState, records: list[RequestRecord], window: float, now: float) -> str:
@@ -43,11 +40,12 @@ def progress_line(qi: QiState, records: list[RequestRecord], window: float, now:
         )
     else:
         where = "no scenario"
-    p95 = f"{_percentile(e2e, 95):7.0f} ms" if e2e else "      - ms"
+    p95 = f"{percentile(e2e, 95):7.0f} ms" if e2e else "      - ms"
     quality = f"{sum(checked) / len(checked):4.0%}" if checked else "   -"
     return (
         f"[qi-load] {where} users {active:>3}/{users:<3} "
-        f"req/s {len(served) / window:6.2f} p95 {p95} errors {errors} quality {quality}"
+        f"req/s {per_second(len(served), window):6.2f} p95 {p95} errors {errors} "
+        f"quality {quality}"
     )
 
 
@@ -57,6 +55,8 @@ def progress_loop(qi: QiState, interval: float) -> None:
     while True:
         gevent.sleep(interval)
         now = time.time()
-        done = [r for r in qi.recent or [] if r.ts_start + (r.e2e_ms or 0) / 1000 >= now - window]
+        recent = qi.recent or []
+        ends = request_end([r.ts_start for r in recent], [r.e2e_ms for r in recent])
+        done = list(itertools.compress(recent, ends >= now - window))
         qi.recent = done
         print(progress_line(qi, done, window, now), flush=True)

@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qi_load.errors import QiLoadError
+from qi_load.metrics.percentile import percentile
 from qi_load.record.schema import HostSample, RequestRecord
 from qi_load.units import MB
 
@@ -139,8 +140,7 @@ def metric_value(
         return None
     ts, vs = ts[inside], vs[inside]
     if metric in ("e2e_p95_ms", "ttft_p95_ms"):
-        # Linear interpolation between closest ranks, as the report's evaluation.
-        return float(np.percentile(vs, 95.0))
+        return percentile(vs, 95.0)
     if metric in ("error_rate", "cpu_percent"):
         return float(vs.mean())
     if metric == "rss_growth_mb_per_h":

@@ -24,8 +24,10 @@ __all__ = [
     "saturated_stages_from_csv",
 ]
 
-DEFAULT_THRESHOLD_PCT: Final = 90.0
-"""The issue's rule; design.md measured timing distortion from ~70-75 % (see docs/monitoring.md)."""
+DEFAULT_THRESHOLD_PCT: Final = 75.0
+"""A load generator busier than this (of the one core a gevent process can use) distorts
+timings: measured, TTFT errors grow from +2.8 ms p99 at 65 % CPU to +19-38 ms at 83-90 %
+(docs/monitoring.md). The live rule and the report's first-saturated resource both use it."""
 DEFAULT_MIN_SECONDS: Final = 5.0
 GENERATOR_ROLES: Final = frozenset({"worker", "local"})
 """Roles whose CPU limits the accuracy of measured timings (``local`` runs the users itself)."""

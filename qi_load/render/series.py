@@ -19,6 +19,7 @@ import pandas as pd
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import PHASES, StageStats
 from qi_load.analyze.summary import Summary
+from qi_load.metrics.percentile import percentile
 from qi_load.units import MB
 
 __all__ = [
@@ -121,8 +122,8 @@ def _rate(bins: FloatArray, width: float) -> tuple[FloatArray, FloatArray]:
 
 
 def _quantile(values: FloatArray, q: float) -> float:
-    finite = values[np.isfinite(values)]
-    return float(np.percentile(finite, q)) if finite.size else float("nan")
+    value = percentile(values, q)
+    return float("nan") if value is None else value
 
 
 def timeline(summary: Summary, run: RunData) -> Timeline | None:

@@ -27,6 +27,7 @@ def _frame(ok: list[bool], ttfc: list[float], retries: list[float]) -> pd.DataFr
             "retries": np.array(retries, dtype=np.float32),
             "e2e_ms": [100.0] * n,
             "tpot_ms": [5.0] * n,
+            "itl_p50_ms": [2.0] * n,
             "output_tokens": [10.0] * n,
             "ts_start": [0.0] * n,
             "ts_sched": [0.0] * n,

@@ -8,7 +8,7 @@ from pathlib import Path
 from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.summary import SCHEMA_VERSION, analyze_run, summary_json
 from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
-from qi_load.analyze.targets import TargetsConfig, Thresholds
+from qi_load.targets import TargetLevels, Targets
 
 
 def test_summary_is_strict_json_with_every_section(leaky: RunData) -> None:
@@ -42,7 +42,7 @@ def test_recommendations_name_their_findings(leaky: RunData) -> None:
 def test_no_miss_no_recommendation_and_check_passes(tmp_path: Path) -> None:
     spec = SyntheticRun(seed=31, slots=100, users=(1, 2, 4), hold_s=40)
     run = load_run(write_synthetic_run(tmp_path / "r", spec))
-    lenient = TargetsConfig(throughput_rps=Thresholds(stretch=3, target=2, minimum=1))
+    lenient = Targets(throughput_rps=TargetLevels(stretch=3, target=2, minimum=1))
     summary = analyze_run(run, targets=lenient)
     assert summary["recommendations"] == []
     assert summary["check"] == {"passed": True, "failures": []}
@@ -57,7 +57,7 @@ def test_check_fails_on_slo_target_and_regression(ladder: RunData, tmp_path: Pat
 
 
 def test_missed_p95_points_at_the_dominant_phase(ladder: RunData) -> None:
-    tight = TargetsConfig(p95_s=Thresholds(stretch=0.1, target=0.2, minimum=0.3))
+    tight = Targets(p95_s=TargetLevels(stretch=0.1, target=0.2, minimum=0.3))
     recs = analyze_run(ladder, targets=tight)["recommendations"]
     (model,) = [r for r in recs if r["title"] == "Shorten model time per request"]
     assert "llm phase takes" in model["finding"] and "p95" in model["finding"]

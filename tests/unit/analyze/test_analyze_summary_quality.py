@@ -35,6 +35,7 @@ def frame(ok: list[bool], quality: list[float]) -> pd.DataFrame:
             "retries": [0.0] * n,
             "e2e_ms": [100.0] * n,
             "tpot_ms": [5.0] * n,
+            "itl_p50_ms": [2.0] * n,
             "output_tokens": [10.0] * n,
             "ts_start": [0.0] * n,
             "ts_sched": [0.0] * n,

@@ -8,27 +8,22 @@ import pytest
 
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import analyze_stages
-from qi_load.analyze.targets import (
-    TargetsConfig,
-    Thresholds,
-    grade,
-    grade_targets,
-    load_targets,
-)
+from qi_load.analyze.targets import grade_targets, load_targets
 from qi_load.errors import QiLoadError
+from qi_load.targets import TargetLevels, Targets
 
 
 def test_grades_both_directions() -> None:
-    lower = Thresholds(stretch=1.0, target=1.5, minimum=2.0)
-    assert [grade(v, lower) for v in (0.9, 1.2, 1.9, 2.1, None)] == [
+    lower = TargetLevels(stretch=1.0, target=1.5, minimum=2.0)
+    assert [lower.grade(v) for v in (0.9, 1.2, 1.9, 2.1, None)] == [
         "stretch",
         "target",
         "minimum",
         "fail",
         "not_measured",
     ]
-    higher = Thresholds(stretch=25, target=15, minimum=10)
-    assert [grade(v, higher, higher_is_better=True) for v in (30, 20, 12, 5)] == [
+    higher = TargetLevels(stretch=25, target=15, minimum=10)
+    assert [higher.grade(v, higher_is_better=True) for v in (30, 20, 12, 5)] == [
         "stretch",
         "target",
         "minimum",
@@ -37,12 +32,12 @@ def test_grades_both_directions() -> None:
 
 
 def test_grade_a_ladder(ladder: RunData) -> None:
-    results = {t["metric"]: t for t in grade_targets(TargetsConfig(), analyze_stages(ladder), {})}
+    results = {t["metric"]: t for t in grade_targets(Targets(), analyze_stages(ladder), {})}
     assert results["startup"]["grade"] == "not_measured"
     assert results["memory"]["grade"] == "target"  # ~60 MB
     assert results["p95"]["grade"] == "stretch" and "u8" in results["p95"]["basis"]
     assert results["throughput"]["grade"] == "fail"  # ~8.9 req/s < 10
-    with_startup = grade_targets(TargetsConfig(), analyze_stages(ladder), {"startup_ms": 250})
+    with_startup = grade_targets(Targets(), analyze_stages(ladder), {"startup_ms": 250})
     assert with_startup[0]["grade"] == "target"
 
 
@@ -60,7 +55,7 @@ def test_partial_override_from_yaml_and_json(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("p95_s: {target: 3}", r"p95_s: levels must satisfy stretch ≤ target ≤ minimum"),
+        ("p95_s: {target: 3}", r"t.yaml:1: p95_s: levels out of order .*stretch <= target"),
         ("latency: 3", r"t.yaml:1: latency: unknown field 'latency'"),
         ("p95_s: {target: fast}", r"t.yaml:1: p95_s.target: expected a valid number"),
         ("[1, 2]", r"t.yaml:1: expected a mapping of targets fields .*, got a list"),

@@ -126,7 +126,7 @@ def test_grades_use_the_means() -> None:
     assert grades["startup"]["value"] == pytest.approx(300.0)
     assert grades["startup"]["grade"] == "target"
     assert grades["memory"]["grade"] == "target"
-    assert grade_startup(metric_summaries([_run(1, 600.0, 40.0)]))["startup"]["grade"] == "miss"
+    assert grade_startup(metric_summaries([_run(1, 600.0, 40.0)]))["startup"]["grade"] == "fail"
 
 
 def test_document_and_table() -> None:

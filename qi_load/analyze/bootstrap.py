@@ -1,62 +1,17 @@
-"""Percentile summaries (always with n) and bootstrap confidence intervals."""
+"""Bootstrap confidence intervals of a percentile or a mean (the percentile as the report's)."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Final, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = [
-    "MIN_SAMPLES_P99",
-    "Percentiles",
-    "bootstrap_ci",
-    "percentiles",
-]
+from qi_load.metrics.percentile import percentile_rows
 
-MIN_SAMPLES_P99: Final = 100
-"""Below this many samples a p99 is little more than the maximum: it is flagged."""
+__all__ = ["bootstrap_ci"]
 
 FloatArray = npt.NDArray[np.float64]
-
-
-class Percentiles(TypedDict):
-    """A latency (or other) distribution summary; values are ``None`` when ``n == 0``."""
-
-    n: int
-    mean: float | None
-    std: float | None
-    p50: float | None
-    p90: float | None
-    p95: float | None
-    p99: float | None
-    max: float | None
-    p99_flagged: bool
-
-
-def percentiles(values: npt.ArrayLike) -> Percentiles:
-    """p50/p90/p95/p99/max, mean and std of the finite values, with their count."""
-    arr = np.asarray(values, dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
-    n = int(arr.size)
-    if n == 0:
-        return Percentiles(
-            n=0, mean=None, std=None, p50=None, p90=None, p95=None, p99=None, max=None,
-            p99_flagged=True,
-        )  # fmt: skip
-    p50, p90, p95, p99 = (float(v) for v in np.percentile(arr, [50, 90, 95, 99]))
-    return Percentiles(
-        n=n,
-        mean=float(arr.mean()),
-        std=float(arr.std(ddof=1)) if n > 1 else 0.0,
-        p50=p50,
-        p90=p90,
-        p95=p95,
-        p99=p99,
-        max=float(arr.max()),
-        p99_flagged=n < MIN_SAMPLES_P99,
-    )
 
 
 def bootstrap_ci(
@@ -103,16 +58,12 @@ def bootstrap_ci(
         member_parts.append(part_members[picks])
     samples = np.concatenate(parts, axis=1)
     if subset is None:
-        reps = samples.mean(axis=1) if q < 0 else np.percentile(samples, q, axis=1)
+        reps = samples.mean(axis=1) if q < 0 else percentile_rows(samples, q)
     else:
         chosen_values = np.where(np.concatenate(member_parts, axis=1), samples, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # replicates without members: NaN
-            reps = (
-                np.nanmean(chosen_values, axis=1)
-                if q < 0
-                else np.nanpercentile(chosen_values, q, axis=1)
-            )
+            reps = np.nanmean(chosen_values, axis=1) if q < 0 else percentile_rows(chosen_values, q)
     alpha = (1.0 - level) / 2.0
     finite = reps[np.isfinite(reps)]
     if finite.size == 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qi_load.bench.table import fmt, format_table
+from qi_load.render.text_table import fmt, format_table
 
 
 def test_columns_are_padded_and_numbers_right_aligned() -> None:

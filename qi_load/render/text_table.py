@@ -1,4 +1,4 @@
-"""Plain-text tables for the terminal: right-aligned numbers, left-aligned labels."""
+"""Plain-text tables for every command: right-aligned numbers, left-aligned labels."""
 
 from __future__ import annotations
 

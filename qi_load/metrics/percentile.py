@@ -1,0 +1,80 @@
+"""The one percentile definition: linear interpolation between closest ranks, finite values only."""
+
+from __future__ import annotations
+
+from typing import Final, Literal, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "METHOD",
+    "MIN_SAMPLES_P99",
+    "Percentiles",
+    "percentile",
+    "percentile_rows",
+    "percentiles",
+]
+
+METHOD: Final[Literal["linear"]] = "linear"
+"""numpy's default (Hyndman & Fan type 7, as Excel's PERCENTILE.INC and pandas' quantile): the
+p95 of 20 values lies between the 19th and 20th smallest, not on the largest."""
+MIN_SAMPLES_P99: Final = 100
+"""Below this many samples a p99 is little more than the maximum: it is flagged."""
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class Percentiles(TypedDict):
+    """A latency (or other) distribution summary; values are ``None`` when ``n == 0``."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+    p99_flagged: bool
+
+
+def _finite(values: npt.ArrayLike) -> FloatArray:
+    arr = np.asarray(values, dtype=np.float64)
+    return arr[np.isfinite(arr)]
+
+
+def percentile(values: npt.ArrayLike, q: float) -> float | None:
+    """The ``q``-th percentile (0..100) of the finite values; ``None`` when there are none."""
+    arr = _finite(values)
+    return float(np.percentile(arr, q, method=METHOD)) if arr.size else None
+
+
+def percentile_rows(matrix: FloatArray, q: float) -> FloatArray:
+    """The ``q``-th percentile of each row, ignoring NaN (a row of NaN gives NaN)."""
+    if np.isnan(matrix).any():
+        return np.asarray(np.nanpercentile(matrix, q, axis=1, method=METHOD), np.float64)
+    return np.asarray(np.percentile(matrix, q, axis=1, method=METHOD), np.float64)
+
+
+def percentiles(values: npt.ArrayLike) -> Percentiles:
+    """p50/p90/p95/p99/max, mean and std of the finite values, with their count."""
+    arr = _finite(values)
+    n = int(arr.size)
+    if n == 0:
+        return Percentiles(
+            n=0, mean=None, std=None, p50=None, p90=None, p95=None, p99=None, max=None,
+            p99_flagged=True,
+        )  # fmt: skip
+    p50, p90, p95, p99 = (float(v) for v in np.percentile(arr, [50, 90, 95, 99], method=METHOD))
+    return Percentiles(
+        n=n,
+        mean=float(arr.mean()),
+        std=float(arr.std(ddof=1)) if n > 1 else 0.0,
+        p50=p50,
+        p90=p90,
+        p95=p95,
+        p99=p99,
+        max=float(arr.max()),
+        p99_flagged=n < MIN_SAMPLES_P99,
+    )

@@ -1,0 +1,105 @@
+"""Performance targets (the methodology's baseline matrix) and the grade a measured value earns."""
+
+from __future__ import annotations
+
+from typing import Final, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from qi_load.yamlconf import FieldError
+
+__all__ = ["GRADES", "TOOLCHAIN_TARGETS", "Grade", "TargetLevels", "Targets"]
+
+Grade = Literal["stretch", "target", "minimum", "fail", "not_measured"]
+GRADES: Final[tuple[Grade, ...]] = ("stretch", "target", "minimum", "fail", "not_measured")
+"""Best first: the ambitious level reached, the target, the minimum acceptable, none of them,
+or no value to grade."""
+
+_HIGHER_IS_BETTER: Final = frozenset({"throughput_rps"})
+
+
+class _Model(BaseModel):
+    # As the scenario: YAML yields typed values, so "3" for a number is a mistake.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TargetLevels(_Model):
+    """Three levels of one target metric."""
+
+    stretch: float = Field(ge=0, description="The ambitious level.")
+    target: float = Field(ge=0, description="The level the service should reach.")
+    minimum: float = Field(ge=0, description="The worst acceptable level.")
+
+    def grade(self, value: float | None, *, higher_is_better: bool = False) -> Grade:
+        """The best level ``value`` reaches (boundaries included); ``fail`` beyond the
+        minimum, ``not_measured`` without a value."""
+        if value is None:
+            return "not_measured"
+        sign = -1.0 if higher_is_better else 1.0
+        levels: tuple[tuple[Grade, float], ...] = (
+            ("stretch", self.stretch),
+            ("target", self.target),
+            ("minimum", self.minimum),
+        )
+        for name, level in levels:
+            if sign * value <= sign * level:
+                return name
+        return "fail"
+
+    def check_order(self, name: str, *, higher_is_better: bool) -> None:
+        values = [self.stretch, self.target, self.minimum]
+        if values != sorted(values, reverse=higher_is_better):
+            order = (
+                "stretch >= target >= minimum"
+                if higher_is_better
+                else "stretch <= target <= minimum"
+            )
+            shown = f"stretch {values[0]:g}, target {values[1]:g}, minimum {values[2]:g}"
+            raise FieldError((name,), f"levels out of order ({shown}); expected {order}")
+
+
+class Targets(_Model):
+    """The targets of a load run, graded by ``qi-load report``: the scenario's ``targets``
+    section, a ``--targets`` file over it, or the methodology's defaults. Lower is better
+    except for throughput."""
+
+    startup_ms: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=200, target=300, minimum=500),
+        description="Command to ready, ms (graded when run.json carries startup_ms).",
+    )
+    memory_mb: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=50, target=75, minimum=100),
+        description="Baseline resident memory of the agent at the lowest stage, MB.",
+    )
+    p95_s: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=1.0, target=1.5, minimum=2.0),
+        description="E2E p95 of a typical query at the reference stage, seconds.",
+    )
+    throughput_rps: TargetLevels = Field(
+        default_factory=lambda: TargetLevels(stretch=25, target=15, minimum=10),
+        description="Highest throughput of a valid stage, successful requests per second.",
+    )
+    reference_users: int = Field(
+        default=10,
+        ge=1,
+        description="p95 is graded at the valid stage with the most users up to this count.",
+    )
+
+    @staticmethod
+    def higher_is_better(name: str) -> bool:
+        return name in _HIGHER_IS_BETTER
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for name in ("startup_ms", "memory_mb", "p95_s", "throughput_rps"):
+            levels: TargetLevels = getattr(self, name)
+            levels.check_order(name, higher_is_better=self.higher_is_better(name))
+        return self
+
+
+TOOLCHAIN_TARGETS: Final[dict[str, TargetLevels]] = {
+    "build": TargetLevels(stretch=20.0, target=30.0, minimum=60.0),
+    "tests": TargetLevels(stretch=5.0, target=10.0, minimum=20.0),
+    "hot_reload": TargetLevels(stretch=0.1, target=0.2, minimum=0.5),
+}
+"""The development toolchain's targets, seconds (``qi-load bench toolchain``)."""
