@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal, Self
+from typing import Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,7 +23,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class TargetLevels(_Model):
+class TargetLevels(_Model, frozen=True):
     """Three levels of one target metric."""
 
     stretch: float = Field(ge=0, description="The ambitious level.")
@@ -58,26 +58,27 @@ class TargetLevels(_Model):
             raise FieldError((name,), f"levels out of order ({shown}); expected {order}")
 
 
+def _levels(stretch: float, target: float, minimum: float, description: str) -> Any:
+    levels = TargetLevels(stretch=stretch, target=target, minimum=minimum)
+    return Field(default=levels, description=description)
+
+
 class Targets(_Model):
     """The targets of a load run, graded by ``qi-load report``: the scenario's ``targets``
     section, a ``--targets`` file over it, or the methodology's defaults. Lower is better
     except for throughput."""
 
-    startup_ms: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=200, target=300, minimum=500),
-        description="Command to ready, ms (graded when run.json carries startup_ms).",
+    startup_ms: TargetLevels = _levels(
+        200, 300, 500, "Command to ready, ms (graded when run.json carries startup_ms)."
     )
-    memory_mb: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=50, target=75, minimum=100),
-        description="Baseline resident memory of the agent at the lowest stage, MB.",
+    memory_mb: TargetLevels = _levels(
+        50, 75, 100, "Baseline resident memory of the agent at the lowest stage, MB."
     )
-    p95_s: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=1.0, target=1.5, minimum=2.0),
-        description="E2E p95 of a typical query at the reference stage, seconds.",
+    p95_s: TargetLevels = _levels(
+        1.0, 1.5, 2.0, "E2E p95 of a typical query at the reference stage, seconds."
     )
-    throughput_rps: TargetLevels = Field(
-        default_factory=lambda: TargetLevels(stretch=25, target=15, minimum=10),
-        description="Highest throughput of a valid stage, successful requests per second.",
+    throughput_rps: TargetLevels = _levels(
+        25, 15, 10, "Highest throughput of a valid stage, successful requests per second."
     )
     reference_users: int = Field(
         default=10,
@@ -98,8 +99,11 @@ class Targets(_Model):
 
 
 TOOLCHAIN_TARGETS: Final[dict[str, TargetLevels]] = {
-    "build": TargetLevels(stretch=20.0, target=30.0, minimum=60.0),
-    "tests": TargetLevels(stretch=5.0, target=10.0, minimum=20.0),
-    "hot_reload": TargetLevels(stretch=0.1, target=0.2, minimum=0.5),
+    name: TargetLevels(stretch=stretch, target=target, minimum=minimum)
+    for name, stretch, target, minimum in (
+        ("build", 20.0, 30.0, 60.0),
+        ("tests", 5.0, 10.0, 20.0),
+        ("hot_reload", 0.1, 0.2, 0.5),
+    )
 }
 """The development toolchain's targets, seconds (``qi-load bench toolchain``)."""

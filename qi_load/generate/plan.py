@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from qi_load.metrics.window import window_start
 from qi_load.record.schema import StageMark
 from qi_load.scenario import WARMUP_STAGE, Scenario
 
@@ -64,9 +65,8 @@ class PlannedStage:
 
     @property
     def steady_start_s(self) -> float:
-        """Start of the steady-state window ``[ramp end + settle, end]``; a settle longer
-        than half the hold is cut there, as the analysis does (qi_load.analyze.stages)."""
-        return self.ramp_end_s + min(self.settle_s, 0.5 * (self.end_s - self.ramp_end_s))
+        """Start of the stage's steady-state window, in plan seconds."""
+        return window_start(self.ramp_end_s, self.end_s, self.settle_s)
 
     @property
     def steady_s(self) -> float:

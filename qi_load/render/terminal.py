@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from qi_load.analyze.stages import StageStats
 from qi_load.analyze.summary import Summary
@@ -27,6 +28,10 @@ HEADERS: tuple[str, ...] = (
     *(f"{label} ms p50/p95/p99" for label, _ in LATENCIES),
     "errors", "valid",
 )  # fmt: skip
+
+
+_MAX_FAILURES: Final = 5
+"""Failed checks listed above the verdict line; summary.json has them all."""
 
 
 def _ms(value: float | None) -> str:
@@ -100,6 +105,12 @@ def terminal_summary(summary: Summary) -> str:
     lines += [
         f"stage {s['name']} invalid: {s['invalid']}" for s in summary["stages"] if s["invalid"]
     ]
-    lines += [f"check failed: {f}" for f in summary["check"]["failures"]]
+    failures = summary["check"]["failures"]
+    lines += [f"check failed: {f}" for f in failures[:_MAX_FAILURES]]
+    if len(failures) > _MAX_FAILURES:
+        lines.append(
+            f"check failed: ... and {len(failures) - _MAX_FAILURES} more "
+            "(summary.json check.failures)"
+        )
     lines.append(verdict_line(summary))
     return "\n".join(lines)

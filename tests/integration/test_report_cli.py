@@ -33,7 +33,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_report_finds_knee_saturation_and_leak(runs: dict[str, Path]) -> None:
     done = _qi("report", str(runs["leak"]), "--format", "json,md")
     assert done.returncode == 0, done.stderr
-    assert "knee: 16 users" in done.stdout and "first saturated: inference_queue" in done.stdout
+    assert "knee 16 users" in done.stdout and "first saturated inference_queue" in done.stdout
     summary = json.loads((runs["leak"] / "summary.json").read_text())
     (leak,) = [f for f in summary["leaks"] if f["status"] == "leak"]
     assert leak["role"] == "target" and abs(leak["slope_mb_per_min"] - 5.0) < 0.5
