@@ -12,9 +12,9 @@ import numpy.typing as npt
 from qi_load.analyze.bootstrap import bootstrap_ci
 from qi_load.analyze.degradation import TARGET_ROLES
 from qi_load.analyze.load import RunData
-from qi_load.analyze.stages import stage_windows, valid_mask
+from qi_load.analyze.stages import error_kinds, stage_windows, valid_mask
 from qi_load.metrics.percentile import percentile
-from qi_load.metrics.rates import per_second
+from qi_load.metrics.rates import failed, per_second
 from qi_load.metrics.window import ends_in
 from qi_load.units import MB
 
@@ -153,8 +153,8 @@ def _throughput(run: RunData) -> float:
 def _failures(run: RunData) -> _Sample:
     req = run.requests
     strata = _window_of(run, req["ts_end"].to_numpy(np.float64))
-    failed = (~req["ok"].to_numpy(bool)).astype(np.float64)
-    return _sample(failed, strata, np.ones(failed.size, dtype=bool))
+    failures = failed(req["ok"].to_numpy(bool), error_kinds(req)).astype(np.float64)
+    return _sample(failures, strata, np.ones(failures.size, dtype=bool))
 
 
 def _memory(run: RunData) -> _Sample:

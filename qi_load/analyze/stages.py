@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any, Final, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from qi_load.analyze.cpu import other_cores
 from qi_load.analyze.load import RunData
 from qi_load.metrics.percentile import Percentiles, percentiles
-from qi_load.metrics.rates import good, per_second, within
+from qi_load.metrics.rates import failed, good, per_second, within
 from qi_load.metrics.window import MIN_WINDOW_REQUESTS, ends_in, window_start
 from qi_load.record.schema import StageMarkDict
 from qi_load.scenario import WARMUP_STAGE, Slo
@@ -28,6 +29,7 @@ __all__ = [
     "StageStats",
     "Window",
     "analyze_stages",
+    "error_kinds",
     "is_open_loop",
     "pooled_stats",
     "query_stats",
@@ -210,8 +212,8 @@ def query_stats(
 ) -> QueryStats:
     """Statistics of the requests in ``frame`` (already restricted to one window)."""
     ok = frame["ok"].to_numpy(dtype=bool)
-    kinds = frame["error_kind"].astype("string").fillna("none").to_numpy(dtype=object)
-    failed = ~ok | (kinds != "none")
+    kinds = error_kinds(frame)
+    failures = failed(ok, kinds)
     n, n_ok = len(frame), int(ok.sum())
     quality = frame["quality_ok"].to_numpy(dtype=np.float64)
     checked = ok & ~np.isnan(quality)
@@ -225,7 +227,7 @@ def query_stats(
         for metric, col in (("ttft_p95_ms", "ttft_ms"), ("e2e_p95_ms", "e2e_ms")):
             if metric in limits:
                 slos_met &= ~rows | within(frame[col].to_numpy(np.float64), limits[metric])
-    err_counts = pd.Series(kinds[failed]).value_counts()
+    err_counts = pd.Series(kinds[failures]).value_counts()
     retries = int(np.nansum(frame["retries"].to_numpy(dtype=np.float64)))
     okf = frame.loc[ok]
     stats = QueryStats(
@@ -233,7 +235,7 @@ def query_stats(
         n_ok=n_ok,
         throughput_rps=per_second(n_ok, seconds),
         goodput_rps=per_second(int(good(ok, quality, slos_met).sum()), seconds),
-        error_rate=float(failed.sum()) / n if n else 0.0,
+        error_rate=float(failures.sum()) / n if n else 0.0,
         quality_checked=n_checked,
         quality_passed=n_passed,
         quality_rate=n_passed / n_checked if n_checked else None,
@@ -258,6 +260,11 @@ def query_stats(
     )
     stats["slo_checks"] = _slo_checks(stats, slos, query_type) if query_type else []
     return stats
+
+
+def error_kinds(frame: pd.DataFrame) -> npt.NDArray[np.object_]:
+    """Each request's ``error_kind``, ``none`` where the file left it empty."""
+    return frame["error_kind"].astype("string").fillna("none").to_numpy(dtype=object)
 
 
 def _phases(frame: pd.DataFrame) -> dict[str, float] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["good", "per_second", "within"]
+__all__ = ["failed", "good", "per_second", "within"]
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -19,6 +19,14 @@ def per_second(count: int, seconds: float) -> float:
     if not count:
         return 0.0
     return count / seconds if seconds > 0 else float("nan")
+
+
+def failed(ok: npt.ArrayLike, error_kind: npt.ArrayLike) -> BoolArray:
+    """The error rate's requests: not ``ok``, or an ``error_kind`` other than ``none`` (give
+    ``none`` where the kind is empty). A wrong answer is not an error: quality is its own
+    axis."""
+    kinds = np.asarray(error_kind, dtype=object)
+    return np.asarray(~np.asarray(ok, dtype=bool) | (kinds != "none"), dtype=np.bool_)
 
 
 def within(values: npt.ArrayLike, limit: float) -> BoolArray:
