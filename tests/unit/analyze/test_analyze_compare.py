@@ -8,6 +8,7 @@ import pytest
 
 from qi_load.analyze.compare import CompareSettings, compare_runs
 from qi_load.analyze.load import RunData, load_run
+from qi_load.analyze.stages import pooled_stats
 from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 
 
@@ -62,3 +63,13 @@ def test_error_rate_regression(tmp_path: Path, runs: dict[str, RunData]) -> None
     errors = _run(tmp_path / "e", seed=26, error_rate=0.1)
     row = {r["metric"]: r for r in compare_runs(runs["a"], errors)["rows"]}["error_rate"]
     assert row["severity"] == "critical" and row["current"] == pytest.approx(0.1, abs=0.03)
+
+
+def test_compared_values_are_the_reports(runs: dict[str, RunData]) -> None:
+    """Throughput, error rate and E2E p95 are the numbers summary.json gives for the run."""
+    rows = {(r["metric"], r["scope"]): r for r in compare_runs(runs["a"], runs["b"])["rows"]}
+    for side, run in (("base", runs["a"]), ("current", runs["b"])):
+        overall, _ = pooled_stats(run)
+        assert rows[("throughput", "all")][side] == pytest.approx(overall["throughput_rps"])
+        assert rows[("error_rate", "all")][side] == pytest.approx(overall["error_rate"])
+        assert rows[("e2e_p95", "all")][side] == pytest.approx(overall["e2e_ms"]["p95"])
