@@ -23,8 +23,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class TargetLevels(_Model, frozen=True):
-    """Three levels of one target metric."""
+class TargetLevels(BaseModel):
+    """Three levels of one target metric (frozen: one instance is every default's)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     stretch: float = Field(ge=0, description="The ambitious level.")
     target: float = Field(ge=0, description="The level the service should reach.")
