@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -20,7 +21,9 @@ def window_start(ramp_end: float, end: float, settle_s: float) -> float:
     return min(ramp_end + settle_s, ramp_end + 0.5 * max(end - ramp_end, 0.0))
 
 
-def request_end(ts_start: npt.ArrayLike, e2e_ms: npt.ArrayLike | None) -> npt.NDArray[np.float64]:
+def request_end(
+    ts_start: npt.ArrayLike, e2e_ms: npt.ArrayLike | Sequence[float | None] | None
+) -> npt.NDArray[np.float64]:
     """When requests ended (unix s): ``ts_start + e2e``; a failure without a latency (NaN or
     None) ends where it started."""
     e2e = np.nan_to_num(np.asarray(e2e_ms, dtype=np.float64), nan=0.0)

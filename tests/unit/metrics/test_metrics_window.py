@@ -21,3 +21,4 @@ def test_a_failure_without_latency_ends_where_it_started() -> None:
     assert request_end(100.0, None) == 100.0
     assert request_end(100.0, 1500.0) == 101.5
     assert request_end(np.array([1.0, 2.0]), np.array([np.nan, 500.0])).tolist() == [1.0, 2.5]
+    assert request_end([1.0, 2.0], [None, 500.0]).tolist() == [1.0, 2.5]
