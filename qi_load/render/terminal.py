@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Literal
 
 from qi_load.analyze.stages import StageStats
 from qi_load.analyze.summary import Summary
@@ -16,19 +16,19 @@ from qi_load.render.text_table import format_table
 
 __all__ = ["HEADERS", "LATENCIES", "stage_table", "terminal_summary", "verdict_line"]
 
-LATENCIES: tuple[tuple[str, str], ...] = (
+_Latency = Literal["ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"]
+LATENCIES: Final[tuple[tuple[str, _Latency], ...]] = (
     ("TTFT", "ttft_ms"),
     ("ITL", "itl_ms"),
     ("TPOT", "tpot_ms"),
     ("E2E", "e2e_ms"),
 )
 """The latency columns: label and ``QueryStats`` key, each shown as p50/p95/p99 in ms."""
-HEADERS: tuple[str, ...] = (
+HEADERS: Final[tuple[str, ...]] = (
     "stage", "users", "window s", "n", "req/s", "out tok/s",
     *(f"{label} ms p50/p95/p99" for label, _ in LATENCIES),
     "errors", "valid",
 )  # fmt: skip
-
 
 _MAX_FAILURES: Final = 5
 """Failed checks listed above the verdict line; summary.json has them all."""
@@ -63,7 +63,7 @@ def _row(s: StageStats) -> list[str]:
     return [
         s["name"], str(s["users"]), window, str(o["n"]),
         f"{o['throughput_rps']:.2f}", f"{o['output_tokens_per_s']:.1f}",
-        *(_triple(o[key]) for _, key in LATENCIES),  # type: ignore[literal-required]
+        *(_triple(o[key]) for _, key in LATENCIES),
         _errors(o["errors_by_kind"]),
         "yes" if s["invalid"] is None else "no",
     ]  # fmt: skip
@@ -97,14 +97,11 @@ def verdict_line(summary: Summary) -> str:
 
 
 def terminal_summary(summary: Summary) -> str:
-    """Warnings, the stage table, why any stage is invalid, the failed checks and the
-    verdict line."""
+    """Warnings (invalid stages and why among them), the stage table, the failed checks and
+    the verdict line."""
     lines = [f"warning: {w}" for w in summary["warnings"]]
     if summary["stages"]:
         lines.append(stage_table(summary["stages"]))
-    lines += [
-        f"stage {s['name']} invalid: {s['invalid']}" for s in summary["stages"] if s["invalid"]
-    ]
     failures = summary["check"]["failures"]
     lines += [f"check failed: {f}" for f in failures[:_MAX_FAILURES]]
     if len(failures) > _MAX_FAILURES:
