@@ -24,6 +24,8 @@ from urllib.request import urlopen
 
 import psutil
 
+from qi_load.metrics.percentile import percentile as qi_percentile
+
 __all__ = [
     "HERE",
     "PYTHON",
@@ -289,9 +291,10 @@ def scenario_yaml(path: Path, *, users: int, hold_s: float) -> Path:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile, ``q`` in [0, 1]: the value below which ``q`` of them lie."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    """The ``q``-quantile (``q`` in [0, 1]) as every qi-load figure computes it
+    (``qi_load.metrics.percentile``); NaN without values."""
+    value = qi_percentile(values, q * 100.0)
+    return float("nan") if value is None else value
 
 
 def error_stats(values: Sequence[float]) -> dict[str, float]:

@@ -93,11 +93,6 @@ def errors(
     return out
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="measure this running target once and print JSON")
@@ -121,6 +116,7 @@ def main() -> int:
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
     from qi_load.agent.launch import start_target
+    from qi_load.metrics.percentile import percentile
 
     timing = f"all={args.ttft},{args.itl},{args.tokens}"
     print(f"load average before: {os.getloadavg()}, cores: {os.cpu_count()}")
@@ -140,8 +136,8 @@ def main() -> int:
             start = f"+{stagger:.0f}ms" if stagger else "same ms"
             print(
                 f"{streams:7d} {start:8s} {len(ttft):4d}   "
-                f"{_percentile(ttft, 0.5):6.2f} {_percentile(ttft, 0.95):6.2f} {max(ttft):6.2f}"
-                f"        {_percentile(total, 0.5):6.2f} {_percentile(total, 0.95):6.2f}"
+                f"{percentile(ttft, 50):6.2f} {percentile(ttft, 95):6.2f} {max(ttft):6.2f}"
+                f"        {percentile(total, 50):6.2f} {percentile(total, 95):6.2f}"
                 f" {max(total):6.2f}        {statistics.median(merged['itl_ms']):6.2f}"
             )
     print(f"load average after: {os.getloadavg()}")
