@@ -18,15 +18,19 @@ or no value to grade."""
 _HIGHER_IS_BETTER: Final = frozenset({"throughput_rps"})
 
 
+_CONFIG: Final = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+"""As the scenario's: YAML yields typed values ("3" for a number is a mistake), and an
+infinite level would grade everything and leave run.json invalid JSON."""
+
+
 class _Model(BaseModel):
-    # As the scenario: YAML yields typed values, so "3" for a number is a mistake.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = _CONFIG
 
 
 class TargetLevels(BaseModel):
     """Three levels of one target metric (frozen: one instance is every default's)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(**_CONFIG, frozen=True)
 
     stretch: float = Field(ge=0, description="The ambitious level.")
     target: float = Field(ge=0, description="The level the service should reach.")

@@ -33,3 +33,8 @@ def test_levels_out_of_order_name_the_field() -> None:
         Targets(p95_s=TargetLevels(stretch=2.0, target=1.5, minimum=1.0))
     with pytest.raises(ValidationError, match="stretch >= target >= minimum"):
         Targets(throughput_rps=TargetLevels(stretch=5, target=15, minimum=10))
+
+
+def test_levels_are_finite() -> None:
+    with pytest.raises(ValidationError, match="finite number"):
+        TargetLevels(stretch=1.0, target=2.0, minimum=float("inf"))
