@@ -14,8 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from qi_load.errors import ConfigError
 from qi_load.monitor.alert_rules import DEFAULT_RULES, AlertRule
-from qi_load.record.schema import QUERY_TYPES
 from qi_load.targets import Targets
+from qi_load.vocabulary import MIX_KEYS, QUERY_TYPES, WARMUP_STAGE
 from qi_load.yamlconf import (
     FieldError,
     load_model,
@@ -27,10 +27,7 @@ __all__ = [
     "DEFAULT_QUALITY_RATE_MIN",
     "DEFAULT_SLOS",
     "MIN_STAGE_S",
-    "MIX_KEYS",
-    "QUERY_TYPES",
     "SCENARIO_DIR",
-    "WARMUP_STAGE",
     "AlertRule",
     "Arrival",
     "Conversation",
@@ -47,10 +44,6 @@ __all__ = [
     "resolve_scenario",
 ]
 
-MIX_KEYS: Final[tuple[str, ...]] = (*QUERY_TYPES, "conversation")
-"""Keys of a mix: the query types plus ``conversation`` (multi-turn conversations)."""
-WARMUP_STAGE: Final = "warmup"
-"""Name of the stage the plan puts first when ``warmup_s > 0``; analysis leaves it out."""
 MIN_STAGE_S: Final = 1.0
 """Shortest stage after ``time_scale``: Locust applies a shape once per second."""
 SCENARIO_DIR: Final = Path(__file__).parent / "scenarios"

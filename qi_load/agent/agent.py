@@ -13,10 +13,10 @@ from typing import Any, Protocol
 from qi_load.agent import tools
 from qi_load.agent.arith import format_number, solve
 from qi_load.agent.codegen import code_answer
-from qi_load.agent.config import QueryType
 from qi_load.agent.cues import cue_text
 from qi_load.agent.reasoning import reasoning_answer
 from qi_load.agent.sandbox import SandboxError, find_path, read_sandbox_file, summarize
+from qi_load.vocabulary import QueryType
 
 __all__ = ["Agent", "Answer", "ToolCaller", "ToolFailed"]
 

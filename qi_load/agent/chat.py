@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from qi_load.agent.classify import classify
-from qi_load.agent.config import QueryType
 from qi_load.agent.connection import abort_connection, arrival_time
 from qi_load.agent.faults import RequestFaults
 from qi_load.agent.llm import QueueFull, sleep_until, token_offsets
@@ -28,6 +27,7 @@ from qi_load.agent.wire import (
     error_body,
     server_timing_header,
 )
+from qi_load.vocabulary import QueryType
 
 __all__ = ["ChatCompletions"]
 

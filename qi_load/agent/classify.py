@@ -6,9 +6,9 @@ import re
 from typing import Final
 
 from qi_load.agent.arith import extract_expression
-from qi_load.agent.config import QUERY_TYPES, QueryType
 from qi_load.agent.cues import cue_text
 from qi_load.agent.sandbox import find_path
+from qi_load.vocabulary import QUERY_TYPES, QueryType
 
 __all__ = ["classify"]
 

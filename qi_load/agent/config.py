@@ -8,16 +8,14 @@ from typing import Annotated, Any, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qi_load.errors import QiLoadError
-from qi_load.record.schema import QUERY_TYPES, QueryType
+from qi_load.vocabulary import QUERY_TYPES, QueryType
 from qi_load.yamlconf import read_yaml_mapping
 
 __all__ = [
     "DEFAULT_TIMINGS",
     "FAULT_KINDS",
-    "QUERY_TYPES",
     "TOOL_NAMES",
     "FaultKind",
-    "QueryType",
     "TargetConfig",
     "ToolName",
     "TypeTiming",

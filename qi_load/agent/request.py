@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qi_load.agent.config import FaultKind, QueryType
+from qi_load.agent.config import FaultKind
+from qi_load.vocabulary import QueryType
 
 __all__ = ["BadRequest", "ChatRequest", "parse_chat_request"]
 

@@ -10,13 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 from qi_load.analyze.bootstrap import bootstrap_ci
-from qi_load.analyze.degradation import TARGET_ROLES
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import error_kinds, stage_windows, valid_mask
 from qi_load.metrics.percentile import percentile
 from qi_load.metrics.rates import failed, per_second
 from qi_load.metrics.window import ends_in
 from qi_load.units import MB
+from qi_load.vocabulary import TARGET_ROLES
 
 __all__ = ["CompareRow", "CompareSettings", "Comparison", "Severity", "compare_runs"]
 

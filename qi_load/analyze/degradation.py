@@ -9,11 +9,11 @@ from typing import Any, Final, NamedTuple, TypedDict
 
 from qi_load.analyze.cpu import usable_share
 from qi_load.analyze.stages import SloCheck, StageStats, slo_failure
-from qi_load.monitor.saturation import DEFAULT_THRESHOLD_PCT, GENERATOR_ROLES
+from qi_load.monitor.saturation import DEFAULT_THRESHOLD_PCT
 from qi_load.units import MB
+from qi_load.vocabulary import GENERATOR_ROLES, TARGET_ROLES
 
 __all__ = [
-    "TARGET_ROLES",
     "CpuLevel",
     "CurvePoint",
     "Degradation",
@@ -25,8 +25,6 @@ __all__ = [
     "degradation",
     "noisy_neighbour",
 ]
-
-TARGET_ROLES: Final = ("target", "sut")
 
 
 @dataclass(frozen=True)

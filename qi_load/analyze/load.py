@@ -15,6 +15,7 @@ import pandas as pd
 from qi_load.errors import QiLoadError
 from qi_load.metrics.window import request_end
 from qi_load.record.rundir import HOST_SAMPLES_CSV, REQUESTS_CSV, RUN_JSON
+from qi_load.record.schema import HOST_SAMPLE_TABLE, REQUEST_TABLE, STAGE_MARK_TABLE, Field
 
 __all__ = [
     "HOST_COLUMNS_REQUIRED",
@@ -25,59 +26,30 @@ __all__ = [
     "UNKNOWN",
     "RunData",
     "load_run",
+    "read_dtypes",
 ]
 
 LOCUST_STATS_CSV: Final = "locust_stats.csv"
 LOCUST_FAILURES_CSV: Final = "locust_failures.csv"
 LOCUST_FINAL_JSON: Final = "locust_final.json"
 
-# Only what the analysis reads: usecols + compact dtypes keep a million rows cheap.
-_REQUEST_DTYPES: Final[dict[str, Any]] = {
-    "ts_sched": "float64",
-    "ts_start": "float64",
-    "query_type": "category",
-    "users": "float32",
-    "ok": "category",
-    "error_kind": "category",
-    "ttft_ms": "float64",
-    "e2e_ms": "float64",
-    "tpot_ms": "float64",
-    "output_tokens": "float32",
-    "quality_ok": "category",
-    "srv_request_ms": "float32",
-    "srv_tool_ms": "float32",
-    "srv_llm_ms": "float32",
-    "srv_format_ms": "float32",
-}
-REQUEST_COLUMNS_REQUIRED: Final = tuple(_REQUEST_DTYPES)
-_REQUEST_OPTIONAL: Final[dict[str, Any]] = {
-    "ttfc_ms": "float64",
-    "retries": "float32",
-    "itl_p50_ms": "float64",
-}
-"""Columns an older (or a foreign writer's) file may lack: they read as no timing (NaN) and
-no retries (0)."""
 
-_HOST_DTYPES: Final[dict[str, Any]] = {
-    "ts": "float64",
-    "host": "category",
-    "role": "category",
-    "pid": "int64",
-    "cpu_percent": "float32",
-    "rss_bytes": "float64",
-    "read_bytes": "float64",
-    "write_bytes": "float64",
-    "net_sent_bytes": "float64",
-    "net_recv_bytes": "float64",
-    "host_cpu_percent": "float32",
-    "host_mem_available_bytes": "float64",
-}
-_HOST_OPTIONAL: Final[dict[str, Any]] = {
-    "cpu_quota_cores": "float32",
-    "name": "category",
-    "usable_cores": "float32",
-    "host_cores": "float32",
-}
+def read_dtypes(table: Sequence[Field], *, late: bool) -> dict[str, str]:
+    """The pandas dtypes of the columns analysis reads, those every file has (``late``
+    false: a file without one is not a run's) or those added later (``late``: read as
+    empty when missing). Only these are read: ``usecols`` keeps a million rows cheap."""
+    return {
+        f.name: f.column.dtype
+        for f in table
+        if f.column.dtype is not None and f.column.csv and f.column.late == late
+    }
+
+
+_REQUEST_DTYPES: Final = read_dtypes(REQUEST_TABLE, late=False)
+REQUEST_COLUMNS_REQUIRED: Final = tuple(_REQUEST_DTYPES)
+_REQUEST_OPTIONAL: Final = read_dtypes(REQUEST_TABLE, late=True)
+_HOST_DTYPES: Final = read_dtypes(HOST_SAMPLE_TABLE, late=False)
+_HOST_OPTIONAL: Final = read_dtypes(HOST_SAMPLE_TABLE, late=True)
 HOST_COLUMNS_REQUIRED: Final = tuple(_HOST_DTYPES)
 
 _LOCUST_STATS_COLUMNS: Final = ("Type", "Name", "Request Count", "Failure Count")
@@ -252,12 +224,16 @@ def _read_manifest(path: Path, warnings: list[str]) -> dict[str, Any]:
     if not isinstance(stages, list):
         raise QiLoadError(f"{path}: field 'stages' must be a list, got {type(stages).__name__}")
     for i, stage in enumerate(stages):
-        for key in ("name", "users", "start", "ramp_end", "end"):
-            if not isinstance(stage, dict) or key not in stage:
-                raise QiLoadError(f"{path}: stages[{i}] lacks field {key!r}")
-        for key in ("users", "start", "ramp_end", "end"):
-            if not isinstance(stage[key], int | float) or isinstance(stage[key], bool):
-                raise QiLoadError(f"{path}: stages[{i}].{key} = {stage[key]!r} is not a number")
+        for f in STAGE_MARK_TABLE:
+            if not f.required:
+                continue
+            if not isinstance(stage, dict) or f.name not in stage:
+                raise QiLoadError(f"{path}: stages[{i}] lacks field {f.name!r}")
+            value = stage[f.name]
+            if f.kind is not str and (
+                not isinstance(value, int | float) or isinstance(value, bool)
+            ):
+                raise QiLoadError(f"{path}: stages[{i}].{f.name} = {value!r} is not a number")
     for key in ("scenario",):
         if data.get(key) is not None and not isinstance(data[key], dict):
             warnings.append(f"{path.name}: field {key!r} is not an object; ignored")

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Final, Literal, TypedDict
 
 from qi_load.analyze.alert_replay import AlertFinding
-from qi_load.analyze.degradation import TARGET_ROLES, Degradation
+from qi_load.analyze.degradation import Degradation
 from qi_load.analyze.leaks import LeakFit
 from qi_load.analyze.stages import QueryStats, StageStats
 from qi_load.analyze.targets import TargetResult
 from qi_load.units import MB
+from qi_load.vocabulary import TARGET_ROLES
 
 __all__ = ["Category", "Recommendation", "recommend"]
 

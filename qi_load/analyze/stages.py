@@ -16,8 +16,9 @@ from qi_load.metrics.percentile import Percentiles, percentiles
 from qi_load.metrics.rates import failed, good, per_second, within
 from qi_load.metrics.window import MIN_WINDOW_REQUESTS, ends_in, window_start
 from qi_load.record.schema import StageMarkDict
-from qi_load.scenario import WARMUP_STAGE, Slo
+from qi_load.scenario import Slo
 from qi_load.units import MB
+from qi_load.vocabulary import WARMUP_STAGE
 
 __all__ = [
     "MIN_WINDOW_REQUESTS",

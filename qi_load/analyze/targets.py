@@ -8,10 +8,10 @@ from typing import Any, TypedDict
 
 from pydantic import ValidationError
 
-from qi_load.analyze.degradation import TARGET_ROLES
 from qi_load.analyze.stages import StageStats
 from qi_load.errors import QiLoadError
 from qi_load.targets import Grade, TargetLevels, Targets
+from qi_load.vocabulary import TARGET_ROLES
 from qi_load.yamlconf import FieldError, format_path, load_model
 
 __all__ = ["TargetResult", "grade_targets", "load_targets", "targets_from_scenario"]

@@ -43,8 +43,8 @@ from qi_load.generate.transport import (
     read_capped,
     server_text,
 )
-from qi_load.record.schema import ErrorKind
 from qi_load.trace.context import RequestTrace
+from qi_load.vocabulary import ErrorKind
 
 __all__ = [
     "API_KEY_ENV",

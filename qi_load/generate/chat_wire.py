@@ -14,7 +14,7 @@ import re
 from typing import Any, Final
 
 from qi_load.generate.transport import server_text
-from qi_load.record.schema import ErrorKind
+from qi_load.vocabulary import ErrorKind
 
 __all__ = [
     "CONTENT",

@@ -24,7 +24,8 @@ import numpy.typing as npt
 
 from qi_load.generate.plan import PlannedStage, stage_at, users_at
 from qi_load.metrics.percentile import percentiles
-from qi_load.record.schema import QUERY_TYPES, RequestRecord, as_written
+from qi_load.record.schema import RequestRecord, as_written
+from qi_load.vocabulary import QUERY_TYPES
 
 __all__ = [
     "ALL_TYPES",

@@ -25,8 +25,8 @@ from qi_load.generate.transport import (
     read_capped,
     server_text,
 )
-from qi_load.record.schema import ErrorKind
 from qi_load.trace.context import RequestTrace
+from qi_load.vocabulary import ErrorKind
 
 __all__ = ["PROTOCOL_VERSION", "McpClient", "McpResult"]
 

@@ -29,6 +29,7 @@ from qi_load.generate.run_state import run_state
 from qi_load.generate.shared_options import mcp_url
 from qi_load.generate.users import cancellation_recorded, report_record
 from qi_load.record.schema import RequestRecord
+from qi_load.vocabulary import MCP
 
 __all__ = ["BUILTIN_CALLS", "McpUser", "add_arguments", "parse_mcp_calls"]
 
@@ -123,7 +124,7 @@ class McpUser(User):
         self._record(result, f"tools/call:{tool}", ok=check(result.text) if result.ok else None)
 
     def _cancellable(self, name: str) -> AbstractContextManager[None]:
-        return cancellation_recorded(self.qi, user_id=self.user_id, query_type="mcp", name=name)
+        return cancellation_recorded(self.qi, user_id=self.user_id, query_type=MCP, name=name)
 
     def _record(self, result: McpResult, name: str, ok: bool | None = True) -> bool:
         """Record one exchange; ``ok`` is the check of a successful one's result. Returns
@@ -137,7 +138,7 @@ class McpUser(User):
             ts_start=result.wall_send,
             worker=self.qi.worker_id,
             user_id=self.user_id,
-            query_type="mcp",
+            query_type=MCP,
             name=name,
             stage=stage,
             users=users,

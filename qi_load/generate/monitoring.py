@@ -29,7 +29,8 @@ from qi_load.monitor.hostmon import HostProbe, ProcessSampler, find_pids_by_name
 from qi_load.monitor.sample_gate import SampleGate, worker_samples
 from qi_load.monitor.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
 from qi_load.record.ingest_key import ingest_key
-from qi_load.record.schema import HostSample, RequestRecord, Role
+from qi_load.record.schema import HostSample, RequestRecord
+from qi_load.vocabulary import Role
 
 __all__ = [
     "LATENCY_BUCKETS_S",

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from qi_load.metrics.window import window_start
 from qi_load.record.schema import StageMark
-from qi_load.scenario import WARMUP_STAGE, Scenario
+from qi_load.scenario import Scenario
+from qi_load.vocabulary import WARMUP_STAGE
 
 __all__ = [
     "PlannedStage",

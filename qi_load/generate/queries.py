@@ -23,11 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from qi_load.errors import ConfigError, QiLoadError
 from qi_load.generate.limits import MAX_CHECKED_CODE_CHARS
 from qi_load.generate.quality import QualityMode, quality_mode, reference_agent
-from qi_load.record.schema import QUERY_TYPES, QueryType
+from qi_load.vocabulary import CONVERSATION, QueryType
 from qi_load.yamlconf import load_model
 
 __all__ = [
-    "QUERY_TYPES",
     "CatalogueFile",
     "Check",
     "CheckPlan",
@@ -36,7 +35,6 @@ __all__ = [
     "QualityManifest",
     "Query",
     "QueryCatalogue",
-    "QueryType",
     "arithmetic_of",
     "builtin_checks",
     "catalogue_from_options",
@@ -544,7 +542,7 @@ class QueryCatalogue:
         directory and report."""
         groups: dict[str, list[Query]] = {t: list(q) for t, q in self.queries.items()}
         if self.conversations:
-            groups["conversation"] = [q for turns in self.conversations for q in turns]
+            groups[CONVERSATION] = [q for turns in self.conversations for q in turns]
         plan: dict[str, CheckPlan] = {}
         for query_type, queries in groups.items():
             ran = {c.name: None for q in queries for c in q.checks}

@@ -23,7 +23,7 @@ from qi_load.record.drops import drop_report, reset_gates
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import REPORT_HTML, RunDir, RunStatus, new_run_id
-from qi_load.scenario import WARMUP_STAGE
+from qi_load.vocabulary import WARMUP_STAGE
 
 __all__ = ["close_run", "finalize", "open_run", "public_url", "quit_run", "run_location"]
 

@@ -16,7 +16,7 @@ from geventhttpclient.response import (
 )
 
 from qi_load.generate.limits import MAX_HEADER_BYTES
-from qi_load.record.schema import ErrorKind
+from qi_load.vocabulary import ErrorKind
 
 __all__ = [
     "HeadersTooLarge",

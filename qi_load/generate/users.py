@@ -29,12 +29,13 @@ from locust.runners import WorkerRunner
 from qi_load.generate.chat import ChatClient, ChatResult
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.quality import locust_failure, quality_mode
-from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue, catalogue_from_options
+from qi_load.generate.queries import Query, QueryCatalogue, catalogue_from_options
 from qi_load.generate.run_state import MixTable, QiState, run_state
 from qi_load.generate.shared_options import chat_config
 from qi_load.generate.wire import SEQUENCE_DONE_MESSAGE
 from qi_load.record.schema import RequestRecord
 from qi_load.scenario import Scenario
+from qi_load.vocabulary import CONVERSATION, QUERY_TYPES
 
 __all__ = [
     "AgentUser",
@@ -144,7 +145,7 @@ class _SequenceRun:
             t
             for t in types
             for _ in range(
-                stage.sequence_per_type * (conversation_turns if t == "conversation" else 1)
+                stage.sequence_per_type * (conversation_turns if t == CONVERSATION else 1)
             )
         ]
         self._queue: Iterator[str] = iter(steps)
@@ -212,7 +213,7 @@ class AgentUser(User):
             return
         self._sequence = None
         query_type = self.fixed_query_type or self._pick_type(stage)
-        if query_type == "conversation":
+        if query_type == CONVERSATION:
             self._conversation_turn()
         else:
             query = self.catalogue.pick(query_type, self.rng)
@@ -236,7 +237,7 @@ class AgentUser(User):
             self._sequence = None
             self._finish_sequence(stage.name)
             return
-        if query_type == "conversation":
+        if query_type == CONVERSATION:
             self._conversation_turn()
             return
         query = self.catalogue.pick(query_type, self.rng)
@@ -265,7 +266,7 @@ class AgentUser(User):
         result = self._ask(
             query,
             list(self._conversation),
-            record_type="conversation",
+            record_type=CONVERSATION,
             conversation_id=self._conversation_id,
             turn=self._turn,
         )
@@ -412,4 +413,4 @@ class ReasoningUser(AgentUser):
 
 
 class ConversationUser(AgentUser):
-    fixed_query_type = "conversation"
+    fixed_query_type = CONVERSATION

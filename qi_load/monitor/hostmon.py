@@ -11,7 +11,8 @@ from pathlib import Path
 
 import psutil
 
-from qi_load.record.schema import HostSample, Role
+from qi_load.record.schema import HostSample
+from qi_load.vocabulary import Role
 
 __all__ = [
     "HostProbe",

@@ -6,17 +6,17 @@ import csv
 import itertools
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from qi_load.record.schema import HostSample, StageMark, host_sample_from_row
+from qi_load.vocabulary import GENERATOR_ROLES
 
 __all__ = [
     "DEFAULT_MIN_SECONDS",
     "DEFAULT_THRESHOLD_PCT",
-    "GENERATOR_ROLES",
     "SaturatedSpan",
     "busy_percent",
     "saturated_spans",
@@ -29,8 +29,6 @@ DEFAULT_THRESHOLD_PCT: Final = 75.0
 timings: measured, TTFT errors grow from +2.8 ms p99 at 65 % CPU to +19-38 ms at 83-90 %
 (docs/monitoring.md). The live rule and the report's first-saturated resource both use it."""
 DEFAULT_MIN_SECONDS: Final = 5.0
-GENERATOR_ROLES: Final = frozenset({"worker", "local"})
-"""Roles whose CPU limits the accuracy of measured timings (``local`` runs the users itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +64,7 @@ def saturated_spans(
     samples: Iterable[HostSample],
     threshold_pct: float = DEFAULT_THRESHOLD_PCT,
     *,
-    roles: frozenset[str] = GENERATOR_ROLES,
+    roles: Collection[str] = GENERATOR_ROLES,
 ) -> list[SaturatedSpan]:
     """Runs of consecutive samples at or above ``threshold_pct``, per (host, pid).
 

@@ -19,8 +19,9 @@ from zmq.utils.monitor import recv_monitor_message
 from qi_load.monitor.curve import secure_client, secure_server
 from qi_load.monitor.hostmon import HostProbe, ProcessSampler
 from qi_load.monitor.sample_gate import MAX_BATCH, IngestLimits, SampleGate
-from qi_load.record.schema import HostSample, Role
+from qi_load.record.schema import HostSample
 from qi_load.record.wire_check import WireError, checked_host_sample
+from qi_load.vocabulary import Role
 
 __all__ = [
     "DEFAULT_BUFFER",

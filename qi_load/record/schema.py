@@ -1,43 +1,134 @@
-"""Record types of the run directory: fields, units and CSV columns, plus their wire forms."""
+"""Record types of the run directory, each one field table: names, types, units, docs.
+
+Each record is a dataclass whose fields are annotated with a ``Column``: that one table
+drives the CSV header and rows, reading a row back, the wire form, the pandas dtypes the
+analysis reads (``qi_load.analyze.load``) and the column lists in docs/.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import operator
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypedDict
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal, TypedDict, TypeVar, get_args, get_origin
+
+from qi_load.vocabulary import ErrorKind, Role, TokensSource
 
 __all__ = [
     "HOST_SAMPLE_COLUMNS",
-    "QUERY_TYPES",
+    "HOST_SAMPLE_TABLE",
     "REQUEST_COLUMNS",
-    "ErrorKind",
+    "REQUEST_TABLE",
+    "STAGE_MARK_TABLE",
+    "Column",
     "HostSample",
-    "QueryType",
     "RequestRecord",
-    "Role",
     "StageMark",
     "StageMarkDict",
     "as_written",
+    "columns_of",
     "host_sample_from_row",
-    "request_record_from_row",
+    "parse_row",
 ]
 
-QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
-"""The methodology's query types (the reference agent's classes, the catalogue's keys)."""
-QUERY_TYPES: Final[tuple[QueryType, ...]] = (
-    "simple",
-    "code_generation",
-    "file_operations",
-    "multi_tool",
-    "reasoning",
-)
 
-ErrorKind = Literal["none", "connect", "timeout", "http", "protocol", "cancelled"]
-"""How a request failed at the protocol level; a wrong answer is not one (see ``quality_ok``).
-``cancelled``: in flight when Locust stopped its user (end of a test, ramp-down)."""
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One field of a record: what a column holds, and how files and readers treat it."""
 
-Role = Literal["master", "worker", "target", "sut", "local"]
+    unit: str
+    """``ms``, ``unix s``, ``bytes`` ...; empty for labels and flags."""
+    doc: str
+    """What the column means (the docs' column lists are checked against it)."""
+    dtype: str | None = None
+    """The pandas dtype analysis reads it as; ``None``: analysis does not read it."""
+    late: bool = False
+    """Optional to readers: files written before it existed (or by a foreign writer) may
+    lack it, which reads as empty."""
+    csv: bool = True
+    """Written to the CSV file (otherwise only on the wire, e.g. an error message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A ``Column`` with its record field's name, Python type and default."""
+
+    name: str
+    kind: type
+    """``float``, ``int``, ``bool`` or ``str`` (a ``Literal`` is a ``str``)."""
+    optional: bool
+    """``None`` allowed: "not measured", an empty cell."""
+    default: Any
+    """The dataclass default (``dataclasses.MISSING``: every row needs the column)."""
+    column: Column
+
+    @property
+    def required(self) -> bool:
+        return self.default is dataclasses.MISSING
+
+
+def columns_of(record: type) -> tuple[Field, ...]:
+    """The field table of a record dataclass, in field order."""
+    hints = typing.get_type_hints(record, include_extras=True)
+    table = []
+    for f in dataclasses.fields(record):
+        hint = hints[f.name]
+        if get_origin(hint) is not Annotated:
+            raise TypeError(f"{record.__name__}.{f.name} has no Column annotation")
+        base, column = get_args(hint)[:2]
+        kind, optional = _kind(base)
+        table.append(Field(f.name, kind, optional, f.default, column))
+    return tuple(table)
+
+
+def _kind(hint: Any) -> tuple[type, bool]:
+    args = get_args(hint)
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        (inner,) = [a for a in args if a is not type(None)]
+        return _kind(inner)[0], True
+    if get_origin(hint) is Literal:
+        return type(args[0]), False
+    return hint, False
+
+
+_R = TypeVar("_R")
+
+
+def parse_row(record: type[_R], row: dict[str, str]) -> _R:
+    """Parse one CSV row (as ``csv.DictReader`` reads it) into ``record``.
+
+    A column the file lacks (written before it existed) or an empty cell reads as ``None``
+    when the field allows it, else as the field's default; raises ``ValueError`` naming
+    the column for a required one that is empty or a cell that does not parse.
+    """
+    values: dict[str, Any] = {}
+    for f in _TABLES[record]:
+        if not f.column.csv:
+            continue
+        text = row.get(f.name) or ""
+        if text == "":
+            if f.optional:
+                values[f.name] = None
+            elif not f.required:
+                values[f.name] = f.default
+            else:
+                raise ValueError(f"column {f.name!r} is empty (every row needs it)")
+            continue
+        try:
+            values[f.name] = _PARSE[f.kind](text)
+        except ValueError:
+            raise ValueError(f"column {f.name!r}: {text!r} is not a {f.kind.__name__}") from None
+    return record(**values)
+
+
+_PARSE: Final[dict[type, Any]] = {
+    str: str,
+    float: float,
+    int: lambda text: int(float(text)),
+    bool: lambda text: text.strip().lower() in ("true", "1", "1.0"),
+}
 
 
 @dataclass(slots=True)
@@ -46,40 +137,163 @@ class RequestRecord:
 
     Wall times (``ts_*``) are unix seconds; durations are milliseconds as floats derived
     from ``time.perf_counter()``. ``None`` means "not measured" and is written as an
-    empty CSV cell.
+    empty CSV cell. Columns added later go last: older run directories lack them.
     """
 
-    ts_sched: float
-    ts_start: float
-    worker: str
-    user_id: int
-    query_type: str
-    name: str
-    conversation_id: str = ""
-    turn: int = 0
-    stage: str = ""
-    users: int = 0
-    ok: bool = True
-    error_kind: ErrorKind = "none"
-    status_code: int = 0
-    ttft_ms: float | None = None
-    e2e_ms: float | None = None
-    tpot_ms: float | None = None
-    itl_p50_ms: float | None = None
-    itl_max_ms: float | None = None
-    output_tokens: int | None = None
-    input_tokens: int | None = None
-    tokens_source: Literal["usage", "events", ""] = ""
-    tool_calls: int = 0
-    quality_ok: bool | None = None
-    srv_request_ms: float | None = None
-    srv_tool_ms: float | None = None
-    srv_llm_ms: float | None = None
-    srv_format_ms: float | None = None
-    bytes: int = 0
-    ttfc_ms: float | None = None
-    retries: int = 0
-    error: str = field(default="", metadata={"csv": False})
+    ts_sched: Annotated[
+        float,
+        Column("unix s", "intended start (open loop); equals `ts_start` in closed loop", "float64"),
+    ]
+    ts_start: Annotated[
+        float,
+        Column(
+            "unix s",
+            "when the request was sent (its first attempt, when it was retried)",
+            "float64",
+        ),
+    ]
+    worker: Annotated[str, Column("", "the Locust worker id (`local` in one-process runs)")]
+    user_id: Annotated[int, Column("", "the virtual user's number within its worker")]
+    query_type: Annotated[
+        str,
+        Column(
+            "",
+            "`simple`, `code_generation`, `file_operations`, `multi_tool`, `reasoning`, "
+            "`conversation`, `mcp`",
+            "category",
+        ),
+    ]
+    name: Annotated[str, Column("", "the request's name (the query type, or the MCP method)")]
+    conversation_id: Annotated[
+        str, Column("", "multi-turn conversations: which one (empty for single requests)")
+    ] = ""
+    turn: Annotated[int, Column("", "multi-turn conversations: the turn (1-based)")] = 0
+    stage: Annotated[str, Column("", "the stage in force at `ts_start`")] = ""
+    users: Annotated[int, Column("", "the planned total users at `ts_start`", "float32")] = 0
+    ok: Annotated[
+        bool,
+        Column(
+            "",
+            "`true` when the request completed at the protocol level, whatever its answer "
+            "(in every `--quality` mode)",
+            "category",
+        ),
+    ] = True
+    error_kind: Annotated[
+        ErrorKind,
+        Column(
+            "",
+            "`none`, `connect`, `timeout`, `http`, `protocol`, `cancelled` (in flight when "
+            "its test ended: `e2e_ms` is the time it had run; kept out of every figure but "
+            "its stage's counts, see [metrics.md](metrics.md#failures-error_kind)). A wrong "
+            "answer is not an error: see `quality_ok`",
+            "category",
+        ),
+    ] = "none"
+    status_code: Annotated[int, Column("", "HTTP status (0 when no response)")] = 0
+    ttft_ms: Annotated[
+        float | None,
+        Column(
+            "ms", "time to the first token of any kind (content, reasoning or tool call)", "float64"
+        ),
+    ] = None
+    e2e_ms: Annotated[
+        float | None,
+        Column(
+            "ms",
+            "sent to the end of the answer (for a failed or cancelled request: the time it "
+            "had run)",
+            "float64",
+        ),
+    ] = None
+    tpot_ms: Annotated[
+        float | None,
+        Column(
+            "ms",
+            "time per output token after the first; empty when fewer than two tokens",
+            "float64",
+        ),
+    ] = None
+    itl_p50_ms: Annotated[
+        float | None,
+        Column("ms", "median gap between consecutive token-bearing events", "float64", late=True),
+    ] = None
+    itl_max_ms: Annotated[
+        float | None, Column("ms", "longest gap between consecutive token-bearing events")
+    ] = None
+    output_tokens: Annotated[int | None, Column("tokens", "tokens in the answer", "float32")] = None
+    input_tokens: Annotated[int | None, Column("tokens", "tokens in the prompt")] = None
+    tokens_source: Annotated[
+        TokensSource,
+        Column(
+            "",
+            "where the token counts come from: `usage` (server-reported) or `events` "
+            "(counted token-bearing events)",
+        ),
+    ] = ""
+    tool_calls: Annotated[
+        int,
+        Column(
+            "",
+            "distinct tool calls in the answer (streamed fragments of one call count once)",
+        ),
+    ] = 0
+    quality_ok: Annotated[
+        bool | None,
+        Column(
+            "",
+            "`true`/`false`: the answer passed every check of its query that applies to the "
+            "target; empty when no check ran (failed request, `--quality off`, or no "
+            "applicable check)",
+            "category",
+        ),
+    ] = None
+    srv_request_ms: Annotated[
+        float | None,
+        Column(
+            "ms",
+            "the server's own time for the whole request, when it reports its phases",
+            "float32",
+        ),
+    ] = None
+    srv_tool_ms: Annotated[
+        float | None,
+        Column("ms", "the server's time in tool calls, when it reports its phases", "float32"),
+    ] = None
+    srv_llm_ms: Annotated[
+        float | None,
+        Column("ms", "the server's time in the model, when it reports its phases", "float32"),
+    ] = None
+    srv_format_ms: Annotated[
+        float | None,
+        Column(
+            "ms", "the server's time formatting the answer, when it reports its phases", "float32"
+        ),
+    ] = None
+    bytes: Annotated[int, Column("bytes", "response body bytes")] = 0
+    ttfc_ms: Annotated[
+        float | None,
+        Column(
+            "ms",
+            "time to the first token of answer content (after any reasoning or tool calls); "
+            "empty when no content arrived",
+            "float64",
+            late=True,
+        ),
+    ] = None
+    retries: Annotated[
+        int,
+        Column(
+            "",
+            "times the request was resent on a fresh connection because its kept-alive one "
+            "was dead before any response byte (0 or 1)",
+            "float32",
+            late=True,
+        ),
+    ] = 0
+    error: Annotated[
+        str, Column("", "the failure's message, for Locust's failure table", csv=False)
+    ] = ""
 
     def to_row(self) -> list[Any]:
         """The CSV row in ``REQUEST_COLUMNS`` order (``None`` becomes an empty cell)."""
@@ -101,10 +315,9 @@ class RequestRecord:
         return cls(**data)
 
 
-REQUEST_COLUMNS: Final[tuple[str, ...]] = tuple(
-    f.name for f in dataclasses.fields(RequestRecord) if f.metadata.get("csv", True)
-)
-_REQUEST_FIELDS: Final = tuple(f.name for f in dataclasses.fields(RequestRecord))
+REQUEST_TABLE: Final = columns_of(RequestRecord)
+REQUEST_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in REQUEST_TABLE if f.column.csv)
+_REQUEST_FIELDS: Final = tuple(f.name for f in REQUEST_TABLE)
 _REQUEST_ALL: Final = operator.attrgetter(*_REQUEST_FIELDS)
 _REQUEST_ROW: Final = operator.attrgetter(*REQUEST_COLUMNS)
 
@@ -113,35 +326,119 @@ _REQUEST_ROW: Final = operator.attrgetter(*REQUEST_COLUMNS)
 class HostSample:
     """One psutil sample of a process (with its children summed) and of its host.
 
-    ``cpu_percent`` is relative to one core (100 = one core busy), divided by the cgroup
-    CPU quota when one applies (then 100 = the whole quota); ``cpu_quota_cores`` records it.
-    ``usable_cores`` is what the process may run on (its CPU affinity, capped by the quota);
-    ``host_cores`` the host's logical cores, so host CPU converts to cores.
     Byte and count columns are cumulative counters as psutil reports them; rates are
-    derived at analysis time.
+    derived at analysis time (docs/monitoring.md says how each is measured).
     """
 
-    ts: float
-    host: str
-    role: Role
-    pid: int
-    cpu_percent: float
-    rss_bytes: int
-    num_threads: int = 0
-    num_fds: int = 0
-    read_bytes: int = 0
-    write_bytes: int = 0
-    net_sent_bytes: int = 0
-    net_recv_bytes: int = 0
-    host_cpu_percent: float = 0.0
-    host_mem_available_bytes: int = 0
-    cpu_user_s: float = 0.0
-    cpu_system_s: float = 0.0
-    ctx_switches: int = 0
-    cpu_quota_cores: float | None = None
-    name: str = ""
-    usable_cores: float | None = None
-    host_cores: int = 0
+    ts: Annotated[float, Column("unix s", "when the process's CPU counters were read", "float64")]
+    host: Annotated[str, Column("", "the sampled machine's label", "category")]
+    role: Annotated[
+        Role, Column("", "`master`, `worker`, `local`, `target` or `sut` (see Roles)", "category")
+    ]
+    pid: Annotated[int, Column("", "the process id", "int64")]
+    cpu_percent: Annotated[
+        float,
+        Column(
+            "%",
+            "CPU of the process and all its descendants since the previous sample; 100 = one "
+            "core busy. Under a cgroup CPU quota it is relative to the quota (100 = the whole "
+            "quota)",
+            "float32",
+        ),
+    ]
+    rss_bytes: Annotated[
+        int,
+        Column(
+            "bytes",
+            "resident memory, process + descendants (reports show MB = 10⁶ bytes, "
+            "`qi_load.units.MB`)",
+            "float64",
+        ),
+    ]
+    num_threads: Annotated[int, Column("count", "threads, summed over the tree")] = 0
+    num_fds: Annotated[int, Column("count", "open file descriptors, summed over the tree")] = 0
+    read_bytes: Annotated[
+        int,
+        Column(
+            "bytes, cumulative",
+            "block reads (`/proc/<pid>/io`; 0 when not permitted, e.g. another user's process)",
+            "float64",
+        ),
+    ] = 0
+    write_bytes: Annotated[
+        int,
+        Column(
+            "bytes, cumulative",
+            "block writes (`/proc/<pid>/io`; 0 when not permitted)",
+            "float64",
+        ),
+    ] = 0
+    net_sent_bytes: Annotated[
+        int,
+        Column(
+            "bytes, cumulative",
+            "**host-wide** bytes sent: `psutil.net_io_counters()` of the sampler's network "
+            "namespace (the whole machine on bare metal, the whole pod in Kubernetes). Linux "
+            "cannot attribute traffic to a process; `/proc/<pid>/net/dev` is per namespace too",
+            "float64",
+        ),
+    ] = 0
+    net_recv_bytes: Annotated[
+        int,
+        Column("bytes, cumulative", "**host-wide** bytes received, as `net_sent_bytes`", "float64"),
+    ] = 0
+    host_cpu_percent: Annotated[
+        float,
+        Column(
+            "%",
+            "whole machine, 100 = every core busy (from `/proc/stat`, not quota-adjusted)",
+            "float32",
+        ),
+    ] = 0.0
+    host_mem_available_bytes: Annotated[
+        int, Column("bytes", "`MemAvailable` of the machine", "float64")
+    ] = 0
+    cpu_user_s: Annotated[
+        float,
+        Column(
+            "s, cumulative",
+            "user CPU time of the live tree plus reaped children (may step down when a child "
+            "exits)",
+        ),
+    ] = 0.0
+    cpu_system_s: Annotated[float, Column("s, cumulative", "system CPU time, as `cpu_user_s`")] = (
+        0.0
+    )
+    ctx_switches: Annotated[
+        int,
+        Column("count, cumulative", "voluntary + involuntary context switches of the tree"),
+    ] = 0
+    cpu_quota_cores: Annotated[
+        float | None,
+        Column("cores", "the cgroup quota that applied, empty when none", "float32", late=True),
+    ] = None
+    name: Annotated[str, Column("", "the process name", "category", late=True)] = ""
+    usable_cores: Annotated[
+        float | None,
+        Column(
+            "cores",
+            "the cores the process may run on: its CPU affinity "
+            "(`psutil.Process.cpu_affinity`; all cores where it cannot be read), capped by "
+            "the quota. The report judges the target's CPU against it",
+            "float32",
+            late=True,
+        ),
+    ] = None
+    host_cores: Annotated[
+        int,
+        Column(
+            "count",
+            "the host's logical cores, so `host_cpu_percent` converts to cores "
+            "(noisy-neighbour check)",
+            "float32",
+            late=True,
+        ),
+    ] = 0
 
     def to_row(self) -> list[Any]:
         return [_cell(getattr(self, name)) for name in HOST_SAMPLE_COLUMNS]
@@ -154,28 +451,40 @@ class HostSample:
         return cls(**data)
 
 
-HOST_SAMPLE_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in dataclasses.fields(HostSample))
+HOST_SAMPLE_TABLE: Final = columns_of(HostSample)
+HOST_SAMPLE_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in HOST_SAMPLE_TABLE)
 
 
 class StageMarkDict(TypedDict):
+    """A stage mark's wire form: an entry of ``run.json``'s ``stages``."""
+
     index: int
     name: str
     users: int
     start: float
     ramp_end: float
     end: float
+    invalid: str | None
 
 
 @dataclass(slots=True)
 class StageMark:
-    """Boundaries of one stage as it actually ran (unix seconds)."""
+    """Boundaries of one stage as it actually ran."""
 
-    index: int
-    name: str
-    users: int
-    start: float
-    ramp_end: float
-    end: float
+    index: Annotated[int, Column("", "the stage's position in the plan (0-based)")]
+    name: Annotated[str, Column("", "the stage's name")]
+    users: Annotated[int, Column("", "the planned total users")]
+    start: Annotated[float, Column("unix s", "the stage began (its ramp starts)")]
+    ramp_end: Annotated[float, Column("unix s", "the ramp to `users` ended")]
+    end: Annotated[float, Column("unix s", "the stage ended")]
+    invalid: Annotated[
+        str | None,
+        Column(
+            "",
+            "`null`, or why the stage must not be trusted (e.g. a saturated load generator)",
+            late=True,
+        ),
+    ] = None
 
     def to_dict(self) -> StageMarkDict:
         return StageMarkDict(
@@ -185,8 +494,16 @@ class StageMark:
             start=self.start,
             ramp_end=self.ramp_end,
             end=self.end,
+            invalid=self.invalid,
         )
 
+
+STAGE_MARK_TABLE: Final = columns_of(StageMark)
+_TABLES: Final[dict[type, tuple[Field, ...]]] = {
+    RequestRecord: REQUEST_TABLE,
+    HostSample: HOST_SAMPLE_TABLE,
+    StageMark: STAGE_MARK_TABLE,
+}
 
 _FLOAT_CELL: Final = "%.4f".__mod__
 """0.1 µs resolution for milliseconds, 0.1 ms for unix seconds; 3x faster than repr(round())."""
@@ -209,79 +526,6 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _parse_bool(text: str) -> bool | None:
-    if text == "":
-        return None
-    return text.lower() in ("true", "1")
-
-
-def _parse_opt_float(text: str) -> float | None:
-    return None if text == "" else float(text)
-
-
-def _parse_opt_int(text: str) -> int | None:
-    return None if text == "" else int(float(text))
-
-
-def request_record_from_row(row: dict[str, str]) -> RequestRecord:
-    """Parse one ``requests.csv`` row (as read by ``csv.DictReader``)."""
-    return RequestRecord(
-        ts_sched=float(row["ts_sched"]),
-        ts_start=float(row["ts_start"]),
-        worker=row["worker"],
-        user_id=int(row["user_id"]),
-        query_type=row["query_type"],
-        name=row["name"],
-        conversation_id=row["conversation_id"],
-        turn=int(row["turn"] or 0),
-        stage=row["stage"],
-        users=int(row["users"] or 0),
-        ok=bool(_parse_bool(row["ok"])),
-        error_kind=row["error_kind"],  # type: ignore[arg-type]
-        status_code=int(row["status_code"] or 0),
-        ttft_ms=_parse_opt_float(row["ttft_ms"]),
-        e2e_ms=_parse_opt_float(row["e2e_ms"]),
-        tpot_ms=_parse_opt_float(row["tpot_ms"]),
-        itl_p50_ms=_parse_opt_float(row["itl_p50_ms"]),
-        itl_max_ms=_parse_opt_float(row["itl_max_ms"]),
-        output_tokens=_parse_opt_int(row["output_tokens"]),
-        input_tokens=_parse_opt_int(row["input_tokens"]),
-        tokens_source=row["tokens_source"],  # type: ignore[arg-type]
-        tool_calls=int(row["tool_calls"] or 0),
-        quality_ok=_parse_bool(row["quality_ok"]),
-        srv_request_ms=_parse_opt_float(row["srv_request_ms"]),
-        srv_tool_ms=_parse_opt_float(row["srv_tool_ms"]),
-        srv_llm_ms=_parse_opt_float(row["srv_llm_ms"]),
-        srv_format_ms=_parse_opt_float(row["srv_format_ms"]),
-        bytes=int(row["bytes"] or 0),
-        # Columns added later go last; older run directories lack them.
-        ttfc_ms=_parse_opt_float(row.get("ttfc_ms") or ""),
-        retries=int(row.get("retries") or 0),
-    )
-
-
 def host_sample_from_row(row: dict[str, str]) -> HostSample:
     """Parse one ``host_samples.csv`` row (as read by ``csv.DictReader``)."""
-    return HostSample(
-        ts=float(row["ts"]),
-        host=row["host"],
-        role=row["role"],  # type: ignore[arg-type]
-        pid=int(row["pid"]),
-        cpu_percent=float(row["cpu_percent"]),
-        rss_bytes=int(row["rss_bytes"]),
-        num_threads=int(row["num_threads"] or 0),
-        num_fds=int(row["num_fds"] or 0),
-        read_bytes=int(row["read_bytes"] or 0),
-        write_bytes=int(row["write_bytes"] or 0),
-        net_sent_bytes=int(row["net_sent_bytes"] or 0),
-        net_recv_bytes=int(row["net_recv_bytes"] or 0),
-        host_cpu_percent=float(row["host_cpu_percent"] or 0),
-        host_mem_available_bytes=int(row["host_mem_available_bytes"] or 0),
-        cpu_user_s=float(row["cpu_user_s"] or 0),
-        cpu_system_s=float(row["cpu_system_s"] or 0),
-        ctx_switches=int(row["ctx_switches"] or 0),
-        cpu_quota_cores=_parse_opt_float(row["cpu_quota_cores"]),
-        name=row["name"],
-        usable_cores=_parse_opt_float(row.get("usable_cores") or ""),
-        host_cores=int(row.get("host_cores") or 0),
-    )
+    return parse_row(HostSample, row)

@@ -19,8 +19,9 @@ from qi_load.generate.plan import stage_mark, stage_plan
 from qi_load.record.environment import capture_environment
 from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import RunDir, RunStatus
-from qi_load.record.schema import QUERY_TYPES, ErrorKind, HostSample, RequestRecord
+from qi_load.record.schema import HostSample, RequestRecord
 from qi_load.scenario import Scenario
+from qi_load.vocabulary import QUERY_TYPES, ErrorKind
 
 __all__ = ["SHAPES", "RunShape", "run_shapes", "write_shape"]
 

@@ -10,7 +10,8 @@ import pytest
 
 from qi_load.agent.launch import TargetProcess, start_target
 from qi_load.generate.chat import ChatClient, ChatResult
-from qi_load.generate.queries import QUERY_TYPES, Query, QueryCatalogue
+from qi_load.generate.queries import Query, QueryCatalogue
+from qi_load.vocabulary import QUERY_TYPES
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from qi_load.agent.agent import Agent, Answer, ToolFailed
-from qi_load.agent.config import QueryType
+from qi_load.vocabulary import QueryType
 
 
 class RecordingTools:

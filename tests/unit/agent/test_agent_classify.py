@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qi_load.agent.classify import classify
-from qi_load.agent.config import QUERY_TYPES
+from qi_load.vocabulary import QUERY_TYPES
 
 
 @pytest.mark.parametrize(

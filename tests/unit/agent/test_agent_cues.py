@@ -13,9 +13,9 @@ import pytest
 from qi_load.agent import arith, reasoning, sandbox, tools
 from qi_load.agent.agent import Agent
 from qi_load.agent.classify import classify
-from qi_load.agent.config import QUERY_TYPES
 from qi_load.agent.cues import CUE_CHARS, cue_text
 from qi_load.agent.tokens import tokenize
+from qi_load.vocabulary import QUERY_TYPES
 
 MIB = 1 << 20
 

@@ -70,7 +70,7 @@ def test_a_protocol_error_keeps_its_kind() -> None:
 def test_quality_is_not_an_error_kind() -> None:
     from typing import get_args
 
-    from qi_load.record.schema import ErrorKind
+    from qi_load.vocabulary import ErrorKind
 
     assert "quality" not in get_args(ErrorKind)
 
