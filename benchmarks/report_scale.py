@@ -19,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
+# The synthetic run writer is test code: it lives beside the tests, not in the package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 # Five 12-minute stages at 150..400 req/s (200 slots of 0.5 s): ~1.04 million rows in an hour.
 SPEC = SyntheticRun(

@@ -223,12 +223,12 @@ def _read_manifest(path: Path, warnings: list[str]) -> dict[str, Any]:
     stages = data.get("stages", [])
     if not isinstance(stages, list):
         raise QiLoadError(f"{path}: field 'stages' must be a list, got {type(stages).__name__}")
+    required = [f for f in STAGE_MARK_TABLE if f.required]
     for i, stage in enumerate(stages):
-        for f in STAGE_MARK_TABLE:
-            if not f.required:
-                continue
+        for f in required:
             if not isinstance(stage, dict) or f.name not in stage:
                 raise QiLoadError(f"{path}: stages[{i}] lacks field {f.name!r}")
+        for f in required:
             value = stage[f.name]
             if f.kind is not str and (
                 not isinstance(value, int | float) or isinstance(value, bool)

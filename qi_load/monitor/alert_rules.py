@@ -25,7 +25,6 @@ __all__ = [
     "AlertEvent",
     "AlertRule",
     "Point",
-    "evaluate_series",
     "metric_value",
     "parse_rules",
     "points_from_samples",
@@ -335,38 +334,3 @@ def points_from_samples(samples: Iterable[HostSample]) -> Iterable[tuple[str, st
         key = f"{s.role} {s.host}/{s.pid}"
         yield "rss_bytes", key, (s.ts, float(s.rss_bytes))
         yield "cpu_percent", key, (s.ts, s.cpu_percent)
-
-
-def evaluate_series(
-    rules: Iterable[AlertRule],
-    records: Iterable[RequestRecord] = (),
-    samples: Iterable[HostSample] = (),
-    *,
-    step_s: float = 5.0,
-) -> list[AlertEvent]:
-    """All alert events of a finished run, evaluating every ``step_s`` seconds (for reports).
-
-    Events still firing at the end stay unresolved, as they would be live.
-    """
-    by_done = sorted(records, key=_completed_at)
-    by_ts = sorted(samples, key=lambda s: s.ts)
-    starts = [_completed_at(by_done[0])] if by_done else []
-    starts += [by_ts[0].ts] if by_ts else []
-    if not starts:
-        return []
-    evaluator = AlertEvaluator(rules)
-    events: list[AlertEvent] = []
-    now = min(starts) + step_s
-    i = j = 0
-    while True:
-        start_i, start_j = i, j
-        while i < len(by_done) and _completed_at(by_done[i]) <= now:
-            i += 1
-        while j < len(by_ts) and by_ts[j].ts <= now:
-            j += 1
-        evaluator.add_records(by_done[start_i:i])
-        evaluator.add_samples(by_ts[start_j:j])
-        events += evaluator.evaluate(now)
-        if i >= len(by_done) and j >= len(by_ts):
-            return events
-        now += step_s

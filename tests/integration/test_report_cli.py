@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from qi_cli import run_qi_load
-
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 from qi_load.cli import main
 
 # The whole analysis and rendering path per call: integration-sized, though in one process.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alert_series import evaluate_series
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.alert_replay import evaluate_alerts
 from qi_load.analyze.load import RunData, load_run
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
-from qi_load.monitor.alert_rules import AlertRule, evaluate_series
-from qi_load.record.schema import host_sample_from_row, request_record_from_row
+from qi_load.monitor.alert_rules import AlertRule
+from qi_load.record.schema import HostSample, RequestRecord, parse_row
 
 RULES = [
     AlertRule(name="p95", metric="e2e_p95_ms", threshold=2000.0),
@@ -24,9 +25,9 @@ def _live(root: Path) -> set[tuple[str, str]]:
     import csv
 
     with (root / "requests.csv").open() as fh:
-        records = [request_record_from_row(r) for r in csv.DictReader(fh)]
+        records = [parse_row(RequestRecord, r) for r in csv.DictReader(fh)]
     with (root / "host_samples.csv").open() as fh:
-        samples = [host_sample_from_row(r) for r in csv.DictReader(fh)]
+        samples = [parse_row(HostSample, r) for r in csv.DictReader(fh)]
     events = evaluate_series(RULES, records, samples)
     return {(e.rule, e.key) for e in events if e.state == "firing"}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.compare import CompareSettings, compare_runs
 from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.stages import pooled_stats
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 
 
 def _run(root: Path, **spec: object) -> RunData:

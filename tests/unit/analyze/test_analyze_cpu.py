@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.cpu import other_cores, usable_share
 from qi_load.analyze.degradation import CpuLevel, cpu_saturation, degradation, noisy_neighbour
 from qi_load.analyze.load import load_run
 from qi_load.analyze.stages import analyze_stages
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 
 
 def test_usable_share_uses_the_cores_the_process_may_use() -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from synthetic_run import SyntheticRun, capacity_users, write_synthetic_run
+
 from qi_load.analyze.degradation import DegradationSettings, degradation
 from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.stages import analyze_stages
-from qi_load.analyze.synthetic import SyntheticRun, capacity_users, write_synthetic_run
 
 
 def _deg(tmp_path: Path, **spec: object) -> dict:  # type: ignore[type-arg]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.leaks import classify_rss, leak_fits, theil_sen
 from qi_load.analyze.load import RunData, load_run
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 
 
 def test_theil_sen_exact_line_and_robust_to_outliers() -> None:

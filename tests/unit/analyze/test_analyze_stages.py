@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.stages import analyze_stages, pooled_stats, stage_windows
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 
 
 def test_windows_skip_ramp_and_settle(ladder: RunData) -> None:

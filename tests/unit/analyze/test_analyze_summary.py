@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from synthetic_run import SyntheticRun, write_synthetic_run
+
 from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.summary import SCHEMA_VERSION, analyze_run, summary_json
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 from qi_load.targets import TargetLevels, Targets
 
 

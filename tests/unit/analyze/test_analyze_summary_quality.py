@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.degradation import degradation
 from qi_load.analyze.load import load_run
 from qi_load.analyze.stages import SloCheck, StageStats, query_stats, slo_failure
 from qi_load.analyze.summary import analyze_run
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 from qi_load.render.html import render_html
 from qi_load.render.markdown import render_markdown
 

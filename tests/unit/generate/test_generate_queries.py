@@ -11,7 +11,6 @@ import pytest
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.queries import (
-    QUERY_TYPES,
     Check,
     CheckSpec,
     Query,
@@ -20,6 +19,7 @@ from qi_load.generate.queries import (
     catalogue_from_options,
     quality_manifest,
 )
+from qi_load.vocabulary import QUERY_TYPES
 
 CODE = "Here you go:\n```python\ndef sort_list(items):\n    return sorted(items)\n```\n"
 REASONING = "\n\n".join(f"## Part {i}\n" + " ".join(["word"] * 60) for i in range(1, 4))

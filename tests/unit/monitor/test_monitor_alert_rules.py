@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from alert_series import evaluate_series
 
 from qi_load.errors import QiLoadError
 from qi_load.monitor.alert_rules import (
     DEFAULT_RULES,
     AlertEvaluator,
     AlertRule,
-    evaluate_series,
     metric_value,
     parse_rules,
 )

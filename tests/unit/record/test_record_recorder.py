@@ -20,7 +20,7 @@ from qi_load.record.schema import (
     HostSample,
     RequestRecord,
     host_sample_from_row,
-    request_record_from_row,
+    parse_row,
 )
 
 
@@ -73,7 +73,7 @@ def test_writer_appends_parsable_rows(tmp_path: Path) -> None:
     with (tmp_path / "run" / "requests.csv").open(newline="") as handle:
         reader = csv.DictReader(handle)
         assert tuple(reader.fieldnames or ()) == REQUEST_COLUMNS
-        parsed = [request_record_from_row(row) for row in reader]
+        parsed = [parse_row(RequestRecord, row) for row in reader]
     assert parsed == records
     with (tmp_path / "run" / "host_samples.csv").open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -88,7 +88,7 @@ def test_rows_of_older_runs_without_ttfc_and_retries_parse(tmp_path: Path) -> No
     with (tmp_path / "run" / "requests.csv").open(newline="") as handle:
         row = next(csv.DictReader(handle))
     del row["ttfc_ms"], row["retries"]
-    assert request_record_from_row(row) == _record(1)
+    assert parse_row(RequestRecord, row) == _record(1)
 
 
 def test_reopened_writer_does_not_repeat_the_header(tmp_path: Path) -> None:

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 EVIL = '<script>alert("x")</script>'
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import load_run
 from qi_load.analyze.summary import Summary, analyze_run
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 from qi_load.render.html import render_html
 from qi_load.render.markdown import render_markdown
 from qi_load.render.outputs import write_report

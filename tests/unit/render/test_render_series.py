@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.summary import Summary, analyze_run
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 from qi_load.render import series
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import load_run
 from qi_load.analyze.summary import Summary, analyze_run
-from qi_load.analyze.synthetic import SyntheticRun, write_synthetic_run
 from qi_load.render.terminal import HEADERS, stage_table, terminal_summary, verdict_line
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qi_load.record.schema import HOST_SAMPLE_COLUMNS, REQUEST_COLUMNS
+from qi_load.record.schema import HOST_SAMPLE_TABLE, REQUEST_TABLE, Field, StageMark
 from qi_load.units import MB
 
 __all__ = ["SyntheticRun", "capacity_users", "write_synthetic_run"]
@@ -78,17 +78,8 @@ def write_synthetic_run(path: Path | str, spec: SyntheticRun | None = None) -> P
     t = spec.start
     for index, users in enumerate(spec.users):
         start, ramp_end, end = t, t + spec.ramp_s, t + spec.ramp_s + spec.hold_s
-        stages.append(
-            {
-                "index": index,
-                "name": f"u{users}",
-                "users": users,
-                "start": start,
-                "ramp_end": ramp_end,
-                "end": end,
-                "invalid": spec.invalid.get(index),
-            }
-        )
+        mark = StageMark(index, f"u{users}", users, start, ramp_end, end, spec.invalid.get(index))
+        stages.append(dict(mark.to_dict()))
         rate, frame = _stage_requests(spec, rng, f"u{users}", users, start, end)
         frames.append(frame)
         rates.append((start, end, rate))
@@ -219,16 +210,28 @@ def _samples(
 
 
 def _write_requests(path: Path, frame: pd.DataFrame) -> None:
-    out = frame.loc[:, list(REQUEST_COLUMNS)].copy()
-    for col in ("ok", "quality_ok"):
-        out[col] = np.where(out[col], "true", "false")
-    out.to_csv(path, index=False, na_rep="", float_format="%.4f")
+    _write_table(path, frame, REQUEST_TABLE)
 
 
 def _write_samples(path: Path, frame: pd.DataFrame) -> None:
-    frame.loc[:, list(HOST_SAMPLE_COLUMNS)].to_csv(
-        path, index=False, na_rep="", float_format="%.4f"
-    )
+    _write_table(path, frame, HOST_SAMPLE_TABLE)
+
+
+def _write_table(path: Path, frame: pd.DataFrame, table: tuple[Field, ...]) -> None:
+    """``frame`` as the recorder writes it: its columns in the table's order, a column the
+    frame leaves out at the field's default, booleans as true/false."""
+    out = pd.DataFrame(index=frame.index)
+    for f in table:
+        if not f.column.csv:
+            continue
+        if f.name in frame:
+            out[f.name] = frame[f.name]
+        else:
+            out[f.name] = np.nan if f.optional or f.required else f.default
+        if f.kind is bool:
+            cells = out[f.name]
+            out[f.name] = np.where(cells.isna(), "", np.where(cells.astype(bool), "true", "false"))
+    out.to_csv(path, index=False, na_rep="", float_format="%.4f")
 
 
 def _write_manifest(
