@@ -26,6 +26,7 @@ from qi_load.generate.shared_options import PREFLIGHT_FAILURE_PREFIX, chat_confi
 from qi_load.generate.validation import check_run_options
 from qi_load.monitor.hostmon import find_pids_by_name
 from qi_load.process.child import Child, spawn, stop_all
+from qi_load.record.manifest import Manifest
 from qi_load.record.rundir import REPORT_HTML, RunDir, new_run_id
 from qi_load.scenario import Scenario, resolve_scenario
 
@@ -62,7 +63,7 @@ class RunResult:
     status: str
     exit_code: int
     report_path: Path | None = None
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest = field(default_factory=Manifest)
     summary: Summary | None = None
     """What the report was written from (a complete run with its report only)."""
 
@@ -398,9 +399,9 @@ def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResul
         raise RunFailed(
             f"{run_dir.run_json}: {exc}; see {run_dir.path}/locust-master.log"
         ) from None
-    status = str(manifest.get("status", "failed"))
-    if status == "failed" and manifest.get("error"):
-        raise RunFailed(str(manifest["error"]))  # the run directory could not be written
+    status = manifest.status or "failed"
+    if status == "failed" and manifest.error:
+        raise RunFailed(manifest.error)  # the run directory could not be written
     if status == "running":
         # The master died without closing its manifest (killed): the data stays readable.
         status = "interrupted" if interrupted else "failed"

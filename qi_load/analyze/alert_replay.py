@@ -176,9 +176,9 @@ def evaluate_alerts(
 ) -> list[AlertFinding]:
     """Every firing of every rule over the run; host samples before the warm-up are skipped."""
     rules = rules if rules is not None else rules_for(run)
-    start = run.manifest.get("test_start", run.manifest.get("start"))
+    start = run.manifest.test_start if run.manifest.test_start is not None else run.manifest.start
     warmup: Any = run.scenario.get("warmup_s")
-    t_min = (float(start) if isinstance(start, int | float) else -np.inf) + (
+    t_min = (start if start is not None else -np.inf) + (
         float(warmup) if isinstance(warmup, int | float) else 0.0
     )
     findings: list[AlertFinding] = []

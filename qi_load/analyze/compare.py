@@ -301,8 +301,8 @@ def compare_runs(
     if flagged:
         worst = "critical" if "critical" in flagged else "warning"
     return Comparison(
-        base=str(base.manifest.get("run_id", base.path.name)),
-        current=str(current.manifest.get("run_id", current.path.name)),
+        base=base.manifest.run_id or base.path.name,
+        current=current.manifest.run_id or current.path.name,
         settings={
             "warn": settings.warn,
             "critical": settings.critical,

@@ -140,8 +140,8 @@ def leak_fits(run: RunData, settings: LeakSettings | None = None) -> list[LeakFi
     samples = run.samples
     if samples.empty:
         return []
-    start = run.manifest.get("start")
-    t_first = float(start) if isinstance(start, int | float) else float(samples["ts"].min())
+    start = run.manifest.start
+    t_first = start if start is not None else float(samples["ts"].min())
     warmup = run.scenario.get("warmup_s")
     t_min = t_first + (float(warmup) if isinstance(warmup, int | float) else 0.0)
     users = _users(run)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from qi_load.errors import QiLoadError
 from qi_load.metrics.window import request_end
+from qi_load.record.manifest import Manifest, parse_manifest
 from qi_load.record.rundir import HOST_SAMPLES_CSV, REQUESTS_CSV, RUN_JSON
 from qi_load.record.schema import HOST_SAMPLE_TABLE, REQUEST_TABLE, STAGE_MARK_TABLE, Field
 
@@ -72,7 +73,7 @@ class RunData:
     """
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     requests: pd.DataFrame
     samples: pd.DataFrame
     locust_stats: pd.DataFrame | None = None
@@ -86,13 +87,11 @@ class RunData:
 
     @property
     def scenario(self) -> dict[str, Any]:
-        value = self.manifest.get("scenario")
-        return value if isinstance(value, dict) else {}
+        return self.manifest.scenario or {}
 
     @property
     def stages(self) -> list[dict[str, Any]]:
-        value = self.manifest.get("stages")
-        return [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
+        return self.manifest.stages
 
 
 def load_run(path: Path | str) -> RunData:
@@ -111,10 +110,10 @@ def load_run(path: Path | str) -> RunData:
     if not has_manifest and not has_requests:
         raise QiLoadError(f"{root}: not a run directory (neither {RUN_JSON} nor {REQUESTS_CSV})")
     warnings: list[str] = []
-    manifest = _read_manifest(root / RUN_JSON, warnings) if has_manifest else {}
+    manifest = _read_manifest(root / RUN_JSON, warnings) if has_manifest else Manifest()
     if not has_manifest:
         warnings.append(f"{RUN_JSON} is missing: no stages, scenario or SLOs; whole run analysed")
-    status = manifest.get("status")
+    status = manifest.status
     if status == "running":
         warnings.append(
             "run status is 'running': the run is still going, or its Locust process was "
@@ -154,7 +153,7 @@ def load_run(path: Path | str) -> RunData:
 
 
 def _cut_stages(
-    manifest: dict[str, Any], requests: pd.DataFrame, samples: pd.DataFrame, warnings: list[str]
+    manifest: Manifest, requests: pd.DataFrame, samples: pd.DataFrame, warnings: list[str]
 ) -> None:
     """End the stages where the run ended, as the plugin does when it closes a run.
 
@@ -163,12 +162,12 @@ def _cut_stages(
     without load, so they end at ``end`` or, when a run that did not complete has none, at
     its last request or sample.
     """
-    stages = manifest.get("stages")
+    stages = manifest.stages
     if not stages:
         return
-    end = manifest.get("end")
-    if not isinstance(end, int | float) or isinstance(end, bool):
-        if manifest.get("status") == "complete":
+    end = manifest.end
+    if end is None:
+        if manifest.status == "complete":
             return
         last = [
             float(np.nanmax(c))
@@ -189,7 +188,7 @@ def _cut_stages(
             f"the run ended before its plan: {shortened} stage(s) cut short where the data "
             f"ends, {len(stages) - len(cut)} never started"
         )
-    manifest["stages"] = cut
+    manifest.stages = cut
 
 
 def _read_locust_final(path: Path, warnings: list[str]) -> list[dict[str, Any]] | None:
@@ -210,7 +209,7 @@ def _read_locust_final(path: Path, warnings: list[str]) -> list[dict[str, Any]] 
     return data
 
 
-def _read_manifest(path: Path, warnings: list[str]) -> dict[str, Any]:
+def _read_manifest(path: Path, warnings: list[str]) -> Manifest:
     text = path.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         raise QiLoadError(f"{path}: file is empty")
@@ -220,7 +219,8 @@ def _read_manifest(path: Path, warnings: list[str]) -> dict[str, Any]:
         raise QiLoadError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(data, dict):
         raise QiLoadError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    stages = data.get("stages", [])
+    # Stages are what every figure is cut by: a bad one is an error, not a warning.
+    stages = data.get("stages") or []
     if not isinstance(stages, list):
         raise QiLoadError(f"{path}: field 'stages' must be a list, got {type(stages).__name__}")
     required = [f for f in STAGE_MARK_TABLE if f.required]
@@ -234,10 +234,7 @@ def _read_manifest(path: Path, warnings: list[str]) -> dict[str, Any]:
                 not isinstance(value, int | float) or isinstance(value, bool)
             ):
                 raise QiLoadError(f"{path}: stages[{i}].{f.name} = {value!r} is not a number")
-    for key in ("scenario",):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            warnings.append(f"{path.name}: field {key!r} is not an object; ignored")
-    return data
+    return parse_manifest(data, warnings)
 
 
 @dataclass(frozen=True)

@@ -130,32 +130,22 @@ class AnalysisSettings:
     compare: CompareSettings = field(default_factory=CompareSettings)
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def _run_info(run: RunData) -> RunInfo:
     m = run.manifest
-    start, end = _num(m.get("start")), _num(m.get("end"))
-    workers, lost = m.get("workers"), m.get("lost_workers")
-    env = m.get("environment")
+    start, end = m.start, m.end
     return RunInfo(
-        run_id=str(m.get("run_id", run.path.name)),
+        run_id=m.run_id or run.path.name,
         path=str(run.path),
-        status=str(m.get("status", "unknown")),
+        status=m.status or "unknown",
         scenario=str(run.scenario.get("name", "")),
-        target_url=str(m.get("target_url", "")),
+        target_url=m.target_url,
         start=start,
         end=end,
         duration_s=end - start if start is not None and end is not None else None,
         open_loop=is_open_loop(run),
-        workers=len(workers) if isinstance(workers, list) else 0,
-        lost_workers=[
-            LostWorker(id=str(w.get("id", "")), at=_num(w.get("at")))
-            for w in (lost if isinstance(lost, list) else [])
-            if isinstance(w, dict)
-        ],
-        environment=env if isinstance(env, dict) else {},
+        workers=len(m.workers),
+        lost_workers=[LostWorker(id=w.id, at=w.at) for w in m.lost_workers],
+        environment=m.environment or {},
     )
 
 
@@ -163,9 +153,8 @@ def _names(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _quality(manifest: dict[str, Any]) -> QualityInfo:
-    section = manifest.get("quality")
-    if not isinstance(section, dict):
+def _quality(section: dict[str, Any] | None) -> QualityInfo:
+    if section is None:
         return QualityInfo(mode=None, reference_agent=None, checks={})
     mode, ref, checks = section.get("mode"), section.get("reference_agent"), section.get("checks")
     return QualityInfo(
@@ -282,10 +271,10 @@ def analyze_run(
             "kept; Locust moved its users to the remaining workers"
         )
     overall, per_type = pooled_stats(run)
-    deg = degradation(stages, run.manifest.get("environment") or {}, settings.degradation)
+    deg = degradation(stages, run.manifest.environment or {}, settings.degradation)
     leaks = leak_fits(run, settings.leaks)
     alerts = evaluate_alerts(run)
-    graded = grade_targets(targets, stages, run.manifest)
+    graded = grade_targets(targets, stages, run.manifest.startup_ms)
     comparison = compare_runs(baseline, run, settings.compare) if baseline is not None else None
     recs = recommend(
         targets=graded, degradation=deg, leaks=leaks, alerts=alerts, stages=stages, overall=overall
@@ -298,7 +287,7 @@ def analyze_run(
         overall=overall,
         per_type=per_type,
         slo_checks=overall["slo_checks"],
-        quality=_quality(run.manifest),
+        quality=_quality(run.manifest.quality),
         stages=stages,
         degradation=deg,
         leaks=leaks,

@@ -88,15 +88,15 @@ def _result(
 
 
 def grade_targets(
-    config: Targets, stages: Sequence[StageStats], manifest: Mapping[str, Any]
+    config: Targets, stages: Sequence[StageStats], startup_ms: float | None
 ) -> list[TargetResult]:
-    """Grade what the run measured; what it did not measure is ``not_measured``."""
+    """Grade what the run measured (``startup_ms``: run.json's); what it did not measure is
+    ``not_measured``."""
     valid = sorted(
         (s for s in stages if s["invalid"] is None and s["overall"]["n"] > 0),
         key=lambda s: s["users"],
     )
-    startup = manifest.get("startup_ms")
-    startup_value = float(startup) if isinstance(startup, int | float) else None
+    startup_value = startup_ms
     memory: float | None = None
     memory_basis = "no target process samples"
     for s in valid:

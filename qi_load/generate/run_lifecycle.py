@@ -21,6 +21,7 @@ from qi_load.monitor.saturation import saturated_stages_from_csv
 from qi_load.process.child import spawn
 from qi_load.record.drops import drop_report, reset_gates
 from qi_load.record.environment import capture_environment
+from qi_load.record.manifest import new_manifest
 from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import REPORT_HTML, RunDir, RunStatus, new_run_id
 from qi_load.vocabulary import WARMUP_STAGE
@@ -80,22 +81,15 @@ def open_run(qi: QiState) -> None:
     options = environment.parsed_options
     workers = int(getattr(options, "expect_workers", 1) or 1) if options else 1
     qi.run_dir.write_manifest(
-        {
-            "run_id": run_id,
-            "status": "running",
-            "mode": "master" if isinstance(runner, MasterRunner) else "local",
-            "scenario": qi.scenario.model_dump(mode="json") if qi.scenario else None,
-            "target_url": public_url(environment.host or ""),
-            "start": time.time(),
-            "end": None,
-            "expected_workers": workers if isinstance(runner, MasterRunner) else 0,
-            "workers": list(qi.workers_seen.values()),
-            "lost_workers": [],
-            "stages": [],
-            "environment": None,
-            "counts": {"requests": 0, "host_samples": 0},
-            "quality": qi.quality,
-        }
+        new_manifest(
+            run_id=run_id,
+            mode="master" if isinstance(runner, MasterRunner) else "local",
+            scenario=qi.scenario.model_dump(mode="json") if qi.scenario else None,
+            target_url=public_url(environment.host or ""),
+            expected_workers=workers if isinstance(runner, MasterRunner) else 0,
+            workers=list(qi.workers_seen.values()),
+            quality=dict(qi.quality) if qi.quality else None,
+        )
     )
     if qi.t0 is not None:
         qi.run_dir.update_manifest(test_start=qi.t0, stages=qi.stage_marks())

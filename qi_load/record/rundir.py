@@ -1,17 +1,22 @@
-"""Run-directory layout, the ``run.json`` manifest and append-only CSV writers."""
+"""Run-directory layout: its file names, the append-only CSV writers, the manifest's place."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, TextIO
+from typing import Any, Final, TextIO
 
 from qi_load.errors import OutputError
+from qi_load.record.manifest import (
+    Manifest,
+    RunStatus,
+    merge_manifest,
+    read_manifest,
+    write_manifest,
+)
 from qi_load.record.schema import HOST_SAMPLE_COLUMNS, REQUEST_COLUMNS
 
 __all__ = [
@@ -32,8 +37,6 @@ REQUESTS_CSV: Final = "requests.csv"
 HOST_SAMPLES_CSV: Final = "host_samples.csv"
 REPORT_HTML: Final = "report.html"
 SPANS_CSV: Final = "spans.csv"
-
-RunStatus = Literal["running", "complete", "interrupted", "failed"]
 
 OnOutputError = Callable[[OutputError], None]
 """Told of a failed write instead of an exception (a Locust process stops its run on it)."""
@@ -185,36 +188,20 @@ class RunDir:
             self.spans_csv, columns, flush_interval=flush_interval, on_error=self.on_error
         )
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self) -> Manifest:
         """The parsed ``run.json``; raises ``FileNotFoundError`` or ``ValueError``."""
-        text = self.run_json.read_text(encoding="utf-8")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{self.run_json}: not valid JSON ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ValueError(f"{self.run_json}: expected a JSON object")
-        return data
+        return read_manifest(self.run_json)
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def write_manifest(self, manifest: Manifest) -> None:
         """Replace ``run.json`` atomically so readers never see half a file; a failed write
         (disk full) leaves the last good version and no temporary file behind."""
-        tmp = self.run_json.with_suffix(".json.tmp")
-        text = json.dumps(manifest, indent=2, sort_keys=False, default=str)
         try:
-            tmp.write_text(text + "\n", encoding="utf-8")
-            os.replace(tmp, self.run_json)
+            write_manifest(self.run_json, manifest)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             _output_failed(self.run_json, exc, self.on_error)
 
-    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+    def update_manifest(self, **fields: Any) -> Manifest:
         """Merge ``fields`` into ``run.json`` (created when missing) and return the result."""
-        try:
-            manifest = self.read_manifest()
-        except FileNotFoundError:
-            manifest = {}
-        manifest.update(fields)
-        self.write_manifest(manifest)
-        return manifest
+        merged = merge_manifest(self.run_json, **fields)
+        self.write_manifest(merged)
+        return merged

@@ -54,7 +54,10 @@ def test_scenario_rules_replace_the_defaults(ladder: RunData) -> None:
         "alerts": [{"name": "tight", "metric": "e2e_p95_ms", "threshold": 100.0}],
     }
     run = RunData(
-        ladder.path, {**ladder.manifest, "scenario": scenario}, ladder.requests, ladder.samples
+        ladder.path,
+        ladder.manifest.model_copy(update={"scenario": scenario}),
+        ladder.requests,
+        ladder.samples,
     )
     assert {a["rule"] for a in evaluate_alerts(run)} == {"tight"}
     assert evaluate_alerts(run)[0]["fired_at"] == pytest.approx(ladder.stages[0]["start"], abs=15)

@@ -13,7 +13,7 @@ from qi_load.analyze.stages import analyze_stages
 
 def _deg(tmp_path: Path, **spec: object) -> dict:  # type: ignore[type-arg]
     run = load_run(write_synthetic_run(tmp_path / "r", SyntheticRun(**spec)))  # type: ignore[arg-type]
-    return dict(degradation(analyze_stages(run), run.manifest["environment"]))
+    return dict(degradation(analyze_stages(run), run.manifest.environment or {}))
 
 
 def test_knee_is_the_stage_that_crosses_capacity(ladder: RunData) -> None:

@@ -14,12 +14,12 @@ from qi_load.targets import Targets
 
 
 def test_grade_a_ladder(ladder: RunData) -> None:
-    results = {t["metric"]: t for t in grade_targets(Targets(), analyze_stages(ladder), {})}
+    results = {t["metric"]: t for t in grade_targets(Targets(), analyze_stages(ladder), None)}
     assert results["startup"]["grade"] == "not_measured"
     assert results["memory"]["grade"] == "target"  # ~60 MB
     assert results["p95"]["grade"] == "stretch" and "u8" in results["p95"]["basis"]
     assert results["throughput"]["grade"] == "fail"  # ~8.9 req/s < 10
-    with_startup = grade_targets(Targets(), analyze_stages(ladder), {"startup_ms": 250})
+    with_startup = grade_targets(Targets(), analyze_stages(ladder), 250.0)
     assert with_startup[0]["grade"] == "target"
 
 

@@ -48,7 +48,7 @@ def test_init_attaches_the_state_and_each_test_gets_its_run(
         env.events.test_start.fire(environment=env)
         assert qi.run_dir is not None and qi.run_dir.path == tmp_path / "r"
         env.events.test_stop.fire(environment=env)
-        assert qi.run_dir.read_manifest()["status"] == "complete"
+        assert qi.run_dir.read_manifest().status == "complete"
     finally:
         env.events.quit.fire(exit_code=0)
         gc.unfreeze()

@@ -44,7 +44,7 @@ def test_a_complete_run(tmp_path: Path) -> None:
         "master",
         "http://agent:1/",
     )
-    qi.t0 = qi.run_dir.read_manifest()["start"]
+    qi.t0 = qi.run_dir.read_manifest().start
     qi.record(record())
     qi.completed = True
     finalize(qi)

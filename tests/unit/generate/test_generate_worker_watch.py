@@ -48,7 +48,8 @@ def test_reports_plan_and_lost_workers(tmp_path: Path) -> None:
         runner.handlers[WORKER_LEFT_MESSAGE](qi.environment, _Msg("w2", {"reason": "SIGINT"}))
         note_lost(qi, "w2", "heartbeat")  # already gone: noted once
         assert [(w["id"], w["reason"]) for w in qi.lost_workers] == [("w2", "SIGINT")]
-        assert qi.run_dir.read_manifest()["lost_workers"] == qi.lost_workers
+        lost = qi.run_dir.read_manifest().lost_workers
+        assert [w.model_dump() for w in lost] == qi.lost_workers
     finally:
         for greenlet in qi.greenlets:
             greenlet.kill()

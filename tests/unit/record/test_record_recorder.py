@@ -108,7 +108,7 @@ def test_manifest_updates_merge(tmp_path: Path) -> None:
     run_dir = RunDir(tmp_path)
     run_dir.update_manifest(status="running", run_id="x")
     merged = run_dir.update_manifest(status="complete")
-    assert merged == {"status": "complete", "run_id": "x"}
+    assert (merged.status, merged.run_id) == ("complete", "x")
     assert run_dir.read_manifest() == merged
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from qi_load.cli import EXIT_ERROR, exit_code_for
 from qi_load.errors import OutputError
+from qi_load.record.manifest import Manifest
 from qi_load.record.rundir import CsvAppender, RunDir
 from qi_load.record.schema import REQUEST_COLUMNS
 
@@ -25,7 +26,7 @@ def test_an_unwritable_parent_is_one_output_error(tmp_path: Path) -> None:
 
 def test_a_failed_manifest_write_keeps_the_last_good_version(tmp_path: Path) -> None:
     run_dir = RunDir(tmp_path / "run").create()
-    run_dir.write_manifest({"status": "running"})
+    run_dir.write_manifest(Manifest(status="running"))
     (run_dir.path / "run.json.tmp").mkdir()  # the temporary file cannot be written
     told: list[OutputError] = []
     run_dir.on_error = told.append
@@ -38,14 +39,14 @@ def test_a_manifest_write_removes_its_partial_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = RunDir(tmp_path / "run").create()
-    run_dir.write_manifest({"status": "running"})
+    run_dir.write_manifest(Manifest(status="running"))
 
     def full(*_args: object, **_kw: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("qi_load.record.rundir.os.replace", full)
+    monkeypatch.setattr("qi_load.record.manifest.os.replace", full)
     with pytest.raises(OutputError, match=r"run\.json: cannot write: No space left on device"):
-        run_dir.write_manifest({"status": "complete"})
+        run_dir.write_manifest(Manifest(status="complete"))
     assert not (run_dir.path / "run.json.tmp").exists()
     assert json.loads(run_dir.run_json.read_text()) == {"status": "running"}
 
