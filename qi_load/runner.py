@@ -249,12 +249,15 @@ def run(options: RunOptions) -> RunResult:
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     stopped_at_init = False
+    startup_ms: float | None = None  # the embedded agent's start: spawn to ready
     try:
         if not url:
+            spawned = time.monotonic()
             target = spawn_target(
                 [*options.target_args, *_agent_trace_args(options)],
                 stderr_path=run_dir.path / "target.log",
             )
+            startup_ms = (time.monotonic() - spawned) * 1000.0
             url = target.url
             print(f"qi-load: reference agent at {url} (pid {target.pid})", flush=True)
         if interrupted:
@@ -307,7 +310,7 @@ def run(options: RunOptions) -> RunResult:
 
     if stopped_at_init:
         _fail_before_start(run_dir, remove=opened)
-    return _finish(run_dir, options, bool(interrupted))
+    return _finish(run_dir, options, bool(interrupted), startup_ms)
 
 
 def _preflight(options: RunOptions, scenario: Scenario) -> bool:
@@ -385,7 +388,9 @@ def _fail_before_start(run_dir: RunDir, *, remove: bool) -> None:
     raise QiLoadError(cause)
 
 
-def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResult:
+def _finish(
+    run_dir: RunDir, options: RunOptions, interrupted: bool, startup_ms: float | None
+) -> RunResult:
     try:
         manifest = run_dir.read_manifest()
     except FileNotFoundError:
@@ -406,6 +411,8 @@ def _finish(run_dir: RunDir, options: RunOptions, interrupted: bool) -> RunResul
         # The master died without closing its manifest (killed): the data stays readable.
         status = "interrupted" if interrupted else "failed"
         manifest = run_dir.update_manifest(status=status, end=time.time())
+    if startup_ms is not None:
+        manifest = run_dir.update_manifest(startup_ms=round(startup_ms, 1))
     result = RunResult(
         run_dir=run_dir.path,
         status=status,

@@ -225,6 +225,8 @@ def _read_manifest(path: Path, warnings: list[str]) -> Manifest:
         raise QiLoadError(f"{path}: field 'stages' must be a list, got {type(stages).__name__}")
     required = [f for f in STAGE_MARK_TABLE if f.required]
     for i, stage in enumerate(stages):
+        if isinstance(stage, dict):
+            stage.setdefault("index", i)  # its place in the list, for files that leave it out
         for f in required:
             if not isinstance(stage, dict) or f.name not in stage:
                 raise QiLoadError(f"{path}: stages[{i}] lacks field {f.name!r}")

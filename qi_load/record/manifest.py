@@ -116,7 +116,9 @@ class Manifest(_Section):
     )
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2) + "\n"
+        # Only the keys a writer set: a key's presence keeps meaning what it did before
+        # the model (``test_start`` appears when the plan starts).
+        return self.model_dump_json(indent=2, exclude_unset=True) + "\n"
 
 
 def new_manifest(
@@ -138,8 +140,13 @@ def new_manifest(
         scenario=scenario,
         target_url=target_url,
         start=time.time(),
+        end=None,
         expected_workers=expected_workers,
         workers=[WorkerInfo.model_validate(w) for w in workers],
+        lost_workers=[],
+        stages=[],
+        environment=None,
+        counts=Counts(requests=0, host_samples=0),
         quality=quality,
     )
 

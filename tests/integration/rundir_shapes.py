@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from qi_load.analyze.load import LOCUST_FAILURES_CSV, LOCUST_FINAL_JSON, LOCUST_STATS_CSV
 from qi_load.generate.plan import stage_mark, stage_plan
 from qi_load.record.environment import capture_environment
+from qi_load.record.manifest import Manifest
 from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import RunDir, RunStatus
 from qi_load.record.schema import HostSample, RequestRecord
@@ -178,11 +179,11 @@ def write_shape(root: Path, shape: RunShape) -> Path:
         "expected_workers": 0,
         "workers": [{"id": "w1", "joined": T0, "lost_at": None}],
         "lost_workers": [{"id": "w2", "at": T0 + 1.0}] if shape.lost_worker else [],
-        "stages": [{**dict(m.to_dict()), "invalid": None} for m in marks],
+        "stages": [dict(m.to_dict()) for m in marks],
         "environment": _environment(),
         "counts": {"requests": len(records), "host_samples": len(samples)},
     }
-    run_dir.write_manifest(manifest)
+    run_dir.write_manifest(Manifest.model_validate(manifest))
     _write_locust(root, shape.locust, records)
     for name, path in (
         ("requests", run_dir.requests_csv),

@@ -74,6 +74,11 @@ def test_bounded_cache_is_growth_with_its_plateau_not_a_leak(tmp_path: Path) -> 
     target = next(f for f in summary["leaks"] if f["role"] == "target")
     assert target["status"] != "leak", target
     assert target["pattern"] == "levels_off", target
+    # qi-load run started the agent, so it measured its startup and the report grades it.
+    startup_ms = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())["startup_ms"]
+    assert 0 < startup_ms < 30_000
+    graded = next(t for t in summary["targets"] if t["metric"] == "startup")
+    assert graded["value"] == startup_ms and graded["grade"] != "not_measured", graded
     # The agent idles at tens of MB; the cache adds 12 MB on top and stops there.
     assert target["plateau_mb"] is not None and target["plateau_mb"] > 30.0
     assert "not a leak" in target["detail"]

@@ -84,7 +84,7 @@ def test_invalid_manifest(run_copy: Path) -> None:
     (run_copy / "run.json").write_text('{"stages": [')
     with pytest.raises(QiLoadError, match=r"run\.json: not valid JSON"):
         load_run(run_copy)
-    (run_copy / "run.json").write_text('{"stages": [{"index": 0, "name": "a", "users": "many"}]}')
+    (run_copy / "run.json").write_text('{"stages": [{"name": "a", "users": "many"}]}')
     with pytest.raises(QiLoadError, match=r"stages\[0\] lacks field 'start'"):
         load_run(run_copy)
 

@@ -95,3 +95,13 @@ def test_not_json_names_the_file(tmp_path: Path) -> None:
     path.write_text('{"run_id": ')
     with pytest.raises(ValueError, match=r"run\.json: not valid JSON"):
         read_manifest(path)
+
+
+def test_only_the_keys_a_writer_set_reach_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    write_manifest(path, _new())
+    assert "test_start" not in json.loads(path.read_text())
+    RunDir(tmp_path).update_manifest(test_start=5.0)
+    RunDir(tmp_path).update_manifest(status="complete")
+    data = json.loads(path.read_text())
+    assert data["test_start"] == 5.0 and "startup_ms" not in data and data["end"] is None
