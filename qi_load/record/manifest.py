@@ -102,6 +102,10 @@ class Manifest(_Section):
     quality: dict[str, Any] | None = Field(
         default=None, description="The answer checks: mode, target declaration, checks."
     )
+    ingest: dict[str, dict[str, int]] | None = Field(
+        default=None,
+        description="What the master dropped from the network: {records, samples} by reason.",
+    )
     otlp: dict[str, Any] | None = Field(
         default=None,
         description="The span receiver (`--otlp-port`): its URL and what it accepted.",

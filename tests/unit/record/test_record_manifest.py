@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,16 @@ def test_only_the_keys_a_writer_set_reach_the_file(tmp_path: Path) -> None:
     RunDir(tmp_path).update_manifest(status="complete")
     data = json.loads(path.read_text())
     assert data["test_start"] == 5.0 and "startup_ms" not in data and data["end"] is None
+
+
+def test_the_docs_list_every_manifest_field() -> None:
+    docs = Path(__file__).resolve().parents[3] / "docs" / "run-directory.md"
+    text = docs.read_text(encoding="utf-8")
+    section = text[text.index("## `run.json`") : text.index("## `requests.csv`")]
+    listed = [
+        name
+        for line in section.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`([a-z_]+)`", line.split(" | ")[0])
+    ]
+    assert sorted(listed) == sorted(Manifest.model_fields)

@@ -19,7 +19,7 @@ from qi_load.analyze.load import (
     load_run,
     read_dtypes,
 )
-from qi_load.record.recorder import RunWriter, serialize_records, unserialize_records
+from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import RunDir
 from qi_load.record.schema import (
     HOST_SAMPLE_COLUMNS,
@@ -34,6 +34,7 @@ from qi_load.record.schema import (
     StageMarkDict,
     parse_row,
 )
+from qi_load.record.wire_check import checked_host_sample, checked_record
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
@@ -167,10 +168,12 @@ def test_a_file_without_the_late_columns_still_reads(tmp_path: Path) -> None:
 
 
 def test_the_wire_form_carries_every_field() -> None:
-    payload = json.loads(json.dumps(serialize_records("w1", [_record()])))
-    assert set(payload["records"][0]) == {f.name for f in REQUEST_TABLE}
-    assert unserialize_records(payload) == [_record()]
-    assert HostSample.from_wire(json.loads(json.dumps(_sample().to_wire()))) == _sample()
+    wire = json.loads(json.dumps(_record().to_wire()))
+    assert set(wire) == {f.name for f in REQUEST_TABLE}
+    assert checked_record(wire) == RequestRecord.from_wire(wire) == _record()
+    sample = json.loads(json.dumps(_sample().to_wire()))
+    assert set(sample) == {f.name for f in HOST_SAMPLE_TABLE}
+    assert checked_host_sample(sample) == HostSample.from_wire(sample) == _sample()
 
 
 def test_the_stage_mark_wire_form_is_the_table() -> None:
