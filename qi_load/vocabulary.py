@@ -18,7 +18,6 @@ __all__ = [
     "RECORD_QUERY_TYPES",
     "ROLES",
     "TARGET_ROLES",
-    "TOKENS_SOURCES",
     "WARMUP_STAGE",
     "ErrorKind",
     "QueryType",
@@ -50,7 +49,6 @@ ERROR_KINDS: Final[tuple[ErrorKind, ...]] = get_args(ErrorKind)
 TokensSource = Literal["usage", "events", ""]
 """Where a row's token counts come from: the server's ``usage``, counted token-bearing
 events, or nowhere (no tokens)."""
-TOKENS_SOURCES: Final[tuple[TokensSource, ...]] = get_args(TokensSource)
 
 Role = Literal["master", "worker", "target", "sut", "local"]
 """What a sampled process is: a Locust master or worker, the one Locust process of a local

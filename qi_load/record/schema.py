@@ -14,7 +14,14 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, TypedDict, TypeVar, get_args, get_origin
 
-from qi_load.vocabulary import ErrorKind, Role, TokensSource
+from qi_load.vocabulary import (
+    ERROR_KINDS,
+    RECORD_QUERY_TYPES,
+    ROLES,
+    ErrorKind,
+    Role,
+    TokensSource,
+)
 
 __all__ = [
     "HOST_SAMPLE_COLUMNS",
@@ -32,6 +39,10 @@ __all__ = [
     "host_sample_from_row",
     "parse_row",
 ]
+
+
+def _listed(words: tuple[str, ...]) -> str:
+    return ", ".join(f"`{word}`" for word in words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +169,7 @@ class RequestRecord:
         str,
         Column(
             "",
-            "`simple`, `code_generation`, `file_operations`, `multi_tool`, `reasoning`, "
-            "`conversation`, `mcp`",
+            _listed(RECORD_QUERY_TYPES),
             "category",
         ),
     ]
@@ -183,10 +193,10 @@ class RequestRecord:
         ErrorKind,
         Column(
             "",
-            "`none`, `connect`, `timeout`, `http`, `protocol`, `cancelled` (in flight when "
-            "its test ended: `e2e_ms` is the time it had run; kept out of every figure but "
-            "its stage's counts, see [metrics.md](metrics.md#failures-error_kind)). A wrong "
-            "answer is not an error: see `quality_ok`",
+            _listed(ERROR_KINDS) + " (`cancelled`: in flight when its test ended: `e2e_ms` is "
+            "the time it had run; kept out of every figure but its stage's counts, see "
+            "[metrics.md](metrics.md#failures-error_kind)). A wrong answer is not an error: "
+            "see `quality_ok`",
             "category",
         ),
     ] = "none"
@@ -332,9 +342,7 @@ class HostSample:
 
     ts: Annotated[float, Column("unix s", "when the process's CPU counters were read", "float64")]
     host: Annotated[str, Column("", "the sampled machine's label", "category")]
-    role: Annotated[
-        Role, Column("", "`master`, `worker`, `local`, `target` or `sut` (see Roles)", "category")
-    ]
+    role: Annotated[Role, Column("", _listed(ROLES) + " (see Roles)", "category")]
     pid: Annotated[int, Column("", "the process id", "int64")]
     cpu_percent: Annotated[
         float,
