@@ -179,7 +179,15 @@ class RequestRecord:
     ] = ""
     turn: Annotated[int, Column("", "multi-turn conversations: the turn (1-based)")] = 0
     stage: Annotated[str, Column("", "the stage in force at `ts_start`")] = ""
-    users: Annotated[int, Column("", "the planned total users at `ts_start`", "float32")] = 0
+    users: Annotated[
+        int,
+        Column(
+            "",
+            "the planned total users at `ts_start`; after a lost worker, until its users are "
+            "back, the users that really ran",
+            "float32",
+        ),
+    ] = 0
     ok: Annotated[
         bool,
         Column(
@@ -193,10 +201,10 @@ class RequestRecord:
         ErrorKind,
         Column(
             "",
-            _listed(ERROR_KINDS) + " (`cancelled`: in flight when its test ended: `e2e_ms` is "
-            "the time it had run; kept out of every figure but its stage's counts, see "
-            "[metrics.md](metrics.md#failures-error_kind)). A wrong answer is not an error: "
-            "see `quality_ok`",
+            _listed(ERROR_KINDS) + " (what each means: "
+            "[metrics.md](metrics.md#failures-error_kind); `cancelled`: in flight when its "
+            "test ended, `e2e_ms` is the time it had run, kept out of every figure but its "
+            "stage's counts). A wrong answer is not an error: see `quality_ok`",
             "category",
         ),
     ] = "none"
