@@ -10,6 +10,7 @@ from fake_locust import FakeMaster, fake_state, record
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.wire import PLAN_MESSAGE, REPORT_KEY, WORKER_LEFT_MESSAGE
 from qi_load.generate.worker_watch import init_master, note_lost
+from qi_load.record.manifest import Manifest
 from qi_load.record.recorder import serialize_records
 from qi_load.record.rundir import RunDir
 
@@ -44,7 +45,7 @@ def test_reports_plan_and_lost_workers(tmp_path: Path) -> None:
         assert set(qi.workers_seen) == {"w1", "w2"}
 
         qi.active, qi.run_dir = True, RunDir(tmp_path).create()
-        qi.run_dir.write_manifest({})
+        qi.run_dir.write_manifest(Manifest())
         runner.handlers[WORKER_LEFT_MESSAGE](qi.environment, _Msg("w2", {"reason": "SIGINT"}))
         note_lost(qi, "w2", "heartbeat")  # already gone: noted once
         assert [(w["id"], w["reason"]) for w in qi.lost_workers] == [("w2", "SIGINT")]
