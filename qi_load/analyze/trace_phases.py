@@ -12,18 +12,26 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final, TypedDict
 
 import pandas as pd
+
+from qi_load.analyze.stats import percentiles
 
 __all__ = [
     "PHASE_COLUMNS",
     "Growth",
+    "SlowRequest",
+    "SpanLine",
     "SpanTiming",
+    "StagePhases",
     "TracePhases",
+    "TraceSummary",
     "first_grown",
     "phases_frame",
+    "span_tree",
     "trace_phases",
+    "trace_summary",
 ]
 
 PHASE_COLUMNS: Final = ("agent_ms", "llm_ms", "tool_ms", "orchestration_ms")
@@ -166,3 +174,162 @@ def first_grown(
         if grown:
             return max(grown, key=lambda g: (g.value_ms - g.baseline_ms, g.component))
     return None
+
+
+class StagePhases(TypedDict):
+    """Per stage: how many requests joined their agent trace, and each phase's p50 (ms)."""
+
+    stage: str
+    n: int
+    joined: int
+    p50_ms: dict[str, float]
+
+
+class SpanLine(TypedDict):
+    """One span of a slow request's tree, relative to the trace's first span."""
+
+    depth: int
+    name: str
+    phase: str
+    start_ms: float
+    duration_ms: float
+
+
+class SlowRequest(TypedDict):
+    stage: str
+    trace_id: str
+    e2e_ms: float
+    spans: list[SpanLine]
+
+
+class TraceSummary(TypedDict):
+    """What the agent's own spans say about the run (``summary.json``'s ``traces``)."""
+
+    requests: int
+    joined: int
+    join_rate: float
+    spans: int
+    stages: list[StagePhases]
+    first_grown: dict[str, Any] | None
+    slowest: list[SlowRequest]
+
+
+def trace_summary(
+    requests: pd.DataFrame,
+    stage_of: pd.Series,
+    stage_order: Sequence[str],
+    spans: pd.DataFrame,
+    *,
+    slowest_per_stage: int = 3,
+) -> TraceSummary | None:
+    """Join finished requests to their agent traces by trace id, per stage.
+
+    ``requests`` has ``trace_id`` and ``e2e_ms``; ``stage_of`` gives each request's stage
+    (the report's own stage membership, ``NaN`` outside every stage); stages are judged in
+    ``stage_order`` (rising load). None when the run has no spans.
+    """
+    if spans.empty or "trace_id" not in requests:
+        return None
+    per_trace, per_tool = phases_frame(spans)
+    traced = requests[requests["trace_id"].fillna("").astype(str) != ""]
+    traced = traced.assign(stage=stage_of.reindex(traced.index))
+    joined = traced.merge(per_trace, on="trace_id", how="inner")
+    tools = per_tool.pivot_table(
+        index="trace_id", columns="tool_name", values="tool_ms", aggfunc="sum"
+    )
+    stages: list[StagePhases] = []
+    growth_input: list[tuple[str, dict[str, float]]] = []
+    for stage in stage_order:
+        rows = joined[joined["stage"] == stage]
+        n = int((traced["stage"] == stage).sum())
+        p50 = _phase_p50(rows, tools)
+        stages.append(StagePhases(stage=stage, n=n, joined=len(rows), p50_ms=p50))
+        if p50:
+            growth_input.append((stage, p50))
+    growth = first_grown(growth_input)
+    return TraceSummary(
+        requests=len(traced),
+        joined=len(joined),
+        join_rate=len(joined) / len(traced) if len(traced) else 0.0,
+        spans=len(spans),
+        stages=stages,
+        first_grown=None
+        if growth is None
+        else {
+            "component": growth.component,
+            "stage": growth.stage,
+            "baseline_ms": growth.baseline_ms,
+            "value_ms": growth.value_ms,
+        },
+        slowest=_slowest(joined, spans, stage_order, slowest_per_stage),
+    )
+
+
+def _phase_p50(rows: pd.DataFrame, tools: pd.DataFrame) -> dict[str, float]:
+    if rows.empty:
+        return {}
+    p50: dict[str, float] = {}
+    for column, name in (("llm_ms", "llm"), ("orchestration_ms", "orchestration")):
+        value = percentiles(rows[column].to_numpy())["p50"]
+        if value is not None:
+            p50[name] = value
+    in_stage = tools.reindex(rows["trace_id"])
+    for tool in tools.columns:
+        value = percentiles(in_stage[tool].dropna().to_numpy())["p50"]
+        if value is not None:
+            p50[f"tool:{tool}"] = value
+    return p50
+
+
+def _slowest(
+    joined: pd.DataFrame, spans: pd.DataFrame, stage_order: Sequence[str], count: int
+) -> list[SlowRequest]:
+    slow: list[SlowRequest] = []
+    by_trace = spans.groupby("trace_id", sort=False)
+    for stage in stage_order:
+        rows = joined[joined["stage"] == stage].nlargest(count, "e2e_ms")
+        for trace_id, e2e in zip(rows["trace_id"], rows["e2e_ms"], strict=True):
+            slow.append(
+                SlowRequest(
+                    stage=stage,
+                    trace_id=str(trace_id),
+                    e2e_ms=float(e2e),
+                    spans=span_tree(by_trace.get_group(trace_id)),
+                )
+            )
+    return slow
+
+
+def span_tree(spans: pd.DataFrame) -> list[SpanLine]:
+    """One trace's spans depth-first, children by start time, times from the first span."""
+    origin = int(spans["start_ns"].min())
+    rows = list(
+        spans[["span_id", "parent_span_id", "name", "phase", "start_ns", "end_ns"]].itertuples(
+            index=False, name=None
+        )
+    )
+    ids = {row[0] for row in rows}
+    children: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows:
+        parent = row[1] if isinstance(row[1], str) and row[1] in ids else ""
+        children[parent].append(row)
+    lines: list[SpanLine] = []
+    stack = [(row, 0) for row in sorted(children[""], key=lambda r: r[4], reverse=True)]
+    seen: set[str] = set()
+    while stack:
+        row, depth = stack.pop()
+        if row[0] in seen:
+            continue
+        seen.add(row[0])
+        lines.append(
+            SpanLine(
+                depth=depth,
+                name=str(row[2]),
+                phase=str(row[3]),
+                start_ms=(int(row[4]) - origin) / 1e6,
+                duration_ms=max(0, int(row[5]) - int(row[4])) / 1e6,
+            )
+        )
+        kids = sorted(children[row[0]], key=lambda r: r[4], reverse=True)
+        stack.extend((kid, depth + 1) for kid in kids)
+    return lines

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qi_load.analyze.trace_phases import SpanTiming, first_grown, phases_frame, trace_phases
+from qi_load.analyze.trace_phases import (
+    SpanTiming,
+    first_grown,
+    phases_frame,
+    trace_phases,
+    trace_summary,
+)
 
 MS = 1_000_000
 
@@ -83,3 +89,65 @@ def test_small_jitter_is_not_growth() -> None:
     stages = [("a", {"orchestration": 1.0}), ("b", {"orchestration": 3.0})]
     assert first_grown(stages) is None
     assert first_grown(stages[:1]) is None
+
+
+def _spans_frame(traces: dict[str, list[SpanTiming]], names: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "trace_id": trace_id,
+                "span_id": s.span_id,
+                "parent_span_id": s.parent_span_id,
+                "phase": s.phase,
+                "tool_name": s.tool_name,
+                "start_ns": s.start_ns,
+                "end_ns": s.end_ns,
+                "name": names.get(s.phase, s.phase),
+            }
+            for trace_id, spans in traces.items()
+            for s in spans
+        ]
+    )
+
+
+def _agent_trace(tool_ms: float) -> list[SpanTiming]:
+    return [
+        _span("root", "client", "agent", 0, 100 + tool_ms),
+        _span("t", "root", "tool", 5, 5 + tool_ms, "search"),
+        _span("c", "root", "llm", 5 + tool_ms, 95 + tool_ms),
+    ]
+
+
+def test_summary_joins_by_trace_id_and_names_the_tool_that_grew() -> None:
+    tool_ms = {"a": 10.0, "b": 12.0, "c": 400.0, "d": 420.0}
+    traces = {tid: _agent_trace(ms) for tid, ms in tool_ms.items()}
+    spans = _spans_frame(traces, {"tool": "execute_tool search", "llm": "chat m"})
+    requests = pd.DataFrame(
+        {"trace_id": ["a", "b", "c", "d", "zz", ""], "e2e_ms": [120, 130, 520, 540, 50, 60]},
+        index=[10, 11, 12, 13, 14, 15],
+    )
+    stage_of = pd.Series(["low", "low", "high", "high", "high", "high"], index=requests.index)
+    summary = trace_summary(requests, stage_of, ["low", "high"], spans, slowest_per_stage=1)
+    assert summary is not None
+    assert (summary["requests"], summary["joined"]) == (5, 4)  # "" sends no trace
+    assert summary["join_rate"] == pytest.approx(0.8)
+    low, high = summary["stages"]
+    assert (low["n"], low["joined"], high["n"], high["joined"]) == (2, 2, 3, 2)
+    assert low["p50_ms"]["tool:search"] == pytest.approx(11.0)
+    assert low["p50_ms"]["llm"] == pytest.approx(90.0)
+    assert summary["first_grown"] is not None
+    assert summary["first_grown"]["component"] == "tool:search"
+    assert summary["first_grown"]["stage"] == "high"
+    slow_low, slow_high = summary["slowest"]
+    assert (slow_low["trace_id"], slow_high["trace_id"]) == ("b", "d")
+    assert [(line["depth"], line["name"]) for line in slow_high["spans"]] == [
+        (0, "agent"),
+        (1, "execute_tool search"),
+        (1, "chat m"),
+    ]
+
+
+def test_no_spans_means_no_summary() -> None:
+    requests = pd.DataFrame({"trace_id": ["a"], "e2e_ms": [1.0]})
+    empty = pd.DataFrame(columns=["trace_id", "span_id"])
+    assert trace_summary(requests, pd.Series(["s"]), ["s"], empty) is None
