@@ -16,7 +16,7 @@ from typing import Any, Final, TypedDict
 
 import pandas as pd
 
-from qi_load.analyze.stats import percentiles
+from qi_load.metrics.percentile import percentile
 
 __all__ = [
     "PHASE_COLUMNS",
@@ -270,12 +270,12 @@ def _phase_p50(rows: pd.DataFrame, tools: pd.DataFrame) -> dict[str, float]:
         return {}
     p50: dict[str, float] = {}
     for column, name in (("llm_ms", "llm"), ("orchestration_ms", "orchestration")):
-        value = percentiles(rows[column].to_numpy())["p50"]
+        value = percentile(rows[column].to_numpy(), 50)
         if value is not None:
             p50[name] = value
     in_stage = tools.reindex(rows["trace_id"])
     for tool in tools.columns:
-        value = percentiles(in_stage[tool].dropna().to_numpy())["p50"]
+        value = percentile(in_stage[tool].dropna().to_numpy(), 50)
         if value is not None:
             p50[f"tool:{tool}"] = value
     return p50
