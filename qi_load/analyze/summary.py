@@ -27,6 +27,8 @@ from qi_load.analyze.stages import (
     slo_failure,
 )
 from qi_load.analyze.targets import TargetResult, grade_targets, targets_from_scenario
+from qi_load.analyze.trace_phases import TraceSummary
+from qi_load.analyze.traces import run_traces
 from qi_load.errors import QiLoadError
 from qi_load.generate.queries import CheckPlan
 from qi_load.targets import Targets
@@ -121,6 +123,7 @@ class Summary(TypedDict):
     check: CheckResult
     comparison: Comparison | None
     locust: LocustView | None
+    traces: TraceSummary | None
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,7 @@ def analyze_run(
         check=_check(overall["slo_checks"], graded, alerts, comparison),
         comparison=comparison,
         locust=_locust(run),
+        traces=run_traces(run),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Final
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
 from qi_load.render.series import stage_note
+from qi_load.render.traces import traces_html
 
 __all__ = ["render_html"]
 
@@ -229,6 +230,8 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
         ))  # fmt: skip
 
     parts.append(_quality_section(s))
+    if (traces := s.get("traces")) is not None:
+        parts.append(traces_html(traces))
     parts.append("<h2>Stages (steady-state windows)</h2>")
     stage_rows = []
     for st in s["stages"]:

@@ -10,6 +10,7 @@ from qi_load.analyze.compare import Comparison
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
 from qi_load.render.series import stage_note
+from qi_load.render.traces import traces_markdown
 
 __all__ = ["comparison_markdown", "md_escape", "render_markdown"]
 
@@ -142,6 +143,8 @@ def render_markdown(s: Summary) -> str:
          for st in s["stages"]],
     )  # fmt: skip
     lines += _quality_lines(s)
+    if (traces := s.get("traces")) is not None:
+        lines += traces_markdown(traces, md_escape)
     if s["recommendations"]:
         lines += ["## Recommendations", ""]
         lines += [

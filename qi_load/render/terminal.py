@@ -13,6 +13,7 @@ from qi_load.analyze.stages import StageStats
 from qi_load.analyze.summary import Summary
 from qi_load.metrics.percentile import Percentiles
 from qi_load.render.text_table import format_table
+from qi_load.render.traces import grown_first_line
 
 __all__ = ["HEADERS", "LATENCIES", "stage_table", "terminal_summary", "verdict_line"]
 
@@ -110,4 +111,6 @@ def terminal_summary(summary: Summary) -> str:
             "(summary.json check.failures)"
         )
     lines.append(verdict_line(summary))
+    if (traces := summary.get("traces")) is not None:
+        lines.append(grown_first_line(traces))
     return "\n".join(lines)
