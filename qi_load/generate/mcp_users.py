@@ -148,6 +148,7 @@ class McpUser(User):
             e2e_ms=result.latency_ms,
             quality_ok=quality,
             bytes=result.bytes,
+            trace_id=result.trace_id,
             error=result.error or ("" if passed else f"{name}: unexpected result"),
         )
         report_record(self.environment, self.qi, record)

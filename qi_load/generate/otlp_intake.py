@@ -10,9 +10,11 @@ exporter is visible in the report.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
+import gevent
 from gevent.pywsgi import WSGIServer
 
 from qi_load.generate.options import LoadOptions
@@ -57,6 +59,18 @@ class SpanIntake:
     def flush(self) -> None:
         if self._appender is not None:
             self._appender.flush()
+
+    def settle(self, quiet_s: float = 0.75, max_s: float = 3.0) -> None:
+        """Wait (at most ``max_s``) until no export arrived for ``quiet_s``: exporters batch,
+        so the spans of a run's last requests come after it ended."""
+        deadline = time.monotonic() + max_s
+        seen, quiet_since = self.receiver.counts.requests, time.monotonic()
+        while time.monotonic() < deadline:
+            gevent.sleep(0.1)
+            if self.receiver.counts.requests != seen:
+                seen, quiet_since = self.receiver.counts.requests, time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                return
 
     def stop(self) -> None:
         self._server.stop(timeout=1)

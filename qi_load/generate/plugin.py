@@ -171,6 +171,8 @@ def _on_quit(qi: QiState, exit_code: int) -> None:
         greenlet.kill(block=False)
     if qi.monitoring is not None:
         qi.monitoring.stop()
+    if qi.spans is not None:
+        qi.spans.settle()
     quit_run(qi, exit_code)
     if qi.spans is not None:
         qi.spans.stop()

@@ -112,6 +112,7 @@ def record_from_result(
         bytes=result.bytes,
         ttfc_ms=result.ttfc_ms,
         retries=result.retries,
+        trace_id=result.trace_id,
         error=result.error,
     )
 

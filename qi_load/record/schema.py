@@ -309,6 +309,16 @@ class RequestRecord:
             late=True,
         ),
     ] = 0
+    trace_id: Annotated[
+        str,
+        Column(
+            "",
+            "the W3C trace id sent in the request's traceparent (empty with "
+            "--no-trace-context); the agent's spans in spans.csv carry it",
+            "string",
+            late=True,
+        ),
+    ] = ""
     error: Annotated[
         str, Column("", "the failure's message, for Locust's failure table", csv=False)
     ] = ""
