@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from pydantic import BaseModel, ConfigDict, Field
 
 from qi_load.generate import options as load_options
+from qi_load.generate.otel_metrics import OtelRequestMetrics
 from qi_load.generate.request_metrics import RequestMetrics
 from qi_load.monitor.alert_rules import AlertEvaluator, AlertEvent, AlertRule, parse_rules
 from qi_load.monitor.hostmon import HostProbe, ProcessSampler, find_pids_by_name
@@ -174,6 +175,9 @@ class Monitoring:
         self.host = socket.gethostname()
         self.samples_written = 0
         self.metrics = _Metrics() if self.is_writer else None
+        # Locust's --otel has set up the global meter provider: qi-load's metrics join it.
+        otel = bool(getattr(environment.parsed_options, "otel", False))
+        self.otel = OtelRequestMetrics.from_global_provider() if otel and self.is_writer else None
         self.alerts = AlertEvaluator(parse_rules(options.alerts)) if self.is_writer else None
         self._probe = HostProbe()
         # Locust processes have no children of their own; skipping the scan for them keeps
@@ -228,6 +232,8 @@ class Monitoring:
             return
         records = list(records)
         self.metrics.requests.observe(records)
+        if self.otel is not None:
+            self.otel.observe(records)
         self.alerts.add_records(records)
 
     def stage_changed(self, stage_name: str, users: int) -> None:

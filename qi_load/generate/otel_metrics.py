@@ -37,9 +37,13 @@ class OtelRequestMetrics:
         )
 
     @classmethod
-    def from_global_provider(cls) -> OtelRequestMetrics:
-        from opentelemetry import metrics
-
+    def from_global_provider(cls) -> OtelRequestMetrics | None:
+        """On the provider Locust's ``--otel`` set up; None without OpenTelemetry installed
+        (Locust has said so already)."""
+        try:
+            from opentelemetry import metrics
+        except ImportError:
+            return None
         return cls(metrics.get_meter("qi_load"))
 
     def observe(self, records: Iterable[RequestRecord]) -> None:
