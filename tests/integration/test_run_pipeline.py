@@ -20,6 +20,7 @@ from qi_cli import agent_locust_command, qi_load_command
 from scenario_file import write_scenario
 
 from qi_load.agent.launch import TargetProcess, start_target
+from qi_load.monitor.saturation import DEFAULT_THRESHOLD_PCT
 
 pytestmark = pytest.mark.integration
 
@@ -409,7 +410,8 @@ def test_a_saturated_generator_marks_its_stage_invalid(
     stages = {s["name"]: s for s in json.loads((run_dir / "run.json").read_text())["stages"]}
     assert stages["idle"]["invalid"] is None
     assert stages["busy"]["invalid"] is not None
-    assert "local" in stages["busy"]["invalid"] and "90" in stages["busy"]["invalid"]
+    threshold = f"{DEFAULT_THRESHOLD_PCT:g}%"
+    assert "local" in stages["busy"]["invalid"] and threshold in stages["busy"]["invalid"]
 
 
 def test_requests_csv_timing_matches_the_configured_truth(tmp_path: Path) -> None:
