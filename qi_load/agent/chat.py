@@ -131,8 +131,16 @@ class _Clock:
     first_token: float | None = None
     tool_calls: list[tuple[str, float]] = field(default_factory=list)
     output_tokens: int = 0
+    # Counting a long prompt costs milliseconds: the usage and the span share one count.
+    input_tokens: int | None = None
     # The phases as sent to the client and when: an instrumented agent's spans reuse them.
     reported: tuple[float, dict[str, float]] | None = None
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        """The request's input tokens, counted on first use."""
+        if self.input_tokens is None:
+            self.input_tokens = count_tokens(message.text for message in request.messages)
+        return self.input_tokens
 
     @contextlib.contextmanager
     def formatting(self) -> Any:
@@ -253,7 +261,7 @@ class ChatCompletions:
                 end_ns=unix_ns_of(reported_at, asyncio.get_running_loop().time()),
                 phases_ms=phases,
                 tool_calls=clock.tool_calls,
-                input_tokens=count_tokens(message.text for message in request.messages),
+                input_tokens=clock.prompt_tokens(request),
                 output_tokens=clock.output_tokens,
                 ok=ok,
             )
@@ -332,8 +340,8 @@ class ChatCompletions:
         )
         return tokens, offsets, finish_reason, answer.tools
 
-    def _usage(self, request: ChatRequest, completion_tokens: int) -> dict[str, int]:
-        prompt = count_tokens(message.text for message in request.messages)
+    def _usage(self, request: ChatRequest, clock: _Clock, completion_tokens: int) -> dict[str, int]:
+        prompt = clock.prompt_tokens(request)
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion_tokens,
@@ -420,7 +428,7 @@ class ChatCompletions:
             "server_timing": clock.phases(asyncio.get_running_loop().time()),
             **self._extension(query_type, tools),
         }
-        usage = self._usage(request, completion_tokens)
+        usage = self._usage(request, clock, completion_tokens)
         if request.include_usage:
             tail = writer.finish(finish_reason) + writer.usage(usage, extra)
         else:
@@ -470,7 +478,7 @@ class ChatCompletions:
                 model=request.model,
                 content="".join(tokens),
                 finish_reason=finish_reason,
-                usage=self._usage(request, len(tokens)),
+                usage=self._usage(request, clock, len(tokens)),
                 extra=self._extension(query_type, tools),
             )
             if faults.kind == "invalid_json":
