@@ -71,6 +71,7 @@ def agent() -> Iterator[TargetProcess]:
         yield target
 
 
+@pytest.mark.exclusive
 def test_health_answers_while_one_mib_prompts_are_served(agent: TargetProcess) -> None:
     # The prompts come from another process, so that this one measures only the agent.
     sender = subprocess.Popen(

@@ -16,7 +16,7 @@ from agent_http import chat_body, request
 
 from qi_load.agent.launch import start_target
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "target_timing.py"
 TTFT_MS, ITL_MS, TOKENS = 200.0, 40.0, 12

@@ -15,7 +15,7 @@ from qi_cli import run_qi_load
 
 from qi_load.agent.launch import start_target
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 HOG_S = 90.0
 """A hog outlives any test here and dies by itself if the test cannot kill it."""

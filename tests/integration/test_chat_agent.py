@@ -122,6 +122,7 @@ def test_a_complete_stream_without_done_is_a_whole_answer(
     assert "2 + 2 = 4" in r.content and r.tokens_source == "usage"
 
 
+@pytest.mark.exclusive
 def test_ttft_and_e2e_accuracy_guard(
     agent: TargetProcess, client: Callable[..., ChatClient]
 ) -> None:

@@ -105,6 +105,7 @@ def test_vllm_reasoning_tokens_start_ttft_and_content_starts_ttfc(
     assert r.tpot_ms is not None and abs(r.tpot_ms - ITL_MS) < LATE_MS / (TOKENS - 1)
 
 
+@pytest.mark.exclusive
 def test_streamed_tool_calls_are_tokens_without_content(
     quirks: str, client: Callable[..., ChatClient]
 ) -> None:

@@ -17,7 +17,7 @@ from qi_load.monitor.hostmon import (
     find_pids_by_name,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 SPIN = "import time\nt = time.time()\nwhile time.time() - t < 20: pass\n"
 

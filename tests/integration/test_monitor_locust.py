@@ -23,7 +23,7 @@ from qi_load.agent.launch import TargetProcess, start_target
 from qi_load.monitor.saturation import saturated_stages_from_csv
 from qi_load.record.schema import HostSample, host_sample_from_row
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 HERE = Path(__file__).parent
 LOCUSTFILE = HERE / "locustfiles" / "monitor_probe.py"

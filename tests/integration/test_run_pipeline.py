@@ -259,7 +259,7 @@ def test_killed_worker_is_recorded_and_the_run_goes_on(
     scenario = write_scenario(
         tmp_path,
         "worker-loss",
-        [{"name": "steady", "users": 6, "ramp_s": 2, "hold_s": 38}],
+        [{"name": "steady", "users": 6, "ramp_s": 2, "hold_s": 24}],
     )
     process = subprocess.Popen(
         qi_load_command(
@@ -282,7 +282,7 @@ def test_killed_worker_is_recorded_and_the_run_goes_on(
         _wait_for(lambda: any(p.is_dir() for p in tmp_path.iterdir()), 30)
         run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
         _wait_for(lambda: "test_start" in _manifest_or_empty(run_dir), 30)
-        time.sleep(10)
+        time.sleep(6)
         victim = _children_with(runner, "--worker")[0]
         killed_at = time.time()
         os.kill(victim.pid, signal.SIGKILL)
@@ -305,7 +305,7 @@ def test_killed_worker_is_recorded_and_the_run_goes_on(
     assert by_worker[lost["id"]] > 0
     assert max(float(r["ts_start"]) for r in rows if r["worker"] == lost["id"]) < killed_at
     survivors = [r for r in rows if r["worker"] != lost["id"]]
-    assert max(float(r["ts_start"]) for r in survivors) > killed_at + 20
+    assert max(float(r["ts_start"]) for r in survivors) > killed_at + 12
     summary = json.loads((run_dir / "summary.json").read_text())
     assert lost["id"] in json.dumps(summary)
     assert lost["id"] in (run_dir / "report.html").read_text()
@@ -390,6 +390,7 @@ def test_sequence_stage_runs_its_count_and_ends_the_run(
     assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
 
 
+@pytest.mark.exclusive
 def test_a_saturated_generator_marks_its_stage_invalid(
     target: TargetProcess, tmp_path: Path
 ) -> None:
@@ -414,6 +415,7 @@ def test_a_saturated_generator_marks_its_stage_invalid(
     assert "local" in stages["busy"]["invalid"] and threshold in stages["busy"]["invalid"]
 
 
+@pytest.mark.exclusive
 def test_requests_csv_timing_matches_the_configured_truth(tmp_path: Path) -> None:
     """CI guard of benchmarks/requests_csv_accuracy.py: ~30 streams, looser tolerance."""
     ttft_ms, itl_ms, tokens = 100.0, 10.0, 10

@@ -20,7 +20,7 @@ import pytest
 from qi_load.generate.plan import plan_end_s, stage_plan, users_at
 from qi_load.scenario import load_scenario
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 FIXTURE = Path(__file__).parent / "fixtures" / "shape_locustfile.py"
 # Written in tenths of the real durations and run with time_scale 0.1: the loader and the

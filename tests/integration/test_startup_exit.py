@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from qi_cli import run_qi_load
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 SLEEPER = [sys.executable, "-c", "import time; print('QI_PHASE nap 300'); time.sleep(0.3)"]
 

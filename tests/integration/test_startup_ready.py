@@ -41,6 +41,7 @@ def _startup(tmp_path: Path, *args: str) -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.exclusive
 def test_log_line_port_and_phases(tmp_path: Path) -> None:
     script = tmp_path / "slow_server.py"
     script.write_text(SLOW_SERVER)

@@ -85,7 +85,7 @@ def started() -> Iterator[list[subprocess.Popen[bytes]]]:
 def test_kill_9_of_a_worker_users_back_or_stage_invalid(
     target: TargetProcess, tmp_path: Path, started: list[subprocess.Popen[bytes]]
 ) -> None:
-    scenario = write_scenario(tmp_path, "loss", [{"name": "hold", "users": USERS, "hold_s": 40}])
+    scenario = write_scenario(tmp_path, "loss", [{"name": "hold", "users": USERS, "hold_s": 25}])
     run_dir = tmp_path / "run"
     port = _free_port()
     common = ["-H", target.url, "--scenario", str(scenario), "--no-preflight"]
