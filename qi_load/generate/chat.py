@@ -6,7 +6,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -206,8 +206,10 @@ def _ms(start: float | None, end: float | None) -> float | None:
 class ChatClient:
     """One keep-alive connection per client (use one per Locust user); never raises for faults."""
 
-    def __init__(self, config: ChatConfig) -> None:
+    def __init__(self, config: ChatConfig, *, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` reads the wall time each request is sent at (``ChatResult.wall_send``)."""
         self.config = config
+        self._clock = clock
         parts = urlsplit(config.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise QiLoadError(f"base_url: expected http(s)://host[:port], got {config.base_url!r}")
@@ -277,7 +279,7 @@ class ChatClient:
         # New timers per request: a re-armed gevent.Timeout kept its first deadline (gevent 26.9).
         total = gevent.Timeout(cfg.total_timeout)
         first = gevent.Timeout(cfg.first_byte_timeout)
-        result.wall_send = time.time()
+        result.wall_send = self._clock()
         result.t_send = time.perf_counter()
         result.t_sched = result.t_send if t_sched is None else t_sched
         total.start()

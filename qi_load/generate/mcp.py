@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -91,7 +92,9 @@ class McpClient:
         total_timeout: float = 30.0,
         headers: dict[str, str] | None = None,
         trace_context: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` reads the wall time each call is sent at (``McpResult.wall_send``)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise QiLoadError(f"MCP url: expected http(s)://host[:port]/path, got {url!r}")
@@ -109,6 +112,7 @@ class McpClient:
         }
         self._ids = itertools.count(1)
         self._trace_context = trace_context
+        self._clock = clock
         # Set by the caller before a call: rides in the W3C baggage header with each trace.
         self.baggage: dict[str, object] = {}
         self.session_id: str | None = None
@@ -191,7 +195,7 @@ class McpClient:
             headers.update(trace.headers(self.baggage))
             result.trace_id = trace.trace_id
         total = gevent.Timeout(self._total_timeout)
-        result.wall_send = time.time()
+        result.wall_send = self._clock()
         result.t_send = time.perf_counter()
         total.start()
         try:

@@ -83,12 +83,16 @@ class McpUser(User):
             self.url,
             connect_timeout=options.connect_timeout,
             total_timeout=options.request_timeout,
+            clock=self.qi.clock.now,
         )
         self.tools: list[str] = []
         self._calls_in_session = 0
         self._next_tool = 0
         self.user_id = self.qi.next_user_id()
         self.rng = random.Random()
+
+    def on_start(self) -> None:
+        self.qi.clock.wait_synced()
 
     def on_stop(self) -> None:
         self.client.close()

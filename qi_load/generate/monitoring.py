@@ -8,7 +8,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 import gevent
@@ -158,9 +158,14 @@ class Monitoring:
     """Everything monitoring does in one Locust process; see ``install_monitoring``."""
 
     def __init__(
-        self, environment: Environment, sink: HostSampleSink | None, options: MonitoringOptions
+        self,
+        environment: Environment,
+        sink: HostSampleSink | None,
+        options: MonitoringOptions,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.environment = environment
+        self.clock = clock
         self.sink = sink
         self.options = options
         runner = environment.runner
@@ -184,7 +189,12 @@ class Monitoring:
         # the sampler thread's GIL waits (and its cost) minimal in a CPU-bound worker.
         self._samplers = [
             ProcessSampler(
-                os.getpid(), self.role, self.host, include_children=False, probe=self._probe
+                os.getpid(),
+                self.role,
+                self.host,
+                include_children=False,
+                probe=self._probe,
+                clock=clock,
             )
         ]
         self.gate = SampleGate()
@@ -283,7 +293,9 @@ class Monitoring:
     def _watch(self, pids: Iterable[int], role: Role) -> None:
         for pid in pids:
             try:
-                self._samplers.append(ProcessSampler(pid, role, self.host, probe=self._probe))
+                self._samplers.append(
+                    ProcessSampler(pid, role, self.host, probe=self._probe, clock=self.clock)
+                )
             except psutil.Error as exc:
                 log.warning("monitor: cannot sample pid %d (%s): %s", pid, role, exc)
 
@@ -412,6 +424,7 @@ def install_monitoring(
     options: MonitoringOptions | load_options.LoadOptions | argparse.Namespace | None = None,
     *,
     scenario: Any = None,
+    clock: Callable[[], float] = time.time,
 ) -> Monitoring:
     """Start monitoring in this Locust process (call from ``events.init``).
 
@@ -421,10 +434,11 @@ def install_monitoring(
     sidecar samples on ``monitor_port``, writes everything through ``sink``, serves
     Prometheus metrics on ``metrics_port`` and logs alert transitions. ``options`` may be
     Locust's parsed options (with or without ``add_arguments``'s flags); the ``scenario``'s
-    ``monitor`` and ``alerts`` sections apply when given.
+    ``monitor`` and ``alerts`` sections apply when given. ``clock`` times the samples (a
+    worker's: on the master's time line).
     """
     if not isinstance(options, MonitoringOptions):
         options = MonitoringOptions.from_parsed_options(
             options if options is not None else environment.parsed_options, scenario
         )
-    return Monitoring(environment, sink, options)
+    return Monitoring(environment, sink, options, clock)

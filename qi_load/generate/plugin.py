@@ -26,6 +26,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from qi_load.errors import QiLoadError
 from qi_load.generate import monitoring, preflight, webui
+from qi_load.generate.clock import worker_clock
 from qi_load.generate.locust_options import add_arguments, with_env_vars
 from qi_load.generate.master_watch import watch_master
 from qi_load.generate.options import LoadOptions
@@ -79,6 +80,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         if not isinstance(runner, WorkerRunner):  # a worker takes it from the master
             qi.scenario = _resolve_scenario(qi.options)
             qi.quality = quality_manifest(qi.options)
+        else:
+            qi.clock = worker_clock()
     except QiLoadError as exc:
         logger.error("%s", exc)
         _stop_at_init(environment)
@@ -96,7 +99,9 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     # reverse): the flag is up before Locust's shutdown blocks.
     environment.events.quitting.add_listener(_on_quitting)
     environment.events.quit.add_listener(lambda exit_code, **_kw: _on_quit(qi, exit_code))
-    qi.monitoring = monitoring.install_monitoring(environment, qi, qi.options, scenario=qi.scenario)
+    qi.monitoring = monitoring.install_monitoring(
+        environment, qi, qi.options, scenario=qi.scenario, clock=qi.clock.now
+    )
     watch_parent(environment)
     # Everything built so far (Locust, qi-load, the scenario) lives for the whole run: keep it
     # out of the collector's full passes, which otherwise pause every stream for tens of ms.

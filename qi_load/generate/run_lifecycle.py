@@ -77,7 +77,12 @@ def open_run(qi: QiState) -> None:
     qi.worker_loss = WorkerLoss()
     if isinstance(runner, MasterRunner):
         for node in list(runner.clients.values()):
-            qi.workers_seen[node.id] = {"id": node.id, "joined": time.time(), "lost_at": None}
+            qi.workers_seen[node.id] = {
+                "id": node.id,
+                "joined": time.time(),
+                "lost_at": None,
+                "clock": qi.worker_clocks.get(node.id),
+            }
     options = environment.parsed_options
     workers = int(getattr(options, "expect_workers", 1) or 1) if options else 1
     qi.run_dir.write_manifest(

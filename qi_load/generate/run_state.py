@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -17,6 +16,7 @@ import gevent
 from locust.env import Environment
 
 from qi_load.errors import OutputError
+from qi_load.generate.clock import RunClock
 from qi_load.generate.options import LoadOptions
 from qi_load.generate.plan import PlannedStage, stage_at, users_at
 from qi_load.generate.queries import QualityManifest
@@ -55,6 +55,10 @@ class QiState:
     plan: list[PlannedStage] = field(default_factory=list)
     t0: float | None = None
     """Wall-clock (unix s) origin of the plan; None until the shape starts."""
+    clock: RunClock = field(default_factory=RunClock)
+    """qi-load's wall clock here, on the master's time line (``clock_sync`` sets a worker's)."""
+    worker_clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Master: each worker's last clock report (run.json's ``workers[].clock``)."""
     worker_id: str = "local"
     buffer: RecordBuffer = field(default_factory=RecordBuffer)
     writer: RunWriter | None = None
@@ -100,7 +104,7 @@ class QiState:
     def current_stage(self, wall: float | None = None) -> PlannedStage | None:
         if self.t0 is None or not self.plan:
             return None
-        return stage_at(self.plan, (time.time() if wall is None else wall) - self.t0)
+        return stage_at(self.plan, (self.clock.now() if wall is None else wall) - self.t0)
 
     def finish_sequence(self, stage_name: str) -> None:
         """A count-bounded stage is done (the shape runs in this process): the run ends when
@@ -122,11 +126,12 @@ class QiState:
         }
 
     def stage_now(self, wall: float | None = None) -> tuple[str, int]:
-        """(stage name, planned total users) in force at ``wall`` (default: now)."""
+        """(stage name, planned total users) in force at ``wall`` (the master's time line;
+        default: now)."""
         if self.t0 is None or not self.plan:
             runner = self.environment.runner
             return "", runner.target_user_count if runner is not None else 0
-        t = (time.time() if wall is None else wall) - self.t0
+        t = (self.clock.now() if wall is None else wall) - self.t0
         current = stage_at(self.plan, t)
         return (current.name if current else ""), users_at(self.plan, t)
 

@@ -167,10 +167,12 @@ class AgentUser(User):
         self.qi = run_state(environment)
         self.user_id = self.qi.next_user_id()
         self.rng = random.Random()
-        self.client = ChatClient(chat_config(self.qi.options, self.qi.scenario, self.host or ""))
+        self.client = ChatClient(
+            chat_config(self.qi.options, self.qi.scenario, self.host or ""), clock=self.qi.clock.now
+        )
         self.catalogue = _catalogue(self.qi)
         self.quality = quality_mode(self.qi.options)
-        self._next_sched = time.time()
+        self._next_sched = self.qi.clock.now()
         self._conversation: list[dict[str, Any]] = []
         self._conversation_id = ""
         self._turn = 0
@@ -182,6 +184,7 @@ class AgentUser(User):
         return self.qi.scenario
 
     def on_start(self) -> None:
+        self.qi.clock.wait_synced()
         # Locust starts floor(spawn_rate) users in the same instant, once a second; without an
         # offset their requests would stay in lockstep for the whole run (see docs/locust.md).
         # Over at least that second, so users without think time spread too.
@@ -189,7 +192,7 @@ class AgentUser(User):
         if scenario is not None and scenario.arrival.mode == "closed":
             spread = max(_SPAWN_INTERVAL_S, scenario.think_time.sample(self.rng))
             gevent.sleep(self.rng.uniform(0.0, spread))
-        self._next_sched = time.time()
+        self._next_sched = self.qi.clock.now()
 
     def on_stop(self) -> None:
         self.client.close()
@@ -203,7 +206,7 @@ class AgentUser(User):
         if scenario.arrival.mode == "open":
             _, users = self.qi.stage_now()
             self._next_sched += scenario.arrival.gap_s(self.rng, users)
-            return max(0.0, self._next_sched - time.time())
+            return max(0.0, self._next_sched - self.qi.clock.now())
         return scenario.think_time.sample(self.rng)
 
     @task
@@ -367,7 +370,7 @@ def cancellation_recorded(
     Its elapsed time until then goes in ``e2e_ms``; no Locust event is fired (Locust never
     counts a request it interrupted), so Locust's count plus the cancelled rows is the rows.
     """
-    wall, started = time.time(), time.perf_counter()
+    wall, started = qi.clock.now(), time.perf_counter()
     try:
         yield
     except GreenletExit:

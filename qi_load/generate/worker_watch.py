@@ -12,6 +12,7 @@ import locust.runners
 from locust.env import Environment
 from locust.runners import MasterRunner
 
+from qi_load.generate.clock_sync import serve_clock
 from qi_load.generate.master_guard import guard_master
 from qi_load.generate.run_state import QiState
 from qi_load.generate.wire import (
@@ -61,6 +62,7 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
     events.worker_report.add_listener(on_worker_report)
     events.worker_connect.add_listener(on_worker_connect)
     runner.register_message(WORKER_LEFT_MESSAGE, on_worker_left)
+    serve_clock(qi, runner, gate)
     qi.greenlets.append(gevent.spawn(watch_workers, qi, runner))
 
 

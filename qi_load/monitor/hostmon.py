@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +94,11 @@ class ProcessSampler:
         include_children: bool = True,
         probe: HostProbe | None = None,
         cgroup_root: Path = Path("/"),
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock``: the time line of the samples' ``ts`` (a worker's: the master's)."""
         self.pid = pid
+        self.clock = clock
         self.role: Role = role
         self.host = host or socket.gethostname()
         self.include_children = include_children
@@ -107,7 +110,7 @@ class ProcessSampler:
         self.usable_cores = usable_cores(self.process, self.cpu_quota_cores, self.host_cores)
         self._times: dict[int, float] = {}
         self._reaped = 0.0
-        self._wall = self._mono = 0.0
+        self._wall = self._mono = self._ts = 0.0
         self._collect_cpu()
 
     def sample(self, reading: HostReading | None = None) -> HostSample:
@@ -148,7 +151,7 @@ class ProcessSampler:
         user += self._reaped_user
         system += self._reaped - self._reaped_user
         return HostSample(
-            ts=self._wall,
+            ts=self._ts,
             host=self.host,
             role=self.role,
             pid=self.pid,
@@ -197,7 +200,7 @@ class ProcessSampler:
         self._times = times
         self._reaped_user = root_times.children_user
         self._reaped = root_times.children_user + root_times.children_system
-        self._wall, self._mono = wall, mono
+        self._wall, self._mono, self._ts = wall, mono, self.clock()
         return live
 
     def _born_after(self, pid: int, wall: float) -> bool:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ClockOffset",
     "Counts",
     "LostWorker",
     "Manifest",
@@ -42,10 +43,27 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class ClockOffset(_Section):
+    """A worker's clock against the master's, measured NTP-style over Locust's channel."""
+
+    offset_ms: float = Field(
+        description="The master's clock minus the worker's: the worker's times in the run "
+        "directory have it added (they are on the master's time line)."
+    )
+    delay_ms: float = Field(
+        description="Round trip of the probe it comes from: the offset is right within half."
+    )
+    samples: int = Field(description="Probes answered among those it was chosen from.")
+    at: float | None = Field(default=None, description="Unix s the master got it.")
+
+
 class WorkerInfo(_Section):
     id: str = Field(description="The Locust worker id.")
     joined: float | None = Field(default=None, description="Unix s it joined the test.")
     lost_at: float | None = Field(default=None, description="Unix s it left mid-test, or null.")
+    clock: ClockOffset | None = Field(
+        default=None, description="Its last measured clock offset; null until measured."
+    )
 
 
 class LostWorker(_Section):
