@@ -188,10 +188,14 @@ class AgentUser(User):
         # Locust starts floor(spawn_rate) users in the same instant, once a second; without an
         # offset their requests would stay in lockstep for the whole run (see docs/locust.md).
         # Over at least that second, so users without think time spread too.
+        # Evenly spaced open-loop starts (`constant`) begin at a random point of the first gap.
         scenario = self.scenario
         if scenario is not None and scenario.arrival.mode == "closed":
             spread = max(_SPAWN_INTERVAL_S, scenario.think_time.sample(self.rng))
             gevent.sleep(self.rng.uniform(0.0, spread))
+        elif scenario is not None and scenario.arrival.process == "constant":
+            gap = scenario.arrival.gap_s(self.rng, self.qi.stage_now()[1])
+            gevent.sleep(self.rng.uniform(0.0, gap))
         self._next_sched = self.qi.clock.now()
 
     def on_stop(self) -> None:
