@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from gevent import GreenletExit
 from locust.env import Environment
 
 from qi_load.generate.chat import ChatResult
+from qi_load.generate.clock import RunClock
 from qi_load.generate.mcp_users import McpUser
 from qi_load.generate.options import LoadOptions
 from qi_load.generate.plan import PlannedStage
@@ -22,6 +24,7 @@ from qi_load.generate.users import (
     record_from_result,
     report_record,
 )
+from qi_load.scenario import Scenario
 
 
 class _Agent(AgentUser):
@@ -102,3 +105,42 @@ def test_a_served_wrong_answer_is_ok_with_a_failed_check() -> None:
         quality_ok=False,
     )
     assert (row.ok, row.error_kind, row.quality_ok, row.ts_sched) == (True, "none", False, 5.0)
+
+
+def test_a_users_wall_times_are_on_the_master_time_line(run: tuple[Environment, QiState]) -> None:
+    env, qi = run
+    qi.clock = RunClock(offset_s=100.0)  # a worker whose clock is 100 s behind the master's
+    user = _Agent(env)
+    try:
+        assert user._next_sched == pytest.approx(time.time() + 100.0, abs=1.0)
+        with (
+            pytest.raises(GreenletExit),
+            cancellation_recorded(qi, user_id=1, query_type="simple", name="simple"),
+        ):
+            raise GreenletExit
+        (row,) = qi.buffer.drain()
+        assert row.ts_start == pytest.approx(time.time() + 100.0, abs=1.0)
+    finally:
+        user.on_stop()
+
+
+def test_evenly_spaced_open_loop_users_start_at_random_points_of_their_gap(
+    run: tuple[Environment, QiState],
+) -> None:
+    env, qi = run
+    qi.scenario = Scenario.model_validate(
+        {
+            "name": "open",
+            "stages": [{"name": "one", "users": 1, "hold_s": 5}],
+            "arrival": {"mode": "open", "rate": 20, "process": "constant"},
+        }
+    )
+    offsets = []
+    for _ in range(5):
+        user = _Agent(env)
+        started = time.time()
+        user.on_start()  # one user of 20 requests/s: a gap of 0.05 s
+        offsets.append(user._next_sched - started)
+        user.on_stop()
+    assert all(0.0 <= offset < 0.05 + 0.03 for offset in offsets), offsets
+    assert max(offsets) > 0.005, offsets  # not all at once (all five below: p = 1e-5)
