@@ -1,5 +1,6 @@
 """A worker's side of the run: the scenario and qi-load's options come from the master, records
-ride on its stats reports, and a signal makes it stop its users and say why it leaves.
+ride on its stats reports, its clock keeps to the master's (``clock_sync``), and a signal
+makes it stop its users and say why it leaves.
 
 The master resolves the scenario and parses the options once: the scenario (with its plan)
 arrives in ``qi_plan``, and Locust's ``spawn`` message carries the master's parsed options,

@@ -1,5 +1,6 @@
-"""The master's view of its workers: their records in, the plan out to late joiners, and
-run.json's record of who joined and who was lost (a signal, or no heartbeat)."""
+"""The master's view of its workers: their records in, the plan out to late joiners, their
+clock probes answered, and run.json's record of who joined, who was lost (a signal, or no
+heartbeat) and each one's clock offset."""
 
 from __future__ import annotations
 
