@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ClockEstimate", "ClockSample", "estimate_offset"]
+__all__ = ["ClockEstimate", "ClockSample", "disagree", "estimate_offset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +69,10 @@ def estimate_offset(samples: Iterable[ClockSample]) -> ClockEstimate | None:
         return None
     best = min(usable, key=lambda s: s.delay_s)
     return ClockEstimate(offset_s=best.offset_s, delay_s=best.delay_s, samples=len(usable))
+
+
+def disagree(a: ClockEstimate, b: ClockEstimate, slack_s: float) -> bool:
+    """Whether ``a`` and ``b`` cannot both be right: their offsets differ by more than their
+    error bounds (half of each round trip) plus ``slack_s`` (drift between the two): a clock
+    was stepped in between."""
+    return abs(a.offset_s - b.offset_s) > (a.delay_s + b.delay_s) / 2.0 + slack_s

@@ -3,8 +3,10 @@
 A worker probes the master's clock NTP-style (``clock_estimate``): rounds of
 ``PINGS_PER_ROUND`` ping/pongs, one at a time, as soon as it has connected and every
 ``RESYNC_INTERVAL_S`` after. The lowest-delay sample of the last ``ROUNDS_KEPT`` rounds sets
-the offset its ``RunClock`` applies, from the first answer on. After each round the worker
-reports its offset to the master, which keeps it per worker for run.json (``workers[].clock``).
+the offset its ``RunClock`` applies, from the first answer on; a round that disagrees with
+the kept samples beyond both error bounds means a clock was stepped, and only it is kept.
+After each round the worker reports its offset to the master, which keeps it per worker for
+run.json (``workers[].clock``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from locust.env import Environment
 from locust.exception import RPCError
 from locust.runners import MasterRunner, WorkerRunner
 
-from qi_load.generate.clock_estimate import ClockSample, estimate_offset
+from qi_load.generate.clock_estimate import ClockSample, disagree, estimate_offset
 from qi_load.generate.run_state import QiState
 from qi_load.generate.wire import (
     CLOCK_OFFSET_MESSAGE,
@@ -56,6 +58,9 @@ RESYNC_INTERVAL_S: Final = 10.0
 ROUNDS_KEPT: Final = 3
 """The estimate chooses from the samples of this many latest rounds: a round measured while
 either process was busy does not replace a better recent one."""
+STEP_SLACK_S: Final = 0.005
+"""Drift allowed between rounds before a round that disagrees with the kept samples (beyond
+both error bounds) is taken for a stepped clock: the older samples are dropped."""
 
 
 def sync_worker_clock(qi: QiState, runner: WorkerRunner) -> None:
@@ -78,20 +83,34 @@ def _sync_loop(
     window: deque[ClockSample] = deque(maxlen=PINGS_PER_ROUND * ROUNDS_KEPT)
     seq = 0
     while True:
+        fresh: list[ClockSample] = []
         for _ in range(PINGS_PER_ROUND):
             seq += 1
             sample = _probe(qi, runner, pongs, seq)
             if sample is not None:
+                fresh.append(sample)
                 window.append(sample)
-                estimate = estimate_offset(window)
-                if estimate is not None:
-                    qi.clock.adopt(estimate)
+                _adopt(qi, window)
             gevent.sleep(PING_GAP_S)
+        kept, latest = estimate_offset(window), estimate_offset(fresh)
+        if kept is not None and latest is not None and disagree(kept, latest, STEP_SLACK_S):
+            logger.info(
+                "clock: offset moved by %.3f s: measuring afresh", latest.offset_s - kept.offset_s
+            )
+            window.clear()
+            window.extend(fresh)
+            _adopt(qi, window)
         if qi.clock.estimate is None:
             logger.warning("clock: the master answered no clock probe; offset unknown")
         else:
             _send(runner, CLOCK_OFFSET_MESSAGE, dict(report_to_wire(qi.clock.estimate)))
         gevent.sleep(RESYNC_INTERVAL_S)
+
+
+def _adopt(qi: QiState, window: deque[ClockSample]) -> None:
+    estimate = estimate_offset(window)
+    if estimate is not None:
+        qi.clock.adopt(estimate)
 
 
 def _probe(

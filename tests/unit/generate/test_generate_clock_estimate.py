@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from qi_load.generate.clock_estimate import ClockEstimate, ClockSample, estimate_offset
+from qi_load.generate.clock_estimate import ClockEstimate, ClockSample, disagree, estimate_offset
 
 
 def _exchange(
@@ -60,3 +60,11 @@ def test_exchanges_a_stepped_clock_spoiled_are_not_used() -> None:
     assert estimate.offset_s == pytest.approx(1.0)
     assert estimate_offset([negative_trip, not_a_time]) is None
     assert estimate_offset([]) is None
+
+
+def test_estimates_disagree_only_beyond_both_error_bounds_and_the_drift() -> None:
+    kept = ClockEstimate(offset_s=-2.000, delay_s=0.002, samples=24)
+    assert not disagree(kept, ClockEstimate(offset_s=-2.004, delay_s=0.004, samples=8), 0.002)
+    assert not disagree(kept, ClockEstimate(offset_s=-1.990, delay_s=0.020, samples=8), 0.0)
+    stepped = ClockEstimate(offset_s=-1.500, delay_s=0.002, samples=8)  # stepped by 0.5 s
+    assert disagree(kept, stepped, 0.005) and disagree(stepped, kept, 0.005)

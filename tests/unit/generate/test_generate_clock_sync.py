@@ -10,6 +10,7 @@ import gevent
 import pytest
 from fake_locust import FakeMaster, FakeWorker, fake_state
 
+from qi_load.generate import clock_sync
 from qi_load.generate.clock import RunClock
 from qi_load.generate.clock_sync import PINGS_PER_ROUND, note_clock, serve_clock, sync_worker_clock
 from qi_load.generate.run_state import QiState
@@ -113,3 +114,24 @@ def test_the_first_offset_of_a_worker_in_a_test_reaches_run_json(tmp_path: Path)
         8,
     )
     assert set(qi.worker_clocks) == {"w1", "w2"}
+
+
+def test_a_stepped_worker_clock_is_measured_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clock_sync, "RESYNC_INTERVAL_S", 0.05)
+    qi_master, qi_worker, _gate = _cluster(2.0)
+    assert isinstance(qi_worker.environment.runner, FakeWorker)
+    sync_worker_clock(qi_worker, qi_worker.environment.runner)
+    try:
+        assert qi_worker.clock.synced.wait(2.0)
+        gevent.sleep(0.6)  # a round's samples in the window
+        qi_worker.clock.skew_s = 1.5  # NTP stepped the worker's clock back by half a second
+        deadline = time.monotonic() + 5.0
+        while qi_master.worker_clocks.get("w1", {}).get("offset_ms") != pytest.approx(
+            -1500, abs=20
+        ):
+            assert time.monotonic() < deadline, qi_master.worker_clocks
+            gevent.sleep(0.05)
+    finally:
+        for greenlet in qi_worker.greenlets:
+            greenlet.kill()
+    assert qi_worker.clock.now() == pytest.approx(time.time(), abs=0.02)
