@@ -413,6 +413,18 @@ class Scenario(_Model):
         description="SLOs per query type; given fields replace the defaults one by one.",
     )
     targets: Targets = Field(default_factory=Targets, description="The baseline matrix.")
+    required_users: int | None = Field(
+        default=None,
+        ge=1,
+        description="Users the service must carry: the SLO verdict is judged at the lowest "
+        "stage with at least this many (default: every stage must hold its SLOs).",
+    )
+    required_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Requests per second the service must carry: the SLO verdict is judged at "
+        "the lowest stage whose throughput reached it (instead of required_users).",
+    )
     alerts: list[AlertRule] = Field(
         default_factory=lambda: list(DEFAULT_RULES),
         description="Alert rules evaluated live (the list replaces the defaults).",
@@ -470,6 +482,8 @@ class Scenario(_Model):
                     f"lasts {lasts:g} s after time_scale {self.time_scale:g}; a stage must "
                     f"last at least {MIN_STAGE_S:g} s (Locust changes users once per second)",
                 )
+        if self.required_users is not None and self.required_rate is not None:
+            raise FieldError(("required_rate",), "give required_users or required_rate, not both")
         if self.arrival.rate is not None and self.arrival.rate > self.limits.max_rate:
             raise FieldError(
                 ("arrival", "rate"),

@@ -6,6 +6,7 @@ from typing import Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from qi_load.vocabulary import RECORD_QUERY_TYPES
 from qi_load.yamlconf import FieldError
 
 __all__ = ["GRADES", "TOOLCHAIN_TARGETS", "Grade", "TargetLevels", "Targets"]
@@ -81,7 +82,7 @@ class Targets(_Model):
         50, 75, 100, "Baseline resident memory of the agent at the lowest stage, MB."
     )
     p95_s: TargetLevels = _levels(
-        1.0, 1.5, 2.0, "E2E p95 of a typical query at the reference stage, seconds."
+        1.0, 1.5, 2.0, "E2E p95 of a typical query (p95_query_type) at the reference stage, s."
     )
     throughput_rps: TargetLevels = _levels(
         25, 15, 10, "Highest throughput of a valid stage, successful requests per second."
@@ -89,7 +90,18 @@ class Targets(_Model):
     reference_users: int = Field(
         default=10,
         ge=1,
-        description="p95 is graded at the valid stage with the most users up to this count.",
+        description="p95 is graded at the stage of the scenario's required load, else at the "
+        "valid stage with the most users up to this count.",
+    )
+    p95_query_type: str = Field(
+        default="simple",
+        description="The typical query whose E2E p95 is graded (a long reasoning answer takes "
+        "seconds by design and would fail a 2 s target at any load).",
+    )
+    gate: bool = Field(
+        default=False,
+        description="A target graded fail fails the verdict and --check. The methodology's "
+        "defaults only inform; a --targets file turns this on unless it says otherwise.",
     )
 
     @staticmethod
@@ -98,6 +110,12 @@ class Targets(_Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
+        if self.p95_query_type not in RECORD_QUERY_TYPES:
+            raise FieldError(
+                ("p95_query_type",),
+                f"unknown query type {self.p95_query_type!r}; expected one of "
+                + ", ".join(RECORD_QUERY_TYPES),
+            )
         for name in ("startup_ms", "memory_mb", "p95_s", "throughput_rps"):
             levels: TargetLevels = getattr(self, name)
             levels.check_order(name, higher_is_better=self.higher_is_better(name))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, TypedDict
+from typing import Any, Final, Literal, NamedTuple, TypedDict
 
 from qi_load.analyze.cpu import usable_share
+from qi_load.analyze.ladder import insufficient_note, ladder, sufficient
 from qi_load.analyze.stages import SloCheck, StageStats, slo_failure
 from qi_load.monitor.saturation import DEFAULT_THRESHOLD_PCT
 from qi_load.units import MB
@@ -18,6 +19,7 @@ __all__ = [
     "CurvePoint",
     "Degradation",
     "DegradationSettings",
+    "Finding",
     "Knee",
     "Limit",
     "Saturation",
@@ -74,16 +76,22 @@ class CurvePoint(TypedDict):
     target_cpu_mean: float | None
 
 
+Finding = Literal["found", "none", "insufficient_data"]
+"""A knee or limit named; none there (the detail says why); or too few requests to tell."""
+
+
 class Knee(TypedDict):
     stage: str | None
     users: int | None
     criterion: str | None
+    status: Finding
     detail: str
 
 
 class Limit(TypedDict):
     users: int | None
     stage: str | None
+    status: Finding
     detail: str
 
 
@@ -235,20 +243,20 @@ def _points(stages: Sequence[StageStats], per_user: float | None) -> list[CurveP
     return points
 
 
-def _ladder(stages: Sequence[StageStats]) -> list[StageStats]:
-    """Valid stages with data, by users; repeated user counts (a ramp down) keep the first."""
-    seen: set[int] = set()
-    out = []
-    for s in sorted(stages, key=lambda s: s["users"]):
-        if s["invalid"] is None and s["overall"]["n"] > 0 and s["users"] not in seen:
-            seen.add(s["users"])
-            out.append(s)
-    return out
-
-
-def _knee(ladder: Sequence[StageStats], settings: DegradationSettings) -> Knee:
+def _knee(full: Sequence[StageStats], settings: DegradationSettings) -> Knee:
+    ladder = [s for s in full if sufficient(s)]
+    thin = insufficient_note(full)
     if len(ladder) < 2:
-        return Knee(stage=None, users=None, criterion=None, detail="fewer than two valid stages")
+        if thin:
+            return Knee(
+                stage=None, users=None, criterion=None, status="insufficient_data",
+                detail=f"insufficient data: {thin}; a knee needs two stages that have enough",
+            )  # fmt: skip
+        return Knee(
+            stage=None, users=None, criterion=None, status="none",
+            detail="fewer than two valid stages",
+        )  # fmt: skip
+    note = f" ({thin}: left out)" if thin else ""
     base = ladder[0]
     per_user = base["overall"]["throughput_rps"] / max(base["users"], 1)
     if per_user <= 0:
@@ -257,6 +265,7 @@ def _knee(ladder: Sequence[StageStats], settings: DegradationSettings) -> Knee:
             stage=None,
             users=None,
             criterion=None,
+            status="none",
             detail=f"no request completed at the lowest stage ({base['name']}, "
             f"{base['users']} users): scaling cannot be judged",
         )
@@ -269,10 +278,11 @@ def _knee(ladder: Sequence[StageStats], settings: DegradationSettings) -> Knee:
                 stage=cur["name"],
                 users=cur["users"],
                 criterion="throughput",
+                status="found",
                 detail=(
                     f"{prev['users']}→{cur['users']} users added {gain:.2f} req/s, "
                     f"{gain / ideal_gain:.0%} of the ideal {ideal_gain:.2f} req/s "
-                    f"(threshold {settings.gain_threshold:.0%})"
+                    f"(threshold {settings.gain_threshold:.0%})" + note
                 ),
             )
         p95 = cur["overall"]["e2e_ms"]["p95"]
@@ -281,16 +291,18 @@ def _knee(ladder: Sequence[StageStats], settings: DegradationSettings) -> Knee:
                 stage=cur["name"],
                 users=cur["users"],
                 criterion="latency",
+                status="found",
                 detail=(
                     f"E2E p95 {p95:.0f} ms is {p95 / base_p95:.1f}x the {base['users']}-user "
-                    f"baseline {base_p95:.0f} ms (threshold {settings.latency_factor:g}x)"
+                    f"baseline {base_p95:.0f} ms (threshold {settings.latency_factor:g}x)" + note
                 ),
             )
     return Knee(
         stage=None,
         users=None,
         criterion=None,
-        detail=f"throughput kept scaling up to {ladder[-1]['users']} users",
+        status="none",
+        detail=f"throughput kept scaling up to {ladder[-1]['users']} users" + note,
     )
 
 
@@ -313,8 +325,15 @@ def _load_independent(ladder: Sequence[StageStats]) -> dict[tuple[str, str], str
     }
 
 
-def _limit(ladder: Sequence[StageStats]) -> Limit:
-    """The most users before the first stage that breaks a load-dependent SLO."""
+def _limit(full: Sequence[StageStats]) -> Limit:
+    """The most users before the first stage that breaks a load-dependent SLO, over the
+    stages with enough requests."""
+    ladder = [s for s in full if sufficient(s)]
+    thin = insufficient_note(full)
+    if not ladder and thin:
+        return Limit(
+            users=None, stage=None, status="insufficient_data", detail=f"insufficient data: {thin}"
+        )
     ignored = _load_independent(ladder)
     note = (
         "; not counted (load-independent, still failing the verdict): "
@@ -322,6 +341,8 @@ def _limit(ladder: Sequence[StageStats]) -> Limit:
         if ignored
         else ""
     )
+    if thin:
+        note += f"; {thin}"
     verdicts: list[tuple[StageStats, list[SloCheck]]] = []
     for s in ladder:
         checks = [
@@ -333,7 +354,7 @@ def _limit(ladder: Sequence[StageStats]) -> Limit:
             verdicts.append((s, [c for c in checks if not c["ok"]]))
     if not verdicts:
         what = "no load-dependent SLO measured" if ignored else "no SLOs in the scenario"
-        return Limit(users=None, stage=None, detail=what + note)
+        return Limit(users=None, stage=None, status="none", detail=what + note)
     every = "every load-dependent SLO" if ignored else "every SLO"
     best: StageStats | None = None
     for s, failed in verdicts:
@@ -346,6 +367,7 @@ def _limit(ladder: Sequence[StageStats]) -> Limit:
             return Limit(
                 users=best["users"] if best else None,
                 stage=best["name"] if best else None,
+                status="found" if best else "none",
                 detail=f"{head}; at {s['users']} users: "
                 + "; ".join(slo_failure(c) for c in failed[:4])
                 + note,
@@ -355,6 +377,7 @@ def _limit(ladder: Sequence[StageStats]) -> Limit:
     return Limit(
         users=best["users"],
         stage=best["name"],
+        status="found",
         detail=f"{every} holds at every stage up to {best['users']} users (the most tested)" + note,
     )
 
@@ -465,15 +488,15 @@ def degradation(
 ) -> Degradation:
     """The degradation verdicts of a ladder (invalid stages are shown but not concluded from)."""
     settings = settings or DegradationSettings()
-    ladder = _ladder(stages)
-    per_user = (
-        ladder[0]["overall"]["throughput_rps"] / max(ladder[0]["users"], 1) if ladder else None
-    )
+    full = ladder(stages)
+    # The ideal line starts at the lowest stage with enough requests to measure its rate.
+    base = next((s for s in full if sufficient(s)), full[0] if full else None)
+    per_user = base["overall"]["throughput_rps"] / max(base["users"], 1) if base else None
     return Degradation(
-        baseline_stage=ladder[0]["name"] if ladder else None,
+        baseline_stage=base["name"] if base else None,
         per_user_rps=per_user,
         points=_points(sorted(stages, key=lambda s: (s["users"], s["index"])), per_user),
-        knee=_knee(ladder, settings),
-        scalability_limit=_limit(ladder),
-        first_saturated=_saturation(stages, ladder, environment or {}, settings),
+        knee=_knee(full, settings),
+        scalability_limit=_limit(full),
+        first_saturated=_saturation(stages, full, environment or {}, settings),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -14,19 +14,26 @@ from qi_load.analyze.cpu import other_cores
 from qi_load.analyze.load import RunData
 from qi_load.metrics.percentile import Percentiles, percentiles
 from qi_load.metrics.rates import failed, good, per_second, within
-from qi_load.metrics.window import MIN_WINDOW_REQUESTS, ends_in, window_start
+from qi_load.metrics.window import (
+    MIN_TYPE_REQUESTS,
+    MIN_WINDOW_REQUESTS,
+    ends_in,
+    window_start,
+)
 from qi_load.record.schema import StageMarkDict
 from qi_load.scenario import Slo
 from qi_load.units import MB
 from qi_load.vocabulary import WARMUP_STAGE
 
 __all__ = [
+    "MIN_TYPE_REQUESTS",
     "MIN_WINDOW_REQUESTS",
     "PHASES",
     "HostCpu",
     "QueryStats",
     "RoleStats",
     "SloCheck",
+    "SloStatus",
     "StageStats",
     "Window",
     "analyze_stages",
@@ -47,14 +54,22 @@ _AT_LEAST: Final = frozenset({"quality_rate_min"})
 """SLO metrics that are lower bounds (the rest are upper bounds)."""
 
 
+SloStatus = Literal["pass", "fail", "no_data", "insufficient_data"]
+
+
 class SloCheck(TypedDict):
-    """One SLO of one query type: ``value`` against ``limit`` (``ok`` is None without data)."""
+    """One SLO of one query type in one window: ``value`` (over ``n`` values) against
+    ``limit``; ``ok`` is None without data or with fewer than ``MIN_TYPE_REQUESTS``."""
 
     query_type: str
     metric: str
     limit: float
     value: float | None
+    n: int
     ok: bool | None
+    status: SloStatus
+    stage: str | None
+    """The stage whose window it judged; None for the pooled valid windows."""
 
 
 class QueryStats(TypedDict):
@@ -197,10 +212,14 @@ def slo_for(slos: Mapping[str, Any], query_type: str) -> dict[str, float]:
 
 
 def slo_failure(check: SloCheck) -> str:
-    """One failed SLO in words, e.g. ``simple quality_rate_min 0 < 0.9``."""
+    """One failed SLO in words, e.g. ``simple quality_rate_min 0 < 0.9 (n=12, at light)``."""
     sign = "<" if check["metric"] in _AT_LEAST else ">"
     value = "-" if check["value"] is None else f"{check['value']:.4g}"
-    return f"{check['query_type']} {check['metric']} {value} {sign} {check['limit']:.4g}"
+    where = [f"n={check['n']}"] if "n" in check else []
+    if check.get("stage"):
+        where.append(f"at {check['stage']}")
+    suffix = f" ({', '.join(where)})" if where else ""
+    return f"{check['query_type']} {check['metric']} {value} {sign} {check['limit']:.4g}{suffix}"
 
 
 def query_stats(
@@ -282,18 +301,32 @@ def _slo_checks(stats: QueryStats, slos: Mapping[str, Any], query_type: str) -> 
     for metric, limit in slo_for(slos, query_type).items():
         if metric == "error_rate":
             value: float | None = stats["error_rate"] if stats["n"] else None
+            n = stats["n"]
         elif metric == "quality_rate_min":
-            value = stats["quality_rate"]
+            value, n = stats["quality_rate"], stats["quality_checked"]
         else:
-            value = stats["ttft_ms" if metric.startswith("ttft") else "e2e_ms"]["p95"]
+            p = stats["ttft_ms" if metric.startswith("ttft") else "e2e_ms"]
+            value, n = p["p95"], p["n"]
         holds = value is None or (value >= limit if metric in _AT_LEAST else value <= limit)
+        status: SloStatus = (
+            "no_data"
+            if value is None
+            else "insufficient_data"
+            if n < MIN_TYPE_REQUESTS
+            else "pass"
+            if holds
+            else "fail"
+        )
         checks.append(
             SloCheck(
                 query_type=query_type,
                 metric=metric,
                 limit=limit,
                 value=value,
-                ok=None if value is None else holds,
+                n=n,
+                ok=None if status in ("no_data", "insufficient_data") else holds,
+                status=status,
+                stage=None,
             )
         )
     return checks
@@ -395,6 +428,9 @@ def analyze_stages(run: RunData) -> list[StageStats]:
             str(qt): query_stats(part, w.seconds, slos, open_loop=open_loop, query_type=str(qt))
             for qt, part in frame.groupby("query_type", observed=True)
         }
+        for q in per_type.values():
+            for check in q["slo_checks"]:
+                check["stage"] = w.name
         overall = query_stats(frame, w.seconds, slos, open_loop=open_loop)
         overall["slo_checks"] = [c for s in per_type.values() for c in s["slo_checks"]]
         verdicts = [c["ok"] for c in overall["slo_checks"] if c["ok"] is not None]

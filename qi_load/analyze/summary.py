@@ -11,6 +11,7 @@ import pandas as pd
 
 from qi_load import __version__
 from qi_load.analyze.alert_replay import AlertFinding, evaluate_alerts
+from qi_load.analyze.capacity import Capacity, Requirement, capacity, requirement
 from qi_load.analyze.compare import CompareSettings, Comparison, compare_runs
 from qi_load.analyze.degradation import Degradation, DegradationSettings, degradation
 from qi_load.analyze.leaks import LeakFit, LeakSettings, leak_fits
@@ -113,6 +114,8 @@ class Summary(TypedDict):
     overall: QueryStats
     per_type: dict[str, QueryStats]
     slo_checks: list[SloCheck]
+    capacity: Capacity
+    requirement: Requirement
     quality: QualityInfo
     stages: list[StageStats]
     degradation: Degradation
@@ -211,17 +214,22 @@ def _locust(run: RunData) -> LocustView | None:
 
 
 def _check(
-    slo_checks: list[SloCheck],
+    req: Requirement,
     targets: list[TargetResult],
+    gate: bool,
     alerts: list[AlertFinding],
     comparison: Comparison | None,
 ) -> CheckResult:
-    failures = [f"SLO {slo_failure(c)}" for c in slo_checks if c["ok"] is False]
+    failures = [f"SLO {slo_failure(c)}" for c in req["slo_checks"] if c["ok"] is False]
+    if req["status"] == "not_reached" or (
+        req["status"] == "insufficient_data" and req["kind"] is not None
+    ):
+        failures.append(req["detail"])
     failures += [
         f"target {t['metric']}: {t['value']:.4g} {t['unit']} is worse than the minimum "
         f"{t['minimum']:g} {t['unit']}"
         for t in targets
-        if t["grade"] == "fail" and t["value"] is not None
+        if gate and t["grade"] == "fail" and t["value"] is not None
     ]
     failures += [f"critical alert: {a['message']}" for a in alerts if a["severity"] == "critical"]
     if comparison is not None:
@@ -275,9 +283,13 @@ def analyze_run(
         )
     overall, per_type = pooled_stats(run)
     deg = degradation(stages, run.manifest.environment or {}, settings.degradation)
+    cap = capacity(stages)
+    req = requirement(stages, run.scenario)
+    if req["status"] == "insufficient_data" and req["kind"] is None:
+        warnings.append(f"SLOs not judged: {req['detail']}")
     leaks = leak_fits(run, settings.leaks)
     alerts = evaluate_alerts(run)
-    graded = grade_targets(targets, stages, run.manifest.startup_ms)
+    graded = grade_targets(targets, stages, run.manifest.startup_ms, req["stage"])
     comparison = compare_runs(baseline, run, settings.compare) if baseline is not None else None
     recs = recommend(
         targets=graded, degradation=deg, leaks=leaks, alerts=alerts, stages=stages, overall=overall
@@ -289,7 +301,9 @@ def analyze_run(
         warnings=warnings,
         overall=overall,
         per_type=per_type,
-        slo_checks=overall["slo_checks"],
+        slo_checks=req["slo_checks"],
+        capacity=cap,
+        requirement=req,
         quality=_quality(run.manifest.quality),
         stages=stages,
         degradation=deg,
@@ -297,7 +311,7 @@ def analyze_run(
         alerts=alerts,
         targets=graded,
         recommendations=recs,
-        check=_check(overall["slo_checks"], graded, alerts, comparison),
+        check=_check(req, graded, targets.gate, alerts, comparison),
         comparison=comparison,
         locust=_locust(run),
         traces=run_traces(run),

@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 
 from pydantic import ValidationError
 
-from qi_load.analyze.stages import StageStats
+from qi_load.analyze.stages import MIN_TYPE_REQUESTS, StageStats
 from qi_load.errors import QiLoadError
 from qi_load.targets import Grade, TargetLevels, Targets
 from qi_load.vocabulary import TARGET_ROLES
@@ -56,8 +56,9 @@ def _merge(base: Targets, data: Any, where: str) -> Targets:
 
 
 def load_targets(path: Path | str, base: Targets | None = None) -> Targets:
-    """``base`` (default: the methodology's) overridden by a YAML or JSON file."""
-    start = base or Targets()
+    """``base`` (default: the methodology's) overridden by a YAML or JSON file; the file's
+    targets gate the verdict unless it sets ``gate: false``."""
+    start = (base or Targets()).model_copy(update={"gate": True})
     return load_model(path, Targets, what="targets", prepare=lambda data: _merged(start, data))
 
 
@@ -87,11 +88,28 @@ def _result(
     )
 
 
+def _p95(config: Targets, ref: StageStats) -> tuple[float | None, str]:
+    """E2E p95 of the typical query type at ``ref`` (seconds) and its basis."""
+    qt = config.p95_query_type
+    where = f"at {ref['name']} ({ref['users']} users)"
+    q = ref["per_type"].get(qt)
+    p = q["e2e_ms"] if q else None
+    if p is None or p["p95"] is None:
+        return None, f"no successful {qt} request {where}"
+    if p["n"] < MIN_TYPE_REQUESTS:
+        return None, f"insufficient data: {p['n']} {qt} requests {where}"
+    return p["p95"] / 1000.0, f"E2E p95 of {qt} {where} (n={p['n']})"
+
+
 def grade_targets(
-    config: Targets, stages: Sequence[StageStats], startup_ms: float | None
+    config: Targets,
+    stages: Sequence[StageStats],
+    startup_ms: float | None,
+    reference_stage: str | None = None,
 ) -> list[TargetResult]:
     """Grade what the run measured (``startup_ms``: run.json's); what it did not measure is
-    ``not_measured``."""
+    ``not_measured``. The p95 is graded at ``reference_stage`` (the required load's) when
+    given and valid, else at the valid stage with the most users up to ``reference_users``."""
     valid = sorted(
         (s for s in stages if s["invalid"] is None and s["overall"]["n"] > 0),
         key=lambda s: s["users"],
@@ -107,14 +125,15 @@ def grade_targets(
                 f"mean {roles[0]} RSS at the lowest stage ({s['name']}, {s['users']} users)"
             )
             break
-    reference = [s for s in valid if s["users"] <= config.reference_users] or valid[:1]
+    reference = (
+        [s for s in valid if s["name"] == reference_stage]
+        or [s for s in valid if s["users"] <= config.reference_users]
+        or valid[:1]
+    )
     p95: float | None = None
     p95_basis = "no valid stage with requests"
     if reference:
-        ref = reference[-1]
-        value = ref["overall"]["e2e_ms"]["p95"]
-        p95 = value / 1000.0 if value is not None else None
-        p95_basis = f"E2E p95 of all query types at {ref['name']} ({ref['users']} users)"
+        p95, p95_basis = _p95(config, reference[-1])
     best = max(valid, key=lambda s: s["overall"]["throughput_rps"], default=None)
     return [
         _result(

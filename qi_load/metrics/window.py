@@ -8,11 +8,15 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MIN_WINDOW_REQUESTS", "ends_in", "request_end", "window_start"]
+__all__ = ["MIN_TYPE_REQUESTS", "MIN_WINDOW_REQUESTS", "ends_in", "request_end", "window_start"]
 
 MIN_WINDOW_REQUESTS: Final = 20
 """Fewer requests ending in a stage's steady-state window and its figures are flagged (a p95
-of fewer than 20 values is its largest or second-largest value)."""
+of fewer than 20 values is its largest or second-largest value). Below it a stage is
+"insufficient data" for the knee, the limit and the capacity: it is left out of them."""
+MIN_TYPE_REQUESTS: Final = 5
+"""Fewer values of one query type in a window and its SLO checks there read "insufficient
+data" instead of pass or fail (a p95 of 4 values is their maximum)."""
 
 
 def window_start(ramp_end: float, end: float, settle_s: float) -> float:
