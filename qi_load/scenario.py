@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from qi_load.errors import ConfigError
-from qi_load.monitor.alert_rules import DEFAULT_RULES, AlertRule
+from qi_load.monitor.alert_rules import DEFAULT_RULES, AlertRule, with_slo_thresholds
 from qi_load.targets import Targets
 from qi_load.vocabulary import MIX_KEYS, QUERY_TYPES, WARMUP_STAGE
 from qi_load.yamlconf import (
@@ -482,6 +482,8 @@ class Scenario(_Model):
                     f"lasts {lasts:g} s after time_scale {self.time_scale:g}; a stage must "
                     f"last at least {MIN_STAGE_S:g} s (Locust changes users once per second)",
                 )
+        slos = {k: v.model_dump() for k, v in self.slos.items()}
+        self.alerts = with_slo_thresholds(self.alerts, slos)
         if self.required_users is not None and self.required_rate is not None:
             raise FieldError(("required_rate",), "give required_users or required_rate, not both")
         if self.arrival.rate is not None and self.arrival.rate > self.limits.max_rate:
@@ -531,7 +533,10 @@ class Scenario(_Model):
                     s.model_copy(update={"ramp_s": s.ramp_s * k, "hold_s": s.hold_s * k})
                     for s in self.stages
                 ],
-                "alerts": [a.model_copy(update={"for_s": a.for_s * k}) for a in self.alerts],
+                "alerts": [
+                    a.model_copy(update={"for_s": a.for_s * k, "keep_s": a.keep_s * k})
+                    for a in self.alerts
+                ],
             }
         )
 

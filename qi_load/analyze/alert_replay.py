@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from qi_load.analyze.load import RunData
 from qi_load.metrics.percentile import percentile
-from qi_load.monitor.alert_rules import AlertRule, parse_rules
+from qi_load.monitor.alert_rules import AlertRule, parse_rules, with_slo_thresholds
 from qi_load.units import MB
 
 __all__ = ["AlertFinding", "evaluate_alerts", "rules_for"]
@@ -42,11 +42,14 @@ class AlertFinding(TypedDict):
 
 
 def rules_for(run: RunData) -> list[AlertRule]:
-    """The scenario's alert rules (a list, or ``{"rules": [...]}``), else the methodology's."""
+    """The scenario's alert rules (a list, or ``{"rules": [...]}``), else the methodology's,
+    with ``threshold: slo`` read from the scenario's SLOs."""
     raw = run.scenario.get("alerts")
     if isinstance(raw, Mapping):
         raw = raw.get("rules")
-    return parse_rules(raw if isinstance(raw, list) and raw else None)
+    rules = parse_rules(raw if isinstance(raw, list) and raw else None)
+    slos = run.scenario.get("slos")
+    return with_slo_thresholds(rules, slos if isinstance(slos, Mapping) else None)
 
 
 def _series(
@@ -113,14 +116,19 @@ def _values(
 def _fired(
     rule: AlertRule, key: str, nows: FloatArray, values: FloatArray
 ) -> Iterator[AlertFinding]:
+    threshold = rule.threshold_for(key)
+    if threshold is None:
+        return
     since: float | None = None
+    clear: float | None = None
     current: AlertFinding | None = None
     for now, value in zip(nows.tolist(), values.tolist(), strict=True):
-        holds = value == value and rule.holds(value)  # NaN never holds
+        holds = value == value and rule.holds(value, key)  # NaN never holds
         if holds:
+            clear = None
             since = now if since is None else since
             if current is None and now - since >= rule.for_s:
-                current = _finding(rule, key, now, value)
+                current = _finding(rule, key, threshold, now, value)
             elif current is not None:
                 worse = (
                     value > current["worst"] if rule.op in (">", ">=") else value < current["worst"]
@@ -129,6 +137,10 @@ def _fired(
             continue
         since = None
         if current is not None:
+            clear = now if clear is None else clear
+            if now - clear < rule.keep_s:
+                continue
+            clear = None
             current["resolved_at"] = now
             yield _finish(current)
             current = None
@@ -136,14 +148,14 @@ def _fired(
         yield _finish(current)
 
 
-def _finding(rule: AlertRule, key: str, now: float, value: float) -> AlertFinding:
+def _finding(rule: AlertRule, key: str, threshold: float, now: float, value: float) -> AlertFinding:
     return AlertFinding(
         rule=rule.name,
         severity=rule.severity,
         metric=rule.metric,
         key=key,
         op=rule.op,
-        threshold=rule.threshold,
+        threshold=threshold,
         fired_at=now,
         resolved_at=None,
         worst=value,

@@ -6,12 +6,12 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import ArrayLike
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qi_load.errors import QiLoadError
 from qi_load.metrics.percentile import percentile
@@ -28,6 +28,7 @@ __all__ = [
     "metric_value",
     "parse_rules",
     "points_from_samples",
+    "with_slo_thresholds",
 ]
 
 Point = tuple[float, float]
@@ -46,11 +47,14 @@ METRICS: Final[dict[str, tuple[str, float]]] = {
 }
 _MIN_POINTS: Final = 5
 """A percentile, rate or slope over fewer points is noise, not an alert."""
+_SLO_METRICS: Final = frozenset({"e2e_p95_ms", "ttft_p95_ms", "error_rate"})
+"""Alert metrics that are also SLO fields of a query type: ``threshold: slo`` reads them."""
 
 
 class AlertRule(BaseModel):
     """One alert: ``metric`` over the last ``window_s`` compared with ``threshold``; fires
-    once the comparison has held for ``for_s`` seconds (Prometheus' ``for:``).
+    once the comparison has held for ``for_s`` seconds (Prometheus' ``for:``) and resolves
+    once it has stopped holding for ``keep_s`` (Prometheus' ``keep_firing_for:``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -61,8 +65,22 @@ class AlertRule(BaseModel):
         "rss_growth_mb_per_h / cpu_percent (per sampled process)."
     )
     op: Literal[">", ">=", "<", "<="] = Field(default=">", description="Comparison.")
-    threshold: float = Field(description="Value the metric is compared with, in its unit.")
+    threshold: float | Literal["slo"] = Field(
+        description="Value the metric is compared with, in its unit; 'slo': each query "
+        "type's SLO limit of the same metric (e2e_p95_ms, ttft_p95_ms, error_rate)."
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="With threshold 'slo': the limit per query type, filled from the "
+        "scenario's slos (a type without that SLO is not alerted on).",
+    )
     for_s: float = Field(default=0.0, ge=0, description="Seconds the condition must hold.")
+    keep_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds the condition must stop holding before a firing alert resolves "
+        "(so a value hovering at the threshold does not flap).",
+    )
     severity: Literal["warning", "critical"] = Field(default="warning", description="Level.")
     window_s: float | None = Field(
         default=None,
@@ -78,25 +96,65 @@ class AlertRule(BaseModel):
     def source(self) -> str:
         return METRICS[self.metric][0]
 
-    def holds(self, value: float) -> bool:
+    @model_validator(mode="after")
+    def _slo_metric(self) -> Self:
+        if self.threshold == "slo" and self.metric not in _SLO_METRICS:
+            raise ValueError(
+                f"threshold 'slo' needs an SLO metric ({', '.join(sorted(_SLO_METRICS))}), "
+                f"not {self.metric!r}"
+            )
+        return self
+
+    def threshold_for(self, key: str) -> float | None:
+        """The threshold of one series (None: the rule does not apply to it)."""
+        if self.threshold != "slo":
+            return self.threshold
+        return self.thresholds.get(key)
+
+    def holds(self, value: float, key: str = "") -> bool:
+        threshold = self.threshold_for(key)
+        if threshold is None:
+            return False
         if self.op == ">":
-            return value > self.threshold
+            return value > threshold
         if self.op == ">=":
-            return value >= self.threshold
+            return value >= threshold
         if self.op == "<":
-            return value < self.threshold
-        return value <= self.threshold
+            return value < threshold
+        return value <= threshold
 
 
 DEFAULT_RULES: Final[tuple[AlertRule, ...]] = (
-    AlertRule(name="p95_response_time", metric="e2e_p95_ms", threshold=2000.0),
+    AlertRule(
+        name="p95_response_time", metric="e2e_p95_ms", threshold="slo", for_s=30.0, keep_s=30.0
+    ),
     AlertRule(
         name="memory_growth", metric="rss_growth_mb_per_h", threshold=10.0, severity="critical"
     ),
-    AlertRule(name="high_cpu", metric="cpu_percent", threshold=80.0, for_s=300.0),
+    AlertRule(name="high_cpu", metric="cpu_percent", threshold=80.0, for_s=300.0, keep_s=30.0),
 )
-"""The methodology's rules: p95 > 2 s (warning), memory growth > 10 MB/h (critical),
-CPU > 80 % for 5 minutes (warning)."""
+"""The methodology's rules, with its p95 > 2 s made each query type's E2E p95 SLO (a
+reasoning answer takes seconds by design): E2E p95 over its SLO for 30 s (warning), memory
+growth > 10 MB/h (critical), CPU > 80 % for 5 minutes (warning); latency and CPU alerts
+resolve after 30 s back under the threshold."""
+
+
+def with_slo_thresholds(
+    rules: Iterable[AlertRule], slos: Mapping[str, Any] | None
+) -> list[AlertRule]:
+    """``rules`` with each ``threshold: slo`` rule's per-type limits read from ``slos``
+    ({query type: {metric: limit or null}}, the scenario's)."""
+    out = []
+    for rule in rules:
+        if rule.threshold == "slo" and isinstance(slos, Mapping):
+            limits = {
+                str(qt): float(entry[rule.metric])
+                for qt, entry in slos.items()
+                if isinstance(entry, Mapping) and isinstance(entry.get(rule.metric), int | float)
+            }
+            rule = rule.model_copy(update={"thresholds": limits})
+        out.append(rule)
+    return out
 
 
 def parse_rules(
@@ -195,7 +253,7 @@ class AlertEvent:
     metric: str
     key: str
     value: float | None
-    threshold: float
+    threshold: float | None
     op: str
     ts: float
     since: float
@@ -207,7 +265,7 @@ class AlertEvent:
             return f"alert {self.rule} resolved for {self.key}: {self.metric}={shown}"
         return (
             f"alert {self.rule} ({self.severity}) firing for {self.key}: "
-            f"{self.metric}={shown} {self.op} {self.threshold:g} "
+            f"{self.metric}={shown} {self.op} {self.threshold or 0.0:g} "
             f"for {self.ts - self.since:.0f} s"
         )
 
@@ -225,6 +283,7 @@ class AlertEvaluator:
             self._keep[rule.source] = max(self._keep[rule.source], rule.window)
         self._series: dict[str, dict[str, _Series]] = defaultdict(dict)
         self._since: dict[tuple[str, str], float] = {}
+        self._clear: dict[tuple[str, str], float] = {}
         self._firing: dict[tuple[str, str], AlertEvent] = {}
 
     @property
@@ -275,7 +334,8 @@ class AlertEvaluator:
         self, rule: AlertRule, key: str, value: float | None, now: float
     ) -> AlertEvent | None:
         state_key = (rule.name, key)
-        if value is not None and rule.holds(value):
+        if value is not None and rule.holds(value, key):
+            self._clear.pop(state_key, None)
             since = self._since.setdefault(state_key, now)
             if state_key not in self._firing and now - since >= rule.for_s:
                 event = _event("firing", rule, key, value, now, since)
@@ -283,9 +343,13 @@ class AlertEvaluator:
                 return event
             return None
         self._since.pop(state_key, None)
-        fired = self._firing.pop(state_key, None)
-        if fired is None:
+        if state_key not in self._firing:
             return None
+        clear = self._clear.setdefault(state_key, now)
+        if now - clear < rule.keep_s:
+            return None
+        del self._clear[state_key]
+        fired = self._firing.pop(state_key)
         return _event("resolved", rule, key, value, now, fired.since)
 
     def _prune(self, now: float) -> None:
@@ -317,7 +381,7 @@ def _event(
         metric=rule.metric,
         key=key,
         value=value,
-        threshold=rule.threshold,
+        threshold=rule.threshold_for(key),
         op=rule.op,
         ts=now,
         since=since,

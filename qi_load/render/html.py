@@ -9,7 +9,9 @@ from typing import Any, Final
 
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
+from qi_load.render.cells import triple_n
 from qi_load.render.series import stage_note
+from qi_load.render.terminal import LATENCIES, capacity_text, verdict_line
 from qi_load.render.traces import traces_html
 
 __all__ = ["render_html"]
@@ -126,14 +128,56 @@ _QUERY_HEAD: Final = [
 ]  # fmt: skip
 
 
+def _capacity(s: Summary) -> str:
+    """The headline: capacity overall and per query type, and where each first failed."""
+    cap, req = s["capacity"], s["requirement"]
+    rows = [
+        [_e(qt), _n(c["users"]), _n(c["above_users"]), _e(c["status"].replace("_", " ")),
+         _e(c["detail"])]
+        for qt, c in cap["per_type"].items()
+    ]  # fmt: skip
+    verdict = verdict_line(s).split(" | ")[1]
+    return (
+        f"<h2>{_e(capacity_text(s))}</h2><p>{_e(cap['detail'])}</p>"
+        f"<p><b>{_e(verdict)}</b>: {_e(req['detail'])}</p>"
+        + _table(
+            ["query type", "capacity (users)", "fails at", "status", "detail"],
+            rows,
+            cls=["bad" if c["status"] == "below_lowest" else "" for c in cap["per_type"].values()],
+        )
+        + "<p class='muted'>Capacity: the most users of a ladder stage at which every SLO "
+        "held (quality included), every lower stage too; the true capacity lies between it "
+        "and the stage where an SLO first failed. Stages with fewer than 20 requests, and SLOs "
+        "of a query type with fewer than 5 values, are insufficient data: not judged.</p>"
+    )
+
+
+def _latency_rows(s: Summary) -> tuple[list[list[str]], list[str]]:
+    """Per stage, all query types then each one: every latency's p50/p95/p99 with its n."""
+    rows, cls = [], []
+    for st in s["stages"]:
+        for name, q in {"all": st["overall"], **st["per_type"]}.items():
+            rows.append([
+                _e(st["name"]) if name == "all" else "", _n(st["users"]) if name == "all" else "",
+                _e(name), _n(q["n"]), _n(q["throughput_rps"]), _n(q["output_tokens_per_s"]),
+                *(_e(triple_n(q[key])) for _, key in LATENCIES),
+            ])  # fmt: skip
+            cls.append("" if name == "all" else "muted")
+    return rows, cls
+
+
+def _knee_head(users: int | None, status: str) -> str:
+    return f"{users} users" if users is not None else status.replace("_", " ")
+
+
 def _findings(s: Summary) -> str:
     d = s["degradation"]
     sat = d["first_saturated"]
     leaks = [f for f in s["leaks"] if f["status"] == "leak"]
     knee, limit = d["knee"], d["scalability_limit"]
     items = [
-        f"<b>Knee:</b> {_e(knee['users'] if knee['users'] is not None else 'none')}"
-        f" users — {_e(knee['detail'])}",
+        f"<b>Knee:</b> {_e(_knee_head(knee['users'], knee.get('status', 'none')))}"
+        f" — {_e(knee['detail'])}",
         f"<b>Scalability limit:</b> {_e(limit['users'] if limit['users'] is not None else 'n/a')}"
         f" users — {_e(limit['detail'])}",
         f"<b>First saturated resource:</b> {_e(sat['resource'] or 'none')}"
@@ -205,6 +249,7 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
     verdict = (
         "<span class='pass'>PASS</span>" if check["passed"] else "<span class='fail'>FAIL</span>"
     )
+    parts.append(_capacity(s))
     parts.append(f"<h2>Verdict: {verdict}</h2>")
     if check["failures"]:
         parts.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in check["failures"]) + "</ul>")
@@ -221,12 +266,14 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
         cls=[grade_cls.get(t["grade"], "") for t in s["targets"]],
     ))  # fmt: skip
     if s["slo_checks"]:
-        parts.append("<h2>SLOs (valid stages pooled)</h2>")
+        where = s["requirement"]["stage"]
+        parts.append(f"<h2>SLOs at {_e(where)}</h2>" if where else "<h2>SLOs per stage</h2>")
         parts.append(_table(
-            ["query type", "SLO", "limit", "measured", "verdict"],
-            [[_e(c["query_type"]), _e(c["metric"]), _n(c["limit"]), _n(c["value"]),
-              {True: "pass", False: "FAIL", None: "no data"}[c["ok"]]] for c in s["slo_checks"]],
-            left=2, cls=["bad" if c["ok"] is False else "" for c in s["slo_checks"]],
+            ["query type", "SLO", "stage", "limit", "measured", "n", "verdict"],
+            [[_e(c["query_type"]), _e(c["metric"]), _e(c.get("stage") or "pooled"),
+              _n(c["limit"]), _n(c["value"]), _n(c.get("n")),
+              _e(c.get("status", "").replace("_", " "))] for c in s["slo_checks"]],
+            left=3, cls=["bad" if c["ok"] is False else "" for c in s["slo_checks"]],
         ))  # fmt: skip
 
     parts.append(_quality_section(s))
@@ -255,6 +302,13 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
          "E2E p95", "SLOs", "validity", "note",
          "resources (mean/peak)"],
         stage_rows, cls=["bad" if st["invalid"] else "" for st in s["stages"]],
+    ))  # fmt: skip
+    rows, cls = _latency_rows(s)
+    parts.append("<h2>Latency per stage and query type (ms, p50/p95/p99 with n)</h2>")
+    parts.append(_table(
+        ["stage", "users", "query type", "n", "req/s", "out tok/s",
+         *(f"{label} p50/p95/p99" for label, _ in LATENCIES)],
+        rows, left=3, cls=cls,
     ))  # fmt: skip
     parts.append("<h2>Per query type (valid stages pooled)</h2>")
     parts.append(_table(_QUERY_HEAD, _query_rows({**s["per_type"], "all": s["overall"]})))

@@ -9,7 +9,9 @@ from typing import Any
 from qi_load.analyze.compare import Comparison
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
+from qi_load.render.cells import triple_n
 from qi_load.render.series import stage_note
+from qi_load.render.terminal import LATENCIES, capacity_text, verdict_line
 from qi_load.render.traces import traces_markdown
 
 __all__ = ["comparison_markdown", "md_escape", "render_markdown"]
@@ -90,6 +92,35 @@ def _quality_lines(s: Summary) -> list[str]:
     return lines + _table(head, rows)
 
 
+def _latency_lines(s: Summary) -> list[str]:
+    """Per stage, all query types then each: every latency's p50/p95/p99 with its n."""
+    rows = [
+        [md_escape(st["name"]), str(st["users"]), md_escape(name), str(q["n"]),
+         _n(q["output_tokens_per_s"]), *(triple_n(q[key]) for _, key in LATENCIES)]
+        for st in s["stages"]
+        for name, q in {"all": st["overall"], **st["per_type"]}.items()
+    ]  # fmt: skip
+    head = ["stage", "users", "query type", "n", "out tok/s",
+            *(f"{label} ms p50/p95/p99" for label, _ in LATENCIES)]  # fmt: skip
+    return ["## Latency per stage and query type", "", *_table(head, rows)]
+
+
+def _capacity_lines(s: Summary) -> list[str]:
+    cap, req = s["capacity"], s["requirement"]
+    per_type = ", ".join(
+        f"{md_escape(qt)} {_n(c['users']) if c['users'] is not None else c['status']}"
+        for qt, c in cap["per_type"].items()
+    )
+    return [
+        f"**{capacity_text(s)}**: {md_escape(cap['detail'])}",
+        "",
+        f"Per query type (users): {per_type or '-'}.",
+        "",
+        f"**{verdict_line(s).split(' | ')[1]}**: {md_escape(req['detail'])}",
+        "",
+    ]
+
+
 def render_markdown(s: Summary) -> str:
     run, check, deg = s["run"], s["check"], s["degradation"]
     lines = [
@@ -99,6 +130,7 @@ def render_markdown(s: Summary) -> str:
         f"verdict **{'PASS' if check['passed'] else 'FAIL'}**.",
         "",
     ]
+    lines += _capacity_lines(s)
     lines += [f"- :warning: {md_escape(w)}" for w in s["warnings"]]
     lines += [f"- FAIL: {md_escape(f)}" for f in check["failures"]]
     sat = deg["first_saturated"]
@@ -107,7 +139,9 @@ def render_markdown(s: Summary) -> str:
         "",
         "## Findings",
         "",
-        f"- Knee: {_n(deg['knee']['users'])} users ({md_escape(deg['knee']['detail'])})",
+        f"- Knee: {_n(deg['knee']['users'])} users ({md_escape(deg['knee']['detail'])})"
+        if deg["knee"]["users"] is not None
+        else f"- Knee: none ({md_escape(deg['knee']['detail'])})",
         f"- Scalability limit: {_n(deg['scalability_limit']['users'])} users "
         f"({md_escape(deg['scalability_limit']['detail'])})",
         f"- First saturated resource: {md_escape(sat['resource'] or 'none')} "
@@ -142,6 +176,7 @@ def render_markdown(s: Summary) -> str:
           stage_note(st)]
          for st in s["stages"]],
     )  # fmt: skip
+    lines += _latency_lines(s)
     lines += _quality_lines(s)
     if (traces := s.get("traces")) is not None:
         lines += traces_markdown(traces, md_escape)

@@ -11,11 +11,18 @@ from typing import Final, Literal
 
 from qi_load.analyze.stages import StageStats
 from qi_load.analyze.summary import Summary
-from qi_load.metrics.percentile import Percentiles
+from qi_load.render.cells import triple
 from qi_load.render.text_table import format_table
 from qi_load.render.traces import grown_first_line
 
-__all__ = ["HEADERS", "LATENCIES", "stage_table", "terminal_summary", "verdict_line"]
+__all__ = [
+    "HEADERS",
+    "LATENCIES",
+    "capacity_text",
+    "stage_table",
+    "terminal_summary",
+    "verdict_line",
+]
 
 _Latency = Literal["ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"]
 LATENCIES: Final[tuple[tuple[str, _Latency], ...]] = (
@@ -35,20 +42,6 @@ _MAX_FAILURES: Final = 5
 """Failed checks listed above the verdict line; summary.json has them all."""
 
 
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
-
-
-def _triple(p: Percentiles) -> str:
-    """``p50/p95/p99``, with ``*`` when the p99 rests on fewer than 100 values."""
-    if not p["n"]:
-        return "-"
-    flag = "*" if p["p99_flagged"] else ""
-    return f"{_ms(p['p50'])}/{_ms(p['p95'])}/{_ms(p['p99'])}{flag}"
-
-
 def _users(count: int) -> str:
     return f"{count} user{'s' * (count != 1)}"
 
@@ -64,7 +57,7 @@ def _row(s: StageStats) -> list[str]:
     return [
         s["name"], str(s["users"]), window, str(o["n"]),
         f"{o['throughput_rps']:.2f}", f"{o['output_tokens_per_s']:.1f}",
-        *(_triple(o[key]) for _, key in LATENCIES),
+        *(triple(o[key]) for _, key in LATENCIES),
         _errors(o["errors_by_kind"]),
         "yes" if s["invalid"] is None else "no",
     ]  # fmt: skip
@@ -75,26 +68,70 @@ def stage_table(stages: Sequence[StageStats]) -> str:
     return format_table(HEADERS, [_row(s) for s in stages])
 
 
+def capacity_text(summary: Summary) -> str:
+    """The headline: ``capacity 10 users (all SLOs), 3.60 req/s, fails at 20``."""
+    cap = summary["capacity"]
+    status = cap["status"]
+    if status == "insufficient_data":
+        return "capacity insufficient data"
+    if status == "no_slos":
+        return "capacity - (no SLOs)"
+    above = cap["above_users"]
+    if status == "below_lowest" or cap["users"] is None:
+        return f"capacity below {_users(above)} (all SLOs)" if above else "capacity -"
+    rate = f", {cap['throughput_rps']:.2f} req/s" if cap["throughput_rps"] is not None else ""
+    bound = f", fails at {above}" if above is not None else ", the most tested"
+    return f"capacity {_users(cap['users'])} (all SLOs){rate}{bound}"
+
+
+def _requirement(summary: Summary) -> str:
+    req = summary["requirement"]
+    if req["kind"] is None or req["value"] is None:
+        return "at every stage"
+    wanted = f"{req['value']:g} users" if req["kind"] == "users" else f"{req['value']:g} req/s"
+    where = f" ({req['stage']})" if req["stage"] else ""
+    state = {"insufficient_data": ": insufficient data", "not_reached": ": not reached"}
+    return f"at the required {wanted}{where}{state.get(req['status'], '')}"
+
+
 def verdict_line(summary: Summary) -> str:
-    """The verdict, the capacity, the knee and the first-saturated resource."""
+    """The capacity, the verdict (at the required load), the knee and the first-saturated
+    resource."""
     check, deg = summary["check"], summary["degradation"]
     failed = len(check["failures"])
     verdict = "PASS" if check["passed"] else f"FAIL ({failed} check{'s' * (failed != 1)})"
-    limit = deg["scalability_limit"]
-    at_limit = next((s for s in summary["stages"] if s["name"] == limit["stage"]), None)
-    capacity = "-"
-    if limit["users"] is not None:
-        rate = f", {at_limit['overall']['throughput_rps']:.2f} req/s" if at_limit else ""
-        capacity = f"{_users(limit['users'])}{rate} within the SLOs"
     knee = deg["knee"]
-    knee_text = f"{_users(knee['users'])} ({knee['criterion']})" if knee["users"] else "none"
+    knee_text = (
+        f"{_users(knee['users'])} ({knee['criterion']})"
+        if knee["users"]
+        else "insufficient data"
+        if knee.get("status") == "insufficient_data"
+        else "none"
+    )
     sat = deg["first_saturated"]
     saturated = "none"
     if sat["resource"]:
         saturated = sat["resource"] + (f" at {_users(sat['users'])}" if sat["users"] else "")
     return (
-        f"verdict {verdict} | capacity {capacity} | knee {knee_text} | first saturated {saturated}"
+        f"{capacity_text(summary)} | verdict {verdict} {_requirement(summary)} | "
+        f"knee {knee_text} | first saturated {saturated}"
     )
+
+
+def _type_capacities(summary: Summary) -> str | None:
+    per_type = summary["capacity"]["per_type"]
+    if not per_type:
+        return None
+    shown = {"insufficient_data": "insufficient data", "no_slos": "-"}
+    cells = []
+    for qt, c in per_type.items():
+        if c["users"] is not None:
+            cells.append(f"{qt} {c['users']}")
+        elif c["status"] == "below_lowest" and c["above_users"] is not None:
+            cells.append(f"{qt} <{c['above_users']}")
+        else:
+            cells.append(f"{qt} {shown.get(c['status'], '-')}")
+    return "capacity per query type (users): " + ", ".join(cells)
 
 
 def terminal_summary(summary: Summary) -> str:
@@ -110,6 +147,8 @@ def terminal_summary(summary: Summary) -> str:
             f"check failed: ... and {len(failures) - _MAX_FAILURES} more "
             "(summary.json check.failures)"
         )
+    if (per_type := _type_capacities(summary)) is not None:
+        lines.append(per_type)
     lines.append(verdict_line(summary))
     if (traces := summary.get("traces")) is not None:
         lines.append(grown_first_line(traces))

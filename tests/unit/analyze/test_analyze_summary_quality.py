@@ -66,9 +66,10 @@ def test_quality_slo_fails_below_its_minimum_and_is_named() -> None:
     q = query_stats(MIXED, 10.0, SLOS, open_loop=False, query_type="simple")
     check = next(c for c in q["slo_checks"] if c["metric"] == "quality_rate_min")
     assert check == SloCheck(
-        query_type="simple", metric="quality_rate_min", limit=0.9, value=1 / 3, ok=False
-    )
-    assert slo_failure(check) == "simple quality_rate_min 0.3333 < 0.9"
+        query_type="simple", metric="quality_rate_min", limit=0.9, value=1 / 3, n=6, ok=False,
+        status="fail", stage=None,
+    )  # fmt: skip
+    assert slo_failure(check) == "simple quality_rate_min 0.3333 < 0.9 (n=6)"
     e2e = next(c for c in q["slo_checks"] if c["metric"] == "e2e_p95_ms")
     assert e2e["ok"] is True
 
@@ -93,9 +94,9 @@ def test_upper_bound_slos_keep_their_wording() -> None:
     assert slo_failure(check) == "reasoning e2e_p95_ms 9000 > 8000"
 
 
-def _stage(name: str, users: int, throughput: float) -> StageStats:
+def _stage(name: str, users: int, throughput: float, n: int = 30) -> StageStats:
     q = query_stats(frame([], []), 10.0, {}, open_loop=False)
-    q["n"], q["throughput_rps"] = 10, throughput
+    q["n"], q["throughput_rps"] = n, throughput
     stage: dict[str, Any] = {
         "index": users, "name": name, "users": users, "start": 0.0, "ramp_end": 0.0,
         "end": 10.0, "window_start": 0.0, "window_end": 10.0, "window_s": 10.0,
@@ -111,6 +112,18 @@ def test_knee_does_not_claim_scaling_at_zero_throughput() -> None:
     assert "no request completed at the lowest stage" in knee["detail"]
     scaled = degradation([_stage("1u", 1, 1.0), _stage("5u", 5, 5.0)])["knee"]
     assert "kept scaling up to 5 users" in scaled["detail"]
+
+
+def test_stages_with_too_few_requests_give_no_knee() -> None:
+    thin = degradation([_stage("1u", 1, 1.0, n=3), _stage("5u", 5, 1.0, n=19)])
+    assert (thin["knee"]["users"], thin["knee"]["status"]) == (None, "insufficient_data")
+    assert thin["knee"]["detail"].startswith("insufficient data: too few requests (< 20)")
+    assert "1u (n=3), 5u (n=19)" in thin["knee"]["detail"]
+    # A thin baseline is left out: the knee is judged from the next stage on.
+    ladder = [_stage("1u", 1, 1.0, n=3), _stage("5u", 5, 5.0), _stage("10u", 10, 5.5)]
+    knee = degradation(ladder)["knee"]
+    assert (knee["users"], knee["criterion"], knee["status"]) == (10, "throughput", "found")
+    assert "1u (n=3): left out" in knee["detail"]
 
 
 def test_verdict_names_the_quality_slo_for_a_model_that_is_always_wrong(tmp_path: Path) -> None:

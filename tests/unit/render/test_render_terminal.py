@@ -58,14 +58,19 @@ def test_flags_small_p99_empty_metrics_and_invalid_stages(summary: Summary) -> N
     assert cells[-1] == "no" and "-" in cells
 
 
-def test_verdict_line_names_verdict_capacity_knee_and_saturation(summary: Summary) -> None:
+def test_verdict_line_names_capacity_verdict_knee_and_saturation(summary: Summary) -> None:
     line = verdict_line(summary)
-    assert line.startswith("verdict PASS" if summary["check"]["passed"] else "verdict FAIL")
+    assert line.startswith("capacity ")
+    verdict = "verdict PASS" if summary["check"]["passed"] else "verdict FAIL"
+    assert f" | {verdict}" in line
     deg = summary["degradation"]
     knee = deg["knee"]["users"]
-    assert (f"knee {knee} user" if knee else "knee none") in line
-    limit = deg["scalability_limit"]["users"]
-    assert (f"capacity {limit} user" if limit else "capacity -") in line
+    words = {"insufficient_data": "insufficient data"}.get(deg["knee"]["status"], "none")
+    assert (f"knee {knee} user" if knee else f"knee {words}") in line
+    cap = summary["capacity"]
+    if cap["users"] is not None:
+        assert line.startswith(f"capacity {cap['users']} user")
+        assert "(all SLOs)" in line
     assert f"first saturated {deg['first_saturated']['resource'] or 'none'}" in line
     assert "\n" not in line
 
@@ -82,6 +87,23 @@ def test_the_whole_summary_says_why_a_stage_is_invalid_and_which_checks_failed(
     assert text.splitlines()[-1] == verdict_line(summary)
 
 
+def test_capacity_headline_and_required_load(summary: Summary) -> None:
+    found = copy.deepcopy(summary)
+    found["capacity"].update(
+        users=10, stage="u10", throughput_rps=3.6, above_users=20, status="found"
+    )
+    found["requirement"].update(kind="users", value=10, stage="u10", status="pass")
+    found["check"] = {"passed": True, "failures": []}
+    line = verdict_line(found)
+    assert line.startswith("capacity 10 users (all SLOs), 3.60 req/s, fails at 20 | ")
+    assert "| verdict PASS at the required 10 users (u10) |" in line
+    thin = copy.deepcopy(summary)
+    thin["capacity"].update(users=None, stage=None, above_users=None, status="insufficient_data")
+    thin["degradation"]["knee"].update(users=None, status="insufficient_data")
+    assert verdict_line(thin).startswith("capacity insufficient data | ")
+    assert "| knee insufficient data |" in verdict_line(thin)
+
+
 def test_no_stages_still_gives_a_verdict(summary: Summary) -> None:
     empty = copy.deepcopy(summary)
     empty["stages"] = []
@@ -95,4 +117,4 @@ def test_a_long_list_of_failed_checks_is_cut(summary: Summary) -> None:
     assert [line for line in lines if line.startswith("check failed:")][-1] == (
         "check failed: ... and 4 more (summary.json check.failures)"
     )
-    assert lines[-1].startswith("verdict FAIL (9 checks)")
+    assert " | verdict FAIL (9 checks)" in lines[-1]
