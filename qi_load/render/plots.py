@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import PHASES, StageStats
@@ -48,16 +49,33 @@ def _note(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666")
 
 
+_SLO_STYLE: Final = {"e2e_p95_ms": "--", "ttft_p95_ms": ":"}
+
+
+def _slo_lines(ax: Axes, lines: Sequence[series.SloLine]) -> None:
+    """A horizontal line per latency SLO limit, labelled with the types it applies to."""
+    for line in lines:
+        ax.axhline(line.limit_ms, color="#b22", lw=0.8, alpha=0.6,
+                   linestyle=_SLO_STYLE.get(line.metric, "--"), label=line.label)  # fmt: skip
+
+
+def _users_axis(ax: Axes) -> None:
+    """Users on a log axis (1, 5 and 10 users do not crowd together), ticks at the users."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter("{x:g}")
+
+
 def degradation_figure(summary: Summary, run: RunData) -> Figure:
-    """Latency percentiles, throughput (with the ideal line) and error rate against users."""
-    del run
+    """Latency percentiles, throughput (with the ideal line) and error rate against users,
+    and latency against throughput, with the knee and the SLO limits."""
     c = series.curves(summary)
-    fig = Figure(figsize=(13, 4), layout="constrained")
-    ax1, ax2, ax3 = fig.subplots(1, 3)
+    fig = Figure(figsize=(13, 8), layout="constrained")
+    (ax1, ax2), (ax3, ax4) = fig.subplots(2, 2)
     if not c.users.size:
-        for ax in (ax1, ax2, ax3):
+        for ax in (ax1, ax2, ax3, ax4):
             _empty(ax, "no stages")
         return fig
+    slos = series.slo_lines(run)
     for key, label in (
         ("e2e_p50_ms", "E2E p50"),
         ("e2e_p95_ms", "E2E p95"),
@@ -67,24 +85,63 @@ def degradation_figure(summary: Summary, run: RunData) -> Figure:
         ax1.plot(c.users, c.columns[key], marker="o", label=label)
     if c.note:
         _note(ax1, c.note)
-    ax1.set(title="Latency vs users", xlabel="users", ylabel="ms")
+    _slo_lines(ax1, slos)
+    ax1.set(title="Latency vs users", xlabel="users (log)", ylabel="ms")
     ax2.plot(c.users, c.columns["throughput_rps"], marker="o", label="throughput")
     ax2.plot(c.users, c.columns["goodput_rps"], marker="s", label="goodput")
     if c.per_user_rps:
         ax2.plot(c.users, c.users * c.per_user_rps, "--", color="#999", label="ideal (linear)")
-    ax2.set(title="Throughput vs users", xlabel="users", ylabel="req/s")
+    ax2.set(title="Throughput vs users", xlabel="users (log)", ylabel="req/s")
     ax3.plot(c.users, c.columns["error_rate"] * 100.0, marker="o", color="#d62728")
-    ax3.set(title="Error rate vs users", xlabel="users", ylabel="%")
+    ax3.set(title="Error rate vs users", xlabel="users (log)", ylabel="%")
+    _latency_vs_throughput(ax4, c, slos)
     for ax in (ax1, ax2, ax3):
+        _users_axis(ax)
         if c.knee is not None:
             ax.axvline(c.knee, color="#d62728", linestyle=":", label=f"knee ({c.knee} users)")
         if (~c.valid).any():
             ax.scatter(c.users[~c.valid], np.zeros((~c.valid).sum()), marker="x", color="k",
                        label="invalid stage", zorder=5)  # fmt: skip
         ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=7)
     ax2.legend(fontsize=8)
     return fig
+
+
+def _latency_vs_throughput(ax: Axes, c: series.Curves, slos: Sequence[series.SloLine]) -> None:
+    """E2E and TTFT p95 against throughput, one point per stage labelled with its users:
+    past the knee, latency climbs while throughput stops growing."""
+    x = c.columns["throughput_rps"]
+    ax.plot(x, c.columns["e2e_p95_ms"], marker="o", label="E2E p95")
+    ax.plot(x, c.columns["ttft_p95_ms"], marker="s", label="TTFT p95")
+    for xi, yi, users in zip(x, c.columns["e2e_p95_ms"], c.users, strict=True):
+        if np.isfinite(xi) and np.isfinite(yi):
+            ax.annotate(f"{users:g}u", (xi, yi), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7, color="#555")  # fmt: skip
+    if c.knee is not None:
+        at = np.flatnonzero(c.users == c.knee)
+        if at.size and np.isfinite(c.columns["e2e_p95_ms"][at[0]]):
+            ax.scatter(x[at[0]], c.columns["e2e_p95_ms"][at[0]], s=120, facecolors="none",
+                       edgecolors="#d62728", zorder=6, label=f"knee ({c.knee} users)")  # fmt: skip
+    _slo_lines(ax, slos)
+    if c.note:
+        _note(ax, c.note)
+    ax.set(title="Latency vs throughput", xlabel="throughput req/s", ylabel="ms")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+_BAND_LEGEND: Final = (
+    Patch(facecolor="#eeeeee", edgecolor="#ccc", label="stage (alternating shade)"),
+    Patch(facecolor="#cfe2f3", alpha=0.6, label="steady-state window (analysed)"),
+    Patch(facecolor="#f4cccc", alpha=0.6, label="invalid stage"),
+)
+
+
+def _band_legend(ax: Axes) -> None:
+    """What the stage bands mean, as a second legend below the axes."""
+    ax.add_artist(ax.legend(handles=list(_BAND_LEGEND), fontsize=7, loc="upper right",
+                            framealpha=0.8))  # fmt: skip
 
 
 def _bands(ax: Axes, stages: Sequence[StageStats], t0: float) -> None:
@@ -112,15 +169,16 @@ def timeline_figure(summary: Summary, run: RunData) -> Figure:
         ax1.plot(tl.x, values, style, lw=1, label=label)
     if not tl.x.size:
         _note(ax1, "no successful requests")
+    _slo_lines(ax1, series.slo_lines(run, ("e2e_p95_ms",)))
     ax1.set(ylabel="ms", title=f"Latency over time ({tl.width:g} s bins)")
-    ax1.legend(fontsize=8, loc="upper left")
     ax2.plot(tl.ok_x, tl.ok_rate, lw=1, label="ok")
     if tl.failed_x.size:
         ax2.plot(tl.failed_x, tl.failed_rate, lw=1, color="#d62728", label="failed")
-    ax2.set(ylabel="req/s", xlabel="seconds since start", title="Throughput over time")
-    ax2.legend(fontsize=8, loc="upper left")
+    ax2.set(ylabel="req/s", xlabel="seconds since the test started", title="Throughput over time")
     for ax in (ax1, ax2):
         _bands(ax, summary["stages"], tl.t0)
+        _band_legend(ax)
+        ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
     return fig
 
@@ -138,28 +196,41 @@ def resources_figure(summary: Summary, run: RunData) -> Figure:
         ax1.plot(trace.x, trace.cpu_percent, lw=1, label=trace.label)
         ax2.plot(trace.x, trace.rss_mb, lw=1, label=trace.label)
     ax1.set(ylabel="CPU % (100 = one core)", title="CPU per process")
-    ax2.set(ylabel="RSS MB", xlabel="seconds since start", title="Memory (RSS) per process")
+    ax2.set(
+        ylabel="RSS MB", xlabel="seconds since the test started", title="Memory (RSS) per process"
+    )
     t0 = series.origin(summary, run)
     for ax in (ax1, ax2):
         _bands(ax, summary["stages"], t0)
+        _band_legend(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", ncol=3)
     return fig
 
 
 def distributions_figure(summary: Summary, run: RunData) -> Figure:
-    """E2E and TTFT distributions per query type (successful requests)."""
+    """E2E and TTFT distributions per query type (successful requests), each type's p95 SLO
+    a vertical line in its colour."""
     del summary
     fig = Figure(figsize=(13, 4), layout="constrained")
-    for ax, dist in zip(fig.subplots(1, 2), series.distributions(run), strict=True):
+    metrics = ("e2e_p95_ms", "ttft_p95_ms")
+    for ax, dist, metric in zip(
+        fig.subplots(1, 2), series.distributions(run), metrics, strict=True
+    ):
         if dist.note:
             _empty(ax, dist.note)
             continue
+        limits = {t: line.limit_ms for line in series.slo_lines(run, (metric,)) for t in line.types}
         for hist in dist.histograms:
-            ax.stairs(hist.counts, dist.edges, label=hist.label)
+            (drawn,) = [ax.stairs(hist.counts, dist.edges, label=hist.label)]
+            if hist.query_type in limits:
+                ax.axvline(limits[hist.query_type], color=drawn.get_edgecolor(), lw=0.8,
+                           linestyle="--")  # fmt: skip
         ax.set_xscale("log")
         ax.set(
-            title=f"{dist.title} distribution per query type", xlabel="ms (log)", ylabel="requests"
+            title=f"{dist.title} distribution per query type (dashed: its p95 SLO)",
+            xlabel="ms (log)",
+            ylabel="requests",
         )
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

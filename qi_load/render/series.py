@@ -30,12 +30,14 @@ __all__ = [
     "Histogram",
     "Phases",
     "ProcessTrace",
+    "SloLine",
     "Timeline",
     "curves",
     "distributions",
     "origin",
     "phases",
     "resources",
+    "slo_lines",
     "stage_note",
     "timeline",
 ]
@@ -60,13 +62,52 @@ def stage_note(stage: StageStats) -> str:
 
 
 def origin(summary: Summary, run: RunData) -> float:
-    """t = 0 of the time axes: the first stage's start, else the first request or sample."""
+    """t = 0 of the time axes: the test's start (the plan's t = 0, warm-up included, as in
+    the progress line), else the first stage's start, else the first request or sample."""
+    m = run.manifest
+    for start in (m.test_start, m.start):
+        if start is not None:
+            return float(start)
     if summary["stages"]:
         return summary["stages"][0]["start"]
     starts = run.requests["ts_start"].to_numpy(np.float64)
     if np.isfinite(starts).any():
         return float(np.nanmin(starts))
     return float(run.samples["ts"].min()) if not run.samples.empty else 0.0
+
+
+@dataclass(frozen=True)
+class SloLine:
+    """One latency SLO limit shared by some query types, for a horizontal line."""
+
+    metric: str
+    """``e2e_p95_ms`` or ``ttft_p95_ms``."""
+    limit_ms: float
+    types: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        what = "E2E" if self.metric == "e2e_p95_ms" else "TTFT"
+        return f"SLO {what} p95 {self.limit_ms:g} ms ({', '.join(self.types)})"
+
+
+def slo_lines(
+    run: RunData, metrics: Sequence[str] = ("e2e_p95_ms", "ttft_p95_ms")
+) -> list[SloLine]:
+    """The scenario's latency SLO limits of the query types the run sent, one per value."""
+    slos = run.scenario.get("slos")
+    sent = set(run.requests["query_type"].astype("string").dropna().unique())
+    if not isinstance(slos, dict):
+        return []
+    by_limit: dict[tuple[str, float], list[str]] = {}
+    for qt, entry in slos.items():
+        if qt not in sent or not isinstance(entry, dict):
+            continue
+        for metric in metrics:
+            limit = entry.get(metric)
+            if isinstance(limit, int | float) and not isinstance(limit, bool):
+                by_limit.setdefault((metric, float(limit)), []).append(str(qt))
+    return [SloLine(m, v, tuple(types)) for (m, v), types in sorted(by_limit.items())]
 
 
 @dataclass(frozen=True)
@@ -87,6 +128,7 @@ def curves(summary: Summary) -> Curves:
     pts = deg["points"]
     keys = ("e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms", "ttft_p95_ms",
             "throughput_rps", "goodput_rps", "error_rate")  # fmt: skip
+    # The latency keys come first: the note below looks at them.
     columns = {k: _floats([p[k] for p in pts]) for k in keys}  # type: ignore[literal-required]
     latency = np.concatenate([columns[k] for k in keys[:4]])
     return Curves(
@@ -115,10 +157,15 @@ class Timeline:
     failed_rate: FloatArray
 
 
-def _rate(bins: FloatArray, width: float) -> tuple[FloatArray, FloatArray]:
-    counts = pd.Series(bins).value_counts().sort_index()
-    x = counts.index.to_numpy(np.float64) * width + width / 2
-    return x, counts.to_numpy(np.float64) / width
+def _rate(bins: FloatArray, span: FloatArray, width: float) -> tuple[FloatArray, FloatArray]:
+    """Requests per second of every bin from the first to the last of ``span``: a bin
+    without requests is a rate of 0, not a gap the line would bridge."""
+    if not span.size:
+        return np.zeros(0), np.zeros(0)
+    first, last = int(span.min()), int(span.max())
+    counts = np.bincount((bins - first).astype(np.int64), minlength=last - first + 1)
+    x = (np.arange(first, last + 1, dtype=np.float64)) * width + width / 2
+    return x, counts[: last - first + 1].astype(np.float64) / width
 
 
 def _quantile(values: FloatArray, q: float) -> float:
@@ -152,8 +199,8 @@ def timeline(summary: Summary, run: RunData) -> Timeline | None:
     }
     if not ok_bins.size:  # np.split of nothing still yields one (empty) group
         latency = {k: np.zeros(0) for k in latency}
-    ok_x, ok_rate = _rate(bins[ok], width)
-    failed_x, failed_rate = _rate(bins[~ok], width)
+    ok_x, ok_rate = _rate(bins[ok], bins, width)
+    failed_x, failed_rate = _rate(bins[~ok], bins, width) if (~ok).any() else (ok_x[:0], ok_x[:0])
     return Timeline(
         t0=t0,
         width=width,
@@ -201,6 +248,7 @@ def resources(summary: Summary, run: RunData) -> list[ProcessTrace]:
 class Histogram:
     label: str
     counts: npt.NDArray[np.int64]
+    query_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -229,7 +277,7 @@ def _distribution(ok: pd.DataFrame, column: str, title: str) -> Distribution:
         v = part[column].to_numpy(np.float64)
         v = v[np.isfinite(v)]
         if v.size:
-            hists.append(Histogram(f"{qt} (n={v.size})", np.histogram(v, bins=edges)[0]))
+            hists.append(Histogram(f"{qt} (n={v.size})", np.histogram(v, bins=edges)[0], str(qt)))
     return Distribution(title, edges, hists, "")
 
 
