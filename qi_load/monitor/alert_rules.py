@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import ArrayLike
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from qi_load.errors import QiLoadError
 from qi_load.metrics.percentile import percentile
@@ -51,6 +52,15 @@ _SLO_METRICS: Final = frozenset({"e2e_p95_ms", "ttft_p95_ms", "error_rate"})
 """Alert metrics that are also SLO fields of a query type: ``threshold: slo`` reads them."""
 
 
+def _threshold(value: Any) -> Any:
+    """A finite number or ``slo``: one clear error instead of one per union member."""
+    if value == "slo":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number or 'slo', got {value!r}")
+    return float(value)
+
+
 class AlertRule(BaseModel):
     """One alert: ``metric`` over the last ``window_s`` compared with ``threshold``; fires
     once the comparison has held for ``for_s`` seconds (Prometheus' ``for:``) and resolves
@@ -65,7 +75,7 @@ class AlertRule(BaseModel):
         "rss_growth_mb_per_h / cpu_percent (per sampled process)."
     )
     op: Literal[">", ">=", "<", "<="] = Field(default=">", description="Comparison.")
-    threshold: float | Literal["slo"] = Field(
+    threshold: Annotated[float | Literal["slo"], BeforeValidator(_threshold)] = Field(
         description="Value the metric is compared with, in its unit; 'slo': each query "
         "type's SLO limit of the same metric (e2e_p95_ms, ttft_p95_ms, error_rate)."
     )

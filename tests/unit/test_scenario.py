@@ -122,11 +122,18 @@ def test_defaults(tmp_path: Path) -> None:
     assert set(scenario.slos) == {*QUERY_TYPES, "conversation"}
     assert scenario.slos["simple"].e2e_p95_ms == 2000
     assert scenario.targets.memory_mb.target == 75
-    assert [(a.metric, a.op, a.threshold, a.for_s, a.severity) for a in scenario.alerts] == [
-        ("e2e_p95_ms", ">", 2000.0, 0.0, "warning"),
-        ("rss_growth_mb_per_h", ">", 10.0, 0.0, "critical"),
-        ("cpu_percent", ">", 80.0, 300.0, "warning"),
+    assert [
+        (a.metric, a.op, a.threshold, a.for_s, a.keep_s, a.severity) for a in scenario.alerts
+    ] == [
+        ("e2e_p95_ms", ">", "slo", 30.0, 30.0, "warning"),
+        ("rss_growth_mb_per_h", ">", 10.0, 0.0, 0.0, "critical"),
+        ("cpu_percent", ">", 80.0, 300.0, 30.0, "warning"),
     ]
+    # The latency alert's limits are the scenario's own per-type SLOs.
+    assert scenario.alerts[0].thresholds == {
+        qt: slo.e2e_p95_ms for qt, slo in scenario.slos.items() if slo.e2e_p95_ms is not None
+    }
+    assert scenario.required_users is None and scenario.required_rate is None
     assert [s.name for s in scenario.stages] == ["1u", "5u"]
 
 

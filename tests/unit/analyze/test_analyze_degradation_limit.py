@@ -90,5 +90,8 @@ def test_quality_unmeasured_at_the_lowest_stage_is_judged_where_first_measured()
 def test_without_slos() -> None:
     limit = degradation([_stage(0, 1, []), _stage(1, 2, [])])["scalability_limit"]
     assert limit == {
-        "users": None, "stage": None, "status": "none", "detail": "no SLOs in the scenario"
+        "users": None,
+        "stage": None,
+        "status": "none",
+        "detail": "no SLOs in the scenario",
     }

@@ -54,3 +54,26 @@ def test_bad_files_name_the_field(tmp_path: Path, text: str, message: str) -> No
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(QiLoadError, match="targets file not found"):
         load_targets(tmp_path / "none.yaml")
+
+
+def test_p95_is_the_typical_querys_at_the_required_stage(ladder: RunData) -> None:
+    stages = analyze_stages(ladder)
+    p95 = grade_targets(Targets(), stages, None, reference_stage=stages[0]["name"])[2]
+    assert p95["basis"].startswith(f"E2E p95 of simple at {stages[0]['name']} (")
+    expected = stages[0]["per_type"]["simple"]["e2e_ms"]["p95"]
+    assert expected is not None and p95["value"] == expected / 1000.0
+    other = grade_targets(Targets(p95_query_type="mcp"), stages, None)[2]  # none sent
+    assert (other["value"], other["grade"]) == (None, "not_measured")
+    assert other["basis"].startswith("no successful mcp request at ")
+
+
+def test_a_targets_file_gates_and_an_unknown_p95_type_is_named(tmp_path: Path) -> None:
+    assert Targets().gate is False
+    path = tmp_path / "t.yaml"
+    path.write_text("p95_s: {target: 1.6}\n")
+    assert load_targets(path).gate is True
+    path.write_text("gate: false\n")
+    assert load_targets(path).gate is False
+    path.write_text("p95_query_type: chat\n")
+    with pytest.raises(QiLoadError, match=r"p95_query_type: unknown query type 'chat'"):
+        load_targets(path)

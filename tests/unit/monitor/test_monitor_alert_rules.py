@@ -12,8 +12,10 @@ from qi_load.monitor.alert_rules import (
     AlertRule,
     metric_value,
     parse_rules,
+    with_slo_thresholds,
 )
 from qi_load.record.schema import HostSample, RequestRecord
+from qi_load.scenario import DEFAULT_SLOS
 
 
 def _record(ts: float, e2e_ms: float, ok: bool = True, qt: str = "simple") -> RequestRecord:
@@ -75,18 +77,38 @@ def test_a_long_window_is_pruned_and_kept_exact() -> None:
     assert metric_value("e2e_p95_ms", times, values, 120.0, 60.0) == pytest.approx(expected)
 
 
-def test_p95_fires_per_query_type_and_resolves() -> None:
-    ev = AlertEvaluator([DEFAULT_RULES[0]])
-    ev.add_records([_record(100.0 + i, 2500.0, qt="reasoning") for i in range(10)])
-    ev.add_records([_record(100.0 + i, 300.0) for i in range(10)])
-    events = ev.evaluate(112.0)
-    assert [(e.state, e.key, e.severity) for e in events] == [("firing", "reasoning", "warning")]
+def test_p95_follows_each_types_slo_and_holds_before_firing_and_resolving() -> None:
+    (rule,) = with_slo_thresholds([DEFAULT_RULES[0]], DEFAULT_SLOS)
+    assert (rule.thresholds["reasoning"], rule.thresholds["simple"]) == (8000.0, 2000.0)
+    ev = AlertEvaluator([rule])
+    # A reasoning answer's 3.5 s is within its 8 s SLO: no alert (a flat 2 s fired at 1 user).
+    ev.add_records([_record(100.0 + i, 3500.0, qt="reasoning") for i in range(10)])
+    ev.add_records([_record(100.0 + i, 2500.0) for i in range(10)])  # simple, over 2000
+    assert ev.evaluate(110.0) == []  # over its SLO from now on, but not yet for 30 s
+    assert ev.evaluate(130.0) == []
+    events = ev.evaluate(140.0)
+    assert [(e.state, e.key, e.threshold) for e in events] == [("firing", "simple", 2000.0)]
     assert "p95_response_time" in events[0].message and "2500" in events[0].message
-    assert ev.evaluate(113.0) == []  # still firing: no new event
-    ev.add_records([_record(180.0 + i, 400.0, qt="reasoning") for i in range(10)])
-    resolved = ev.evaluate(195.0)
-    assert [(e.state, e.key) for e in resolved] == [("resolved", "reasoning")]
+    ev.add_records([_record(170.0 + i, 300.0) for i in range(10)])
+    assert ev.evaluate(180.0) == []  # back under: resolves only after 30 s under
+    ev.add_records([_record(190.0 + i, 2500.0) for i in range(10)])
+    assert ev.evaluate(200.0) == []  # over again within the 30 s: still firing, no flap
+    assert ev.evaluate(260.0) == []  # no points left in the window: under since 260
+    resolved = ev.evaluate(290.0)
+    assert [(e.state, e.key) for e in resolved] == [("resolved", "simple")]
     assert ev.firing == []
+
+
+def test_slo_threshold_needs_an_slo_metric_and_a_type_without_one_is_skipped() -> None:
+    with pytest.raises(ValueError, match="threshold 'slo' needs an SLO metric"):
+        AlertRule(name="x", metric="cpu_percent", threshold="slo")
+    (rule,) = with_slo_thresholds(
+        [AlertRule(name="t", metric="ttft_p95_ms", threshold="slo")],
+        {"simple": {"ttft_p95_ms": 100.0}, "reasoning": {"ttft_p95_ms": None}},
+    )
+    assert rule.thresholds == {"simple": 100.0}
+    assert (rule.threshold_for("simple"), rule.threshold_for("reasoning")) == (100.0, None)
+    assert not rule.holds(1e9, "reasoning")
 
 
 def test_cpu_must_hold_for_five_minutes() -> None:

@@ -25,7 +25,9 @@ def test_all_failed_run_has_failure_rates_and_no_latency(
 ) -> None:
     summary, run = all_failed
     tl = series.timeline(summary, run)
-    assert tl is not None and tl.x.size == 0 and tl.ok_x.size == 0
+    assert tl is not None and tl.x.size == 0
+    # The ok rate is drawn, at zero in every bin: a gap would read as "no data".
+    assert tl.ok_x.size > 0 and not tl.ok_rate.any()
     assert all(v.size == 0 for v in tl.latency.values())
     # Every request is in one bin's failure rate.
     assert np.sum(tl.failed_rate) * tl.width == pytest.approx(len(run.requests))
@@ -82,3 +84,18 @@ def test_timeline_percentiles_per_bin(small: Path) -> None:
         members = req["e2e_ms"].to_numpy()[bins * tl.width + tl.width / 2 == centre]
         assert tl.latency["E2E p95"][k] == pytest.approx(np.percentile(members, 95))
     assert np.sum(tl.ok_rate) * tl.width == len(req)
+
+
+def test_throughput_bins_without_requests_are_zero_and_time_starts_at_the_test() -> None:
+    ends = np.array([0.5, 1.0, 7.0, 7.5, 9.0])  # nothing ends in 2-6 s
+    x, rate = series._rate(np.floor(ends / 2.0), np.floor(ends / 2.0), 2.0)
+    assert x.tolist() == [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert rate.tolist() == [1.0, 0.0, 0.0, 1.0, 0.5]
+
+
+def test_time_origin_is_the_test_start_of_run_json(small: Path) -> None:
+    run = load_run(small)
+    summary = analyze_run(run)
+    expected = run.manifest.test_start or run.manifest.start
+    assert expected is not None and series.origin(summary, run) == expected
+    assert series.origin(summary, run) <= summary["stages"][0]["start"]
