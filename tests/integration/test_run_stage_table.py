@@ -67,7 +67,9 @@ def _check_row(row: dict[str, str], stage: dict[str, Any]) -> None:
 
 
 def _verdict(stdout: str) -> str:
-    return next(line for line in stdout.splitlines() if line.startswith("verdict "))
+    return next(
+        line for line in stdout.splitlines() if line.startswith("capacity ") and " | " in line
+    )
 
 
 def test_the_printed_stage_table_is_summary_json(tmp_path: Path) -> None:
@@ -93,9 +95,10 @@ def test_the_printed_stage_table_is_summary_json(tmp_path: Path) -> None:
         assert stage["overall"]["n"] > 0
         _check_row(row, stage)
     verdict = _verdict(done.stdout)
-    assert verdict.startswith("verdict PASS" if summary["check"]["passed"] else "verdict FAIL")
-    knee = summary["degradation"]["knee"]["users"]
-    assert (f"knee {knee} user" if knee else "knee none") in verdict
+    assert (" | verdict PASS" if summary["check"]["passed"] else " | verdict FAIL") in verdict
+    knee = summary["degradation"]["knee"]
+    words = "insufficient data" if knee["status"] == "insufficient_data" else "none"
+    assert (f"knee {knee['users']} user" if knee["users"] else f"knee {words}") in verdict
 
     report = run_qi_load("report", str(run_dir), "--format", "json", timeout=120)
     assert report.returncode == 0, report.stdout + report.stderr
