@@ -60,8 +60,9 @@ def _slo_lines(ax: Axes, lines: Sequence[series.SloLine]) -> None:
 
 
 def _users_axis(ax: Axes) -> None:
-    """Users on a log axis (1, 5 and 10 users do not crowd together), ticks at the users."""
-    ax.set_xscale("log")
+    """Users on a log axis (1, 5 and 10 users do not crowd together), ticks at the users;
+    linear below one user, so an idle stage (0 users) still has a place."""
+    ax.set_xscale("symlog", linthresh=1.0)
     ax.xaxis.set_major_formatter("{x:g}")
 
 
