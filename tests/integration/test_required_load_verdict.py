@@ -34,7 +34,7 @@ def test_past_the_capacity_the_run_still_passes_at_its_required_load(tmp_path: P
     scenario = write_scenario(
         tmp_path,
         "required",
-        [{"name": "two", "users": 2, "hold_s": 6}, {"name": "twelve", "users": 12, "hold_s": 6}],
+        [{"name": "two", "users": 2, "hold_s": 8}, {"name": "twelve", "users": 12, "hold_s": 6}],
         mix={"simple": 1},
         required_users=2,
         slos={"simple": {"ttft_p95_ms": 1000, "e2e_p95_ms": 2000}},

@@ -178,3 +178,17 @@ def test_runs_without_a_quality_section_still_summarize(tmp_path: Path) -> None:
     root = write_synthetic_run(tmp_path / "run", SyntheticRun(seed=4, users=(1, 2)))
     summary = analyze_run(load_run(root))
     assert summary["quality"] == {"mode": None, "reference_agent": None, "checks": {}}
+
+
+def test_an_slo_over_fewer_than_five_values_is_insufficient_data() -> None:
+    q = query_stats(frame([True] * 4, [0.0] * 4), 10.0, SLOS, open_loop=False, query_type="simple")
+    checks = {c["metric"]: c for c in q["slo_checks"]}
+    # 4 wrong answers of 4 would fail a 0.9 quality rate; 4 values cannot say so yet.
+    assert {m: (c["n"], c["ok"], c["status"]) for m, c in checks.items()} == {
+        "e2e_p95_ms": (4, None, "insufficient_data"),
+        "quality_rate_min": (4, None, "insufficient_data"),
+    }
+    five = query_stats(
+        frame([True] * 5, [0.0] * 5), 10.0, SLOS, open_loop=False, query_type="simple"
+    )
+    assert [c["status"] for c in five["slo_checks"]] == ["pass", "fail"]
