@@ -24,6 +24,8 @@ wall rates move with the neighbours, CPU per record much less.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -37,7 +39,7 @@ from typing import Any
 from urllib.request import urlopen
 
 import psutil
-from _common import HERE, PYTHON, Children, machine_facts, print_table, write_json
+from _common import PYTHON, ROOT, Children, machine_facts, print_table, write_json
 
 GOAL_PER_CPU_S = 50_000
 """Records per master CPU-second (issue 16: one master core absorbs >= 50,000 records/s)."""
@@ -104,10 +106,8 @@ class Tail:
         self.rows += complete.count(b"\n")
         last = complete[:cut].rsplit(b"\n", 1)[-1]
         fields = last.split(b",", 2)
-        try:
+        with contextlib.suppress(IndexError, ValueError):  # the header line
             self.newest = float(fields[1])
-        except (IndexError, ValueError):
-            pass  # the header
 
 
 def _cpu_s(process: psutil.Process) -> float:
@@ -168,6 +168,22 @@ def slope(points: list[tuple[float, float]]) -> float:
     if sxx == 0:
         return 0.0
     return sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def backlog_per_cpu_s(probes: list[Probe], max_lag_s: float) -> tuple[float, float]:
+    """(rows per master CPU-second, seconds) over the probe intervals that start and end
+    with a backlog (the newest row older than ``max_lag_s``): the master then never waits
+    for work, so this is what one of its CPU-seconds absorbs at most."""
+    rows = cpu = seconds = 0.0
+    for a, b in itertools.pairwise(probes):
+        if a.lag_s is None or b.lag_s is None or min(a.lag_s, b.lag_s) < max_lag_s:
+            continue
+        if b.rows <= a.rows:
+            continue  # the master stopped writing: its end, not its pace
+        rows += b.rows - a.rows
+        cpu += b.master_cpu_s - a.master_cpu_s
+        seconds += b.wall - a.wall
+    return (rows / cpu if cpu > 0 else 0.0), seconds
 
 
 def judge_step(
@@ -262,12 +278,16 @@ def run_once(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     master_port, metrics_port = _free_port(), _free_port()
     env_key = {} if args.no_key else {"QI_LOAD_INGEST_KEY": KEY}
     os.environ.update(env_key)
-    locustfile = str(HERE / "ingest_locustfile.py")
+    # The code under test: this checkout, or another one (-P: not the current directory).
+    code = (args.checkout or ROOT).resolve()
+    os.environ["PYTHONPATH"] = str(code)
+    locustfile = str(code / "benchmarks" / "ingest_locustfile.py")
     run = Run()
     with Children() as children:
         master = children.start(
             [
                 PYTHON,
+                "-P",
                 "-m",
                 "locust",
                 "-f",
@@ -297,13 +317,14 @@ def run_once(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 str(metrics_port),
                 "--qi-progress",
                 "10",
-            ],  # fmt: skip
+            ],
             out / "master.log",
         )
         workers = [
             children.start(
                 [
                     PYTHON,
+                    "-P",
                     "-m",
                     "locust",
                     "-f",
@@ -315,7 +336,7 @@ def run_once(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                     "127.0.0.1",
                     "--master-port",
                     str(master_port),
-                ],  # fmt: skip
+                ],
                 out / f"worker-{n}.log",
             )
             for n in range(args.workers)
@@ -366,7 +387,7 @@ def _analyse(
                 made.get(stage["name"], 0)
                 * (stage["end"] - stage["start"] - args.skip_s)
                 / (stage["end"] - stage["start"])
-            ),  # fmt: skip
+            ),
             cores,
             args.max_lag_s,
         )
@@ -380,7 +401,7 @@ def _analyse(
         "steps": [asdict(s) for s in steps],
         "sustainable_records_per_s": sustainable,
         "per_cpu_s_at_sustainable": max((s.per_cpu_s for s in kept), default=0.0),
-        "per_cpu_s_saturated": [s.per_cpu_s for s in steps if s.master_cpu_pct >= 90.0],
+        "per_cpu_s_backlogged": backlog_per_cpu_s(run.probes, args.max_lag_s),
         "rows": sum(made.values()),
         "ingest_drops": ingest,
         "workers_lost": log.count("lost (no heartbeat)"),
@@ -401,6 +422,9 @@ def main() -> None:
     parser.add_argument("--users-per-worker", type=int, default=2)
     parser.add_argument("--max-lag-s", type=float, default=3.0)
     parser.add_argument("--no-key", action="store_true", help="no ingest HMAC key")
+    parser.add_argument(
+        "--checkout", type=Path, help="run master and workers from this source tree (a before)"
+    )
     parser.add_argument("--out", type=Path, help="keep the run here (default: a temp dir)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -421,7 +445,7 @@ def main() -> None:
             "workers CPU %",
             "host CPU %",
             "kept up",
-        ],  # fmt: skip
+        ],
         [
             [
                 s["name"],
@@ -434,14 +458,16 @@ def main() -> None:
                 f"{s['workers_cpu_pct']:.0f}",
                 f"{s['host_cpu_pct']:.0f}",
                 "yes" if s["kept_up"] else "NO",
-            ]  # fmt: skip
+            ]
             for s in result["steps"]
         ],
     )
     print(
         f"sustainable: {result['sustainable_records_per_s']:,.0f} records/s; "
         f"{result['per_cpu_s_at_sustainable']:,.0f} records per master CPU-second "
-        f"(goal {GOAL_PER_CPU_S:,}); drops {result['ingest_drops']}; "
+        f"(goal {GOAL_PER_CPU_S:,}); with a backlog "
+        f"{result['per_cpu_s_backlogged'][0]:,.0f} per CPU-second over "
+        f"{result['per_cpu_s_backlogged'][1]:.0f} s; drops {result['ingest_drops']}; "
         f"workers lost {result['workers_lost']}; load {facts.get('load_avg')}"
     )
     write_json(

@@ -1,4 +1,5 @@
-"""The master's check of worker record batches: known sender, HMAC, shape of every record."""
+"""The master's check of worker record batches: known sender, HMAC of the whole batch, then
+the batch's shape and every row's values (``batch_wire``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
-import msgpack
-
+from qi_load.record.batch_wire import decode_batch
 from qi_load.record.drops import DropCounter
 from qi_load.record.ingest_key import verify
 from qi_load.record.schema import RequestRecord
-from qi_load.record.wire_check import WireError, checked_record
+from qi_load.record.wire_check import WireError
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_RECORDS", "RecordGate"]
 
@@ -60,19 +60,13 @@ class RecordGate:
             self.drops.drop("bad_signature", f"from {sender}: is the worker's key set?")
             return []
         try:
-            items = msgpack.unpackb(body)
-        except Exception:  # msgpack's errors (nesting, truncation, types) share no base class
-            items = None
-        if not isinstance(items, list) or len(items) > MAX_BATCH_RECORDS:
-            self.drops.drop("malformed", f"from {sender}")
+            batch = decode_batch(body, MAX_BATCH_RECORDS)
+        except WireError as exc:
+            self.drops.drop("malformed", f"from {sender}: {exc}")
             return []
-        records = []
-        for item in items:
-            try:
-                records.append(checked_record(item))
-            except WireError as exc:
-                self.drops.drop("invalid", f"from {sender}: {exc}")
-        return records
+        if batch.invalid:
+            self.drops.drop("invalid", f"from {sender}: {batch.reason}", batch.invalid)
+        return batch.records
 
     def reset(self) -> None:
         self.drops.reset()

@@ -108,6 +108,18 @@ class CsvAppender:
             return
         self.maybe_flush()
 
+    def write_text(self, text: str, rows: int) -> None:
+        """``rows`` rows already formatted as CSV lines: one write for a whole batch."""
+        if self.broken:
+            return
+        try:
+            self._file.write(text)
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self.rows_written += rows
+        self.maybe_flush()
+
     def maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()

@@ -12,7 +12,7 @@ from typing import Any, Final, TypeVar, cast
 
 from qi_load.record.schema import HostSample, RequestRecord
 
-__all__ = ["MAX_TEXT", "WireError", "checked_host_sample", "checked_record"]
+__all__ = ["MAX_TEXT", "WireError", "checked_host_sample", "checked_record", "literal_values"]
 
 MAX_TEXT: Final = 4096
 """Longest string field accepted from the wire (an error text is the longest legitimate one)."""
@@ -35,6 +35,11 @@ def checked_record(data: Any) -> RequestRecord:
 def checked_host_sample(data: Any) -> HostSample:
     """A ``HostSample`` from its wire dict, or ``WireError`` naming the bad field."""
     return _checked(HostSample, data)
+
+
+def literal_values(cls: type, name: str) -> frozenset[str] | None:
+    """The words a ``Literal`` field of ``cls`` allows (None: any text)."""
+    return _field_specs(cast(Hashable, cls))[0][name][1]
 
 
 def _checked(cls: type[T], data: Any) -> T:

@@ -1,13 +1,16 @@
-"""Worker record batches: only known workers, only with the key's HMAC, only valid records."""
+"""Worker record batches: only known workers, only with the key's HMAC over the whole batch,
+only valid records."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgpack
+import numpy as np
 import pytest
 
 from qi_load.errors import QiLoadError
+from qi_load.record.batch_wire import encode_batch
 from qi_load.record.drops import drop_report, reset_gates
 from qi_load.record.ingest_key import INGEST_KEY_ENV, ingest_key, sign, verify
 from qi_load.record.record_gate import MAX_BATCH_RECORDS, RecordGate
@@ -66,10 +69,11 @@ def test_undecodable_bodies_are_malformed(body: bytes) -> None:
 
 
 def test_one_bad_record_costs_one_row() -> None:
-    good = _record(1).to_wire()
-    body = msgpack.packb([good, {**good, "user_id": "x"}, {**good, "ts_start": "nan"}, good])
+    data = msgpack.unpackb(encode_batch([_record(1), _record(2), _record(3), _record(4)]))
+    data["cols"]["error_kind"] = ["none", "evil", "none", "none"]
+    data["cols"]["ts_start"] = np.array([1.0, 1.0, np.nan, 1.0]).tobytes()
     gate = _gate()
-    assert len(gate.accept("w1", _raw(body))) == 2
+    assert [r.user_id for r in gate.accept("w1", _raw(msgpack.packb(data)))] == [1, 4]
     assert gate.drops.as_dict() == {"invalid": 2}
     assert drop_report(records=gate, samples=None) == {"records": {"invalid": 2}}
     reset_gates(gate, None)
