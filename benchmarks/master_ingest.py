@@ -470,14 +470,8 @@ def main() -> None:
         f"{result['per_cpu_s_backlogged'][1]:.0f} s; drops {result['ingest_drops']}; "
         f"workers lost {result['workers_lost']}; load {facts.get('load_avg')}"
     )
-    write_json(
-        args.json,
-        {
-            "machine": facts,
-            "args": vars(args) | {"out": str(args.out), "json": str(args.json)},
-            **result,
-        },
-    )
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    write_json(args.json, {"machine": facts, "args": settings, **result})
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgpack
@@ -37,7 +37,7 @@ _DTYPES: Final[dict[type, str]] = {float: "<f8", int: "<i8", bool: "u1"}
 _FILL: Final[dict[type, Any]] = {float: 0.0, int: 0, bool: False, str: ""}
 """What stands in a ``None`` slot of a nullable column (ignored by the reader)."""
 _FIELDS: Final = tuple(f.name for f in REQUEST_TABLE)
-_ROW: Final[Callable[[RequestRecord], tuple[Any, ...]]] = operator.attrgetter(*_FIELDS)
+_GETTERS: Final = tuple(operator.attrgetter(name) for name in _FIELDS)
 _Mask = npt.NDArray[np.bool_]
 
 
@@ -55,16 +55,17 @@ class DecodedBatch:
 def encode_batch(records: Sequence[RequestRecord]) -> bytes:
     """The worker side: ``records`` as one columnar batch."""
     n = len(records)
-    columns = list(zip(*map(_ROW, records), strict=True)) if n else [()] * len(_FIELDS)
     cols: dict[str, Any] = {}
-    for f, values in zip(REQUEST_TABLE, columns, strict=True):
-        if f.optional:
-            nulls = bytes(v is None for v in values)
-            fill = _FILL[f.kind]
-            present = [fill if v is None else v for v in values] if any(nulls) else values
-            cols[f.name] = [_pack(f.kind, present), nulls]
-        else:
+    for f, get in zip(REQUEST_TABLE, _GETTERS, strict=True):
+        values = list(map(get, records))
+        if not f.optional:
             cols[f.name] = _pack(f.kind, values)
+        elif None in values:
+            nulls = bytes([v is None for v in values])
+            fill = _FILL[f.kind]
+            cols[f.name] = [_pack(f.kind, [fill if v is None else v for v in values]), nulls]
+        else:
+            cols[f.name] = [_pack(f.kind, values), bytes(n)]
     return bytes(msgpack.packb({"v": BATCH_VERSION, "n": n, "cols": cols}))
 
 
