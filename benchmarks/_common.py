@@ -56,7 +56,12 @@ class Children:
         self._logs: list[IO[bytes]] = []
 
     def start(
-        self, command: Sequence[str], log_path: Path, *, stdout_pipe: bool = False
+        self,
+        command: Sequence[str],
+        log_path: Path,
+        *,
+        stdout_pipe: bool = False,
+        cwd: Path = ROOT,
     ) -> subprocess.Popen[bytes]:
         log = log_path.open("ab")
         self._logs.append(log)
@@ -65,7 +70,7 @@ class Children:
             stdout=subprocess.PIPE if stdout_pipe else log,
             stderr=log,
             stdin=subprocess.DEVNULL,
-            cwd=ROOT,
+            cwd=cwd,
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

@@ -319,6 +319,7 @@ def run_once(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 "10",
             ],
             out / "master.log",
+            cwd=code,  # Locust puts its working directory first on sys.path
         )
         workers = [
             children.start(
@@ -338,6 +339,7 @@ def run_once(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                     str(master_port),
                 ],
                 out / f"worker-{n}.log",
+                cwd=code,
             )
             for n in range(args.workers)
         ]

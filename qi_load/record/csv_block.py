@@ -53,13 +53,19 @@ def request_rows_text(records: Sequence[RequestRecord]) -> str:
 
 
 def _with_empty_cells(column: list[Any], spec: str) -> list[str]:
-    """Numbers formatted in one call; ``None`` as an empty cell."""
-    nones = [i for i, v in enumerate(column) if v is None]
-    for i in nones:
-        column[i] = 0
-    text: list[str] = ((spec + "\0") * len(column) % tuple(column)).split("\0")
-    for i in nones:
-        text[i] = ""
+    """Numbers formatted in one call; ``None`` as an empty cell (found by C-level scans:
+    a column is mostly numbers or all ``None``)."""
+    n, count = len(column), column.count(None)
+    if count == n:
+        return [""] * n
+    nones, at = [], -1
+    for _ in range(count):
+        at = column.index(None, at + 1)
+        nones.append(at)
+        column[at] = 0
+    text: list[str] = ((spec + "\0") * n % tuple(column)).split("\0")
+    for at in nones:
+        text[at] = ""
     return text[:-1]
 
 
