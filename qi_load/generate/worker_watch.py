@@ -14,6 +14,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from qi_load.generate.clock_sync import serve_clock
+from qi_load.generate.final_flush import track_flushes
 from qi_load.generate.master_guard import guard_master
 from qi_load.generate.run_state import QiState
 from qi_load.generate.wire import (
@@ -64,6 +65,7 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
     events.worker_connect.add_listener(on_worker_connect)
     runner.register_message(WORKER_LEFT_MESSAGE, on_worker_left)
     serve_clock(qi, runner, gate)
+    track_flushes(qi, runner)
     qi.greenlets.append(gevent.spawn(watch_workers, qi, runner))
 
 
