@@ -18,7 +18,7 @@ from locust.env import Environment
 from qi_load.errors import OutputError
 from qi_load.generate.clock import RunClock
 from qi_load.generate.options import LoadOptions
-from qi_load.generate.plan import PlannedStage, stage_at, users_at
+from qi_load.generate.plan import PlannedStage, plan_end_s, stage_at, users_at
 from qi_load.generate.queries import QualityManifest
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.worker_loss import WorkerLoss
@@ -33,11 +33,13 @@ if TYPE_CHECKING:
     from qi_load.generate.otlp_intake import SpanIntake
     from qi_load.generate.queries import QueryCatalogue
 
-__all__ = ["MixTable", "QiState", "attach_state", "run_state"]
+__all__ = ["PLAN_OVER_IDLE_S", "MixTable", "QiState", "attach_state", "run_state"]
 
 logger = logging.getLogger("qi_load")
 
 _ATTRIBUTE: Final = "qi_load_state"
+PLAN_OVER_IDLE_S: Final = 0.2
+"""How long a user idles per turn once the plan is over, until the master's quit arrives."""
 """The ``Environment`` attribute the state hangs on."""
 
 MixTable = tuple[list[str], list[float]]
@@ -136,6 +138,12 @@ class QiState:
         t = (self.clock.now() if wall is None else wall) - self.t0
         current = stage_at(self.plan, t)
         return (current.name if current else ""), users_at(self.plan, t)
+
+    def plan_over(self) -> bool:
+        """The plan has an origin and its last stage has ended (on the master's time line)."""
+        if self.t0 is None or not self.plan:
+            return False
+        return self.clock.now() - self.t0 >= plan_end_s(self.plan)
 
     def stage_marks(self) -> list[dict[str, Any]]:
         """The plan's stages on the wall clock (empty until the plan has an origin)."""

@@ -30,7 +30,7 @@ from qi_load.generate.chat import ChatClient, ChatResult
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.quality import locust_failure, quality_mode
 from qi_load.generate.queries import Query, QueryCatalogue, catalogue_from_options
-from qi_load.generate.run_state import MixTable, QiState, run_state
+from qi_load.generate.run_state import PLAN_OVER_IDLE_S, MixTable, QiState, run_state
 from qi_load.generate.shared_options import chat_config
 from qi_load.generate.wire import SEQUENCE_DONE_MESSAGE
 from qi_load.record.schema import RequestRecord
@@ -215,6 +215,10 @@ class AgentUser(User):
 
     @task
     def act(self) -> None:
+        if self.qi.plan_over():
+            # The master quits in a moment: a request started now would belong to no stage.
+            gevent.sleep(PLAN_OVER_IDLE_S)
+            return
         stage = self.qi.current_stage()
         if stage is not None and stage.sequence_per_type > 0:
             self._run_sequence_step(stage)

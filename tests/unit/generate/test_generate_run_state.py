@@ -40,6 +40,17 @@ def test_stage_now_follows_the_plan_once_it_has_an_origin() -> None:
     assert qi.current_stage(1015.0) is PLAN[1]
 
 
+def test_the_plan_is_over_at_its_last_stage_end_on_the_run_clock() -> None:
+    qi = fake_state()
+    qi.plan = PLAN
+    assert not qi.plan_over()  # no origin yet
+    now = qi.clock.now()
+    qi.t0 = now - 29.0
+    assert not qi.plan_over()
+    qi.t0 = now - 30.5
+    assert qi.plan_over()
+
+
 def test_stage_marks_are_the_plan_on_the_wall_clock() -> None:
     qi = fake_state()
     qi.plan = PLAN
