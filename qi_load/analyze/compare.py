@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypedDict
 
@@ -18,12 +18,22 @@ from qi_load.metrics.window import ends_in
 from qi_load.units import MB
 from qi_load.vocabulary import TARGET_ROLES
 
-__all__ = ["CompareRow", "CompareSettings", "Comparison", "Severity", "compare_runs"]
+__all__ = [
+    "REQUEST_METHOD",
+    "CompareRow",
+    "CompareSettings",
+    "Comparison",
+    "Severity",
+    "compare_runs",
+    "severity_of",
+    "worst_of",
+]
 
 Severity = Literal["critical", "warning", "inconclusive", "ok", "improved", "insufficient_data"]
 FloatArray = npt.NDArray[np.float64]
 _ERROR_FLOOR: Final = 0.05
-_RANK: Final[dict[str, int]] = {"critical": 2, "warning": 1}
+REQUEST_METHOD: Final = "bootstrap over requests"
+"""How a comparison of two runs makes its intervals (a repeat set's: over runs)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class CompareRow(TypedDict):
 class Comparison(TypedDict):
     base: str
     current: str
+    method: str
+    """Where the intervals come from: requests resampled, or the runs of repeat sets."""
     settings: dict[str, float]
     rows: list[CompareRow]
     worst: Literal["critical", "warning", "ok"]
@@ -225,6 +237,28 @@ def _point(values: FloatArray, statistic: float) -> float:
     return float("nan") if value is None else value
 
 
+def severity_of(change: float, low: float, high: float, settings: CompareSettings) -> Severity:
+    """The verdict on a relative change (positive = worse) and its interval: the point
+    estimate sets the level; the interval must exclude "no change" for it to count."""
+    if change >= settings.warn and low <= 0:
+        return "inconclusive"
+    if change >= settings.critical:
+        return "critical"
+    if change >= settings.warn:
+        return "warning"
+    if change <= -settings.warn and high < 0:
+        return "improved"
+    return "ok"
+
+
+def worst_of(rows: Sequence[CompareRow]) -> Literal["critical", "warning", "ok"]:
+    """The most severe regression among the rows (``ok`` when none)."""
+    flagged = {r["severity"] for r in rows}
+    if "critical" in flagged:
+        return "critical"
+    return "warning" if "warning" in flagged else "ok"
+
+
 def _judge(m: _Metric, settings: CompareSettings) -> CompareRow:
     row = CompareRow(
         metric=m.name,
@@ -264,17 +298,7 @@ def _judge(m: _Metric, settings: CompareSettings) -> CompareRow:
     )
     row["base"], row["current"], row["change"] = base, current, change
     row["ci_low"], row["ci_high"] = lo, hi
-    # The point estimate sets the level; the CI must exclude "no change" for it to count.
-    if change >= settings.warn and lo <= 0:
-        row["severity"] = "inconclusive"
-    elif change >= settings.critical:
-        row["severity"] = "critical"
-    elif change >= settings.warn:
-        row["severity"] = "warning"
-    elif change <= -settings.warn and hi < 0:
-        row["severity"] = "improved"
-    else:
-        row["severity"] = "ok"
+    row["severity"] = severity_of(change, lo, hi, settings)
     direction = "worse" if change > 0 else "better"
     row["description"] = (
         f"{m.name} ({m.scope}) {base:.4g} → {current:.4g} {m.unit}: {abs(change):.1%} {direction} "
@@ -296,20 +320,17 @@ def compare_runs(
             f"different scenarios: {names[0]!r} vs {names[1]!r}; changes may not be regressions"
         )
     rows = [_judge(m, settings) for m in _metrics(base, current)]
-    flagged = [r["severity"] for r in rows if r["severity"] in _RANK]
-    worst: Literal["critical", "warning", "ok"] = "ok"
-    if flagged:
-        worst = "critical" if "critical" in flagged else "warning"
     return Comparison(
         base=base.manifest.run_id or base.path.name,
         current=current.manifest.run_id or current.path.name,
+        method=REQUEST_METHOD,
         settings={
             "warn": settings.warn,
             "critical": settings.critical,
             "min_samples": settings.min_samples,
         },
         rows=rows,
-        worst=worst,
+        worst=worst_of(rows),
         inconclusive=sum(r["severity"] == "inconclusive" for r in rows),
         warnings=warnings
         + [f"base: {w}" for w in base.warnings]

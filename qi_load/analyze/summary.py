@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypedDict
 
@@ -329,5 +330,5 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def summary_json(summary: Summary | Comparison) -> str:
+def summary_json(summary: Mapping[str, Any]) -> str:
     return json.dumps(_clean(summary), indent=2, allow_nan=False, ensure_ascii=False) + "\n"

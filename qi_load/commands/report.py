@@ -7,10 +7,11 @@ from pathlib import Path
 
 from qi_load.cli import EXIT_CHECK_FAILED
 from qi_load.errors import QiLoadError
+from qi_load.record.repeat_index import is_repeat_set
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "parse_formats", "run"]
 
-HELP = "analyse a run directory and write its report"
+HELP = "analyse a run directory (or a repeat set) and write its report"
 DESCRIPTION = """\
 Analyse a run directory (requests.csv, host_samples.csv, run.json, Locust CSVs) and write
 report.html (self-contained), summary.md, summary.json and plots/*.png into it.
@@ -19,6 +20,9 @@ Per stage over its steady-state window: throughput, goodput, errors, TTFT/E2E/TP
 percentiles, server phases and resources per role; the knee, the scalability limit, the
 first-saturated resource, memory leaks, the methodology's alerts and targets, and
 recommendations. Methods: docs/analysis.md.
+
+A repeat set's directory (`qi-load run --repeat N`) gets the set's report instead: each
+stage's E2E p50/p95 and throughput and the capacity, with between-run intervals.
 
 Any directory a run can leave (all requests failed, none, interrupted, killed while
 running, files missing) gets every format; what is missing is named in the warnings.
@@ -63,6 +67,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _report_set(args: argparse.Namespace, formats: list[str]) -> int:
+    """A repeat set's report: the between-run intervals over its complete runs."""
+    from qi_load.analyze.repeat_set import load_set
+    from qi_load.render.repeats import set_terminal, write_set_report
+
+    for option in ("targets", "baseline", "check"):
+        if getattr(args, option):
+            raise QiLoadError(
+                f"--{option} is for a run directory, not the repeat set {args.run_dir} "
+                "(report one of its runs, or `qi-load compare` two sets)"
+            )
+    summary = load_set(args.run_dir)
+    written = write_set_report(summary, args.out or args.run_dir, formats)
+    print(set_terminal(summary))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     # pandas and matplotlib load here only: never in a Locust process.
     from qi_load.analyze.load import load_run
@@ -72,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from qi_load.render.terminal import terminal_summary
 
     formats = parse_formats(args.format)
+    if is_repeat_set(args.run_dir):
+        return _report_set(args, formats)
     data = load_run(args.run_dir)
     targets = None
     if args.targets is not None:

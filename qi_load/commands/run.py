@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qi_load.generate import options as load_options
+
+if TYPE_CHECKING:
+    from qi_load.runner import RunOptions, RunResult
 
 __all__ = ["DESCRIPTION", "HELP", "PASSTHROUGH", "add_arguments", "run"]
 
@@ -26,6 +30,7 @@ or model stops the run at once with the cause and the fix on one line (exit 2).
 examples:
   qi-load run                                  # quick ladder against the reference agent
   qi-load run smoke --time-scale 0.5
+  qi-load run --repeat 3                       # three quick ladders: between-run intervals
   qi-load run scenarios/ladder.yaml --host http://agent:8000 --workers 4
   qi-load run --host http://127.0.0.1:8080 --monitor-pid 4242   # sample the agent as 'sut'
   qi-load run smoke --target-arg=--slots --target-arg=4 -- --loglevel DEBUG
@@ -47,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("reports"), help="parent folder of run directories"
     )
     parser.add_argument("--no-report", action="store_true", help="skip the report")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the scenario N times into one repeat set with between-run intervals",
+    )
     parser.add_argument(
         "--target-arg",
         action="append",
@@ -76,20 +88,40 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 0:
         raise QiLoadError(f"--workers must be >= 0, got {args.workers}")
-    result = run_scenario(
-        RunOptions(
-            scenario=args.scenario,
-            host=args.host,
-            workers=args.workers,
-            out=args.out,
-            load=LoadOptions.from_namespace(args),
-            report=not args.no_report,
-            target_args=args.target_arg,
-            locustfile=args.locustfile,
-            progress_interval=args.progress,
-            locust_args=args.passthrough,
-        )
+    if args.repeat < 1:
+        raise QiLoadError(f"--repeat must be at least 1, got {args.repeat}")
+    options = RunOptions(
+        scenario=args.scenario,
+        host=args.host,
+        workers=args.workers,
+        out=args.out,
+        load=LoadOptions.from_namespace(args),
+        report=not args.no_report,
+        target_args=args.target_arg,
+        locustfile=args.locustfile,
+        progress_interval=args.progress,
+        locust_args=args.passthrough,
     )
+    if args.repeat > 1:
+        return _run_set(options, args.repeat)
+    return _print_run(run_scenario(options))
+
+
+def _run_set(options: RunOptions, count: int) -> int:
+    from qi_load.render.repeats import set_terminal
+    from qi_load.repeat_run import run_repeated
+
+    outcome = run_repeated(options, count, on_run=_print_run)
+    if outcome.summary is not None:
+        print(set_terminal(outcome.summary))
+    print(f"qi-load: repeat set: {outcome.set_dir}")
+    for path in outcome.report_paths:
+        if path.suffix == ".html":
+            print(f"qi-load: set report {path}")
+    return outcome.exit_code
+
+
+def _print_run(result: RunResult) -> int:
     if result.summary is not None:
         from qi_load.render.terminal import terminal_summary
 

@@ -1,0 +1,135 @@
+"""Between-run confidence intervals: Student-t intervals over one value per run."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Final, NamedTuple, TypedDict
+
+__all__ = [
+    "LEVEL",
+    "METHOD",
+    "Difference",
+    "Interval",
+    "difference_interval",
+    "mean_interval",
+    "t_quantile",
+]
+
+LEVEL: Final = 0.95
+"""The confidence level of every between-run interval."""
+METHOD: Final = "t-interval over run values"
+"""How the intervals are made (docs/analysis.md says why not a bootstrap)."""
+
+
+class Interval(TypedDict):
+    """One statistic over the runs of a set: each run's value, their mean and its interval
+    (``low``/``high`` are None with fewer than two runs: one run has no spread to tell)."""
+
+    n: int
+    values: list[float]
+    mean: float | None
+    sd: float | None
+    low: float | None
+    high: float | None
+
+
+class Difference(NamedTuple):
+    """``current - base`` of two means, with its interval."""
+
+    diff: float
+    low: float
+    high: float
+    df: float
+
+
+def _two_sided_coverage(t: float, df: int) -> float:
+    """P(|T| <= t) for Student's t with integer ``df`` (Abramowitz & Stegun 26.7.3-4)."""
+    theta = math.atan(t / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2 == 1:
+        total, term = 0.0, 1.0
+        for k in range(1, (df - 1) // 2 + 1):
+            total += term
+            term *= c2 * (2 * k) / (2 * k + 1)
+        inner = s * math.cos(theta) * total if df > 1 else 0.0
+        return 2.0 / math.pi * (theta + inner)
+    total, term = 0.0, 1.0
+    for k in range(1, df // 2 + 1):
+        total += term
+        term *= c2 * (2 * k - 1) / (2 * k)
+    return s * total
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(level: float, df: float) -> float:
+    """The ``t`` with ``P(|T| <= t) = level``; a fractional ``df`` (Welch) is rounded down,
+    which widens the interval rather than narrowing it."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    whole = max(1, math.floor(df))
+    lo, hi = 0.0, 1.0
+    while _two_sided_coverage(hi, whole) < level:
+        hi *= 2.0
+    for _ in range(100):  # bisection: 100 halvings reach float precision
+        mid = (lo + hi) / 2.0
+        if _two_sided_coverage(mid, whole) < level:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    var = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var)
+
+
+def mean_interval(
+    values: Sequence[float | None], level: float = LEVEL, floor: float | None = 0.0
+) -> Interval:
+    """The mean of the runs' values (``None`` and non-finite ones left out) with its
+    t-interval; the interval is cut at ``floor`` (latencies, rates and users are never
+    negative), ``None`` for no cut."""
+    kept = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not kept:
+        return Interval(n=0, values=[], mean=None, sd=None, low=None, high=None)
+    mean, sd = _mean_sd(kept)
+    low = high = None
+    if sd is not None:
+        half = t_quantile(level, len(kept) - 1) * sd / math.sqrt(len(kept))
+        low, high = mean - half, mean + half
+        if floor is not None:
+            low = max(low, floor)
+    return Interval(n=len(kept), values=kept, mean=mean, sd=sd, low=low, high=high)
+
+
+def difference_interval(
+    base: Sequence[float], current: Sequence[float], level: float = LEVEL
+) -> Difference | None:
+    """Welch's interval of ``mean(current) - mean(base)``. A side with a single run takes
+    the other side's spread (the same build, the same run-to-run noise); ``None`` when
+    neither side has two runs."""
+    if not base or not current or max(len(base), len(current)) < 2:
+        return None
+    mb, sb = _mean_sd(base)
+    mc, sc = _mean_sd(current)
+    nb, nc = len(base), len(current)
+    if sb is None or sc is None:
+        spread = sc if sb is None else sb
+        assert spread is not None
+        se = spread * math.sqrt(1 / nb + 1 / nc)
+        df = float(max(nb, nc) - 1)
+    else:
+        vb, vc = sb * sb / nb, sc * sc / nc
+        se = math.sqrt(vb + vc)
+        # Welch-Satterthwaite; two spreads of zero leave only the pooled degrees of freedom.
+        denom = (vb * vb / (nb - 1) if vb else 0.0) + (vc * vc / (nc - 1) if vc else 0.0)
+        df = (vb + vc) ** 2 / denom if denom > 0 else float(nb + nc - 2)
+    half = t_quantile(level, df) * se
+    diff = mc - mb
+    return Difference(diff=diff, low=diff - half, high=diff + half, df=df)
