@@ -70,7 +70,7 @@ def _method_line(s: SetSummary) -> str:
     complete = sum(r["status"] == "complete" for r in s["runs"])
     return (
         f"repeat set {s['set_id']}: {complete} of {s['requested']} runs complete; "
-        f"mean [{s['level']:.0%} {s['method']}]"
+        f"each value is the mean over the runs [low..high: {s['level']:.0%} CI, {s['method']}]"
     )
 
 

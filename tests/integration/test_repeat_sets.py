@@ -1,0 +1,91 @@
+"""Real repeat sets against real reference agents: `run --repeat` leaves ordinary run
+directories plus a set whose report has between-run intervals; `compare` of two sets of the
+same build reads ok, and a set against a slower agent reads as a regression."""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qi_cli import run_qi_load
+
+from qi_load.agent.launch import start_target
+
+pytestmark = pytest.mark.integration
+
+# Only fast answers (about 0.2 s with the agent 3x faster) so that 3 s windows hold enough
+# requests for a p95; 4 users stay well below the agent's 8 slots.
+SCENARIO = {
+    "name": "repeat-tiny",
+    "settle_s": 0.5,
+    "mix": {"simple": 1},
+    "think_time": {"kind": "constant", "seconds": 0.05},
+    "stages": [
+        {"name": "two", "users": 2, "hold_s": 3},
+        {"name": "four", "users": 4, "ramp_s": 0.5, "hold_s": 3},
+    ],
+}
+
+
+def _repeat(tmp_path: Path, url: str, set_id: str, count: int) -> Path:
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(json.dumps(SCENARIO))  # JSON is YAML
+    done = run_qi_load(
+        "run", str(scenario), "--host", url, "--repeat", str(count), "--no-report",
+        "--out", str(tmp_path / "sets"), "--run-id", set_id, "--progress", "0",
+        "--monitor-interval", "1", timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return tmp_path / "sets" / set_id
+
+
+def _compare(tmp_path: Path, base: Path, current: Path) -> tuple[int, dict[str, Any], str]:
+    out = tmp_path / f"cmp-{current.name}"
+    done = run_qi_load("compare", str(base), str(current), "--out", str(out), timeout=120)
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    return done.returncode, json.loads((out / "comparison.json").read_text()), done.stdout
+
+
+def test_repeat_sets_give_intervals_and_compare_on_them(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        agent = stack.enter_context(start_target(["--slowdown", "0.3"]))
+        slower = stack.enter_context(start_target(["--slowdown", "0.6"]))
+        base = _repeat(tmp_path, agent.url, "base", 3)
+        same = _repeat(tmp_path, agent.url, "same", 2)
+        slow = _repeat(tmp_path, slower.url, "slow", 2)
+
+    index = json.loads((base / "repeat.json").read_text())
+    assert [r["status"] for r in index["runs"]] == ["complete"] * 3
+    for r in index["runs"]:
+        # Every run is an ordinary run directory.
+        manifest = json.loads((base / r["path"] / "run.json").read_text())
+        assert manifest["status"] == "complete" and manifest["run_id"] == r["run_id"]
+
+    done = run_qi_load("report", str(base), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "capacity" in done.stdout and "E2E p95 ms" in done.stdout
+    summary = json.loads((base / "summary.json").read_text())
+    assert summary["kind"] == "repeat_set"
+    assert [s["stage"] for s in summary["stages"]] == ["two", "four"]
+    for stage in summary["stages"]:
+        for key in ("e2e_p50_ms", "e2e_p95_ms", "throughput_rps"):
+            iv = stage[key]
+            assert iv["n"] == 3, (stage["stage"], key, iv)
+            assert iv["low"] <= iv["mean"] <= iv["high"], (stage["stage"], key, iv)
+    assert summary["capacity"]["per_run"] == [4, 4, 4]
+    assert "E2E p95 ms" in (base / "report.html").read_text()
+
+    code, same_build, printed = _compare(tmp_path, base, same)
+    assert same_build["method"].startswith("t-interval over runs")
+    assert code == 0 and same_build["worst"] == "ok", printed
+    assert {r["n_base"] for r in same_build["rows"]} == {3}
+
+    code, regression, printed = _compare(tmp_path, base, slow)
+    assert code == 3 and regression["worst"] == "critical", printed
+    p95 = next(
+        r for r in regression["rows"] if r["metric"] == "e2e_p95" and r["scope"] == "stage four"
+    )
+    assert p95["severity"] == "critical" and p95["ci_low"] > 0, p95

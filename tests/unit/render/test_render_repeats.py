@@ -1,0 +1,47 @@
+"""A repeat set's report files: intervals as text, every format written, run strings escaped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+from qi_load.analyze.repeat_set import summarize_set
+from qi_load.analyze.repeats import mean_interval
+from qi_load.analyze.summary import Summary
+from qi_load.record.repeat_index import RepeatIndex, RepeatRun
+from qi_load.render.repeats import interval_text, set_terminal, write_set_report
+
+
+def _summary(p95: float) -> Summary:
+    stage: dict[str, Any] = {
+        "name": "<b>heavy</b>",
+        "users": 20,
+        "invalid": None,
+        "overall": {"throughput_rps": 4.5, "e2e_ms": {"p50": 1000.0, "p95": p95}},
+    }
+    return cast(Summary, {"stages": [stage], "degradation": {"scalability_limit": {"users": 10}}})
+
+
+def test_interval_text() -> None:
+    assert interval_text(mean_interval([10.0, 12.0, 11.0])) == "11 [9..13]"
+    assert interval_text(mean_interval([2.0]), 2) == "2.00"
+    assert interval_text(mean_interval([])) == "-"
+
+
+def test_every_format_is_written_and_escaped(tmp_path: Path) -> None:
+    runs = [RepeatRun(f"s-r{i}", f"s-r{i}", "complete") for i in (1, 2)]
+    summary = summarize_set(
+        RepeatIndex("s", "ladder", 2, 0.0, runs),
+        tmp_path,
+        {"s-r1": _summary(3000.0), "s-r2": _summary(3200.0)},
+    )
+    written = write_set_report(summary, tmp_path)
+    assert sorted(p.name for p in written) == ["report.html", "summary.json", "summary.md"]
+    page = (tmp_path / "report.html").read_text()
+    assert "&lt;b&gt;heavy&lt;/b&gt;" in page and "<b>heavy</b>" not in page
+    assert 'href="s-r1/report.html"' in page
+    assert "\\<b\\>heavy\\</b\\>" in (tmp_path / "summary.md").read_text()
+    text = set_terminal(summary)
+    assert "3,100 [1,829..4,371]" in text
+    assert "capacity 10.0 [10.0..10.0] users (95% CI over 2 runs; per run: 10, 10)" in text
+    assert write_set_report(summary, tmp_path / "only", ["json"])[0].name == "summary.json"
