@@ -18,6 +18,7 @@ __all__ = [
     "SetMetric",
     "SetRun",
     "SetSummary",
+    "StageKey",
     "StageSpread",
     "load_set",
     "run_capacity",
@@ -28,10 +29,13 @@ __all__ = [
 SET_SCHEMA_VERSION: Final = 1
 
 
+StageKey = Literal["e2e_p50_ms", "e2e_p95_ms", "throughput_rps"]
+
+
 class SetMetric(NamedTuple):
     """A per-stage statistic a set carries an interval for."""
 
-    key: Literal["e2e_p50_ms", "e2e_p95_ms", "throughput_rps"]
+    key: StageKey
     label: str
     unit: str
     higher_is_worse: bool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Collection
 from pathlib import Path
@@ -13,17 +14,19 @@ from qi_load.analyze.summary import summary_json
 from qi_load.record.rundir import REPORT_HTML
 from qi_load.render.markdown import md_escape
 from qi_load.render.outputs import FORMATS
+from qi_load.render.repeat_plot import set_figure_png
 from qi_load.render.text_table import format_table
 
 __all__ = ["interval_text", "set_rows", "set_terminal", "write_set_report"]
 
-_CSP: Final = "default-src 'none'; style-src 'unsafe-inline'"
+_CSP: Final = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _STYLE: Final = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1280px;color:#222;
  padding:0 16px}h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f5f5f5}
 td:first-child,th:first-child{text-align:left}.warn{background:#fff4ce;padding:8px 12px}
+img{max-width:100%;border:1px solid #eee;margin:6px 0}
 """
 _HEAD: Final = (
     "stage", "users", "runs", "E2E p50 ms", "E2E p95 ms", "req/s",
@@ -99,6 +102,14 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _figure(s: SetSummary) -> str:
+    png = set_figure_png(s)
+    if png is None:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="latency and throughput per stage" src="data:image/png;base64,{data}">'
+
+
 def _run_capacity(users: float | None) -> str:
     return "" if users is None else f", capacity {users:g} users"
 
@@ -120,7 +131,7 @@ def _html(s: SetSummary) -> str:
         f"<title>repeat set {_e(s['set_id'])}</title><style>{_STYLE}</style></head><body>"
         f"<h1>Repeat set {_e(s['set_id'])} ({_e(s['scenario'])})</h1>"
         f"<p>{_e(_method_line(s))}</p>{warnings}"
-        f"<h2>Per stage, between runs</h2><table><tr>{head}</tr>{body}</table>"
+        f"<h2>Per stage, between runs</h2><table><tr>{head}</tr>{body}</table>{_figure(s)}"
         f"<p><b>{_e(_capacity_line(s))}</b></p><h2>Runs</h2><ul>{runs}</ul></body></html>\n"
     )
 
