@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     noise = comparison["inconclusive"]
+    print(f"intervals: {comparison['method']}")
     print(
         f"worst: {comparison['worst']}"
         + (f" ({noise} inconclusive: within noise)" if noise else "")

@@ -46,7 +46,7 @@ def comparison_markdown(c: Comparison) -> list[str]:
         "",
         f"Worst: **{c['worst']}**, {c['inconclusive']} inconclusive (warning >= "
         f"{c['settings']['warn']:.0%}, critical >= {c['settings']['critical']:.0%}; a change "
-        "counts only when its 95 % CI excludes zero)",
+        f"counts only when its 95 % CI excludes zero; intervals: {c['method']})",
         "",
     ]
     lines += [f"- warning: {md_escape(w)}" for w in c["warnings"]]
