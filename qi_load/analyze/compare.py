@@ -24,6 +24,7 @@ __all__ = [
     "CompareSettings",
     "Comparison",
     "Severity",
+    "ci_label",
     "compare_runs",
     "severity_of",
     "worst_of",
@@ -71,6 +72,8 @@ class Comparison(TypedDict):
     current: str
     method: str
     """Where the intervals come from: requests resampled, or the runs of repeat sets."""
+    level: float
+    """The confidence level of each row's interval."""
     settings: dict[str, float]
     rows: list[CompareRow]
     worst: Literal["critical", "warning", "ok"]
@@ -237,6 +240,11 @@ def _point(values: FloatArray, statistic: float) -> float:
     return float("nan") if value is None else value
 
 
+def ci_label(level: float) -> str:
+    """``95% CI``, ``99.7% CI``: the level as a table heading."""
+    return f"{level * 100:.3g}% CI"
+
+
 def severity_of(change: float, low: float, high: float, settings: CompareSettings) -> Severity:
     """The verdict on a relative change (positive = worse) and its interval: the point
     estimate sets the level; the interval must exclude "no change" for it to count."""
@@ -324,6 +332,7 @@ def compare_runs(
         base=base.manifest.run_id or base.path.name,
         current=current.manifest.run_id or current.path.name,
         method=REQUEST_METHOD,
+        level=settings.level,
         settings={
             "warn": settings.warn,
             "critical": settings.critical,

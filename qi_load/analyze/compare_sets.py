@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Final
 
 from qi_load.analyze.compare import (
     CompareRow,
     CompareSettings,
     Comparison,
+    ci_label,
     severity_of,
     worst_of,
 )
@@ -50,7 +52,7 @@ def _row(
     direction = "worse" if change > 0 else "better"
     row["description"] = (
         f"{metric} ({scope}) {b:.4g} → {c:.4g} {unit} (means of {base['n']} and "
-        f"{current['n']} runs): {abs(change):.1%} {direction} ({settings.level:.0%} CI "
+        f"{current['n']} runs): {abs(change):.1%} {direction} ({ci_label(settings.level)} "
         f"{lo:+.1%} … {hi:+.1%}, positive = worse)"
     )
     return row
@@ -61,7 +63,8 @@ def compare_sets(
 ) -> Comparison:
     """Each stage both sets ran (same name and users): E2E p50, p95 and throughput; and the
     capacity. A change counts only when the interval of the difference of the run means
-    excludes zero, so run-to-run noise of the same build is not a regression."""
+    excludes zero, so run-to-run noise of the same build is not a regression; the rows'
+    intervals hold at ``settings.level`` together."""
     settings = settings or CompareSettings()
     warnings = []
     if base["scenario"] != current["scenario"]:
@@ -70,24 +73,30 @@ def compare_sets(
             "changes may not be regressions"
         )
     current_stages = {(s["stage"], s["users"]): s for s in current["stages"]}
-    rows = []
-    for stage in base["stages"]:
-        other = current_stages.get((stage["stage"], stage["users"]))
-        if other is None:
-            continue
-        for m in STAGE_METRICS:
-            rows.append(
-                _row(m.label, f"stage {stage['stage']}", m.unit, m.higher_is_worse,
-                     stage[m.key], other[m.key], settings)
-            )  # fmt: skip
+    pairs = [
+        (stage, other)
+        for stage in base["stages"]
+        if (other := current_stages.get((stage["stage"], stage["users"]))) is not None
+    ]
+    # The verdict is on all rows at once: each row's interval is widened (Bonferroni) so
+    # that a same-build comparison has at most a 1 - level chance that ANY row excludes zero.
+    count = len(pairs) * len(STAGE_METRICS) + 1
+    per_row = dataclasses.replace(settings, level=1.0 - (1.0 - settings.level) / count)
+    rows = [
+        _row(m.label, f"stage {stage['stage']}", m.unit, m.higher_is_worse,
+             stage[m.key], other[m.key], per_row)
+        for stage, other in pairs
+        for m in STAGE_METRICS
+    ]  # fmt: skip
     rows.append(
         _row("capacity", "all", "users", False, base["capacity"]["users"],
-             current["capacity"]["users"], settings)
+             current["capacity"]["users"], per_row)
     )  # fmt: skip
     return Comparison(
         base=base["set_id"],
         current=current["set_id"],
         method=RUN_METHOD,
+        level=per_row.level,
         settings={
             "warn": settings.warn,
             "critical": settings.critical,

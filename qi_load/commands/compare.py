@@ -70,7 +70,7 @@ def _compare_sets(base: Path, current: Path, settings: CompareSettings) -> Compa
 
 
 def run(args: argparse.Namespace) -> int:
-    from qi_load.analyze.compare import CompareSettings, compare_runs
+    from qi_load.analyze.compare import CompareSettings, ci_label, compare_runs
     from qi_load.analyze.load import load_run
     from qi_load.analyze.summary import summary_json
     from qi_load.render.markdown import comparison_markdown
@@ -97,11 +97,8 @@ def run(args: argparse.Namespace) -> int:
         ])  # fmt: skip
     for warning in comparison["warnings"]:
         print(f"warning: {warning}")
-    print(
-        format_table(
-            ["metric", "scope", "baseline", "current", "change", "95% CI", "verdict"], rows
-        )
-    )
+    head = ["metric", "scope", "baseline", "current", "change", ci_label(comparison["level"])]
+    print(format_table([*head, "verdict"], rows))
     noise = comparison["inconclusive"]
     print(f"intervals: {comparison['method']}")
     print(

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from qi_load.analyze.compare import Comparison
+from qi_load.analyze.compare import Comparison, ci_label
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
 from qi_load.render.cells import triple_n
@@ -46,7 +46,7 @@ def comparison_markdown(c: Comparison) -> list[str]:
         "",
         f"Worst: **{c['worst']}**, {c['inconclusive']} inconclusive (warning >= "
         f"{c['settings']['warn']:.0%}, critical >= {c['settings']['critical']:.0%}; a change "
-        f"counts only when its 95 % CI excludes zero; intervals: {c['method']})",
+        f"counts only when its {ci_label(c['level'])} excludes zero; intervals: {c['method']})",
         "",
     ]
     lines += [f"- warning: {md_escape(w)}" for w in c["warnings"]]
@@ -57,7 +57,8 @@ def comparison_markdown(c: Comparison) -> list[str]:
          f"{r['n_base']}/{r['n_current']}", r["severity"]]
         for r in c["rows"]
     ]  # fmt: skip
-    head = ["metric", "scope", "baseline", "current", "change (+ worse)", "95% CI", "n", "verdict"]
+    head = ["metric", "scope", "baseline", "current", "change (+ worse)", ci_label(c["level"])]
+    head += ["n", "verdict"]
     return [*lines, "", *_table(head, rows)]
 
 

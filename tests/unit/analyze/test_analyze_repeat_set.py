@@ -10,6 +10,7 @@ import pytest
 from qi_load.analyze.compare import CompareSettings
 from qi_load.analyze.compare_sets import compare_sets
 from qi_load.analyze.repeat_set import SetSummary, run_capacity, summarize_set
+from qi_load.analyze.repeats import difference_interval
 from qi_load.analyze.summary import Summary
 from qi_load.record.repeat_index import RepeatIndex, RepeatRun
 
@@ -132,3 +133,19 @@ def test_different_scenarios_are_warned_about() -> None:
     cur = _set("b", [_summary(10), _summary(10)])
     cur["scenario"] = "soak"
     assert any("different scenarios" in w for w in compare_sets(base, cur)["warnings"])
+
+
+def test_rows_hold_their_level_together() -> None:
+    # Stress-stage throughputs of two same-build quick-ladder sets on a busy machine: one
+    # 95 % interval alone excludes zero (+1.9 … +22.8 %), so 7 rows at 95 % each would call
+    # noise a warning; at 1 - 0.05/7 each the comparison reads it as within noise.
+    base = _set("a", [_summary(10, 15 / v) for v in (5.083, 4.75, 5.0)])
+    cur = _set("b", [_summary(10, 15 / v) for v in (4.5, 4.417, 4.083)])
+    alone = difference_interval([5.083, 4.75, 5.0], [4.5, 4.417, 4.083])
+    assert alone is not None and alone.high < 0
+    result = compare_sets(base, cur)
+    assert result["level"] == pytest.approx(1 - 0.05 / 7)
+    throughput = next(r for r in result["rows"] if r["metric"] == "throughput")
+    assert throughput["change"] == pytest.approx(0.124, abs=0.005)
+    assert throughput["severity"] == "inconclusive"
+    assert result["worst"] == "ok"
