@@ -44,37 +44,59 @@ class Difference(NamedTuple):
     df: float
 
 
-def _two_sided_coverage(t: float, df: int) -> float:
-    """P(|T| <= t) for Student's t with integer ``df`` (Abramowitz & Stegun 26.7.3-4)."""
-    theta = math.atan(t / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2 == 1:
-        total, term = 0.0, 1.0
-        for k in range(1, (df - 1) // 2 + 1):
-            total += term
-            term *= c2 * (2 * k) / (2 * k + 1)
-        inner = s * math.cos(theta) * total if df > 1 else 0.0
-        return 2.0 / math.pi * (theta + inner)
-    total, term = 0.0, 1.0
-    for k in range(1, df // 2 + 1):
-        total += term
-        term *= c2 * (2 * k - 1) / (2 * k)
-    return s * total
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for num in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _beta_regularized(a: float, b: float, x: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_fraction(a, b, x) / a
+    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
+
+
+def _two_sided_coverage(t: float, df: float) -> float:
+    """P(|T| <= t) for Student's t with ``df`` degrees of freedom (fractional ones too)."""
+    return 1.0 - _beta_regularized(df / 2.0, 0.5, df / (df + t * t))
 
 
 @functools.lru_cache(maxsize=256)
 def t_quantile(level: float, df: float) -> float:
-    """The ``t`` with ``P(|T| <= t) = level``; a fractional ``df`` (Welch) is rounded down,
-    which widens the interval rather than narrowing it."""
+    """The ``t`` with ``P(|T| <= t) = level`` (Welch's fractional ``df`` as it is)."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    whole = max(1, math.floor(df))
+    if not df > 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
     lo, hi = 0.0, 1.0
-    while _two_sided_coverage(hi, whole) < level:
+    while _two_sided_coverage(hi, df) < level:
         hi *= 2.0
     for _ in range(100):  # bisection: 100 halvings reach float precision
         mid = (lo + hi) / 2.0
-        if _two_sided_coverage(mid, whole) < level:
+        if _two_sided_coverage(mid, df) < level:
             lo = mid
         else:
             hi = mid
@@ -127,7 +149,7 @@ def difference_interval(
     else:
         vb, vc = sb * sb / nb, sc * sc / nc
         se = math.sqrt(vb + vc)
-        # Welch-Satterthwaite; two spreads of zero leave only the pooled degrees of freedom.
+        # Welch-Satterthwaite; two spreads of zero leave the pooled degrees of freedom.
         denom = (vb * vb / (nb - 1) if vb else 0.0) + (vc * vc / (nc - 1) if vc else 0.0)
         df = (vb + vc) ** 2 / denom if denom > 0 else float(nb + nc - 2)
     half = t_quantile(level, df) * se

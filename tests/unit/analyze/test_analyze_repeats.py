@@ -20,16 +20,21 @@ from qi_load.analyze.repeats import difference_interval, mean_interval, t_quanti
         (30, 0.95, 2.042),
         (2, 0.99, 9.925),
         (10, 0.90, 1.812),
+        (2, 1 - 0.05 / 16, 17.847),  # t / sqrt(2 + t²) = level, solved
     ],
 )
 def test_t_quantile_matches_the_tables(df: int, level: float, expected: float) -> None:
     assert t_quantile(level, df) == pytest.approx(expected, abs=1e-3)
 
 
-def test_fractional_degrees_of_freedom_round_down_to_the_wider_interval() -> None:
-    assert t_quantile(0.95, 2.9) == t_quantile(0.95, 2)
+def test_fractional_degrees_of_freedom_lie_between_their_neighbours() -> None:
+    # Welch's df is fractional: its quantile is the t distribution's own, not rounded.
+    assert t_quantile(0.95, 2) > t_quantile(0.95, 2.5) > t_quantile(0.95, 3)
+    assert t_quantile(0.95, 1e6) == pytest.approx(1.95996, abs=1e-4)  # the normal's
     with pytest.raises(ValueError, match="level"):
         t_quantile(1.0, 3)
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        t_quantile(0.95, 0)
 
 
 def test_mean_interval_of_three_runs() -> None:
