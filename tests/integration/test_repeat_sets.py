@@ -85,7 +85,6 @@ def test_repeat_sets_give_intervals_and_compare_on_them(tmp_path: Path) -> None:
 
     code, regression, printed = _compare(tmp_path, base, slow)
     assert code == 3 and regression["worst"] == "critical", printed
-    p95 = next(
-        r for r in regression["rows"] if r["metric"] == "e2e_p95" and r["scope"] == "stage four"
-    )
-    assert p95["severity"] == "critical" and p95["ci_low"] > 0, p95
+    # Twice the service time: every stage's median E2E is about twice as long.
+    for row in (r for r in regression["rows"] if r["metric"] == "e2e_p50"):
+        assert row["severity"] == "critical" and row["ci_low"] > 0.3, row
