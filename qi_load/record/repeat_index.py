@@ -43,9 +43,6 @@ class RepeatIndex:
     runs: list[RepeatRun] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
-    def run_dirs(self, set_dir: Path) -> list[Path]:
-        return [set_dir / r.path for r in self.runs]
-
 
 def run_id_of(set_id: str, number: int) -> str:
     """The run directory name of the set's ``number``-th run (1-based)."""

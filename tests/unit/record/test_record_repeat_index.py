@@ -23,7 +23,6 @@ def test_round_trip(tmp_path: Path) -> None:
     write_index(tmp_path, index)
     assert is_repeat_set(tmp_path)
     assert read_index(tmp_path) == index
-    assert index.run_dirs(tmp_path) == [tmp_path / "s-r1"]
     assert not list(tmp_path.glob("*.tmp"))
 
 
