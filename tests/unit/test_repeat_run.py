@@ -72,3 +72,19 @@ def test_a_failed_run_is_listed_and_ends_the_set(
 def test_a_set_needs_two_runs(tmp_path: Path) -> None:
     with pytest.raises(QiLoadError, match="--repeat must be at least 2"):
         repeat_run.run_repeated(_options(tmp_path), 1)
+
+
+def test_bad_repeat_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qi_load.cli import main
+
+    assert main(["run", "smoke", "--repeat", "0", "--out", str(tmp_path)]) == 2
+    assert "--repeat must be at least 1, got 0" in capsys.readouterr().err
+    (tmp_path / "repeat.json").write_text('{"runs": "x"}')
+    assert main(["report", str(tmp_path), "--check"]) == 2
+    assert "--check is for a run directory, not the repeat set" in capsys.readouterr().err
+    assert main(["report", str(tmp_path)]) == 2
+    assert "field 'runs': expected list" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path), str(tmp_path)]) == 2
+    assert "field 'runs': expected list" in capsys.readouterr().err
