@@ -13,6 +13,7 @@ import pytest
 from qi_cli import run_qi_load
 
 from qi_load.agent.launch import start_target
+from qi_load.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +43,20 @@ def _repeat(tmp_path: Path, url: str, set_id: str, count: int) -> Path:
     return tmp_path / "sets" / set_id
 
 
-def _compare(tmp_path: Path, base: Path, current: Path) -> tuple[int, dict[str, Any], str]:
+def _compare(
+    tmp_path: Path, base: Path, current: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any], str]:
+    # In this process: the analysis is the same, without a second interpreter's start.
     out = tmp_path / f"cmp-{current.name}"
-    done = run_qi_load("compare", str(base), str(current), "--out", str(out), timeout=120)
-    assert done.returncode in (0, 3), done.stdout + done.stderr
-    return done.returncode, json.loads((out / "comparison.json").read_text()), done.stdout
+    code = main(["compare", str(base), str(current), "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code in (0, 3), printed.out + printed.err
+    return code, json.loads((out / "comparison.json").read_text()), printed.out
 
 
-def test_repeat_sets_give_intervals_and_compare_on_them(tmp_path: Path) -> None:
+def test_repeat_sets_give_intervals_and_compare_on_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with ExitStack() as stack:
         agent = stack.enter_context(start_target(["--slowdown", "0.3"]))
         slower = stack.enter_context(start_target(["--slowdown", "0.6"]))
@@ -64,9 +71,9 @@ def test_repeat_sets_give_intervals_and_compare_on_them(tmp_path: Path) -> None:
         manifest = json.loads((base / r["path"] / "run.json").read_text())
         assert manifest["status"] == "complete" and manifest["run_id"] == r["run_id"]
 
-    done = run_qi_load("report", str(base), timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "capacity" in done.stdout and "E2E p95 ms" in done.stdout
+    assert main(["report", str(base)]) == 0
+    printed = capsys.readouterr().out
+    assert "capacity" in printed and "E2E p95 ms" in printed
     summary = json.loads((base / "summary.json").read_text())
     assert summary["kind"] == "repeat_set"
     assert [s["stage"] for s in summary["stages"]] == ["two", "four"]
@@ -78,12 +85,12 @@ def test_repeat_sets_give_intervals_and_compare_on_them(tmp_path: Path) -> None:
     assert summary["capacity"]["per_run"] == [4, 4, 4]
     assert "E2E p95 ms" in (base / "report.html").read_text()
 
-    code, same_build, printed = _compare(tmp_path, base, same)
+    code, same_build, printed = _compare(tmp_path, base, same, capsys)
     assert same_build["method"].startswith("t-interval over runs")
     assert code == 0 and same_build["worst"] == "ok", printed
     assert {r["n_base"] for r in same_build["rows"]} == {3}
 
-    code, regression, printed = _compare(tmp_path, base, slow)
+    code, regression, printed = _compare(tmp_path, base, slow, capsys)
     assert code == 3 and regression["worst"] == "critical", printed
     # Twice the service time: latencies about double. Which rows clear the family-level
     # intervals depends on how much the runs spread on a busy machine; those that do are
