@@ -86,8 +86,9 @@ def set_terminal(s: SetSummary) -> str:
 def _markdown(s: SetSummary) -> str:
     lines = [f"# Repeat set {md_escape(s['set_id'])} ({md_escape(s['scenario'])})", ""]
     lines += [md_escape(_method_line(s)), ""]
-    lines += [f"- warning: {md_escape(w)}" for w in s["warnings"]]
-    lines += ["", "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
+    if s["warnings"]:
+        lines += [*(f"- warning: {md_escape(w)}" for w in s["warnings"]), ""]
+    lines += ["| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
     lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in set_rows(s)]
     lines += ["", f"**{md_escape(_capacity_line(s))}**", "", "## Runs", ""]
     lines += [
