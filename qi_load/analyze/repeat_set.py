@@ -15,6 +15,7 @@ __all__ = [
     "SET_SCHEMA_VERSION",
     "STAGE_METRICS",
     "CapacitySpread",
+    "RunCapacity",
     "SetMetric",
     "SetRun",
     "SetSummary",
@@ -87,10 +88,17 @@ class SetSummary(TypedDict):
     warnings: list[str]
 
 
-def run_capacity(summary: Mapping[str, Any]) -> float | None:
-    """The one place that reads a run's capacity (users) from its summary."""
-    users = summary["degradation"]["scalability_limit"]["users"]
-    return None if users is None else float(users)
+class RunCapacity(NamedTuple):
+    users: float | None
+    """The most users at which every SLO held (None: no capacity found)."""
+    status: str
+    """Why there is one or none (``found``, ``below_lowest``, ``insufficient_data`` ...)."""
+
+
+def run_capacity(summary: Mapping[str, Any]) -> RunCapacity:
+    """The one place that reads a run's capacity from its summary."""
+    cap = summary["capacity"]
+    return RunCapacity(None if cap["users"] is None else float(cap["users"]), str(cap["status"]))
 
 
 def _stage_value(stage: Mapping[str, Any], key: str) -> float | None:
@@ -115,19 +123,20 @@ def summarize_set(
             warnings.append(f"run {r.run_id} is {r.status}: left out of the intervals")
         else:
             complete.append(summary)
-        capacity = run_capacity(summary) if summary is not None else None
-        runs.append(SetRun(run_id=r.run_id, path=r.path, status=r.status, capacity_users=capacity))
+        users = run_capacity(summary).users if summary is not None else None
+        runs.append(SetRun(run_id=r.run_id, path=r.path, status=r.status, capacity_users=users))
     if len(complete) < 2:
         warnings.append(
             f"{len(complete)} complete run(s): an interval needs at least 2, none is given"
         )
     stages = _stages(complete, level, warnings)
-    per_run = [run_capacity(s) for s in complete]
-    missing = sum(v is None for v in per_run)
+    capacities = [run_capacity(s) for s in complete]
+    per_run = [c.users for c in capacities]
+    missing = [c.status for c in capacities if c.users is None]
     if missing:
         warnings.append(
-            f"capacity: {missing} of {len(per_run)} runs have none (no SLO holds at their "
-            "lowest stage, or the scenario has no SLOs): left out of its interval"
+            f"capacity: {len(missing)} of {len(per_run)} runs have none "
+            f"({', '.join(sorted(set(missing)))}): left out of its interval"
         )
     return SetSummary(
         kind="repeat_set",

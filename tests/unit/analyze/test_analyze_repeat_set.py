@@ -32,7 +32,7 @@ def _summary(capacity: int | None, scale: float = 1.0, invalid: str | None = Non
             _stage("one", 1, 100 * scale, 150 * scale, 2.0 / scale),
             _stage("ten", 10, 300 * scale, 600 * scale, 15.0 / scale, invalid),
         ],
-        "degradation": {"scalability_limit": {"users": capacity}},
+        "capacity": {"users": capacity, "status": "found" if capacity else "below_lowest"},
     }
     return cast(Summary, body)
 
@@ -46,8 +46,8 @@ def _set(name: str, summaries: list[Summary], statuses: list[str] | None = None)
 
 
 def test_capacity_is_read_from_the_summary() -> None:
-    assert run_capacity(_summary(10)) == 10.0
-    assert run_capacity(_summary(None)) is None
+    assert run_capacity(_summary(10)) == (10.0, "found")
+    assert run_capacity(_summary(None)) == (None, "below_lowest")
 
 
 def test_stage_intervals_over_the_runs() -> None:
@@ -84,7 +84,9 @@ def test_one_complete_run_gives_no_interval() -> None:
     assert s["stages"][0]["e2e_p50_ms"]["low"] is None
     assert s["capacity"]["users"]["n"] == 0
     assert any("an interval needs at least 2" in w for w in s["warnings"])
-    assert any("capacity: 1 of 1 runs have none" in w for w in s["warnings"])
+    assert (
+        "capacity: 1 of 1 runs have none (below_lowest): left out of its interval" in s["warnings"]
+    )
 
 
 def test_same_build_sets_read_ok() -> None:

@@ -19,7 +19,7 @@ def _summary(p95: float) -> Summary:
         "invalid": None,
         "overall": {"throughput_rps": 4.5, "e2e_ms": {"p50": 1000.0, "p95": p95}},
     }
-    return cast(Summary, {"stages": [stage], "degradation": {"scalability_limit": {"users": 10}}})
+    return cast(Summary, {"stages": [stage], "capacity": {"users": 10, "status": "found"}})
 
 
 def test_interval_text() -> None:
