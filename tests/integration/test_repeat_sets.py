@@ -17,15 +17,15 @@ from qi_load.cli import main
 
 pytestmark = pytest.mark.integration
 
-# Only fast answers (about 0.2 s with the agent 3x faster) so that 3 s windows hold enough
-# requests for a p95; 4 users stay well below the agent's 8 slots.
+# Only fast answers (about 0.2 s with the agent 3x faster) so that every window holds the
+# 20 requests a capacity verdict needs; 4 users stay well below the agent's 8 slots.
 SCENARIO = {
     "name": "repeat-tiny",
     "settle_s": 0.5,
     "mix": {"simple": 1},
     "think_time": {"kind": "constant", "seconds": 0.05},
     "stages": [
-        {"name": "two", "users": 2, "hold_s": 3},
+        {"name": "two", "users": 2, "hold_s": 4},
         {"name": "four", "users": 4, "ramp_s": 0.5, "hold_s": 3},
     ],
 }
