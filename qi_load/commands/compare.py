@@ -25,7 +25,8 @@ zero and both sides have at least --min-samples values (noise is not a regressio
 
 BASE and CUR may be repeat sets (qi-load run --repeat N): then each stage's E2E p50/p95
 and throughput and the capacity are compared as means over the runs, with a t-interval
-of the difference from the runs' spread (a plain run directory counts as a set of one).
+of the difference from the runs' spread, all rows' intervals holding together at 95 %
+(a plain run directory counts as a set of one).
 
 Prints a table and writes comparison.md and comparison.json into --out (default: CUR).
 exit codes: 0 no critical regression, 2 bad input, 3 a critical regression.
