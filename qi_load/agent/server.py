@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 
 import uvicorn
+from uvicorn.logging import AccessFormatter
 
 from qi_load.agent.app import build_app
 from qi_load.agent.config import TargetConfig
@@ -68,6 +70,19 @@ async def _self_check(url: str) -> None:
         raise RuntimeError(f"self-check GET /ready answered {status.decode().strip()!r}")
 
 
+def _log_access_on_stderr() -> None:
+    """uvicorn's access log is INFO on stdout: the agent logs at WARNING, and its stdout
+    carries only the QI_READY line (nobody reads it after that), so give it both its own."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+    )
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = [handler]
+    access.setLevel(logging.INFO)
+    access.propagate = False
+
+
 async def serve(config: TargetConfig, report: PhaseReporter) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit code."""
     started = time.perf_counter()
@@ -119,6 +134,8 @@ async def serve(config: TargetConfig, report: PhaseReporter) -> int:
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
         )
     )
+    if config.access_log:
+        _log_access_on_stderr()  # after uvicorn.Config, which sets its loggers up
     serving = loop.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if serving.done():
