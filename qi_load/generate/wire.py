@@ -17,6 +17,7 @@ __all__ = [
     "FLUSHED_MESSAGE",
     "FLUSH_MESSAGE",
     "PLAN_MESSAGE",
+    "PLAN_REQUEST_MESSAGE",
     "REPORT_KEY",
     "SEQUENCE_DONE_MESSAGE",
     "WORKER_LEFT_MESSAGE",
@@ -36,6 +37,10 @@ REPORT_KEY: Final = "qi_records"
 """Worker -> master: the records, inside Locust's own stats report."""
 PLAN_MESSAGE: Final = "qi_plan"
 """Master -> workers: ``PlanMessage``, the one way a worker learns the scenario."""
+PLAN_REQUEST_MESSAGE: Final = "qi_plan_request"
+"""Worker -> master, once its handlers are in place: the plan, if it has started (a worker
+that joins late; the master cannot send it on connect, which comes before the worker's
+``init``, when the worker would drop it as an unknown message)."""
 SEQUENCE_DONE_MESSAGE: Final = "qi_sequence_done"
 """Worker -> master: ``{"stage": name}``, a count-bounded stage's sequence is done."""
 WORKER_LEFT_MESSAGE: Final = "qi_worker_left"

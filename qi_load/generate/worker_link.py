@@ -21,6 +21,7 @@ from qi_load.generate.options import LoadOptions
 from qi_load.generate.run_state import QiState
 from qi_load.generate.wire import (
     PLAN_MESSAGE,
+    PLAN_REQUEST_MESSAGE,
     REPORT_KEY,
     WORKER_LEFT_MESSAGE,
     plan_from_wire,
@@ -64,6 +65,7 @@ def init_worker(qi: QiState, runner: WorkerRunner) -> None:
     runner.register_message(PLAN_MESSAGE, on_plan)
     sync_worker_clock(qi, runner)
     serve_flush(runner)
+    runner.send_message(PLAN_REQUEST_MESSAGE)
 
 
 def leave(qi: QiState, runner: WorkerRunner) -> None:

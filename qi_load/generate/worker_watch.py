@@ -15,10 +15,12 @@ from locust.runners import MasterRunner
 
 from qi_load.generate.clock_sync import serve_clock
 from qi_load.generate.final_flush import track_flushes
+from qi_load.generate.last_reports import stop_before_quit
 from qi_load.generate.master_guard import guard_master
 from qi_load.generate.run_state import QiState
 from qi_load.generate.wire import (
     PLAN_MESSAGE,
+    PLAN_REQUEST_MESSAGE,
     REPORT_KEY,
     WORKER_LEFT_MESSAGE,
     plan_to_wire,
@@ -40,6 +42,7 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
     events = qi.environment.events
     gate = qi.record_gate = RecordGate(ingest_key(), runner.clients.__contains__)
     guard_master(runner, gate.drops)
+    stop_before_quit(runner)
 
     def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
         qi.worker_loss.reported(client_id, data, time.time())
@@ -50,9 +53,11 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
         qi.workers_seen.setdefault(
             client_id, {"id": client_id, "joined": time.time(), "lost_at": None}
         )
-        if qi.t0 is not None:
+
+    def on_plan_request(environment: Environment, msg: Any, **_kw: Any) -> None:
+        if gate.admits(msg) and qi.t0 is not None:  # before t0 the start broadcasts it
             message = plan_to_wire(qi.t0, qi.plan, qi.scenario)
-            runner.send_message(PLAN_MESSAGE, dict(message), client_id)
+            runner.send_message(PLAN_MESSAGE, dict(message), msg.node_id)
 
     def on_worker_left(environment: Environment, msg: Any, **_kw: Any) -> None:
         if not gate.admits(msg):
@@ -66,6 +71,7 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
     runner.register_message(WORKER_LEFT_MESSAGE, on_worker_left)
     serve_clock(qi, runner, gate)
     track_flushes(qi, runner)
+    runner.register_message(PLAN_REQUEST_MESSAGE, on_plan_request)
     qi.greenlets.append(gevent.spawn(watch_workers, qi, runner))
 
 
@@ -76,8 +82,8 @@ def watch_workers(qi: QiState, runner: MasterRunner) -> None:
         if qi.active:
             qi.worker_loss.sample(time.time(), qi.stage_now()[1], runner.user_count)
         for node in list(runner.clients.values()):
-            if node.state != locust.runners.STATE_MISSING:
-                continue
+            if not qi.active or node.state != locust.runners.STATE_MISSING:
+                continue  # between tests a silent worker is no loss of this run
             info = qi.workers_seen.get(node.id)
             if info is None or info["lost_at"] is None:
                 logger.warning("worker %s lost (no heartbeat); continuing with the rest", node.id)

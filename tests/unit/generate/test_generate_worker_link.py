@@ -9,6 +9,7 @@ from fake_locust import FakeWorker, fake_state, record
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.wire import (
     PLAN_MESSAGE,
+    PLAN_REQUEST_MESSAGE,
     REPORT_KEY,
     WORKER_LEFT_MESSAGE,
     plan_to_wire,
@@ -28,6 +29,8 @@ def test_records_ride_on_the_report_and_the_plan_comes_from_the_master() -> None
     qi = fake_state(runner)
     init_worker(qi, runner)
     assert qi.worker_id == "w7"
+    # Asked once its handler is in place: a plan sent at connect would come before it.
+    assert runner.sent == [(PLAN_REQUEST_MESSAGE, None, None)]
     qi.record(record(worker="w7"))
     data: dict[str, Any] = {}
     qi.environment.events.report_to_master.fire(client_id="w7", data=data)

@@ -8,7 +8,12 @@ from typing import Any
 from fake_locust import FakeMaster, fake_state, record
 
 from qi_load.generate.plan import PlannedStage
-from qi_load.generate.wire import PLAN_MESSAGE, REPORT_KEY, WORKER_LEFT_MESSAGE
+from qi_load.generate.wire import (
+    PLAN_MESSAGE,
+    PLAN_REQUEST_MESSAGE,
+    REPORT_KEY,
+    WORKER_LEFT_MESSAGE,
+)
 from qi_load.generate.worker_watch import init_master, note_lost
 from qi_load.record.manifest import Manifest
 from qi_load.record.recorder import serialize_records
@@ -16,8 +21,8 @@ from qi_load.record.rundir import RunDir
 
 
 class _Msg:
-    def __init__(self, node_id: str, data: Any) -> None:
-        self.node_id, self.data = node_id, data
+    def __init__(self, node_id: str, data: Any, type: str = "qi") -> None:
+        self.node_id, self.data, self.type = node_id, data, type
 
 
 def test_reports_plan_and_lost_workers(tmp_path: Path) -> None:
@@ -38,11 +43,15 @@ def test_reports_plan_and_lost_workers(tmp_path: Path) -> None:
         assert qi.record_gate.drops.as_dict() == {"unknown_sender": 1}
 
         events.worker_connect.fire(client_id="w1")
-        assert runner.sent == []  # no plan origin yet
-        qi.t0, qi.plan = 10.0, [PlannedStage(0, "one", 1, 0.0, 0.0, 5.0)]
         events.worker_connect.fire(client_id="w2")
-        assert [(t, c) for t, _, c in runner.sent] == [(PLAN_MESSAGE, "w2")]
         assert set(qi.workers_seen) == {"w1", "w2"}
+        ask = runner.handlers[PLAN_REQUEST_MESSAGE]
+        ask(qi.environment, _Msg("w1", None))
+        assert runner.sent == []  # no plan origin yet: the start will broadcast it
+        qi.t0, qi.plan = 10.0, [PlannedStage(0, "one", 1, 0.0, 0.0, 5.0)]
+        ask(qi.environment, _Msg("w2", None))  # a late joiner, once it can take the plan
+        ask(qi.environment, _Msg("intruder", None))
+        assert [(t, c) for t, _, c in runner.sent] == [(PLAN_MESSAGE, "w2")]
 
         qi.active, qi.run_dir = True, RunDir(tmp_path).create()
         qi.run_dir.write_manifest(Manifest())
