@@ -19,6 +19,7 @@ from qi_load.generate.final_flush import serve_flush
 from qi_load.generate.monitoring import MonitoringOptions
 from qi_load.generate.options import LoadOptions
 from qi_load.generate.run_state import QiState
+from qi_load.generate.spawn_options import cache_default_args
 from qi_load.generate.wire import (
     PLAN_MESSAGE,
     PLAN_REQUEST_MESSAGE,
@@ -39,6 +40,7 @@ data should be in flight, so workers report every second."""
 def init_worker(qi: QiState, runner: WorkerRunner) -> None:
     """Worker: ship records with each stats report, take the plan from the master."""
     qi.worker_id = runner.client_id
+    cache_default_args()
     locust.runners.WORKER_REPORT_INTERVAL = WORKER_REPORT_INTERVAL_S
     key = ingest_key()
 
