@@ -98,8 +98,9 @@ class Network:
         _ip("-n", self.switch, "link", "add", _SWITCH, "type", "bridge")
         _ip("-n", self.switch, "link", "set", _SWITCH, "up")
 
-    def add_host(self, name: str) -> Host:
-        """A new host named ``name`` at the subnet's next address (.1, .2, ...), link up."""
+    def add_host(self, name: str, *, online: bool = True) -> Host:
+        """A new host named ``name`` at the subnet's next address (.1, .2, ...); its own
+        interface stays down until ``online(host)`` when not ``online``."""
         index = len(self.hosts) + 1
         host = Host(
             name=name,
@@ -117,8 +118,13 @@ class Network:
         _ip("-n", self.switch, "link", "set", host.port, "master", _SWITCH)
         _ip("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
         self.plug(host)
-        _ip("-n", host.netns, "link", "set", "eth0", "up")
+        if online:
+            self.online(host)
         return host
+
+    def online(self, host: Host) -> None:
+        """Bring the host's own interface up (while down, its connects fail at once)."""
+        _ip("-n", host.netns, "link", "set", "eth0", "up")
 
     def cut(self, host: Host) -> None:
         """Pull the host's cable out of the switch: its packets go nowhere, nothing closes."""

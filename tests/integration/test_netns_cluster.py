@@ -33,9 +33,9 @@ from qi_load.record.ingest_key import INGEST_KEY_ENV
 pytestmark = pytest.mark.integration
 
 STAGES = [
-    {"name": "s1", "users": 3, "hold_s": 6},
-    {"name": "s2", "users": 6, "hold_s": 6},
-    {"name": "s3", "users": 9, "hold_s": 6},
+    {"name": "s1", "users": 3, "hold_s": 4},
+    {"name": "s2", "users": 6, "hold_s": 5},
+    {"name": "s3", "users": 9, "hold_s": 5},
 ]
 # Each host is its own machine with its own ports: fixed numbers cannot collide.
 LOCUST_PORT, SAMPLE_PORT, AGENT_PORT = 5557, 5558, 8000
@@ -89,7 +89,7 @@ def _worker_of(rows: list[dict[str, str]], host: Host) -> set[str]:
 def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
     master_host, agent_host = net.add_host("master"), net.add_host("agent")
     workers = [net.add_host(f"worker-{i}") for i in (1, 2, 3)]
-    late_host = net.add_host("worker-late")
+    late_host = net.add_host("worker-late", online=False)
     cut_host = workers[2]
     env = {INGEST_KEY_ENV: secrets.token_hex(16)}
     log = {h.name: tmp_path / f"{h.name}.log" for h in net.hosts}
@@ -121,6 +121,7 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
     to_master = [*locust, "--worker", "--master-host", master_host.address]
     to_master += ["--master-port", str(LOCUST_PORT)]
     started = [net.spawn(h, to_master, log=log[h.name], env=env) for h in workers]
+    late = net.spawn(late_host, to_master, log=log[late_host.name], env=env)
     # The workers wait for their master; the master starts once the agent serves.
     _wait("the agent", lambda: "QI_READY" in log["agent"].read_text(), 60, logs)
     master = net.spawn(
@@ -135,14 +136,15 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
         env=env,
     )
 
-    # The ladder starts on 3 workers; a 4th joins once it runs, as a scaled-out pod would.
+    # The ladder starts on 3 workers; a 4th, started with them but its network down, joins
+    # once the test runs, as a pod scheduled mid-run would.
     def running(hosts: list[Host]) -> Callable[[], bool]:
         return lambda: all(_worker_of(_rows(run_dir), h) for h in hosts)
 
     _wait("the test start", lambda: bool(_manifest(run_dir).get("test_start")), 60, logs)
     s2_start = _manifest(run_dir)["test_start"] + STAGES[0]["hold_s"]
     _wait("rows from the 3 workers", running(workers), 30, logs)
-    late = net.spawn(late_host, to_master, log=log[late_host.name], env=env)
+    net.online(late_host)
     # Early in s2, one worker's cable is pulled: no close, no signal, just silence.
     time.sleep(max(0.0, s2_start + 0.5 - time.time()))
     cut_at = time.time()
@@ -193,6 +195,7 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
     assert joined[worker_id[late_host.name]]["joined"] > manifest["start"]
     assert min(float(r["ts_start"]) for r in late_rows) >= joined[late_rows[0]["worker"]]["joined"]
     assert any(r["stage"] == "s3" for r in late_rows)
+    assert "Unknown message type" not in log[late_host.name].read_text()
 
     # The cut worker is lost (no heartbeat, noticed within Locust's ~5 s); nothing of it
     # after the cut. The others' rows are complete: the agent served each of their
