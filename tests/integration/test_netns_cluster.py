@@ -88,7 +88,7 @@ def _worker_of(rows: list[dict[str, str]], host: Host) -> set[str]:
 
 def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
     master_host, agent_host = net.add_host("master"), net.add_host("agent")
-    workers = [net.add_host(f"worker-{i}") for i in (1, 2, 3)]
+    workers = [net.add_host(f"worker-{i}", online=False) for i in (1, 2, 3)]
     late_host = net.add_host("worker-late", online=False)
     cut_host = workers[2]
     env = {INGEST_KEY_ENV: secrets.token_hex(16)}
@@ -122,8 +122,6 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
     to_master += ["--master-port", str(LOCUST_PORT)]
     started = [net.spawn(h, to_master, log=log[h.name], env=env) for h in workers]
     late = net.spawn(late_host, to_master, log=log[late_host.name], env=env)
-    # The workers wait for their master; the master starts once the agent serves.
-    _wait("the agent", lambda: "QI_READY" in log["agent"].read_text(), 60, logs)
     master = net.spawn(
         master_host,
         [
@@ -135,6 +133,12 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
         log=log["master"],
         env=env,
     )
+
+    # Every process starts at once; the workers' networks come up once the agent serves, so
+    # the ladder starts then (the master waits for 3 workers).
+    _wait("the agent", lambda: "QI_READY" in log["agent"].read_text(), 60, logs)
+    for host in workers:
+        net.online(host)
 
     # The ladder starts on 3 workers; a 4th, started with them but its network down, joins
     # once the test runs, as a pod scheduled mid-run would.
