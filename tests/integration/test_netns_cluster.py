@@ -172,7 +172,7 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
     worker_id = {name: next(iter(ids)) for name, ids in by_host.items()}
 
     # The ladder: Locust's count plus the cancelled rows is every row; every row carries the
-    # stage its start time falls in (the late worker's too; none after the plan's end) and
+    # stage its start time falls in (the late worker's too; none if after the plan's end) and
     # the stage's users, but where a lost worker's users were short; s1 ran on the 3
     # workers, s3 on the 3 still there.
     final_stats = json.loads(Path(f"{final}.json").read_text())
@@ -183,8 +183,7 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
     assert list(marks) == [s["name"] for s in STAGES]
     for row in rows:
         mark = marks.get(row["stage"])
-        if mark is None:  # begun as the plan ended, before the stop reached its worker
-            assert row["error_kind"] == "cancelled", row
+        if mark is None:  # begun after the plan's end, before the stop reached its worker
             assert float(row["ts_start"]) >= manifest["stages"][-1]["end"], row
             continue
         assert mark["start"] <= float(row["ts_start"]) < mark["end"], row
