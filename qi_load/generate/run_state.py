@@ -61,8 +61,6 @@ class QiState:
     """qi-load's wall clock here, on the master's time line (``clock_sync`` sets a worker's)."""
     worker_clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Master: each worker's last clock report (run.json's ``workers[].clock``)."""
-    flushed: set[str] = field(default_factory=set)
-    """Master: the workers that answered the plan-end ``qi_flush`` (``final_flush``)."""
     worker_id: str = "local"
     buffer: RecordBuffer = field(default_factory=RecordBuffer)
     writer: RunWriter | None = None

@@ -9,7 +9,6 @@ from typing import Any
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from qi_load.generate.final_flush import flush_workers
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.run_state import QiState, run_state
 from qi_load.generate.shapes import ScenarioShape
@@ -34,25 +33,6 @@ class QiShape(ScenarioShape):
     def __init__(self) -> None:
         super().__init__()
         self.t0_wall = time.time()
-        self._flushed = False
-
-    def tick(self) -> tuple[int, float] | None:
-        step = super().tick()
-        runner = self.runner
-        if step is None and not self._flushed and isinstance(runner, MasterRunner):
-            self._flushed = True
-            options = runner.environment.parsed_options
-            # Headless, Locust quits right after this tick with half a second for the
-            # workers' last reports; with the web UI it stops, and workers report then.
-            if options is not None and options.headless:
-                late = flush_workers(run_state(runner.environment), runner)
-                if late:
-                    logger.warning("no final records from %s", ", ".join(sorted(late)))
-        return step
-
-    def restart(self) -> None:
-        super().restart()
-        self._flushed = False
 
     def reset_time(self) -> None:
         super().reset_time()  # type: ignore[no-untyped-call]

@@ -14,8 +14,6 @@ __all__ = [
     "CLOCK_OFFSET_MESSAGE",
     "CLOCK_PING_MESSAGE",
     "CLOCK_PONG_MESSAGE",
-    "FLUSHED_MESSAGE",
-    "FLUSH_MESSAGE",
     "PLAN_MESSAGE",
     "PLAN_REQUEST_MESSAGE",
     "REPORT_KEY",
@@ -45,10 +43,6 @@ SEQUENCE_DONE_MESSAGE: Final = "qi_sequence_done"
 """Worker -> master: ``{"stage": name}``, a count-bounded stage's sequence is done."""
 WORKER_LEFT_MESSAGE: Final = "qi_worker_left"
 """Worker -> master: this worker is leaving on a signal (its last records came just before)."""
-FLUSH_MESSAGE: Final = "qi_flush"
-"""Master -> workers: the plan ended; send every record held now."""
-FLUSHED_MESSAGE: Final = "qi_flushed"
-"""Worker -> master: the records held at ``qi_flush`` went out just before this."""
 CLOCK_PING_MESSAGE: Final = "qi_clock_ping"
 """Worker -> master: ``ClockPing``, one probe of the master's clock."""
 CLOCK_PONG_MESSAGE: Final = "qi_clock_pong"

@@ -15,7 +15,6 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from qi_load.generate.clock_sync import sync_worker_clock
-from qi_load.generate.final_flush import serve_flush
 from qi_load.generate.monitoring import MonitoringOptions
 from qi_load.generate.options import LoadOptions
 from qi_load.generate.run_state import QiState
@@ -66,7 +65,6 @@ def init_worker(qi: QiState, runner: WorkerRunner) -> None:
     qi.environment.events.test_stop.add_listener(on_test_stop)
     runner.register_message(PLAN_MESSAGE, on_plan)
     sync_worker_clock(qi, runner)
-    serve_flush(runner)
     runner.send_message(PLAN_REQUEST_MESSAGE)
 
 

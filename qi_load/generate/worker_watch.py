@@ -14,7 +14,6 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from qi_load.generate.clock_sync import serve_clock
-from qi_load.generate.final_flush import track_flushes
 from qi_load.generate.last_reports import stop_before_quit
 from qi_load.generate.master_guard import guard_master
 from qi_load.generate.run_state import QiState
@@ -70,7 +69,6 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
     events.worker_connect.add_listener(on_worker_connect)
     runner.register_message(WORKER_LEFT_MESSAGE, on_worker_left)
     serve_clock(qi, runner, gate)
-    track_flushes(qi, runner)
     runner.register_message(PLAN_REQUEST_MESSAGE, on_plan_request)
     qi.greenlets.append(gevent.spawn(watch_workers, qi, runner))
 
