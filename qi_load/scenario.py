@@ -35,6 +35,7 @@ __all__ = [
     "Monitor",
     "RequestSequence",
     "Scenario",
+    "Search",
     "Slo",
     "Stage",
     "ThinkTime",
@@ -112,6 +113,63 @@ class RequestSequence(_Model):
     )
 
 
+class Search(_Model):
+    """A capacity search: the stage finds the highest load at which every SLO of its mix
+    holds. Closed loop (``arrival.mode: closed``) searches users, open loop the arrival rate;
+    it brackets (doubling or halving from ``start``), then bisects. The stage's ``hold_s`` is
+    the search's time budget, and the stage must be the scenario's last."""
+
+    low: float = Field(gt=0, description="Lowest load tried: users (closed) or requests/s (open).")
+    high: float = Field(gt=0, description="Highest load tried: users or requests/s.")
+    start: float | None = Field(default=None, gt=0, description="First load tried; default `low`.")
+    resolution: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Stop when the failing load is within this fraction above the passing "
+        "one (closed loop: at least 1 user apart).",
+    )
+    settle_s: float = Field(
+        default=2.0, ge=0, description="Seconds after a load change before samples count."
+    )
+    min_samples: int = Field(
+        default=100,
+        ge=20,
+        description="Successful requests per judged query type before a step may pass "
+        "(a p95's 95 % interval needs at least 73 to have an upper end).",
+    )
+    step_max_s: float = Field(
+        default=60.0, gt=0, description="Longest step; an undecided step is then repeated."
+    )
+    max_repeats: int = Field(
+        default=1,
+        ge=0,
+        description="Repeats of a step whose decision is still uncertain (samples pooled); "
+        "after them the point estimate decides and the step is marked uncertain.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.high <= self.low:
+            raise FieldError(("high",), f"{self.high:g} is not above low {self.low:g}")
+        start = self.start if self.start is not None else self.low
+        if not self.low <= start <= self.high:
+            raise FieldError(
+                ("start",), f"{start:g} is outside [low, high] = [{self.low:g}, {self.high:g}]"
+            )
+        return self
+
+    @property
+    def first_load(self) -> float:
+        return self.start if self.start is not None else self.low
+
+    def scaled(self, k: float) -> Search:
+        """A copy with its durations multiplied by ``k`` (the scenario's time_scale)."""
+        return self.model_copy(
+            update={"settle_s": self.settle_s * k, "step_max_s": self.step_max_s * k}
+        )
+
+
 class Stage(_Model):
     """One step of the load profile: ramp from the previous stage's users, then hold."""
 
@@ -138,6 +196,11 @@ class Stage(_Model):
         default=None,
         description="Make the stage count-bounded: one user runs a fixed sequence of requests; "
         "hold_s is then the time budget.",
+    )
+    search: Search | None = Field(
+        default=None,
+        description="Make the stage a capacity search (hold_s is its time budget; `users` is "
+        "the open loop's user pool, unused in the closed loop).",
     )
 
     INPUT_ONLY_FIELDS: ClassVar[tuple[str, ...]] = ("duration_s",)
@@ -182,6 +245,10 @@ class Stage(_Model):
             raise ValueError("ramp_s + hold_s is 0; a stage must last some time")
         if self.sequence is not None and self.users != 1:
             raise FieldError(("users",), f"a sequence stage runs exactly 1 user, got {self.users}")
+        if self.search is not None and self.sequence is not None:
+            raise FieldError(("search",), "a stage is a search or a sequence, not both")
+        if self.search is not None and self.ramp_s:
+            raise FieldError(("ramp_s",), "a search stage sets its loads itself: no ramp_s")
         return self
 
     @property
@@ -259,12 +326,14 @@ class Arrival(_Model):
             raise FieldError(("rate",), f"{self.rate} is only used with mode 'open'")
         return self
 
-    def gap_s(self, rng: random.Random, users: int = 1) -> float:
+    def gap_s(self, rng: random.Random, users: int = 1, rate: float | None = None) -> float:
         """Seconds from one request start of a user to its next, when ``users`` users
-        share the rate (Poisson streams add up to a Poisson stream at the total rate)."""
-        if self.rate is None:
+        share the rate (Poisson streams add up to a Poisson stream at the total rate);
+        ``rate`` replaces the scenario's (a search step's)."""
+        rate = rate or self.rate
+        if rate is None:
             return 0.0
-        per_user = self.rate / max(users, 1)
+        per_user = rate / max(users, 1)
         if self.process == "constant":
             return 1.0 / per_user
         return rng.expovariate(per_user)
@@ -500,6 +569,7 @@ class Scenario(_Model):
                 f"limits.max_duration_s ({self.limits.max_duration_s:g} s); raise "
                 "limits.max_duration_s if the run really needs it",
             )
+        self._check_search()
         first = self.stages[0]
         if self.warmup_s > 0:
             if self.warmup_s * self.time_scale < MIN_STAGE_S:
@@ -516,6 +586,44 @@ class Scenario(_Model):
                 )
         return self
 
+    def _check_search(self) -> None:
+        for index, stage in enumerate(self.stages):
+            search = stage.search
+            if search is None:
+                continue
+            where = ("stages", index, "search")
+            if index != len(self.stages) - 1:
+                raise FieldError(where, "a search stage must be the last stage")
+            if index == 0 and self.warmup_s > 0:
+                raise FieldError(
+                    ("warmup_s",), "no warm-up before a search stage: put a stage before it"
+                )
+            if self.arrival.mode == "open":
+                if stage.users < 1:
+                    raise FieldError(
+                        ("stages", index, "users"),
+                        "missing: an open-loop search needs `users`, the users that send "
+                        "its requests (more than rate x the slowest latency to observe)",
+                    )
+                if search.high > self.limits.max_rate:
+                    raise FieldError(
+                        (*where, "high"),
+                        f"{search.high:g} is more than limits.max_rate "
+                        f"({self.limits.max_rate:g} requests/s)",
+                    )
+                continue
+            for name in ("low", "high", "start"):
+                value = getattr(search, name)
+                if value is not None and value != int(value):
+                    raise FieldError(
+                        (*where, name), f"{value:g}: a closed-loop search counts whole users"
+                    )
+            if search.high > self.limits.max_users:
+                raise FieldError(
+                    (*where, "high"),
+                    f"{search.high:g} is more than limits.max_users ({self.limits.max_users})",
+                )
+
     @property
     def total_duration_s(self) -> float:
         """Wall-clock length of the run in seconds, warm-up included, time_scale applied."""
@@ -530,7 +638,13 @@ class Scenario(_Model):
                 "warmup_s": self.warmup_s * k,
                 "settle_s": self.settle_s * k,
                 "stages": [
-                    s.model_copy(update={"ramp_s": s.ramp_s * k, "hold_s": s.hold_s * k})
+                    s.model_copy(
+                        update={
+                            "ramp_s": s.ramp_s * k,
+                            "hold_s": s.hold_s * k,
+                            "search": s.search.scaled(k) if s.search else None,
+                        }
+                    )
                     for s in self.stages
                 ],
                 "alerts": [
@@ -550,10 +664,14 @@ def _name_stages(stages: list[Any]) -> list[Any]:
     taken = {s["name"] for s in stages if isinstance(s, dict) and isinstance(s.get("name"), str)}
     named: list[Any] = []
     for index, stage in enumerate(stages):
+        if isinstance(stage, dict) and "search" in stage and "users" not in stage:
+            stage = {**stage, "users": 0}  # the closed loop's search sets them
         if isinstance(stage, dict) and stage.get("name") is None:
             users = stage.get("users")
             valid = isinstance(users, int) and not isinstance(users, bool) and users >= 0
             base = f"{users}u" if valid else f"stage{index + 1}"
+            if "search" in stage:
+                base = "search"
             name, n = base, 1
             while name in taken:
                 n += 1

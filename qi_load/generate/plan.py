@@ -55,6 +55,8 @@ class PlannedStage:
     sequence_per_type: int = 0
     """Count-bounded stage: requests per query type of one sequential user (0: none)."""
     sequence_pause_s: float = 0.0
+    rate: float = 0.0
+    """Open loop: this stage's total requests per second (0: the scenario's arrival rate)."""
 
     @property
     def is_warmup(self) -> bool:

@@ -11,6 +11,7 @@ from locust.runners import MasterRunner
 
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.run_state import QiState, run_state
+from qi_load.generate.search_shape import install_search
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.wire import PLAN_MESSAGE, plan_to_wire
 
@@ -74,6 +75,7 @@ def configure_shape(qi: QiState) -> None:
             qi.monitoring.stage_changed(stage.name, stage.users)
 
     shape.configure(qi.plan, on_stage_change=on_stage_change)
+    install_search(qi, shape)
 
 
 def on_sequence_done(environment: Environment, msg: Any, **_kw: Any) -> None:

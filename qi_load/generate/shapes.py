@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import gevent
 from locust import LoadTestShape
@@ -51,6 +52,7 @@ from qi_load.generate.plan import (
 )
 
 __all__ = [
+    "PlanDriver",
     "PlannedStage",
     "ScenarioShape",
     "StageListener",
@@ -64,6 +66,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class PlanDriver(Protocol):
+    """Changes the plan while the test runs (the capacity search): ``advance(t)`` at each
+    tick, before the plan is read; ``reset()`` when a new test starts from the beginning."""
+
+    def advance(self, t: float) -> None: ...
+
+    def reset(self) -> None: ...
+
 
 StageListener = Callable[[PlannedStage | None, float], None]
 """``(stage that starts, or None at the end; wall-clock unix seconds)``."""
@@ -85,6 +97,7 @@ class ScenarioShape(LoadTestShape):
         self._last: tuple[int, float] | None = None
         self._last_t = -1.0
         self._finished = False
+        self.driver: PlanDriver | None = None
 
     def configure(
         self, plan: Sequence[PlannedStage], on_stage_change: StageListener | None = None
@@ -92,6 +105,10 @@ class ScenarioShape(LoadTestShape):
         """Set the plan to follow (before the test starts) and the stage listener."""
         self.plan = list(plan)
         self.on_stage_change = on_stage_change
+
+    def replan(self, plan: Sequence[PlannedStage]) -> None:
+        """Follow ``plan`` from the next reading on (the driver changed it)."""
+        self.plan = list(plan)
 
     def finish(self) -> None:
         """End the test at the next tick."""
@@ -126,6 +143,8 @@ class ScenarioShape(LoadTestShape):
                 self._sleep(upcoming - t + _OVERSLEEP_S)
                 t = self.get_run_time()  # type: ignore[no-untyped-call]
         self._last_t = t
+        if self.driver is not None:
+            self.driver.advance(t)
         stage = None if self._finished else stage_at(self.plan, t)
         if stage is not self._stage:
             self._stage = stage
@@ -152,6 +171,8 @@ class ScenarioShape(LoadTestShape):
         self._stage = None
         self._last = None
         self._finished = False
+        if self.driver is not None:
+            self.driver.reset()
 
     def _sleep(self, seconds: float) -> None:
         gevent.sleep(seconds)

@@ -178,6 +178,7 @@ class AgentUser(User):
         self._turn = 0
         self._sequence: _SequenceRun | None = None
         self._sequence_done: set[str] = set()
+        self._rate_stage = ""
 
     @property
     def scenario(self) -> Scenario | None:
@@ -209,7 +210,14 @@ class AgentUser(User):
             return 0.0
         if scenario.arrival.mode == "open":
             _, users = self.qi.stage_now()
-            self._next_sched += scenario.arrival.gap_s(self.rng, users)
+            stage = self.qi.current_stage()
+            rate = stage.rate if stage is not None else 0.0
+            if rate and stage is not None and stage.name != self._rate_stage:
+                # A step of its own rate starts afresh: the last step's unsent backlog is
+                # dropped, so each step measures its own rate.
+                self._rate_stage = stage.name
+                self._next_sched = max(self._next_sched, self.qi.clock.now())
+            self._next_sched += scenario.arrival.gap_s(self.rng, users, rate or None)
             return max(0.0, self._next_sched - self.qi.clock.now())
         return scenario.think_time.sample(self.rng)
 

@@ -10,6 +10,7 @@ from typing import Any, Final
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
 from qi_load.render.cells import triple_n
+from qi_load.render.search_path import search_html
 from qi_load.render.series import stage_note
 from qi_load.render.terminal import LATENCIES, capacity_text, verdict_line
 from qi_load.render.traces import traces_html
@@ -276,6 +277,7 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
             left=3, cls=["bad" if c["ok"] is False else "" for c in s["slo_checks"]],
         ))  # fmt: skip
 
+    parts += [search_html(search)] if (search := s.get("search")) else []
     parts.append(_quality_section(s))
     if (traces := s.get("traces")) is not None:
         parts.append(traces_html(traces))
