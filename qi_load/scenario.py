@@ -136,7 +136,7 @@ class Search(_Model):
         default=100,
         ge=20,
         description="Successful requests per judged query type before a step may pass "
-        "(a p95's 95 % interval needs at least 73 to have an upper end).",
+        "(a p95's 95 % interval needs at least 72 to have an upper end).",
     )
     step_max_s: float = Field(
         default=60.0, gt=0, description="Longest step; an undecided step is then repeated."

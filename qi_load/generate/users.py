@@ -194,9 +194,15 @@ class AgentUser(User):
         if scenario is not None and scenario.arrival.mode == "closed":
             spread = max(_SPAWN_INTERVAL_S, scenario.think_time.sample(self.rng))
             gevent.sleep(self.rng.uniform(0.0, spread))
-        elif scenario is not None and scenario.arrival.process == "constant":
-            gap = scenario.arrival.gap_s(self.rng, self.qi.stage_now()[1])
-            gevent.sleep(self.rng.uniform(0.0, gap))
+        elif scenario is not None:
+            # Open loop: a user's first start is one gap away too, so a step's users do not
+            # all send at the instant they spawn (Poisson: memoryless, so the stream is
+            # Poisson from the start; constant: an even spread over one gap).
+            _, users = self.qi.stage_now()
+            stage = self.qi.current_stage()
+            gap = scenario.arrival.gap_s(self.rng, users, stage.rate if stage else None)
+            constant = scenario.arrival.process == "constant"
+            gevent.sleep(self.rng.uniform(0.0, gap) if constant else gap)
         self._next_sched = self.qi.clock.now()
 
     def on_stop(self) -> None:

@@ -1,0 +1,94 @@
+"""The capacity search in real runs: steps are plan stages the records carry, the master judges
+them from live records (local and with a worker), and the result reaches search.json, the
+summary and the report."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qi_cli import run_qi_load
+from scenario_file import write_scenario
+
+pytestmark = pytest.mark.integration
+
+# Each request holds one of the agent's slots for 10 + 5 * 2 = 20 ms: short steps.
+AGENT = ["--target-arg=--slots=4", "--target-arg=--timing=all=10,2,6"]
+SEARCH = {"settle_s": 0.5, "step_max_s": 6, "min_samples": 80}
+
+
+def _run(tmp_path: Path, scenario: Path, *extra: str) -> Path:
+    out = tmp_path / "out"
+    done = run_qi_load(
+        "run", str(scenario), "--out", str(out), "--progress", "0", *AGENT, *extra, timeout=180
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return next(p for p in out.iterdir() if p.is_dir())
+
+
+def _stage_counts(run_dir: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with (run_dir / "requests.csv").open() as f:
+        for row in csv.DictReader(f):
+            counts[row["stage"]] = counts.get(row["stage"], 0) + 1
+    return counts
+
+
+def _check_path(run_dir: Path, result: dict[str, Any]) -> None:
+    manifest = json.loads((run_dir / "run.json").read_text())
+    steps = [p["stage"] for p in result["path"]]
+    assert [s["name"] for s in manifest["stages"]] == steps
+    counts = _stage_counts(run_dir)
+    for step in result["path"]:
+        assert step["verdict"]["n"] >= 20, step
+        assert counts.get(step["stage"], 0) >= step["verdict"]["n"], (step, counts)
+    assert manifest["status"] == "complete"
+
+
+def test_closed_loop_search_doubles_to_its_high_bound_and_reports(tmp_path: Path) -> None:
+    scenario = write_scenario(
+        tmp_path,
+        "closed",
+        [{"hold_s": 40, "search": {"low": 1, "high": 4, "start": 2, **SEARCH}}],
+        mix={"simple": 1},
+        think_time={"kind": "constant", "seconds": 0.03},
+        slos={"simple": {"ttft_p95_ms": 2000, "e2e_p95_ms": None}},
+    )
+    run_dir = _run(tmp_path, scenario)
+    result = json.loads((run_dir / "search.json").read_text())
+    assert [(p["load"], p["decision"]) for p in result["path"]] == [(2, "pass"), (4, "pass")]
+    assert (result["capacity"], result["interval_low"], result["finished"]) == (4, 4, "at_high")
+    _check_path(run_dir, result)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["search"]["capacity"] == 4
+    assert "## Capacity search" in (run_dir / "summary.md").read_text()
+    assert "capacity 4 users" in (run_dir / "report.html").read_text()
+
+
+def test_open_loop_search_with_a_worker_finds_the_rate_an_slo_allows(tmp_path: Path) -> None:
+    # One slot of 20 ms serves 50 requests/s; a 60 ms TTFT SLO holds only well below that
+    # and fails for certain at 80 requests/s, so the search must bisect between.
+    scenario = write_scenario(
+        tmp_path,
+        "open",
+        [
+            {
+                "users": 40,
+                "hold_s": 60,
+                "search": {"low": 5, "high": 80, "start": 20, "resolution": 0.5, **SEARCH},
+            }
+        ],
+        mix={"simple": 1},
+        arrival={"mode": "open", "rate": 1},
+        slos={"simple": {"ttft_p95_ms": 60, "e2e_p95_ms": None}},
+    )
+    run_dir = _run(tmp_path, scenario, "--workers", "1", "--no-report", "--target-arg=--slots=1")
+    result = json.loads((run_dir / "search.json").read_text())
+    decisions = [p["decision"] for p in result["path"]]
+    assert "fail" in decisions, result["path"]
+    assert result["loop"] == "open" and result["unit"] == "requests/s"
+    assert result["finished"] in ("converged", "below_low"), result
+    _check_path(run_dir, result)
