@@ -15,9 +15,10 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from locust.runners import MasterRunner
 
@@ -36,12 +37,10 @@ from qi_load.generate.search import (
     point_decision,
     rising,
 )
+from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.wire import PLAN_MESSAGE, plan_to_wire
 from qi_load.record.schema import RequestRecord
 from qi_load.scenario import Scenario, Slo
-
-if TYPE_CHECKING:
-    from qi_load.generate.shape_wiring import QiShape
 
 __all__ = ["SearchDriver", "install_search"]
 
@@ -54,7 +53,7 @@ _MIN_STEP_S: Final = 1.0
 class SearchDriver:
     """Runs the search stage: starts, judges, repeats and ends its steps at shape ticks."""
 
-    def __init__(self, qi: QiState, shape: QiShape, scenario: Scenario) -> None:
+    def __init__(self, qi: QiState, shape: ScenarioShape, scenario: Scenario) -> None:
         stage = scenario.stages[-1]
         assert stage.search is not None
         self.qi, self.shape, self.settings = qi, shape, stage.search
@@ -79,6 +78,7 @@ class SearchDriver:
         self.step: PlannedStage | None = None
         self.samples: dict[str, StepSamples] = {}
         self.window_start = 0.0
+        self.t0 = 0.0
         self.repeat = 0
         self.done = False
 
@@ -96,6 +96,8 @@ class SearchDriver:
         """At each shape tick (``t``: plan seconds), before the shape reads the plan."""
         if self.done:
             return
+        # The plan's wall-clock origin (the shape's first stage sets qi.t0 only after this).
+        self.t0 = self.qi.t0 if self.qi.t0 is not None else time.time() - t
         if self.step is None:
             if t >= self.budget.start_s:
                 self._next_step(t, self.search.first_load(), settle=True)
@@ -135,7 +137,7 @@ class SearchDriver:
         self, t: float, verdict: Verdict, decision: Decision, certain: bool, cut: bool
     ) -> PathStep:
         assert self.step is not None
-        step, t0 = self.step, self.shape.t0_wall
+        step, t0 = self.step, self.t0
         logger.info(
             "search %s: load %g, %s%s (%s %s, n %d)",
             step.name,
@@ -175,7 +177,7 @@ class SearchDriver:
         (``settle`` False) pools its samples with the step it repeats."""
         plan = self._ended(t)
         if settle:
-            self.window_start = self.shape.t0_wall + t + self.settings.settle_s
+            self.window_start = self.t0 + t + self.settings.settle_s
         number = sum(1 for s in plan if s.name.startswith(f"{self.name}-")) + 1
         self.step = PlannedStage(
             index=len(plan),
@@ -235,7 +237,7 @@ def _write_json(path: Path, content: Mapping[str, Any]) -> None:
         logger.error("qi-load: cannot write %s: %s", path, exc)
 
 
-def install_search(qi: QiState, shape: QiShape) -> None:
+def install_search(qi: QiState, shape: ScenarioShape) -> None:
     """Master/local: when the scenario ends with a search stage, it drives the shape."""
     scenario = qi.scenario
     if scenario is None or scenario.stages[-1].search is None:

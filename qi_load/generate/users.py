@@ -27,6 +27,7 @@ from locust import User, task
 from locust.runners import WorkerRunner
 
 from qi_load.generate.chat import ChatClient, ChatResult
+from qi_load.generate.open_loop import OpenSchedule, first_gap_s
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.quality import locust_failure, quality_mode
 from qi_load.generate.queries import Query, QueryCatalogue, catalogue_from_options
@@ -178,7 +179,7 @@ class AgentUser(User):
         self._turn = 0
         self._sequence: _SequenceRun | None = None
         self._sequence_done: set[str] = set()
-        self._rate_stage = ""
+        self._open: OpenSchedule | None = None
 
     @property
     def scenario(self) -> Scenario | None:
@@ -195,15 +196,15 @@ class AgentUser(User):
             spread = max(_SPAWN_INTERVAL_S, scenario.think_time.sample(self.rng))
             gevent.sleep(self.rng.uniform(0.0, spread))
         elif scenario is not None:
-            # Open loop: a user's first start is one gap away too, so a step's users do not
-            # all send at the instant they spawn (Poisson: memoryless, so the stream is
-            # Poisson from the start; constant: an even spread over one gap).
+            # Open loop: the first start is a gap away too, so a stage's users do not all
+            # send in the instant they spawn.
             _, users = self.qi.stage_now()
             stage = self.qi.current_stage()
-            gap = scenario.arrival.gap_s(self.rng, users, stage.rate if stage else None)
-            constant = scenario.arrival.process == "constant"
-            gevent.sleep(self.rng.uniform(0.0, gap) if constant else gap)
+            rate = stage.rate if stage is not None else None
+            gevent.sleep(first_gap_s(scenario.arrival, self.rng, users, rate or None))
         self._next_sched = self.qi.clock.now()
+        if scenario is not None and scenario.arrival.mode == "open":
+            self._open = OpenSchedule(scenario.arrival, self.rng, self._next_sched)
 
     def on_stop(self) -> None:
         self.client.close()
@@ -214,17 +215,11 @@ class AgentUser(User):
             return self._sequence.pause_s
         if scenario is None:
             return 0.0
-        if scenario.arrival.mode == "open":
+        if self._open is not None:
             _, users = self.qi.stage_now()
             stage = self.qi.current_stage()
-            rate = stage.rate if stage is not None else 0.0
-            if rate and stage is not None and stage.name != self._rate_stage:
-                # A step of its own rate starts afresh: the last step's unsent backlog is
-                # dropped, so each step measures its own rate.
-                self._rate_stage = stage.name
-                self._next_sched = max(self._next_sched, self.qi.clock.now())
-            self._next_sched += scenario.arrival.gap_s(self.rng, users, rate or None)
-            return max(0.0, self._next_sched - self.qi.clock.now())
+            name, rate = (stage.name, stage.rate) if stage is not None else ("", 0.0)
+            return self._open.wait_s(self.qi.clock.now(), users, name, rate)
         return scenario.think_time.sample(self.rng)
 
     @task
@@ -233,6 +228,11 @@ class AgentUser(User):
             # The master quits in a moment: a request started now would belong to no stage.
             gevent.sleep(PLAN_OVER_IDLE_S)
             return
+        if self._open is not None:
+            if not self._open.due(self.qi.clock.now()):
+                return  # woke to look at a step's rate: not due yet
+            self._next_sched = self._open.next
+            self._open.sent()
         stage = self.qi.current_stage()
         if stage is not None and stage.sequence_per_type > 0:
             self._run_sequence_step(stage)
