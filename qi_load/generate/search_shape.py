@@ -176,8 +176,11 @@ class SearchDriver:
         """End the current step at ``t`` (if any) and start one at ``load`` there; a repeat
         (``settle`` False) pools its samples with the step it repeats."""
         plan = self._ended(t)
+        settle_s = self.settings.settle_s if settle else 0.0
+        if settle and self.search.path and self.search.path[-1]["decision"] == "fail":
+            settle_s *= 2  # the agent's queue still holds the failed step's backlog
         if settle:
-            self.window_start = self.t0 + t + self.settings.settle_s
+            self.window_start = self.t0 + t + settle_s
         number = sum(1 for s in plan if s.name.startswith(f"{self.name}-")) + 1
         self.step = PlannedStage(
             index=len(plan),
@@ -187,7 +190,7 @@ class SearchDriver:
             ramp_end_s=t,
             end_s=min(t + self.settings.step_max_s, self.budget.end_s),
             start_users=plan[-1].users if plan else 0,
-            settle_s=self.settings.settle_s if settle else 0.0,
+            settle_s=settle_s,
             mix=self.budget.mix,
             rate=load if self.open_loop else 0.0,
         )
