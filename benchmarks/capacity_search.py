@@ -52,13 +52,13 @@ class Setup:
     """The agent's configuration and the scenario's, from which the true capacity follows."""
 
     slots: int = 4
-    ttft_ms: float = 40.0
-    itl_ms: float = 8.0
+    ttft_ms: float = 100.0
+    itl_ms: float = 20.0
     tokens: int = 21
-    think_mean_s: float = 0.5
+    think_mean_s: float = 1.25
     """Closed loop: mean of the exponential think time."""
-    closed_slo_ms: float = 300.0
-    open_slo_ms: float = 150.0
+    closed_slo_ms: float = 790.0
+    open_slo_ms: float = 375.0
     open_users: int = 200
     """Open loop: users sharing the rate (many, so a busy user rarely delays its next start)."""
 
@@ -153,8 +153,8 @@ slos:
   simple: {{ttft_p95_ms: {setup.closed_slo_ms}, e2e_p95_ms: null}}
 stages:
   - name: search
-    hold_s: 300
-    search: {{low: 1, high: 64, start: 8, settle_s: 3, step_max_s: 20, min_samples: 100}}
+    hold_s: 600
+    search: {{low: 1, high: 64, start: 8, settle_s: 5, step_max_s: 40, min_samples: 100}}
 """
     top = math.floor(setup.max_rate * 2)
     return f"""name: capacity-search-open
@@ -165,8 +165,8 @@ slos:
 stages:
   - name: search
     users: {setup.open_users}
-    hold_s: 400
-    search: {{low: 1, high: {top}, start: 10, settle_s: 3, step_max_s: 30, min_samples: 200}}
+    hold_s: 800
+    search: {{low: 0.5, high: {top}, start: 4, settle_s: 5, step_max_s: 40, min_samples: 120}}
 """
 
 

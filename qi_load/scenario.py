@@ -38,6 +38,7 @@ __all__ = [
     "Search",
     "Slo",
     "Stage",
+    "Sweep",
     "ThinkTime",
     "available_scenarios",
     "load_scenario",
@@ -170,6 +171,15 @@ class Search(_Model):
         )
 
 
+class Sweep(_Model):
+    """A sweep of the arrival rate: a synchronous baseline (one user, no think time), the
+    maximum throughput (the stage's users, no think time), then ``rates`` open-loop rates
+    spread evenly between the two; each step lasts the stage's ``hold_s`` / (``rates`` + 2).
+    Needs ``arrival.mode: open``; the stage must be the scenario's last."""
+
+    rates: int = Field(default=5, ge=1, le=100, description="Open-loop rates between the two.")
+
+
 class Stage(_Model):
     """One step of the load profile: ramp from the previous stage's users, then hold."""
 
@@ -196,6 +206,11 @@ class Stage(_Model):
         default=None,
         description="Make the stage count-bounded: one user runs a fixed sequence of requests; "
         "hold_s is then the time budget.",
+    )
+    sweep: Sweep | None = Field(
+        default=None,
+        description="Make the stage a rate sweep (hold_s is its whole length; `users` the "
+        "throughput step's users and the open loop's user pool).",
     )
     search: Search | None = Field(
         default=None,
@@ -245,10 +260,11 @@ class Stage(_Model):
             raise ValueError("ramp_s + hold_s is 0; a stage must last some time")
         if self.sequence is not None and self.users != 1:
             raise FieldError(("users",), f"a sequence stage runs exactly 1 user, got {self.users}")
-        if self.search is not None and self.sequence is not None:
-            raise FieldError(("search",), "a stage is a search or a sequence, not both")
-        if self.search is not None and self.ramp_s:
-            raise FieldError(("ramp_s",), "a search stage sets its loads itself: no ramp_s")
+        kinds = [k for k in ("sequence", "search", "sweep") if getattr(self, k) is not None]
+        if len(kinds) > 1:
+            raise FieldError((kinds[1],), f"a stage is one of sequence, search, sweep: {kinds}")
+        if (self.search is not None or self.sweep is not None) and self.ramp_s:
+            raise FieldError(("ramp_s",), f"a {kinds[0]} stage sets its loads itself: no ramp_s")
         return self
 
     @property
@@ -588,16 +604,26 @@ class Scenario(_Model):
 
     def _check_search(self) -> None:
         for index, stage in enumerate(self.stages):
-            search = stage.search
-            if search is None:
+            kind = "search" if stage.search is not None else "sweep" if stage.sweep else ""
+            if not kind:
                 continue
-            where = ("stages", index, "search")
+            where = ("stages", index, kind)
             if index != len(self.stages) - 1:
-                raise FieldError(where, "a search stage must be the last stage")
+                raise FieldError(where, f"a {kind} stage must be the last stage")
             if index == 0 and self.warmup_s > 0:
                 raise FieldError(
-                    ("warmup_s",), "no warm-up before a search stage: put a stage before it"
+                    ("warmup_s",), f"no warm-up before a {kind} stage: put a stage before it"
                 )
+            if stage.sweep is not None:
+                if self.arrival.mode != "open" or stage.users < 1:
+                    raise FieldError(
+                        where,
+                        "a sweep needs arrival.mode open and `users` (its throughput step's "
+                        "users, and the pool that sends its open-loop rates)",
+                    )
+                continue
+            search = stage.search
+            assert search is not None
             if self.arrival.mode == "open":
                 if stage.users < 1:
                     raise FieldError(
@@ -670,8 +696,8 @@ def _name_stages(stages: list[Any]) -> list[Any]:
             users = stage.get("users")
             valid = isinstance(users, int) and not isinstance(users, bool) and users >= 0
             base = f"{users}u" if valid else f"stage{index + 1}"
-            if "search" in stage:
-                base = "search"
+            for kind in ("search", "sweep"):
+                base = kind if kind in stage else base
             name, n = base, 1
             while name in taken:
                 n += 1

@@ -57,6 +57,9 @@ class PlannedStage:
     sequence_pause_s: float = 0.0
     rate: float = 0.0
     """Open loop: this stage's total requests per second (0: the scenario's arrival rate)."""
+    no_think: bool = False
+    """Closed loop without think time, whatever the scenario's arrival (a sweep's synchronous
+    and throughput steps)."""
 
     @property
     def is_warmup(self) -> bool:

@@ -215,9 +215,11 @@ class AgentUser(User):
             return self._sequence.pause_s
         if scenario is None:
             return 0.0
+        stage = self.qi.current_stage()
+        if stage is not None and stage.no_think:
+            return 0.0
         if self._open is not None:
             _, users = self.qi.stage_now()
-            stage = self.qi.current_stage()
             name, rate = (stage.name, stage.rate) if stage is not None else ("", 0.0)
             return self._open.wait_s(self.qi.clock.now(), users, name, rate)
         return scenario.think_time.sample(self.rng)
@@ -228,12 +230,12 @@ class AgentUser(User):
             # The master quits in a moment: a request started now would belong to no stage.
             gevent.sleep(PLAN_OVER_IDLE_S)
             return
-        if self._open is not None:
+        stage = self.qi.current_stage()
+        if self._open is not None and not (stage is not None and stage.no_think):
             if not self._open.due(self.qi.clock.now()):
                 return  # woke to look at a step's rate: not due yet
             self._next_sched = self._open.next
             self._open.sent()
-        stage = self.qi.current_stage()
         if stage is not None and stage.sequence_per_type > 0:
             self._run_sequence_step(stage)
             return
@@ -311,7 +313,8 @@ class AgentUser(User):
         conversation_id: str = "",
         turn: int = 0,
     ) -> ChatResult:
-        open_loop = self.scenario is not None and self.scenario.arrival.mode == "open"
+        planned = self.qi.current_stage()
+        open_loop = self._open is not None and not (planned is not None and planned.no_think)
         ts_sched = self._next_sched if open_loop else None
         with cancellation_recorded(
             self.qi,
