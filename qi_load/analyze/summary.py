@@ -13,7 +13,7 @@ import pandas as pd
 from qi_load import __version__
 from qi_load.analyze.alert_replay import AlertFinding, evaluate_alerts
 from qi_load.analyze.capacity import Capacity, Requirement, capacity, requirement
-from qi_load.analyze.capacity_search import load_search
+from qi_load.analyze.capacity_search import load_search, load_sweep
 from qi_load.analyze.compare import CompareSettings, Comparison, compare_runs
 from qi_load.analyze.degradation import Degradation, DegradationSettings, degradation
 from qi_load.analyze.leaks import LeakFit, LeakSettings, leak_fits
@@ -35,6 +35,7 @@ from qi_load.analyze.traces import run_traces
 from qi_load.errors import QiLoadError
 from qi_load.generate.queries import CheckPlan
 from qi_load.generate.search import SearchResult
+from qi_load.generate.sweep import SweepResult
 from qi_load.targets import Targets
 
 __all__ = [
@@ -131,6 +132,7 @@ class Summary(TypedDict):
     locust: LocustView | None
     traces: TraceSummary | None
     search: SearchResult | None
+    sweep: SweepResult | None
 
 
 @dataclass(frozen=True)
@@ -285,8 +287,8 @@ def analyze_run(
             f"worker {lost['id']} was lost{offset}: the requests it reported before are "
             "kept; Locust moved its users to the remaining workers"
         )
-    search, search_warning = load_search(run.path)
-    warnings += [search_warning] if search_warning else []
+    (search, search_warning), (sweep, sweep_warning) = load_search(run.path), load_sweep(run.path)
+    warnings += [w for w in (search_warning, sweep_warning) if w]
     overall, per_type = pooled_stats(run)
     deg = degradation(stages, run.manifest.environment or {}, settings.degradation)
     cap = capacity(stages)
@@ -322,6 +324,7 @@ def analyze_run(
         locust=_locust(run),
         traces=run_traces(run),
         search=search,
+        sweep=sweep,
     )
 
 

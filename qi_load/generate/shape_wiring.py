@@ -13,6 +13,7 @@ from qi_load.generate.plan import PlannedStage
 from qi_load.generate.run_state import QiState, run_state
 from qi_load.generate.search_shape import install_search
 from qi_load.generate.shapes import ScenarioShape
+from qi_load.generate.sweep_shape import install_sweep
 from qi_load.generate.wire import PLAN_MESSAGE, plan_to_wire
 
 __all__ = ["QiShape", "configure_shape", "drop_shape", "on_sequence_done"]
@@ -76,6 +77,7 @@ def configure_shape(qi: QiState) -> None:
 
     shape.configure(qi.plan, on_stage_change=on_stage_change)
     install_search(qi, shape)
+    install_sweep(qi, shape)
 
 
 def on_sequence_done(environment: Environment, msg: Any, **_kw: Any) -> None:

@@ -12,6 +12,7 @@ from qi_load.analyze.summary import Summary
 from qi_load.render.cells import triple_n
 from qi_load.render.search_path import search_html
 from qi_load.render.series import stage_note
+from qi_load.render.sweep_rows import sweep_html
 from qi_load.render.terminal import LATENCIES, capacity_text, verdict_line
 from qi_load.render.traces import traces_html
 
@@ -278,6 +279,7 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
         ))  # fmt: skip
 
     parts += [search_html(search)] if (search := s.get("search")) else []
+    parts += [sweep_html(sweep, s["stages"])] if (sweep := s.get("sweep")) else []
     parts.append(_quality_section(s))
     if (traces := s.get("traces")) is not None:
         parts.append(traces_html(traces))

@@ -12,6 +12,7 @@ from qi_load.analyze.summary import Summary
 from qi_load.render.cells import triple_n
 from qi_load.render.search_path import search_markdown
 from qi_load.render.series import stage_note
+from qi_load.render.sweep_rows import sweep_markdown
 from qi_load.render.terminal import LATENCIES, capacity_text, verdict_line
 from qi_load.render.traces import traces_markdown
 
@@ -180,6 +181,7 @@ def render_markdown(s: Summary) -> str:
     )  # fmt: skip
     lines += _latency_lines(s)
     lines += search_markdown(search, md_escape) if (search := s.get("search")) else []
+    lines += sweep_markdown(sweep, s["stages"], md_escape) if (sweep := s.get("sweep")) else []
     lines += _quality_lines(s)
     if (traces := s.get("traces")) is not None:
         lines += traces_markdown(traces, md_escape)

@@ -92,3 +92,29 @@ def test_open_loop_search_with_a_worker_finds_the_rate_an_slo_allows(tmp_path: P
     assert result["loop"] == "open" and result["unit"] == "requests/s"
     assert result["finished"] in ("converged", "below_low"), result
     _check_path(run_dir, result)
+
+
+def test_sweep_runs_synchronous_throughput_then_rates_between(tmp_path: Path) -> None:
+    scenario = write_scenario(
+        tmp_path,
+        "sweep",
+        [{"users": 4, "hold_s": 12, "sweep": {"rates": 2}}],
+        mix={"simple": 1},
+        arrival={"mode": "open", "rate": 1},
+    )
+    run_dir = _run(tmp_path, scenario)
+    result = json.loads((run_dir / "sweep.json").read_text())
+    steps = result["steps"]
+    assert [s["kind"] for s in steps] == ["synchronous", "throughput", "rate", "rate"]
+    sync, top = result["synchronous_rate"], result["max_rate"]
+    assert 0 < sync < top, result
+    targets = [s["target_rate"] for s in steps[2:]]
+    assert targets == pytest.approx([sync + (top - sync) / 3, sync + 2 * (top - sync) / 3])
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert [s["name"] for s in manifest["stages"]] == [s["stage"] for s in steps]
+    assert [s["users"] for s in manifest["stages"]] == [1, 4, 4, 4]
+    counts = _stage_counts(run_dir)
+    assert all(counts.get(s["stage"], 0) > 0 for s in steps), counts
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["sweep"]["steps"] == steps
+    assert "## Rate sweep" in (run_dir / "summary.md").read_text()

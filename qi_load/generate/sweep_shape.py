@@ -1,0 +1,129 @@
+"""The rate sweep in Locust: synchronous baseline, maximum throughput, then rates between.
+
+The scenario's last stage, when it has ``sweep``, runs as ``rates + 2`` steps of equal length
+(``plan_steps``): one user without think time, the stage's users without think time, then
+the open loop at ``rates`` rates spread evenly between the two throughputs measured. Each
+step's throughput is counted from the records written in this process (local users' and the
+workers'), over its window minus the last ``REPORT_LAG_S`` (records still on their way);
+``sweep.json`` holds the steps so far. The report shows one row per step.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from qi_load.generate.plan_steps import PlanSteps
+from qi_load.generate.run_state import QiState
+from qi_load.generate.shapes import ScenarioShape
+from qi_load.generate.sweep import (
+    SWEEP_JSON,
+    StepKind,
+    SweepResult,
+    SweepStep,
+    Throughput,
+    sweep_rates,
+)
+from qi_load.scenario import Scenario
+
+__all__ = ["REPORT_LAG_S", "SweepDriver", "install_sweep"]
+
+logger = logging.getLogger("qi_load")
+
+REPORT_LAG_S: Final = 2.0
+"""Records reach the master up to a worker report (1 s) and a flush (0.5 s) after they end."""
+
+
+class SweepDriver:
+    """Runs the sweep stage's steps at shape ticks."""
+
+    def __init__(self, qi: QiState, shape: ScenarioShape, scenario: Scenario) -> None:
+        stage = scenario.stages[-1]
+        assert stage.sweep is not None
+        self.count, self.pool, self.settle_s = stage.sweep.rates, stage.users, scenario.settle_s
+        self.steps = PlanSteps(qi, shape, stage.name, SWEEP_JSON)
+        self.step_s = self.steps.budget.duration_s / (self.count + 2)
+        self.throughput = Throughput()
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps.restore()
+        self.result = SweepResult(
+            stage=self.steps.name, synchronous_rate=None, max_rate=None, steps=[]
+        )
+        self.rates: list[float] = []
+        self.done = False
+
+    def advance(self, t: float) -> None:
+        """At each shape tick (``t``: plan seconds), before the shape reads the plan."""
+        if self.done:
+            return
+        self.steps.clock(t)
+        step = self.steps.step
+        if step is None:
+            if t >= self.steps.budget.start_s:
+                self._start(t)
+            return
+        if t < step.end_s:
+            return
+        self._measured(t)
+        if len(self.result["steps"]) == self.count + 2:
+            self.done = True
+            self.steps.end(t, self.result)
+            logger.info("sweep %s: done", self.steps.name)
+        else:
+            self._start(t)
+
+    def _measured(self, t: float) -> None:
+        step = self.steps.step
+        assert step is not None
+        index = len(self.result["steps"])
+        rate = self.throughput.rate(self.steps.t0 + t - REPORT_LAG_S)
+        kind: StepKind = "synchronous" if index == 0 else "throughput" if index == 1 else "rate"
+        self.result["steps"].append(
+            SweepStep(
+                stage=step.name,
+                kind=kind,
+                target_rate=step.rate or None,
+                measured_rate=rate,
+                start=self.steps.t0 + step.start_s,
+                end=self.steps.t0 + t,
+            )
+        )
+        logger.info("sweep %s: %s, %s requests/s", step.name, kind, f"{rate or 0:.3g}")
+        if index == 0:
+            self.result["synchronous_rate"] = rate
+        elif index == 1:
+            self.result["max_rate"] = rate
+            self.rates = sweep_rates(
+                self.result["synchronous_rate"] or 0.0, rate or 0.0, self.count
+            )
+
+    def _start(self, t: float) -> None:
+        index = len(self.result["steps"])
+        end_s = min(t + self.step_s, self.steps.budget.end_s)
+        self.throughput.restart(self.steps.t0 + t + self.settle_s)
+        if index < 2:
+            users = 1 if index == 0 else self.pool
+            self.steps.start(
+                t, self.result, users=users, end_s=end_s, settle_s=self.settle_s, no_think=True
+            )
+            return
+        rate = self.rates[index - 2]
+        if rate <= 0:  # nothing was served: no rate to try
+            self.done = True
+            self.steps.end(t, self.result)
+            return
+        self.steps.start(
+            t, self.result, users=self.pool, end_s=end_s, settle_s=self.settle_s, rate=rate
+        )
+
+
+def install_sweep(qi: QiState, shape: ScenarioShape) -> None:
+    """Master/local: when the scenario ends with a sweep stage, it drives the shape."""
+    scenario = qi.scenario
+    if scenario is None or scenario.stages[-1].sweep is None:
+        return
+    driver = SweepDriver(qi, shape, scenario)
+    qi.observers.append(driver.throughput.observe)
+    shape.driver = driver
