@@ -59,7 +59,7 @@ class Setup:
     """Closed loop: mean of the exponential think time."""
     closed_slo_ms: float = 790.0
     open_slo_ms: float = 375.0
-    open_users: int = 200
+    open_users: int = 50
     """Open loop: users sharing the rate (many, so a busy user rarely delays its next start)."""
 
     @property
@@ -166,7 +166,7 @@ stages:
   - name: search
     users: {setup.open_users}
     hold_s: 800
-    search: {{low: 0.5, high: {top}, start: 4, settle_s: 5, step_max_s: 40, min_samples: 120}}
+    search: {{low: 0.5, high: {top}, start: 4, settle_s: 5, step_max_s: 40, min_samples: 100}}
 """
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "judge",
     "point_decision",
     "rising",
+    "settling",
 ]
 
 Decision = Literal["pass", "fail", "uncertain"]
@@ -191,15 +192,30 @@ def point_decision(verdict: Verdict) -> Decision:
     return "pass" if verdict["value"] <= verdict["limit"] else "fail"
 
 
-def rising(values: list[float], limit: float) -> bool:
-    """Clearly over-saturated: of the values in the order they arrived, the latest third has
-    a median above ``limit`` and above the first third's, so latency is still climbing past it."""
-    if len(values) < CUT_MIN_SAMPLES:
-        return False
+def _thirds(values: list[float]) -> tuple[float, float]:
+    """Medians of the first and the latest third of the values, in the order they arrived."""
     third = len(values) // 3
     first, last = sorted(values[:third]), sorted(values[-third:])
-    first_median, last_median = first[len(first) // 2], last[len(last) // 2]
-    return last_median > limit and last_median > first_median
+    return first[len(first) // 2], last[len(last) // 2]
+
+
+def rising(values: list[float], limit: float) -> bool:
+    """Clearly over-saturated: the latest third's median is above ``limit`` and above the
+    first third's, so latency is still climbing past it."""
+    if len(values) < CUT_MIN_SAMPLES:
+        return False
+    first, last = _thirds(values)
+    return last > limit and last > first
+
+
+def settling(values: list[float], limit: float) -> bool:
+    """Not yet steady: the latest third's median is a quarter above the first third's and
+    within reach of ``limit`` (above half of it), as while a queue still builds after a load
+    increase; a pass then waits for samples of the steady state."""
+    if len(values) < CUT_MIN_SAMPLES:
+        return False
+    first, last = _thirds(values)
+    return last > 1.25 * first and last > 0.5 * limit
 
 
 class PathStep(TypedDict):

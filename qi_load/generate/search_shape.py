@@ -27,6 +27,7 @@ from qi_load.generate.search import (
     judge,
     point_decision,
     rising,
+    settling,
 )
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.record.schema import RequestRecord
@@ -85,6 +86,9 @@ class SearchDriver:
         if verdict["decision"] == "fail" and verdict["n"] >= CUT_MIN_SAMPLES:
             cut = verdict["n"] < self.settings.min_samples
             self._decide(t, verdict, "fail", certain=True, cut=cut)
+        elif verdict["decision"] == "pass" and self._settling():
+            # Still climbing towards its steady state: start the window again from here.
+            self.window_start, self.samples = self.steps.t0 + t, {}
         elif verdict["decision"] == "pass":
             self._decide(t, verdict, "pass", certain=True, cut=False)
         elif self._rising():
@@ -104,6 +108,13 @@ class SearchDriver:
         return any(
             slo.ttft_p95_ms is not None
             and rising(self.samples.get(t, StepSamples()).ttft_ms, slo.ttft_p95_ms)
+            for t, slo in self.slos.items()
+        )
+
+    def _settling(self) -> bool:
+        return any(
+            slo.ttft_p95_ms is not None
+            and settling(self.samples.get(t, StepSamples()).ttft_ms, slo.ttft_p95_ms)
             for t, slo in self.slos.items()
         )
 

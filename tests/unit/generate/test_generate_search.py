@@ -14,6 +14,7 @@ from qi_load.generate.search import (
     judge,
     point_decision,
     rising,
+    settling,
 )
 from qi_load.record.schema import RequestRecord
 from qi_load.scenario import Search, Slo
@@ -172,3 +173,10 @@ def test_collect_counts_the_window_and_open_loop_lateness() -> None:
     closed: dict[str, StepSamples] = {}
     collect(records, 10.0, ["simple"], closed, open_loop=False)
     assert closed["simple"].ttft_ms == [50.0]
+
+
+def test_a_climbing_latency_near_the_limit_is_not_steady_yet() -> None:
+    climbing = [100.0 + 8 * i for i in range(60)]  # 100 -> 572 ms
+    assert settling(climbing, 600.0)
+    assert not settling(climbing, 2000.0)  # far below the limit: it cannot matter
+    assert not settling([300.0 + (i % 7) for i in range(60)], 600.0)  # steady
