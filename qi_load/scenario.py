@@ -624,6 +624,15 @@ class Scenario(_Model):
                 continue
             search = stage.search
             assert search is not None
+            judged = [
+                t
+                for t, w in self.stage_mix(stage).items()
+                if w > 0 and t in self.slos and self.slos[t].model_dump(exclude_none=True)
+            ]
+            if not judged:
+                raise FieldError(
+                    where, "no SLO to judge: give the stage's query types an SLO in `slos`"
+                )
             if self.arrival.mode == "open":
                 if stage.users < 1:
                     raise FieldError(

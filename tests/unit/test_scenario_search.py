@@ -73,6 +73,20 @@ def test_a_search_stage_defaults_its_name_users_and_settings(tmp_path: Path) -> 
             "stages[0].ramp_s: a search stage sets its loads itself: no ramp_s",
         ),
         (
+            "mix: {simple: 1}\nslos: {simple: {ttft_p95_ms: null, e2e_p95_ms: null, "
+            "error_rate: null, quality_rate_min: null}}\n"
+            "stages:\n  - {hold_s: 60, search: {low: 1, high: 8}}\n",
+            "stages[0].search: no SLO to judge",
+        ),
+        (
+            "arrival: {mode: open, rate: 1}\nstages:\n  - {hold_s: 60, sweep: {rates: 2}}\n",
+            "stages[0].users: missing required field 'users'",
+        ),
+        (
+            "stages:\n  - {users: 2, hold_s: 60, sweep: {rates: 2}}\n",
+            "stages[0].sweep: a sweep needs arrival.mode open",
+        ),
+        (
             "warmup_s: 5\nstages:\n  - {hold_s: 60, search: {low: 1, high: 8}}\n",
             "warmup_s: no warm-up before a search stage",
         ),
