@@ -24,7 +24,11 @@ value; its interval covers the truth when ``interval_low <= true <= interval_hig
     python benchmarks/capacity_search.py [--runs 10] [--loop closed|open|both] [--out DIR]
         [--workers 0] [--json FILE]
 
-About a minute per run. The numbers and the reproducing command are in docs/performance.md.
+Run it at normal priority (not under ``nice``): its runs use little CPU but their latencies
+are what is judged, and a niced agent on a busy host waits for the CPU on every token. The
+simulation of the true values runs niced in a child.
+
+Two to five minutes per run. The numbers and the reproducing command are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -209,6 +213,19 @@ def verdict(result: dict[str, Any], true: float, integer: bool) -> dict[str, Any
     }
 
 
+def _truth(loop: str) -> float:
+    """The true capacity, simulated in a child at nice 5: the CPU-heavy part of the benchmark
+    yields to the shared host, while the runs themselves (light, but latency-sensitive) run
+    at normal priority so the host's load weighs on them no more than on any process."""
+    done = subprocess.run(
+        ["nice", "-n", "5", sys.executable, __file__, "--truth", loop],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -216,18 +233,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--truth", choices=("closed", "open"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     setup = Setup()
+    if args.truth:
+        print(true_closed_users(setup) if args.truth == "closed" else true_open_rate(setup))
+        return 0
     out = args.out or Path(tempfile.mkdtemp(prefix="qi-capacity-search-"))
     out.mkdir(parents=True, exist_ok=True)
     loops = ("closed", "open") if args.loop == "both" else (args.loop,)
     report: dict[str, Any] = {"setup": setup.__dict__, "service_s": setup.service_s}
     for loop in loops:
+        true = _truth(loop)
         if loop == "closed":
-            true: float = true_closed_users(setup)
             report["closed_littles_law_users"] = setup.littles_law_users()
         else:
-            true = true_open_rate(setup)
             report["open_max_rate"] = setup.max_rate
         print(f"{loop} loop: true capacity {true:.3g}", flush=True)
         rows = []
