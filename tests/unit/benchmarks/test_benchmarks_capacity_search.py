@@ -1,0 +1,48 @@
+"""The queueing maths of benchmarks/capacity_search.py: the true capacities it judges against."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "capacity_search.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[ModuleType]:
+    spec = importlib.util.spec_from_file_location("capacity_search_bench", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defined
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def test_service_time_and_littles_law_bound(bench: ModuleType) -> None:
+    setup = bench.Setup()
+    assert setup.service_s == pytest.approx(0.5)  # 100 ms + 20 gaps of 20 ms
+    assert setup.max_rate == pytest.approx(8.0)  # 4 slots / 0.5 s
+    # 4 (S + Z + L - TTFT) / S = 4 (0.5 + 1.25 + 0.69) / 0.5
+    assert setup.littles_law_users() == pytest.approx(19.52)
+
+
+def test_no_wait_while_the_slots_suffice(bench: ModuleType) -> None:
+    setup = bench.Setup()
+    assert bench.closed_wait_p95(setup.slots, setup, n=2000) == 0.0
+    assert bench.open_wait_p95(0.01, setup.slots, setup.service_s, n=2000) == 0.0
+
+
+def test_waits_grow_with_the_load(bench: ModuleType) -> None:
+    setup = bench.Setup()
+    closed = [bench.closed_wait_p95(n, setup, n=20_000) for n in (10, 16, 24)]
+    assert closed == sorted(closed) and closed[-1] > 1.0  # far past saturation
+    rates = [bench.open_wait_p95(r, 4, 0.5, n=20_000) for r in (4.0, 6.0, 7.5)]
+    assert rates == sorted(rates) and rates[0] < 0.3 < rates[-1]
