@@ -58,9 +58,11 @@ class Throughput:
             if end >= self.window_start:
                 self.ends.append(end)
 
-    def rate(self, until: float) -> float | None:
-        """Requests per second finished in ``[window_start, until)``; None for an empty span."""
-        span = until - self.window_start
-        if span <= 0:
+    def rate(self) -> float | None:
+        """Requests per second between the first and the last end counted so far: records
+        still on their way (a worker reports once a second) or a user that started late
+        shorten the span instead of diluting the rate; None below two ends."""
+        if len(self.ends) < 2:
             return None
-        return sum(1 for end in self.ends if end < until) / span
+        span = max(self.ends) - min(self.ends)
+        return (len(self.ends) - 1) / span if span > 0 else None

@@ -4,14 +4,13 @@ The scenario's last stage, when it has ``sweep``, runs as ``rates + 2`` steps of
 (``plan_steps``): one user without think time, the stage's users without think time, then
 the open loop at ``rates`` rates spread evenly between the two throughputs measured. Each
 step's throughput is counted from the records written in this process (local users' and the
-workers'), over its window minus the last ``REPORT_LAG_S`` (records still on their way);
-``sweep.json`` holds the steps so far. The report shows one row per step.
+workers'): ends per second after the step's settle time. ``sweep.json`` holds the steps so
+far; the report shows one row per step.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
 
 from qi_load.generate.plan_steps import PlanSteps
 from qi_load.generate.run_state import QiState
@@ -26,12 +25,9 @@ from qi_load.generate.sweep import (
 )
 from qi_load.scenario import Scenario
 
-__all__ = ["REPORT_LAG_S", "SweepDriver", "install_sweep"]
+__all__ = ["SweepDriver", "install_sweep"]
 
 logger = logging.getLogger("qi_load")
-
-REPORT_LAG_S: Final = 2.0
-"""Records reach the master up to a worker report (1 s) and a flush (0.5 s) after they end."""
 
 
 class SweepDriver:
@@ -78,7 +74,7 @@ class SweepDriver:
         step = self.steps.step
         assert step is not None
         index = len(self.result["steps"])
-        rate = self.throughput.rate(self.steps.t0 + t - REPORT_LAG_S)
+        rate = self.throughput.rate()
         kind: StepKind = "synchronous" if index == 0 else "throughput" if index == 1 else "rate"
         self.result["steps"].append(
             SweepStep(

@@ -98,7 +98,7 @@ def test_sweep_runs_synchronous_throughput_then_rates_between(tmp_path: Path) ->
     scenario = write_scenario(
         tmp_path,
         "sweep",
-        [{"users": 4, "hold_s": 12, "sweep": {"rates": 2}}],
+        [{"users": 4, "hold_s": 16, "sweep": {"rates": 2}}],
         mix={"simple": 1},
         arrival={"mode": "open", "rate": 1},
     )

@@ -22,13 +22,14 @@ def _record(start: float, e2e_ms: float, kind: str = "none") -> RequestRecord:
 def test_throughput_counts_requests_that_ended_in_the_window() -> None:
     meter = Throughput()
     meter.restart(100.0)
+    assert meter.rate() is None
     meter.observe([
         _record(99.0, 500.0),  # ended before the window
-        _record(99.5, 1000.0),  # ended at 100.5: counts
-        _record(101.0, 100.0),
-        _record(101.0, 100.0, kind="http"),  # a failure finished too
+        _record(99.5, 1000.0),  # ends at 100.5
+        _record(101.0, 0.0),
+        _record(101.0, 500.0, kind="http"),  # a failure finished too: 101.5
         _record(101.0, 100.0, kind="cancelled"),  # never finished
-        _record(103.0, 100.0),  # ends after `until`
+        _record(102.0, 500.0),  # 102.5
     ])  # fmt: skip
-    assert meter.rate(until=102.0) == pytest.approx(3 / 2.0)
-    assert meter.rate(until=100.0) is None
+    # Four ends from 100.5 to 102.5: three gaps in two seconds.
+    assert meter.rate() == pytest.approx(3 / 2.0)
