@@ -63,7 +63,7 @@ class Setup:
     """Closed loop: mean of the exponential think time."""
     closed_slo_ms: float = 790.0
     open_slo_ms: float = 375.0
-    open_users: int = 50
+    open_users: int = 200
     """Open loop: users sharing the rate (many, so a busy user rarely delays its next start)."""
 
     @property

@@ -18,7 +18,7 @@ from qi_load.scenario import Arrival
 
 __all__ = ["POLL_S", "OpenSchedule", "first_gap_s"]
 
-POLL_S: Final = 0.25
+POLL_S: Final = 1.0
 """Longest sleep of a user at a stage's own rate."""
 
 
