@@ -180,3 +180,9 @@ def test_a_climbing_latency_near_the_limit_is_not_steady_yet() -> None:
     assert settling(climbing, 600.0)
     assert not settling(climbing, 2000.0)  # far below the limit: it cannot matter
     assert not settling([300.0 + (i % 7) for i in range(60)], 600.0)  # steady
+
+
+def test_before_min_samples_only_a_clear_excess_fails() -> None:
+    moderate = [340.0 + i for i in range(30)]  # all above 300, none above 1.25 x 300
+    assert judge(_samples(moderate), TTFT_SLO, min_samples=100)["decision"] == "uncertain"
+    assert judge(_samples(moderate), TTFT_SLO, min_samples=30)["decision"] == "fail"
