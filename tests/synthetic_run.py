@@ -50,6 +50,9 @@ class SyntheticRun:
     other_cores: float = 0.0
     """... and cores taken by processes the run does not sample (a noisy neighbour)."""
     target_usable_cores: float | None = None
+    workers: int = 1
+    """Worker processes sampled (each with its share of the generator CPU); with the master
+    and the target, ``workers + 2`` processes."""
     sample_interval_s: float = 1.0
     error_rate: float = 0.0
     slowdown: float = 1.0
@@ -74,21 +77,23 @@ def write_synthetic_run(path: Path | str, spec: SyntheticRun | None = None) -> P
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed)
-    stages, frames, rates = [], [], []
+    stages, rates = [], []
+    rows = failures = 0
     t = spec.start
+    # Stage by stage, appended: a 10-million-row run never has to fit in memory at once.
     for index, users in enumerate(spec.users):
         start, ramp_end, end = t, t + spec.ramp_s, t + spec.ramp_s + spec.hold_s
         mark = StageMark(index, f"u{users}", users, start, ramp_end, end, spec.invalid.get(index))
         stages.append(dict(mark.to_dict()))
         rate, frame = _stage_requests(spec, rng, f"u{users}", users, start, end)
-        frames.append(frame)
+        frame = frame.sort_values("ts_start", kind="stable")
+        _write_requests(root / "requests.csv", frame, header=index == 0)
+        rows, failures = rows + len(frame), failures + int((~frame["ok"]).sum())
         rates.append((start, end, rate))
         t = end
-    requests = pd.concat(frames, ignore_index=True).sort_values("ts_start", kind="stable")
-    _write_requests(root / "requests.csv", requests)
     _write_samples(root / "host_samples.csv", _samples(spec, rng, rates, spec.start, t))
-    _write_manifest(root / "run.json", spec, stages, t, len(requests))
-    _write_locust(root, spec, requests)
+    _write_manifest(root / "run.json", spec, stages, t, rows)
+    _write_locust(root, spec, rows, failures)
     return root
 
 
@@ -168,7 +173,10 @@ def _samples(
     )
     roles = (
         ("master", 100, 3.0 + 0 * rate, 70 * MB + 0 * ts),
-        ("worker", 101, 2.0 + 1.0 * rate, 90 * MB + 0 * ts),
+        *(
+            ("worker", 101 + i, (2.0 + 1.0 * rate) / spec.workers, 90 * MB + 0 * ts)
+            for i in range(spec.workers)
+        ),
         (
             "target",
             200,
@@ -209,15 +217,17 @@ def _samples(
     return pd.concat(parts, ignore_index=True).sort_values("ts", kind="stable")
 
 
-def _write_requests(path: Path, frame: pd.DataFrame) -> None:
-    _write_table(path, frame, REQUEST_TABLE)
+def _write_requests(path: Path, frame: pd.DataFrame, *, header: bool) -> None:
+    _write_table(path, frame, REQUEST_TABLE, header=header)
 
 
 def _write_samples(path: Path, frame: pd.DataFrame) -> None:
     _write_table(path, frame, HOST_SAMPLE_TABLE)
 
 
-def _write_table(path: Path, frame: pd.DataFrame, table: tuple[Field, ...]) -> None:
+def _write_table(
+    path: Path, frame: pd.DataFrame, table: tuple[Field, ...], *, header: bool = True
+) -> None:
     """``frame`` as the recorder writes it: its columns in the table's order, a column the
     frame leaves out at the field's default, booleans as true/false."""
     out = pd.DataFrame(index=frame.index)
@@ -231,7 +241,14 @@ def _write_table(path: Path, frame: pd.DataFrame, table: tuple[Field, ...]) -> N
         if f.kind is bool:
             cells = out[f.name]
             out[f.name] = np.where(cells.isna(), "", np.where(cells.astype(bool), "true", "false"))
-    out.to_csv(path, index=False, na_rep="", float_format="%.4f")
+    out.to_csv(
+        path,
+        index=False,
+        na_rep="",
+        float_format="%.4f",
+        header=header,
+        mode="w" if header else "a",
+    )
 
 
 def _write_manifest(
@@ -275,13 +292,12 @@ def _write_manifest(
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def _write_locust(root: Path, spec: SyntheticRun, requests: pd.DataFrame) -> None:
-    failures = int((~requests["ok"]).sum())
+def _write_locust(root: Path, spec: SyntheticRun, rows: int, failures: int) -> None:
     stats = pd.DataFrame(
         {
             "Type": ["POST", ""],
             "Name": ["chat", "Aggregated"],
-            "Request Count": [len(requests)] * 2,
+            "Request Count": [rows] * 2,
             "Failure Count": [failures] * 2,
         }
     )

@@ -11,11 +11,15 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from qi_load.errors import QiLoadError
 from qi_load.metrics.window import request_end
+from qi_load.record.columnar import LARGE_CSV_BYTES, csv_to_parquet, parquet_source_bytes
 from qi_load.record.manifest import Manifest, parse_manifest
-from qi_load.record.rundir import HOST_SAMPLES_CSV, REQUESTS_CSV, RUN_JSON
+from qi_load.record.rundir import HOST_SAMPLES_CSV, REQUESTS_CSV, REQUESTS_PARQUET, RUN_JSON
 from qi_load.record.schema import HOST_SAMPLE_TABLE, REQUEST_TABLE, STAGE_MARK_TABLE, Field
 
 __all__ = [
@@ -59,6 +63,8 @@ UNKNOWN: Final = "unknown"
 """The label of a request whose query type, or failure's kind, its row leaves empty."""
 _TRUE: Final = ("true", "1", "1.0")
 _BOOLEAN: Final = (*_TRUE, "false", "0", "0.0")
+_WRITER_CLOSED: Final = ("complete", "interrupted", "failed")
+"""Statuses after the master closed its files: they will not grow any more."""
 _NOT_EMPTY: Final = ("ts_start", "ts")
 """Columns every row must have: a request's start, a sample's time."""
 
@@ -106,7 +112,7 @@ def load_run(path: Path | str) -> RunData:
         what = "a file" if root.exists() else "no such directory"
         raise QiLoadError(f"{root}: not a run directory ({what})")
     has_manifest = (root / RUN_JSON).is_file()
-    has_requests = (root / REQUESTS_CSV).is_file()
+    has_requests = (root / REQUESTS_CSV).is_file() or (root / REQUESTS_PARQUET).is_file()
     if not has_manifest and not has_requests:
         raise QiLoadError(f"{root}: not a run directory (neither {RUN_JSON} nor {REQUESTS_CSV})")
     warnings: list[str] = []
@@ -123,7 +129,7 @@ def load_run(path: Path | str) -> RunData:
         warnings.append(f"run status is {status!r}, not 'complete': the data may stop early")
     closed = status == "complete"
 
-    requests = _read_requests(root / REQUESTS_CSV, warnings, closed) if has_requests else None
+    requests = _read_requests(root, warnings, status) if has_requests else None
     if requests is None:
         if not has_requests:
             warnings.append(f"{REQUESTS_CSV} is missing: no request metrics")
@@ -326,6 +332,12 @@ def _bad_value(path: Path, dtypes: Mapping[str, Any], rows: int | None) -> str:
     return "a value does not parse"
 
 
+def _row(path: Path, row: int) -> str:
+    """Where a row is, for an error message: its line in a CSV (after the header), its
+    1-based row in a Parquet file."""
+    return f"{path}: row {row + 1}" if path.suffix == ".parquet" else f"{path}: line {row + 2}"
+
+
 def _check_numbers(path: Path, frame: pd.DataFrame) -> None:
     """No infinities anywhere, and no empty cell in a column every row must have."""
     for col in frame.columns:
@@ -336,25 +348,105 @@ def _check_numbers(path: Path, frame: pd.DataFrame) -> None:
         bad = np.isinf(arr) | (np.isnan(arr) if col in _NOT_EMPTY else False)
         if bad.any():
             row = int(np.argmax(bad))
-            where = f"{path}: line {row + 2}: column {col!r}"
+            where = f"{_row(path, row)}: column {col!r}"
             if np.isnan(arr[row]):
                 raise QiLoadError(f"{where} is empty (every row needs it)")
             raise QiLoadError(f"{where}: {float(arr[row])!r} is not a finite number")
 
 
-def _read_requests(path: Path, warnings: list[str], closed: bool) -> pd.DataFrame | None:
-    text = _check_text(path, REQUEST_COLUMNS_REQUIRED, warnings, closed)
-    if text is None:
-        return None
-    frame = _read_csv(path, {**_REQUEST_DTYPES, **_REQUEST_OPTIONAL}, text)
+def _read_requests(root: Path, warnings: list[str], status: str | None) -> pd.DataFrame | None:
+    path = _request_store(root, warnings, status)
+    dtypes = {**_REQUEST_DTYPES, **_REQUEST_OPTIONAL}
+    if path.suffix == ".parquet":
+        frame = _read_parquet(path, dtypes, REQUEST_COLUMNS_REQUIRED)
+    else:
+        text = _check_text(path, REQUEST_COLUMNS_REQUIRED, warnings, status == "complete")
+        if text is None:
+            return None
+        frame = _read_csv(path, dtypes, text)
     if frame.empty:
-        warnings.append(f"{REQUESTS_CSV} has a header but no rows: no request metrics")
+        warnings.append(f"{path.name} has a header but no rows: no request metrics")
     _check_boolean(path, frame["ok"], empty_ok=False)
     _check_boolean(path, frame["quality_ok"], empty_ok=True)  # empty: not checked
     return _finish_requests(frame)
 
 
+def _request_store(root: Path, warnings: list[str], status: str | None) -> Path:
+    """Which file holds the requests: ``requests.parquet`` while it is as new as
+    ``requests.csv``, else the CSV. A large CSV that will not grow any more (its run is
+    closed and its last line whole) is converted first, so this and every later reader
+    reads Parquet."""
+    csv, parquet = root / REQUESTS_CSV, root / REQUESTS_PARQUET
+    if not csv.is_file():
+        return parquet
+    size = csv.stat().st_size
+    current = parquet.is_file() and parquet_source_bytes(parquet) == size
+    if current:
+        return parquet
+    if status in _WRITER_CLOSED and size >= LARGE_CSV_BYTES:
+        try:
+            _check_text(csv, REQUEST_COLUMNS_REQUIRED)  # its header, and its last line whole
+        except QiLoadError:
+            return csv  # its reader says what is wrong, or leaves the cut-off line out
+        try:
+            csv_to_parquet(csv, parquet)
+            return parquet
+        except (QiLoadError, OSError) as exc:
+            warnings.append(f"{REQUESTS_PARQUET} not written ({exc}): {REQUESTS_CSV} read")
+            return csv
+    if parquet.is_file():
+        warnings.append(
+            f"{REQUESTS_PARQUET} is out of date ({REQUESTS_CSV} changed after it was "
+            f"written): {REQUESTS_CSV} read"
+        )
+    return csv
+
+
+def _read_parquet(path: Path, dtypes: Mapping[str, Any], required: Sequence[str]) -> pd.DataFrame:
+    """The columns of ``dtypes`` the file has, as pandas reads them from the CSV: booleans
+    as 1.0 / 0.0 / NaN, labels as categoricals, each number in its field-table dtype."""
+    try:
+        source = pq.ParquetFile(path)
+        names = source.schema_arrow.names
+        missing = [c for c in required if c not in names]
+        if missing:
+            shown = ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else "")
+            raise QiLoadError(f"{path}: wrong columns: missing {shown}")
+        table = source.read(columns=[c for c in names if c in dtypes])  # in file order
+    except (OSError, pa.ArrowException) as exc:
+        raise QiLoadError(f"{path}: not a readable Parquet file ({exc})") from None
+    columns = {}
+    for name in table.column_names:
+        column, dtype = table.column(name), dtypes[name]
+        if pa.types.is_boolean(column.type):
+            columns[name] = pc.cast(column, pa.float64())
+        elif dtype == "category" and not pa.types.is_dictionary(column.type):
+            columns[name] = pc.dictionary_encode(column)
+        elif dtype in ("float32", "float64", "int64"):
+            columns[name] = pc.cast(column, pa.from_numpy_dtype(np.dtype(dtype)))
+        else:
+            columns[name] = column
+    del table
+    frame: pd.DataFrame = pa.table(columns).to_pandas(
+        self_destruct=True, types_mapper={pa.string(): pd.StringDtype()}.get
+    )
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.CategoricalDtype):
+            # In the CSV reader's order (sorted), not first appearance: groups iterate in it.
+            values = frame[name].cat.categories
+            frame[name] = frame[name].cat.reorder_categories(values.sort_values())
+    _check_numbers(path, frame)
+    return frame
+
+
 def _check_boolean(path: Path, column: pd.Series, *, empty_ok: bool) -> None:
+    if pd.api.types.is_float_dtype(column.dtype):  # from Parquet: 1.0 / 0.0 / NaN only
+        missing = np.isnan(column.to_numpy(np.float64))
+        if missing.any() and not empty_ok:
+            raise QiLoadError(
+                f"{_row(path, int(np.argmax(missing)))}: column {column.name!r} is empty"
+            )
+        return
     cat = column.astype("category")
     bad = [c for c in cat.cat.categories if str(c).strip().lower() not in _BOOLEAN]
     missing = cat.isna().to_numpy()
@@ -363,7 +455,7 @@ def _check_boolean(path: Path, column: pd.Series, *, empty_ok: bool) -> None:
         row = int(np.argmax(rows))
         value = "" if missing[row] else str(cat.iloc[row])
         raise QiLoadError(
-            f"{path}: line {row + 2}: column {column.name!r}: {value!r} is not true or false"
+            f"{_row(path, row)}: column {column.name!r}: {value!r} is not true or false"
         )
 
 
@@ -398,6 +490,8 @@ def _label_empty(column: pd.Series, only: npt.NDArray[np.bool_] | None = None) -
 
 def _truthy(column: pd.Series) -> np.ndarray:
     """1.0 / 0.0 / NaN (empty cell) from a boolean-ish categorical column, decided per category."""
+    if pd.api.types.is_float_dtype(column.dtype):  # already that (from Parquet)
+        return np.asarray(column.to_numpy(np.float64), dtype=np.float64)
     cat = column.astype("category")
     truth = np.array([str(c).strip().lower() in _TRUE for c in cat.cat.categories] + [np.nan])
     return np.asarray(truth[cat.cat.codes.to_numpy()], dtype=np.float64)

@@ -23,6 +23,7 @@ __all__ = [
     "HOST_SAMPLES_CSV",
     "REPORT_HTML",
     "REQUESTS_CSV",
+    "REQUESTS_PARQUET",
     "RUN_JSON",
     "SPANS_CSV",
     "CsvAppender",
@@ -34,6 +35,9 @@ __all__ = [
 
 RUN_JSON: Final = "run.json"
 REQUESTS_CSV: Final = "requests.csv"
+REQUESTS_PARQUET: Final = "requests.parquet"
+"""The columnar copy of ``requests.csv``, written once the run is closed
+(``qi_load.record.columnar``)."""
 HOST_SAMPLES_CSV: Final = "host_samples.csv"
 REPORT_HTML: Final = "report.html"
 SPANS_CSV: Final = "spans.csv"
