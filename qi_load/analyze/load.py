@@ -134,9 +134,10 @@ def load_run(path: Path | str) -> RunData:
         if not has_requests:
             warnings.append(f"{REQUESTS_CSV} is missing: no request metrics")
         requests = _finish_requests(_empty({**_REQUEST_DTYPES, **_REQUEST_OPTIONAL}))
-    in_flight = (requests["error_kind"].astype("string") == "cancelled").fillna(False)
-    cancelled = requests[in_flight.to_numpy(bool)].reset_index(drop=True)
-    requests = requests[~in_flight.to_numpy(bool)].reset_index(drop=True)
+    in_flight = (requests["error_kind"].astype("category") == "cancelled").to_numpy(bool)
+    cancelled = requests[in_flight].reset_index(drop=True)
+    if in_flight.any():  # a copy of every column: only when there is something to take out
+        requests = requests[~in_flight].reset_index(drop=True)
     samples = None
     if (root / HOST_SAMPLES_CSV).is_file():
         samples = _read_samples(root / HOST_SAMPLES_CSV, warnings, closed)

@@ -240,10 +240,10 @@ def query_stats(
     n_checked, n_passed = int(checked.sum()), int((checked & (quality == 1.0)).sum())
     slos_met = np.ones(n, dtype=bool)
     types = [query_type] if query_type else [str(t) for t in frame["query_type"].unique()]
-    qt = frame["query_type"].astype("string").to_numpy(dtype=object)
+    qt = frame["query_type"].astype("category")  # compared by code: no string per row
     for name in types:
         limits = slo_for(slos, name)
-        rows = qt == name
+        rows = (qt == name).to_numpy(dtype=bool)
         for metric, col in (("ttft_p95_ms", "ttft_ms"), ("e2e_p95_ms", "e2e_ms")):
             if metric in limits:
                 slos_met &= ~rows | within(frame[col].to_numpy(np.float64), limits[metric])
@@ -284,7 +284,10 @@ def query_stats(
 
 def error_kinds(frame: pd.DataFrame) -> npt.NDArray[np.object_]:
     """Each request's ``error_kind``, ``none`` where the file left it empty."""
-    return frame["error_kind"].astype("string").fillna("none").to_numpy(dtype=object)
+    kinds = frame["error_kind"].astype("category")
+    # One string object per kind, picked by code (-1, empty, picks the last: "none").
+    labels = np.array([*map(str, kinds.cat.categories), "none"], dtype=object)
+    return np.asarray(labels[kinds.cat.codes.to_numpy()], dtype=object)
 
 
 def _phases(frame: pd.DataFrame) -> dict[str, float] | None:
