@@ -427,10 +427,12 @@ def _read_parquet(path: Path, dtypes: Mapping[str, Any], required: Sequence[str]
             columns[name] = pc.cast(column, pa.from_numpy_dtype(np.dtype(dtype)))
         else:
             columns[name] = column
-    del table
-    frame: pd.DataFrame = pa.table(columns).to_pandas(
-        self_destruct=True, types_mapper={pa.string(): pd.StringDtype()}.get
+    typed = pa.table(columns)
+    del table, columns  # the only references left: to_pandas frees each column as it goes
+    frame: pd.DataFrame = typed.to_pandas(
+        self_destruct=True, split_blocks=True, types_mapper={pa.string(): pd.StringDtype()}.get
     )
+    del typed
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.CategoricalDtype):
             # In the CSV reader's order (sorted), not first appearance: groups iterate in it.

@@ -186,7 +186,8 @@ def timeline(summary: Summary, run: RunData) -> Timeline | None:
     bins = np.floor(t[known] / width)
     ok = req["ok"].to_numpy(bool)[known]
     # Successful requests sorted by bin, then split where the bin changes: one group per bin.
-    order = np.argsort(bins[ok], kind="stable")
+    # Bins are small integers: as int16 the stable sort is a radix sort, O(n).
+    order = np.argsort(bins[ok].astype(np.int16), kind="stable")
     ok_bins = bins[ok][order]
     cuts = np.flatnonzero(np.diff(ok_bins)) + 1
     centres = ok_bins[np.concatenate([[0], cuts])] if ok_bins.size else ok_bins
@@ -283,7 +284,7 @@ def _distribution(ok: pd.DataFrame, column: str, title: str) -> Distribution:
 
 def distributions(run: RunData) -> list[Distribution]:
     """E2E and TTFT of the successful requests, per query type."""
-    ok = run.requests[run.requests["ok"]]
+    ok = run.requests.loc[run.requests["ok"], ["query_type", "e2e_ms", "ttft_ms"]]  # not all
     return [_distribution(ok, "e2e_ms", "E2E"), _distribution(ok, "ttft_ms", "TTFT")]
 
 

@@ -7,7 +7,12 @@ import warnings
 
 import numpy as np
 
-from qi_load.metrics.percentile import percentile, percentile_rows, percentiles
+from qi_load.metrics.percentile import (
+    percentile,
+    percentile_rows,
+    percentile_windows,
+    percentiles,
+)
 
 
 def test_percentiles_of_known_values() -> None:
@@ -47,3 +52,14 @@ def test_rows_ignore_nan_and_match_the_scalar() -> None:
     assert rows[0] == percentile(matrix[0], 95)
     assert rows[1] == percentile(matrix[1], 95)
     assert math.isnan(rows[2])
+
+
+def test_windows_match_the_scalar_to_the_bit() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(3.0, 1.0, 2000)
+    lo = rng.integers(0, 2000, 500)
+    hi = np.minimum(lo + rng.integers(0, 200, 500), 2000)
+    for q in (0.0, 50.0, 95.0, 99.0, 100.0):
+        want = [percentile(values[a:b], q) for a, b in zip(lo, hi, strict=True)]
+        got = percentile_windows(values, lo, hi, q)
+        assert np.array_equal(got, np.array(want, dtype=np.float64), equal_nan=True)  # None: NaN
