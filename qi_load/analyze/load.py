@@ -17,9 +17,15 @@ import pyarrow.parquet as pq
 
 from qi_load.errors import QiLoadError
 from qi_load.metrics.window import request_end
-from qi_load.record.columnar import LARGE_CSV_BYTES, csv_to_parquet, parquet_source_bytes
+from qi_load.record.columnar import csv_to_parquet, parquet_source_bytes
 from qi_load.record.manifest import Manifest, parse_manifest
-from qi_load.record.rundir import HOST_SAMPLES_CSV, REQUESTS_CSV, REQUESTS_PARQUET, RUN_JSON
+from qi_load.record.rundir import (
+    COLUMNAR_MIN_BYTES,
+    HOST_SAMPLES_CSV,
+    REQUESTS_CSV,
+    REQUESTS_PARQUET,
+    RUN_JSON,
+)
 from qi_load.record.schema import HOST_SAMPLE_TABLE, REQUEST_TABLE, STAGE_MARK_TABLE, Field
 
 __all__ = [
@@ -384,7 +390,7 @@ def _request_store(root: Path, warnings: list[str], status: str | None) -> Path:
     current = parquet.is_file() and parquet_source_bytes(parquet) == size
     if current:
         return parquet
-    if status in _WRITER_CLOSED and size >= LARGE_CSV_BYTES:
+    if status in _WRITER_CLOSED and size >= COLUMNAR_MIN_BYTES:
         try:
             _check_text(csv, REQUEST_COLUMNS_REQUIRED)  # its header, and its last line whole
         except QiLoadError:

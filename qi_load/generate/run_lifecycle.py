@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import gevent
 from locust.runners import MasterRunner
 
+from qi_load.generate.columnar_store import store_columnar
 from qi_load.generate.output_guard import stop_run_on_output_error
 from qi_load.generate.run_state import QiState
 from qi_load.generate.shapes import ScenarioShape
@@ -182,6 +183,7 @@ def close_run(qi: QiState, exit_code: int | None = None) -> None:
     qi.run_dir.update_manifest(counts=_counts(qi.writer), **_span_counts(qi))
     qi.writer.close()
     qi.writer = None
+    store_columnar(qi.run_dir.path)
 
 
 def quit_run(qi: QiState, exit_code: int) -> None:

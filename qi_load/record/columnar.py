@@ -5,13 +5,16 @@ last line loses one row, a cut-off Parquet file loses all). Once the run is clos
 are copied into ``requests.parquet`` (typed by the field table, compressed, read in a
 fraction of the time), which every reader then prefers while it is up to date: it records
 the size of the CSV it was made from, so rows appended afterwards send readers back to the
-CSV. ``qi_load.analyze.load`` writes it when it first reads a large closed run.
+CSV. The master writes it when it closes a large run (``python -m qi_load.record.columnar
+RUN_DIR``, in a child process: pyarrow never loads in a Locust process), and
+``qi_load.analyze.load`` when it first reads a large closed run without one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -21,23 +24,21 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from qi_load.errors import QiLoadError
+from qi_load.record.rundir import REQUESTS_CSV, REQUESTS_PARQUET
 from qi_load.record.schema import REQUEST_TABLE, Field
 
 __all__ = [
-    "LARGE_CSV_BYTES",
     "SOURCE_BYTES_KEY",
     "arrow_schema",
     "arrow_type",
     "csv_to_parquet",
+    "main",
     "parquet_source_bytes",
     "request_schema",
 ]
 
 SOURCE_BYTES_KEY: Final = b"qi_load.source_csv_bytes"
 """Parquet footer key: the byte size of the ``requests.csv`` the file was made from."""
-LARGE_CSV_BYTES: Final = 64 * 2**20
-"""From this size (about 400,000 rows) a report writes the Parquet store before reading:
-converting costs less than reading the CSV with pandas, and every later report reads Parquet."""
 _TRUE: Final = ["true", "True", "TRUE", "1", "1.0"]
 _FALSE: Final = ["false", "False", "FALSE", "0", "0.0"]
 _ROW_GROUP: Final = 1 << 20
@@ -139,3 +140,23 @@ def parquet_source_bytes(path: Path) -> int | None:
         return None
     value = meta.get(SOURCE_BYTES_KEY)
     return int(value) if value is not None and value.isdigit() else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m qi_load.record.columnar RUN_DIR``: write RUN_DIR's requests.parquet."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m qi_load.record.columnar RUN_DIR", file=sys.stderr)
+        return 2
+    root = Path(args[0])
+    try:
+        rows = csv_to_parquet(root / REQUESTS_CSV, root / REQUESTS_PARQUET)
+    except (QiLoadError, OSError) as exc:
+        print(f"qi-load: {REQUESTS_PARQUET} not written: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {root / REQUESTS_PARQUET} ({rows} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,6 +20,7 @@ from qi_load.record.manifest import (
 from qi_load.record.schema import HOST_SAMPLE_COLUMNS, REQUEST_COLUMNS
 
 __all__ = [
+    "COLUMNAR_MIN_BYTES",
     "HOST_SAMPLES_CSV",
     "REPORT_HTML",
     "REQUESTS_CSV",
@@ -38,6 +39,9 @@ REQUESTS_CSV: Final = "requests.csv"
 REQUESTS_PARQUET: Final = "requests.parquet"
 """The columnar copy of ``requests.csv``, written once the run is closed
 (``qi_load.record.columnar``)."""
+COLUMNAR_MIN_BYTES: Final = 64 * 2**20
+"""From this size of ``requests.csv`` (about 400,000 rows) a closed run gets its
+``requests.parquet``: converting costs less than one read of the CSV with pandas."""
 HOST_SAMPLES_CSV: Final = "host_samples.csv"
 REPORT_HTML: Final = "report.html"
 SPANS_CSV: Final = "spans.csv"

@@ -61,7 +61,7 @@ def test_a_large_closed_run_is_converted_on_first_read(
     ladder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
-    monkeypatch.setattr(load, "LARGE_CSV_BYTES", 0)
+    monkeypatch.setattr(load, "COLUMNAR_MIN_BYTES", 0)
     first = load_run(root)
     assert (root / "requests.parquet").is_file() and first.warnings == []
     (root / "requests.csv").write_text("not read any more\n")  # same size would be needed
@@ -75,7 +75,7 @@ def test_a_running_run_is_not_converted(
     root = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
     manifest = json.loads((root / "run.json").read_text())
     (root / "run.json").write_text(json.dumps({**manifest, "status": "running"}))
-    monkeypatch.setattr(load, "LARGE_CSV_BYTES", 0)
+    monkeypatch.setattr(load, "COLUMNAR_MIN_BYTES", 0)
     load_run(root)
     assert not (root / "requests.parquet").exists()
 
@@ -90,7 +90,7 @@ def test_a_cell_arrow_refuses_keeps_the_csv_and_its_error(
     cells[14] = "fast"  # e2e_ms
     lines[3] = ",".join(cells)
     path.write_text("".join(lines))
-    monkeypatch.setattr(load, "LARGE_CSV_BYTES", 0)
+    monkeypatch.setattr(load, "COLUMNAR_MIN_BYTES", 0)
     with pytest.raises(QiLoadError, match=r"requests\.csv: line 4: column 'e2e_ms': 'fast'"):
         load_run(root)
     assert not (root / "requests.parquet").exists()
