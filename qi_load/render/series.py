@@ -96,7 +96,7 @@ def slo_lines(
 ) -> list[SloLine]:
     """The scenario's latency SLO limits of the query types the run sent, one per value."""
     slos = run.scenario.get("slos")
-    sent = set(run.requests["query_type"].astype("string").dropna().unique())
+    sent = {str(t) for t in run.requests["query_type"].dropna().unique()}  # by code, no copy
     if not isinstance(slos, dict):
         return []
     by_limit: dict[tuple[str, float], list[str]] = {}
