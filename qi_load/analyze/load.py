@@ -25,6 +25,7 @@ from qi_load.record.rundir import (
     REQUESTS_CSV,
     REQUESTS_PARQUET,
     RUN_JSON,
+    SPANS_CSV,
 )
 from qi_load.record.schema import HOST_SAMPLE_TABLE, REQUEST_TABLE, STAGE_MARK_TABLE, Field
 
@@ -69,6 +70,8 @@ UNKNOWN: Final = "unknown"
 """The label of a request whose query type, or failure's kind, its row leaves empty."""
 _TRUE: Final = ("true", "1", "1.0")
 _BOOLEAN: Final = (*_TRUE, "false", "0", "0.0")
+_TRACE_ID: Final = "trace_id"
+"""Read only when the run has the agent's spans (``spans.csv``) to join requests with."""
 _WRITER_CLOSED: Final = ("complete", "interrupted", "failed")
 """Statuses after the master closed its files: they will not grow any more."""
 _NOT_EMPTY: Final = ("ts_start", "ts")
@@ -81,7 +84,9 @@ class RunData:
 
     ``requests`` (every row but the cancelled ones) has boolean ``ok``, a nullable boolean
     ``quality_ok`` (``NaN`` = not checked) and a derived ``ts_end`` (unix s the request
-    finished). ``warnings`` lists what is missing or partial; a report shows them.
+    finished). ``trace_id`` is read only when the run has ``spans.csv``, the agent's spans
+    it joins requests to; otherwise it is empty. ``warnings`` lists what is missing or
+    partial; a report shows them.
     """
 
     path: Path
@@ -364,6 +369,9 @@ def _check_numbers(path: Path, frame: pd.DataFrame) -> None:
 def _read_requests(root: Path, warnings: list[str], status: str | None) -> pd.DataFrame | None:
     path = _request_store(root, warnings, status)
     dtypes = {**_REQUEST_DTYPES, **_REQUEST_OPTIONAL}
+    if not (root / SPANS_CSV).is_file():
+        # Nothing to join it with: 32 characters a row (10 million rows: 400 MB) read as empty.
+        del dtypes[_TRACE_ID]
     if path.suffix == ".parquet":
         frame = _read_parquet(path, dtypes, REQUEST_COLUMNS_REQUIRED)
     else:
