@@ -231,9 +231,15 @@ def trace_summary(
     if spans.empty or "trace_id" not in requests:
         return None
     per_trace, per_tool = phases_frame(spans)
-    traced = requests[requests["trace_id"].fillna("").astype(str) != ""]
+    # Three columns of the requests with an id, and only those with spans into the merge:
+    # at 10 million rows, a copy of every column or a string object per row costs gigabytes.
+    ids = requests["trace_id"].astype("string")
+    has_id = (ids.notna() & (ids != "").fillna(False)).to_numpy(dtype=bool)
+    traced = requests.loc[has_id, ["trace_id", "e2e_ms"]]
     traced = traced.assign(stage=stage_of.reindex(traced.index))
-    joined = traced.merge(per_trace, on="trace_id", how="inner")
+    with_spans = traced[traced["trace_id"].isin(per_trace["trace_id"]).to_numpy(dtype=bool)]
+    joined = with_spans.merge(per_trace, on="trace_id", how="inner")
+    per_stage = traced["stage"].value_counts()
     tools = per_tool.pivot_table(
         index="trace_id", columns="tool_name", values="tool_ms", aggfunc="sum"
     )
@@ -241,7 +247,7 @@ def trace_summary(
     growth_input: list[tuple[str, dict[str, float]]] = []
     for stage in stage_order:
         rows = joined[joined["stage"] == stage]
-        n = int((traced["stage"] == stage).sum())
+        n = int(per_stage.get(stage, 0))
         p50 = _phase_p50(rows, tools)
         stages.append(StagePhases(stage=stage, n=n, joined=len(rows), p50_ms=p50))
         if p50:
