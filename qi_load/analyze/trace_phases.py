@@ -235,11 +235,12 @@ def trace_summary(
     # at 10 million rows, a copy of every column or a string object per row costs gigabytes.
     ids = requests["trace_id"].astype("string")
     has_id = (ids.notna() & (ids != "").fillna(False)).to_numpy(dtype=bool)
-    traced = requests.loc[has_id, ["trace_id", "e2e_ms"]]
-    traced = traced.assign(stage=stage_of.reindex(traced.index))
-    with_spans = traced[traced["trace_id"].isin(per_trace["trace_id"]).to_numpy(dtype=bool)]
-    joined = with_spans.merge(per_trace, on="trace_id", how="inner")
-    per_stage = traced["stage"].value_counts()
+    stages_of = stage_of.reindex(requests.index)
+    with_spans = has_id & ids.isin(per_trace["trace_id"]).to_numpy(dtype=bool)
+    traced = requests.loc[with_spans, ["trace_id", "e2e_ms"]].assign(stage=stages_of[with_spans])
+    joined = traced.merge(per_trace, on="trace_id", how="inner")
+    per_stage = stages_of[has_id].value_counts()
+    n_traced = int(has_id.sum())
     tools = per_tool.pivot_table(
         index="trace_id", columns="tool_name", values="tool_ms", aggfunc="sum"
     )
@@ -254,9 +255,9 @@ def trace_summary(
             growth_input.append((stage, p50))
     growth = first_grown(growth_input)
     return TraceSummary(
-        requests=len(traced),
+        requests=n_traced,
         joined=len(joined),
-        join_rate=len(joined) / len(traced) if len(traced) else 0.0,
+        join_rate=len(joined) / n_traced if n_traced else 0.0,
         spans=len(spans),
         stages=stages,
         first_grown=None
