@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,23 @@ def test_bad_input_never_tracebacks(runs: dict[str, Path], tmp_path: Path, damag
         assert done.returncode == 2
         assert done.stderr.startswith("qi-load report: error: ") and str(root) in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_parquet_store_reports_as_the_csv(runs: dict[str, Path], tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(runs["same"], tmp_path / "run"))
+    converted = subprocess.run(
+        [sys.executable, "-m", "qi_load.record.columnar", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert converted.returncode == 0, converted.stderr
+    (copy / "requests.csv").unlink()  # the Parquet copy alone is a run
+    summaries = []
+    for root in (runs["same"], copy):
+        out = tmp_path / f"out-{len(summaries)}"
+        assert _qi("report", str(root), "--format", "json", "--out", str(out)).returncode == 0
+        summary = json.loads((out / "summary.json").read_text())
+        summary["run"].pop("path")
+        summaries.append(summary)
+    assert summaries[0] == summaries[1]
