@@ -14,6 +14,7 @@ __all__ = [
     "GENERATOR_ROLES",
     "MCP",
     "MIX_KEYS",
+    "OWN_ROLES",
     "QUERY_TYPES",
     "RECORD_QUERY_TYPES",
     "ROLES",
@@ -22,7 +23,9 @@ __all__ = [
     "ErrorKind",
     "QueryType",
     "Role",
+    "Side",
     "TokensSource",
+    "side_of",
 ]
 
 QueryType = Literal["simple", "code_generation", "file_operations", "multi_tool", "reasoning"]
@@ -58,3 +61,13 @@ GENERATOR_ROLES: Final[tuple[Role, ...]] = ("worker", "local")
 """Processes that run users: their CPU limits the accuracy of measured timings."""
 TARGET_ROLES: Final[tuple[Role, ...]] = ("target", "sut")
 """Processes of the system under test."""
+OWN_ROLES: Final[tuple[Role, ...]] = ("master", "worker", "local")
+"""qi-load's own processes (the load generator's): never the system under test."""
+
+Side = Literal["qi-load", "agent"]
+"""Whose process a sample is: qi-load's own, or the agent's (the system under test)."""
+
+
+def side_of(role: str) -> Side:
+    """The side of a role: findings about qi-load's own processes never read as the agent's."""
+    return "agent" if role in TARGET_ROLES else "qi-load"

@@ -5,10 +5,12 @@ The master (or local runner) feeds every record it writes to ``requests.csv`` in
 report's own percentile definition (``qi_load.metrics.percentile``), over the values
 as the CSV holds them, so the live numbers equal those a report computes from the file.
 
-Memory: one ``array('d')`` per query type and metric holds each successful request's value,
-8 bytes each, so at most 40 bytes per successful request of the current test (five metrics)
-plus a few counters; ``reset`` (at each test start) frees it. A million requests take 40 MB;
-a summary briefly needs about twice that again (the snapshot's copy and the pooled ``all``).
+Memory is bounded: one ``array('d')`` per query type and metric holds each successful
+request's value (8 bytes) up to ``EXACT_MAX`` values; beyond that the values are counted in
+logarithmic buckets 1 % wide (``qi_load.metrics.log_histogram``, ~19 KB a series) and the
+array only buffers the next ``EXACT_MAX``. Percentiles are then within 0.5 % of the report's
+instead of equal to them: a soak of hours must not grow the master by 40 bytes a request.
+``reset`` (at each test start) frees everything.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from qi_load.generate.plan import PlannedStage, stage_at, users_at
-from qi_load.metrics.percentile import percentiles
+from qi_load.metrics.log_histogram import bucket_counts, histogram_percentile
+from qi_load.metrics.percentile import MIN_SAMPLES_P99, percentiles
 from qi_load.record.schema import RequestRecord, as_written
 from qi_load.vocabulary import QUERY_TYPES
 
 __all__ = [
     "ALL_TYPES",
+    "EXACT_MAX",
     "METRICS",
     "LiveStats",
     "MetricSummary",
@@ -45,6 +49,8 @@ _SOURCES: Final = (("ttft_ms", "ttft_ms"), ("ttfc_ms", "ttfc_ms"), ("itl_ms", "i
                    ("tpot_ms", "tpot_ms"), ("e2e_ms", "e2e_ms"))  # fmt: skip
 ALL_TYPES: Final = "all"
 """The row that pools every query type."""
+EXACT_MAX: Final = 20_000
+"""Values of one query type and metric kept exactly; more are counted in buckets."""
 
 
 class MetricSummary(TypedDict):
@@ -96,6 +102,8 @@ class Snapshot:
     checked: dict[str, int]
     passed: dict[str, int]
     values: dict[str, dict[str, npt.NDArray[np.float64]]]
+    counts: dict[str, dict[str, npt.NDArray[np.int64]]] = field(default_factory=dict)
+    """Bucket counts of the series that outgrew ``EXACT_MAX`` (``values`` holds the rest)."""
 
 
 @dataclass
@@ -111,10 +119,12 @@ class LiveStats:
     _checked: Counter[str] = field(default_factory=Counter)
     _passed: Counter[str] = field(default_factory=Counter)
     _values: dict[str, dict[str, array[float]]] = field(default_factory=dict)
+    _counts: dict[str, dict[str, npt.NDArray[np.int64]]] = field(default_factory=dict)
 
     def reset(self) -> None:
         """Forget everything (a new test starts)."""
         self._requests, self._ok, self._errors, self._values = Counter(), Counter(), {}, {}
+        self._counts = {}
         self._retries, self._checked, self._passed = Counter(), Counter(), Counter()
         self.version += 1
 
@@ -140,8 +150,17 @@ class LiveStats:
             for metric, source in _SOURCES:
                 value = getattr(record, source)
                 if value is not None:
-                    series[metric].append(as_written(value))
+                    values = series[metric]
+                    values.append(as_written(value))
+                    if len(values) >= EXACT_MAX:
+                        self._to_buckets(query_type, metric, values)
         self.version += 1
+
+    def _to_buckets(self, query_type: str, metric: str, values: array[float]) -> None:
+        counts = self._counts.setdefault(query_type, {})
+        added = bucket_counts(np.frombuffer(values, dtype=np.float64))
+        counts[metric] = counts[metric] + added if metric in counts else added
+        del values[:]
 
     def snapshot(self) -> Snapshot:
         # Copies: an array exporting its buffer to numpy could not grow on the next record.
@@ -156,14 +175,34 @@ class LiveStats:
                 t: {m: np.array(v, dtype=np.float64) for m, v in series.items()}
                 for t, series in self._values.items()
             },
+            counts={t: {m: c.copy() for m, c in by.items()} for t, by in self._counts.items()},
         )
 
 
-def _metric(values: npt.NDArray[np.float64]) -> MetricSummary:
-    p = percentiles(values)
+def _metric(
+    values: npt.NDArray[np.float64], counts: npt.NDArray[np.int64] | None = None
+) -> MetricSummary:
+    if counts is None:
+        p = percentiles(values)
+        return MetricSummary(
+            n=p["n"], p50=p["p50"], p95=p["p95"], p99=p["p99"], p99_flagged=p["p99_flagged"]
+        )
+    counts = counts + bucket_counts(values)
+    n = int(counts.sum())
     return MetricSummary(
-        n=p["n"], p50=p["p50"], p95=p["p95"], p99=p["p99"], p99_flagged=p["p99_flagged"]
+        n=n,
+        p50=histogram_percentile(counts, 50.0),
+        p95=histogram_percentile(counts, 95.0),
+        p99=histogram_percentile(counts, 99.0),
+        p99_flagged=n < MIN_SAMPLES_P99,
     )
+
+
+def _counts_of(
+    snapshot: Snapshot, types: Sequence[str], metric: str
+) -> npt.NDArray[np.int64] | None:
+    parts = [snapshot.counts[t][metric] for t in types if metric in snapshot.counts.get(t, {})]
+    return np.sum(parts, axis=0) if parts else None
 
 
 def _ordered_types(names: Iterable[str]) -> list[str]:
@@ -183,7 +222,12 @@ def summarize(snapshot: Snapshot) -> list[TypeSummary]:
             retries=snapshot.retries.get(t, 0),
             quality_checked=snapshot.checked.get(t, 0),
             quality_passed=snapshot.passed.get(t, 0),
-            metrics={m: _metric(snapshot.values.get(t, {}).get(m, np.empty(0))) for m in METRICS},
+            metrics={
+                m: _metric(
+                    snapshot.values.get(t, {}).get(m, np.empty(0)), _counts_of(snapshot, [t], m)
+                )
+                for m in METRICS
+            },
         )
         for t in types
     ]
@@ -199,7 +243,10 @@ def summarize(snapshot: Snapshot) -> list[TypeSummary]:
             retries=sum(snapshot.retries.values()),
             quality_checked=sum(snapshot.checked.values()),
             quality_passed=sum(snapshot.passed.values()),
-            metrics={m: _metric(_pooled(snapshot, types, m)) for m in METRICS},
+            metrics={
+                m: _metric(_pooled(snapshot, types, m), _counts_of(snapshot, types, m))
+                for m in METRICS
+            },
         )
     )
     return rows

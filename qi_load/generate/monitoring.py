@@ -26,6 +26,7 @@ from qi_load.generate import options as load_options
 from qi_load.generate.otel_metrics import OtelRequestMetrics
 from qi_load.generate.request_metrics import RequestMetrics
 from qi_load.monitor.alert_rules import AlertEvaluator, AlertEvent, AlertRule, parse_rules
+from qi_load.monitor.greenlets import count_greenlets, counting_enabled
 from qi_load.monitor.hostmon import HostProbe, ProcessSampler, find_pids_by_name
 from qi_load.monitor.sample_gate import SampleGate, worker_samples
 from qi_load.monitor.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
@@ -197,6 +198,7 @@ class Monitoring:
                 clock=clock,
             )
         ]
+        self._count_greenlets = counting_enabled()
         self.gate = SampleGate()
         self._names_pending = list(options.names) if self.is_writer else []
         self._names_checked = 0.0
@@ -330,9 +332,13 @@ class Monitoring:
             reading = self._probe.read()
             for sampler in list(self._samplers):
                 try:
-                    self._pending.append(sampler.sample(reading))
+                    sample = sampler.sample(reading)
                 except psutil.Error:
                     self._pending.append(sampler)  # gone: the hub logs and drops it
+                    continue
+                if self._count_greenlets and sampler is self._samplers[0]:
+                    sample.greenlets = count_greenlets()  # this process: the first sampler
+                self._pending.append(sample)
 
     def _ship_loop(self) -> None:
         while True:

@@ -35,6 +35,7 @@ from qi_load.generate.parent_link import watch_parent
 from qi_load.generate.plan import stage_plan
 from qi_load.generate.progress import progress_loop
 from qi_load.generate.queries import quality_manifest
+from qi_load.generate.recent import RecentRequests
 from qi_load.generate.run_lifecycle import finalize, open_run, quit_run
 from qi_load.generate.run_state import QiState, attach_state, run_state
 from qi_load.generate.shape_wiring import QiShape, configure_shape, drop_shape, on_sequence_done
@@ -138,7 +139,7 @@ def _init_writer(qi: QiState) -> None:
         init_master(qi, runner)
     qi.greenlets.append(gevent.spawn(_flush_loop, qi))
     if qi.options.qi_progress > 0:
-        qi.recent = []
+        qi.recent = RecentRequests()
         qi.greenlets.append(gevent.spawn(progress_loop, qi, qi.options.qi_progress))
 
 

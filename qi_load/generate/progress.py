@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Final
 
 import gevent
 
+from qi_load.generate.recent import RecentRequests
 from qi_load.generate.run_state import QiState
 from qi_load.metrics.percentile import percentile
 from qi_load.metrics.rates import per_second
-from qi_load.metrics.window import request_end
-from qi_load.record.schema import RequestRecord
 
 __all__ = ["MIN_WINDOW_S", "progress_line", "progress_loop"]
 
@@ -20,13 +18,13 @@ MIN_WINDOW_S: Final = 5.0
 """Shortest window of requests a line summarizes (a shorter interval still looks back 5 s)."""
 
 
-def progress_line(qi: QiState, records: list[RequestRecord], window: float, now: float) -> str:
+def progress_line(qi: QiState, recent: RecentRequests, window: float, now: float) -> str:
     """One line: stage and time left, users, req/s, E2E p95, errors and quality of the
-    requests that finished in the last ``window`` seconds (``records``)."""
-    served = [r for r in records if r.ok]
-    e2e = [r.e2e_ms for r in served if r.e2e_ms is not None]
-    errors = len(records) - len(served)
-    checked = [r.quality_ok for r in served if r.quality_ok is not None]
+    requests that finished in the last ``window`` seconds (``recent``)."""
+    served = recent.served()
+    e2e = recent.e2e_ms()
+    errors = len(recent) - served
+    checked = recent.quality()
     name, users = qi.stage_now(now)
     runner = qi.environment.runner
     active = runner.user_count if runner is not None else 0
@@ -40,11 +38,11 @@ def progress_line(qi: QiState, records: list[RequestRecord], window: float, now:
         )
     else:
         where = "no scenario"
-    p95 = f"{percentile(e2e, 95):7.0f} ms" if e2e else "      - ms"
-    quality = f"{sum(checked) / len(checked):4.0%}" if checked else "   -"
+    p95 = f"{percentile(e2e, 95):7.0f} ms" if e2e.size else "      - ms"
+    quality = f"{float(checked.mean()):4.0%}" if checked.size else "   -"
     return (
         f"[qi-load] {where} users {active:>3}/{users:<3} "
-        f"req/s {per_second(len(served), window):6.2f} p95 {p95} errors {errors} "
+        f"req/s {per_second(served, window):6.2f} p95 {p95} errors {errors} "
         f"quality {quality}"
     )
 
@@ -55,8 +53,6 @@ def progress_loop(qi: QiState, interval: float) -> None:
     while True:
         gevent.sleep(interval)
         now = time.time()
-        recent = qi.recent or []
-        ends = request_end([r.ts_start for r in recent], [r.e2e_ms for r in recent])
-        done = list(itertools.compress(recent, ends >= now - window))
-        qi.recent = done
-        print(progress_line(qi, done, window, now), flush=True)
+        recent = qi.recent if qi.recent is not None else RecentRequests()
+        recent.keep_since(now - window)
+        print(progress_line(qi, recent, window, now), flush=True)

@@ -20,6 +20,7 @@ from qi_load.generate.clock import RunClock
 from qi_load.generate.options import LoadOptions
 from qi_load.generate.plan import PlannedStage, plan_end_s, stage_at, users_at
 from qi_load.generate.queries import QualityManifest
+from qi_load.generate.recent import RecentRequests
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.worker_loss import WorkerLoss
 from qi_load.record.record_gate import RecordGate
@@ -77,8 +78,8 @@ class QiState:
     """Locust's shutdown began (its ``quitting`` event fired)."""
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     workers_seen: dict[str, dict[str, Any]] = field(default_factory=dict)
-    recent: list[RequestRecord] | None = None
-    """Records of the progress window (kept only when progress lines are printed)."""
+    recent: RecentRequests | None = None
+    """Requests of the progress window (kept only when progress lines are printed)."""
     greenlets: list[gevent.Greenlet] = field(default_factory=list)
     monitoring: Monitoring | None = None
     spans: SpanIntake | None = None

@@ -465,6 +465,16 @@ class HostSample:
             late=True,
         ),
     ] = 0
+    greenlets: Annotated[
+        int | None,
+        Column(
+            "count",
+            "live greenlet objects of a Locust process (master, worker, local); empty unless "
+            "counted (`QI_LOAD_COUNT_GREENLETS=1`, for soak checks)",
+            "float32",
+            late=True,
+        ),
+    ] = None
 
     def to_row(self) -> list[Any]:
         return [_cell(getattr(self, name)) for name in HOST_SAMPLE_COLUMNS]

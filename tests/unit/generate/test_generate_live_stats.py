@@ -6,12 +6,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from report_percentiles import live_view, report_view
 
-from qi_load.generate.live_stats import ALL_TYPES, LiveStats, TypeSummary, stage_info, summarize
+from qi_load.generate.live_stats import (
+    ALL_TYPES,
+    EXACT_MAX,
+    LiveStats,
+    TypeSummary,
+    stage_info,
+    summarize,
+)
 from qi_load.generate.plan import PlannedStage
 from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import RunDir
@@ -186,3 +194,20 @@ def test_equals_the_report_computed_from_requests_csv(records: list[RequestRecor
         expected = report_view(Path(tmp))
     got = live_view(summarize(live.snapshot()))
     assert got == expected
+
+
+def test_memory_stays_bounded_past_the_exact_limit_and_percentiles_stay_close() -> None:
+    live = LiveStats()
+    values = [float(v % 1000 + 1) for v in range(EXACT_MAX * 2 + 500)]
+    live.observe([_record("simple", v) for v in values])
+    snapshot = live.snapshot()
+    assert snapshot.values["simple"]["e2e_ms"].size == 500  # the rest is in buckets
+    assert int(snapshot.counts["simple"]["e2e_ms"].sum()) == EXACT_MAX * 2
+    for row in (_by_type(summarize(snapshot))[t] for t in ("simple", ALL_TYPES)):
+        e2e = row["metrics"]["e2e_ms"]
+        assert e2e["n"] == len(values)
+        exact = np.percentile(values, [50, 95, 99])
+        for got, want in zip((e2e["p50"], e2e["p95"], e2e["p99"]), exact, strict=True):
+            assert got == pytest.approx(want, rel=0.006)
+    live.reset()
+    assert live.snapshot().counts == {}

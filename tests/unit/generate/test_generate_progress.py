@@ -6,6 +6,7 @@ from fake_locust import FakeMaster, fake_state, record
 
 from qi_load.generate.plan import PlannedStage
 from qi_load.generate.progress import progress_line
+from qi_load.generate.recent import RecentRequests
 
 
 def test_a_line_in_a_scenario() -> None:
@@ -16,7 +17,7 @@ def test_a_line_in_a_scenario() -> None:
     qi.t0 = 1000.0
     records = [record(e2e_ms=float(ms), quality_ok=ms < 80) for ms in range(10, 110, 10)]
     records.append(record(ok=False, error_kind="timeout"))
-    line = progress_line(qi, records, 5.0, 1012.0)
+    line = progress_line(qi, RecentRequests(records), 5.0, 1012.0)
     assert line.startswith("[qi-load] stage 2/2 two")
     assert "12s/30s (18s left)" in line
     assert "users   3/4" in line
@@ -26,5 +27,17 @@ def test_a_line_in_a_scenario() -> None:
 
 
 def test_a_line_without_scenario_or_requests() -> None:
-    line = progress_line(fake_state(), [], 5.0, 1000.0)
+    line = progress_line(fake_state(), RecentRequests(), 5.0, 1000.0)
     assert "no scenario" in line and "p95       - ms" in line and "quality    -" in line
+
+
+def test_the_window_keeps_only_requests_that_ended_inside_it() -> None:
+    recent = RecentRequests(
+        [record(e2e_ms=1000.0), record(ok=False, error_kind="connect", e2e_ms=None)]
+    )
+    ts = record().ts_start
+    recent.keep_since(ts + 0.5)  # the failure ended where it started, the success 1 s later
+    assert len(recent) == 1 and recent.served() == 1
+    assert recent.e2e_ms().tolist() == [1000.0]
+    recent.keep_since(ts + 2.0)
+    assert len(recent) == 0 and recent.e2e_ms().size == 0

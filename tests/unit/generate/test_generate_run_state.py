@@ -6,6 +6,7 @@ import pytest
 from fake_locust import FakeMaster, fake_environment, fake_state, record
 
 from qi_load.generate.plan import PlannedStage
+from qi_load.generate.recent import RecentRequests
 from qi_load.generate.run_state import QiState, run_state
 
 PLAN = [
@@ -67,7 +68,7 @@ def test_written_records_reach_the_live_views_without_cancelled_ones() -> None:
     qi = fake_state()
     seen: list[int] = []
     qi.observers.append(lambda records: seen.append(len(records)))
-    qi.recent = []
+    qi.recent = RecentRequests()
     qi.record(record())
     qi.record(record(ok=False, error_kind="cancelled"))
     qi.drain()
