@@ -43,6 +43,8 @@ class SyntheticRun:
         }
     )
     leak_mb_per_min: float = 0.0
+    leak_role: str = "target"
+    """The sampled process that leaks (master, worker or target)."""
     target_cpu_base: float = 4.0
     target_cpu_per_rps: float = 1.5
     host_cores: int = 0
@@ -171,17 +173,23 @@ def _samples(
         if spec.host_cores
         else np.full(n, 20.0)
     )
+    leak = spec.leak_mb_per_min * MB * minutes
     roles = (
-        ("master", 100, 3.0 + 0 * rate, 70 * MB + 0 * ts),
+        ("master", 100, 3.0 + 0 * rate, 70 * MB + leak * (spec.leak_role == "master")),
         *(
-            ("worker", 101 + i, (2.0 + 1.0 * rate) / spec.workers, 90 * MB + 0 * ts)
+            (
+                "worker",
+                101 + i,
+                (2.0 + 1.0 * rate) / spec.workers,
+                90 * MB + leak * (spec.leak_role == "worker"),
+            )
             for i in range(spec.workers)
         ),
         (
             "target",
             200,
             spec.target_cpu_base + spec.target_cpu_per_rps * rate,
-            60 * MB + spec.leak_mb_per_min * MB * minutes,
+            60 * MB + leak * (spec.leak_role == "target"),
         ),
     )
     for role, pid, cpu, rss in roles:

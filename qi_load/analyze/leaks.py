@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Final, Literal, TypedDict
@@ -14,6 +14,7 @@ import numpy.typing as npt
 from qi_load.analyze.load import RunData
 from qi_load.analyze.stages import stage_windows
 from qi_load.units import MB
+from qi_load.vocabulary import Side, side_of
 
 __all__ = [
     "GrowthPattern",
@@ -23,6 +24,7 @@ __all__ = [
     "RssTrend",
     "classify_rss",
     "leak_fits",
+    "leaks_of",
     "theil_sen",
 ]
 
@@ -73,6 +75,9 @@ class RssTrend(TypedDict):
 class LeakFit(RssTrend):
     """The RSS trend of one process after warm-up."""
 
+    side: Side
+    """``agent`` (the system under test) or ``qi-load`` (its own master, workers, local
+    process): a load generator's growth is never reported as the agent's."""
     host: str
     role: str
     pid: int
@@ -152,13 +157,19 @@ def leak_fits(run: RunData, settings: LeakSettings | None = None) -> list[LeakFi
         groups = _strata(run, ts, t_min)
         used = groups >= 0
         fit = LeakFit(
+            side=side_of(str(role)),
             host=str(host),
             role=str(role),
             pid=int(str(pid)),
             **classify_rss(ts[used], rss[used], groups[used], users, settings),
         )
         fits.append(fit)
-    return sorted(fits, key=lambda f: (f["role"], f["host"], f["pid"]))
+    return sorted(fits, key=lambda f: (f["side"], f["role"], f["host"], f["pid"]))
+
+
+def leaks_of(fits: Sequence[LeakFit], side: Side) -> list[LeakFit]:
+    """The fits of one side whose status is ``leak``."""
+    return [f for f in fits if f["side"] == side and f["status"] == "leak"]
 
 
 def _per_min(

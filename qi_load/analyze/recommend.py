@@ -152,7 +152,15 @@ def _saturation(deg: Degradation) -> list[Recommendation]:
 def _leaks(leaks: Sequence[LeakFit]) -> list[Recommendation]:
     out = []
     for fit in leaks:
-        if fit["status"] == "leak":
+        if fit["status"] == "leak" and fit["side"] == "qi-load":
+            out.append(_rec(
+                "memory", f"qi-load's own {fit['role']} {fit['host']}/{fit['pid']} grows",
+                ["it is the load generator, not the agent: the agent's figures stand",
+                 "run benchmarks/soak_self.py to see whether it persists, and report it"],
+                f"a generator that stays up at {fit['slope_mb_per_min']:.2f} MB/min less", 1, 1,
+                f"leak: {fit['detail']}",
+            ))  # fmt: skip
+        elif fit["status"] == "leak":
             out.append(_rec(
                 "memory", f"Find the leak in {fit['role']} {fit['host']}/{fit['pid']}",
                 ["compare tracemalloc snapshots taken minutes apart under load",

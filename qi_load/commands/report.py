@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from qi_load.analyze.load import load_run
     from qi_load.analyze.summary import analyze_run
     from qi_load.analyze.targets import load_targets, targets_from_scenario
+    from qi_load.render.leak_findings import process_label
     from qi_load.render.outputs import write_report
     from qi_load.render.terminal import terminal_summary
 
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     written = write_report(summary, data, formats, args.out)
     print(terminal_summary(summary))
     for leak in (f for f in summary["leaks"] if f["status"] == "leak"):
-        print(f"leak: {leak['role']} {leak['host']}/{leak['pid']}: {leak['detail']}")
+        print(f"leak: {process_label(leak)}: {leak['detail']}")
     for path in written:
         if path.suffix != ".png":
             print(f"wrote {path}")

@@ -469,8 +469,8 @@ class HostSample:
         int | None,
         Column(
             "count",
-            "live greenlet objects of a Locust process (master, worker, local); empty unless "
-            "counted (`QI_LOAD_COUNT_GREENLETS=1`, for soak checks)",
+            "live greenlets of a Locust process (master, worker, local) created since its "
+            "start-up; empty unless counted (`QI_LOAD_COUNT_GREENLETS=1`, for soak checks)",
             "float32",
             late=True,
         ),

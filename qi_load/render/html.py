@@ -10,6 +10,7 @@ from typing import Any, Final
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
 from qi_load.render.cells import triple_n
+from qi_load.render.leak_findings import leak_findings, process_label
 from qi_load.render.search_path import search_html
 from qi_load.render.series import stage_note
 from qi_load.render.sweep_rows import sweep_html
@@ -175,7 +176,6 @@ def _knee_head(users: int | None, status: str) -> str:
 def _findings(s: Summary) -> str:
     d = s["degradation"]
     sat = d["first_saturated"]
-    leaks = [f for f in s["leaks"] if f["status"] == "leak"]
     knee, limit = d["knee"], d["scalability_limit"]
     items = [
         f"<b>Knee:</b> {_e(_knee_head(knee['users'], knee.get('status', 'none')))}"
@@ -185,14 +185,7 @@ def _findings(s: Summary) -> str:
         f"<b>First saturated resource:</b> {_e(sat['resource'] or 'none')}"
         + (f" at {_e(sat['users'])} users" if sat["users"] is not None else "")
         + f" — {_e(sat['evidence'])}",
-        "<b>Memory leaks:</b> "
-        + (
-            "; ".join(
-                f"{_e(f['role'])} {_e(f['host'])}/{_e(f['pid'])}: {_e(f['detail'])}" for f in leaks
-            )
-            if leaks
-            else "none found"
-        ),
+        *(f"<b>{_e(title)}:</b> {text}" for title, text in leak_findings(s["leaks"], _e)),
     ]
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
@@ -332,7 +325,7 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
     parts.append("<h2>Memory trend per process</h2>")
     parts.append(_table(
         ["process", "samples", "span", "slope MB/min", "95% CI", "verdict", "detail"],
-        [[f"{_e(f['role'])} {_e(f['host'])}/{_e(f['pid'])}", _n(f["n"]), f"{f['span_min']:.1f} min",
+        [[_e(process_label(f)), _n(f["n"]), f"{f['span_min']:.1f} min",
           _n(f["slope_mb_per_min"]),
           _NONE if f["ci_low"] is None else f"{f['ci_low']:+.3f} … {f['ci_high']:+.3f}",
           _e(f["status"]), _e(f["detail"])] for f in s["leaks"]],

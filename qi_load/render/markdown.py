@@ -10,6 +10,7 @@ from qi_load.analyze.compare import Comparison, ci_label
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
 from qi_load.render.cells import triple_n
+from qi_load.render.leak_findings import leak_findings
 from qi_load.render.search_path import search_markdown
 from qi_load.render.series import stage_note
 from qi_load.render.sweep_rows import sweep_markdown
@@ -137,7 +138,6 @@ def render_markdown(s: Summary) -> str:
     lines += [f"- :warning: {md_escape(w)}" for w in s["warnings"]]
     lines += [f"- FAIL: {md_escape(f)}" for f in check["failures"]]
     sat = deg["first_saturated"]
-    leaks = [f for f in s["leaks"] if f["status"] == "leak"]
     lines += [
         "",
         "## Findings",
@@ -149,11 +149,7 @@ def render_markdown(s: Summary) -> str:
         f"({md_escape(deg['scalability_limit']['detail'])})",
         f"- First saturated resource: {md_escape(sat['resource'] or 'none')} "
         f"({md_escape(sat['evidence'])})",
-        "- Leaks: "
-        + (
-            "; ".join(f"{md_escape(f['role'])}/{f['pid']} {md_escape(f['detail'])}" for f in leaks)
-            or "none"
-        ),
+        *(f"- {title}: {text}" for title, text in leak_findings(s["leaks"], md_escape)),
         "",
         "## Targets",
         "",

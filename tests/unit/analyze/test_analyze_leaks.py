@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from synthetic_run import SyntheticRun, write_synthetic_run
 
-from qi_load.analyze.leaks import classify_rss, leak_fits, theil_sen
+from qi_load.analyze.leaks import classify_rss, leak_fits, leaks_of, theil_sen
 from qi_load.analyze.load import RunData, load_run
 
 
@@ -37,6 +37,24 @@ def test_leak_found_with_its_slope(leaky: RunData) -> None:
     assert target["slope_mb_per_min"] == pytest.approx(5.0, rel=0.1)
     assert target["ci_low"] is not None and target["ci_low"] > 1.0  # type: ignore[operator]
     assert fits["master"]["status"] == "none" and fits["worker"]["status"] == "none"
+
+
+def test_a_generator_leak_is_qi_loads_never_the_agents(tmp_path: Path) -> None:
+    spec = SyntheticRun(seed=12, leak_mb_per_min=5.0, leak_role="worker")
+    fits = leak_fits(load_run(write_synthetic_run(tmp_path / "r", spec)))
+    assert [(f["side"], f["role"], f["status"]) for f in fits] == [
+        ("agent", "target", "none"),
+        ("qi-load", "master", "none"),
+        ("qi-load", "worker", "leak"),
+    ]
+    assert leaks_of(fits, "agent") == []
+    assert [f["role"] for f in leaks_of(fits, "qi-load")] == ["worker"]
+
+
+def test_the_agents_leak_is_the_agents(leaky: RunData) -> None:
+    fits = leak_fits(leaky)
+    assert [f["role"] for f in leaks_of(fits, "agent")] == ["target"]
+    assert leaks_of(fits, "qi-load") == []
 
 
 def test_no_leak_on_flat_runs(tmp_path: Path) -> None:
