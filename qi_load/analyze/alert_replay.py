@@ -205,7 +205,7 @@ def evaluate_alerts(
     nows = np.arange(first + step_s, last + step_s, step_s)
     for rule in rules:
         for key, ts, vs in _series(run, rule.source, t_min):
-            if ts.size == 0:
+            if ts.size == 0 or not rule.watches(key):
                 continue
             findings.extend(
                 _fired(rule, key, nows, _values(rule.metric, ts, vs, nows, rule.window))

@@ -128,6 +128,7 @@ def test_defaults(tmp_path: Path) -> None:
         ("e2e_p95_ms", ">", "slo", 30.0, 30.0, "warning"),
         ("rss_growth_mb_per_h", ">", 10.0, 0.0, 0.0, "critical"),
         ("cpu_percent", ">", 80.0, 300.0, 30.0, "warning"),
+        ("rss_growth_mb_per_h", ">", 10.0, 900.0, 0.0, "warning"),
     ]
     # The latency alert's limits are the scenario's own per-type SLOs.
     assert scenario.alerts[0].thresholds == {

@@ -40,6 +40,13 @@ def test_same_firings_as_the_live_evaluator(tmp_path: Path) -> None:
     assert {rule for rule, _ in ours} == {"p95", "err", "cpu", "mem"}
 
 
+def test_a_growing_generator_fires_qi_loads_rule_never_the_agents(tmp_path: Path) -> None:
+    spec = SyntheticRun(seed=7, leak_mb_per_min=5.0, leak_role="worker", hold_s=400)
+    alerts = evaluate_alerts(load_run(write_synthetic_run(tmp_path / "r", spec)))
+    growth = [(a["rule"], a["key"].split(" ")[0]) for a in alerts if "memory" in a["rule"]]
+    assert growth == [("qi_load_memory_growth", "worker")]
+
+
 def test_default_rules_on_a_ladder(ladder: RunData) -> None:
     alerts = evaluate_alerts(ladder)
     assert {a["rule"] for a in alerts} == {"p95_response_time"}

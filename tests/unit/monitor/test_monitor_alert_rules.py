@@ -16,6 +16,7 @@ from qi_load.monitor.alert_rules import (
 )
 from qi_load.record.schema import HostSample, RequestRecord
 from qi_load.scenario import DEFAULT_SLOS
+from qi_load.vocabulary import Role
 
 
 def _record(ts: float, e2e_ms: float, ok: bool = True, qt: str = "simple") -> RequestRecord:
@@ -33,8 +34,10 @@ def _record(ts: float, e2e_ms: float, ok: bool = True, qt: str = "simple") -> Re
     )
 
 
-def _sample(ts: float, rss: float, cpu: float = 10.0, pid: int = 5) -> HostSample:
-    return HostSample(ts=ts, host="h", role="target", pid=pid, cpu_percent=cpu, rss_bytes=int(rss))
+def _sample(
+    ts: float, rss: float, cpu: float = 10.0, pid: int = 5, role: Role = "target"
+) -> HostSample:
+    return HostSample(ts=ts, host="h", role=role, pid=pid, cpu_percent=cpu, rss_bytes=int(rss))
 
 
 def test_metric_values() -> None:
@@ -133,6 +136,29 @@ def test_memory_growth_is_critical_and_flat_memory_is_quiet() -> None:
     events = evaluate_series([rule], samples=fast)
     assert [(e.state, e.key, e.severity) for e in events] == [("firing", "target h/7", "critical")]
     assert events[0].value == pytest.approx(20.0, rel=0.01)
+
+
+def test_qi_loads_own_growth_is_its_own_rule_and_warm_up_growth_never_fires_it() -> None:
+    fast = [_sample(float(t), 80e6 + t * 20e6 / 3600, role="worker") for t in range(0, 2400, 10)]
+    # Warm-up: 4 MB in the first 5 minutes, then flat (a pool filled, the first stats).
+    warm = [
+        _sample(float(t), 80e6 + min(t, 300) * 4e6 / 300, pid=6, role="master")
+        for t in range(0, 2400, 10)
+    ]
+    events = evaluate_series(DEFAULT_RULES, samples=fast + warm)
+    assert [(e.state, e.rule, e.key, e.severity) for e in events] == [
+        ("firing", "qi_load_memory_growth", "worker h/5", "warning")
+    ]
+    assert events[0].ts - events[0].since >= 900  # held 15 minutes before firing
+
+
+def test_a_rule_watches_only_its_roles() -> None:
+    rule = AlertRule(name="m", metric="cpu_percent", threshold=50.0, roles=("target", "sut"))
+    assert rule.watches("target h/1") and rule.watches("sut h/2")
+    assert not rule.watches("local h/3") and not rule.watches("master h/4")
+    assert AlertRule(name="any", metric="cpu_percent", threshold=50.0).watches("worker h/5")
+    with pytest.raises(QiLoadError, match=r"alerts\[0\]\.roles\.0"):
+        parse_rules([{"name": "x", "metric": "cpu_percent", "threshold": 1, "roles": ["agent"]}])
 
 
 def test_error_rate_rule_and_ops() -> None:
