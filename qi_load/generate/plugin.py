@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from typing import Any, Final, NoReturn
 
 import gevent
@@ -28,6 +29,7 @@ from qi_load.errors import QiLoadError
 from qi_load.generate import monitoring, preflight, webui
 from qi_load.generate.clock import worker_clock
 from qi_load.generate.locust_options import add_arguments, with_env_vars
+from qi_load.generate.locust_trim import trim_rate_counters
 from qi_load.generate.master_watch import watch_master
 from qi_load.generate.options import LoadOptions
 from qi_load.generate.otlp_intake import start_span_intake
@@ -151,6 +153,7 @@ def _flush_loop(qi: QiState) -> None:
             qi.writer.flush()
         if qi.spans is not None:
             qi.spans.flush()
+        trim_rate_counters(qi.environment.stats, time.time())
 
 
 def _install_signals(qi: QiState) -> None:
