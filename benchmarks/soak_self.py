@@ -13,7 +13,8 @@ findings and fired alerts are printed by side: qi-load's own processes, then the
     nice -n 5 .venv/bin/python benchmarks/soak_self.py [--duration 3600] [--warmup 600] \
         [--rate 100] [--workers 1] [--out DIR] [--json F]
 
-Short tries: ``--duration 240 --warmup 60 --edge 30``.
+Short tries: ``--duration 240 --warmup 60 --edge 30``. ``--analyze DIR/soak`` rebuilds the
+report of an earlier run with this checkout's analysis and prints the same tables.
 """
 
 from __future__ import annotations
@@ -164,6 +165,47 @@ def _fmt(g: dict[str, Any] | None, digits: int) -> tuple[str, str, str]:
     )
 
 
+def _run(args: argparse.Namespace, out: Path, before: dict[str, Any]) -> tuple[list[str], int]:
+    """``qi-load run`` of the soak scenario into ``out/soak``; (command, exit code)."""
+    out.mkdir(parents=True, exist_ok=True)
+    scenario = out / "soak-self.yaml"
+    scenario.write_text(
+        scenario_text(
+            rate=args.rate,
+            users=args.users,
+            warmup_s=args.warmup,
+            hold_s=args.duration,
+            interval_s=args.interval,
+        ),
+        encoding="utf-8",
+    )
+    command = [PYTHON, "-m", "qi_load", "run", "--workers", str(args.workers), "--out", str(out)]
+    command += ["--run-id", "soak", "--progress", "60"]
+    command += [f"--target-arg={a}" for a in AGENT_ARGS]
+    command.append(str(scenario))
+    log_path = out / "soak.log"
+    print(f"{before['date_utc']} UTC: {' '.join(command)}\n  log {log_path}", flush=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            env={**os.environ, COUNT_ENV: "1", "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            process.wait(args.warmup + args.duration + 900)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait(60)
+        except KeyboardInterrupt:
+            process.terminate()
+            process.wait(60)
+            raise
+    return command, process.returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -195,6 +237,13 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for the run and its log")
     parser.add_argument("--json", type=Path, default=None, help="write results as JSON here")
+    parser.add_argument(
+        "--analyze",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="no new run: rebuild the report of an earlier one (its soak/ folder) and analyze it",
+    )
     args = parser.parse_args()
     if (
         args.duration < 4 * args.edge
@@ -205,56 +254,30 @@ def main() -> int:
         parser.error(
             "need --duration >= 4 * --edge, --edge >= 4 * --interval, --workers >= 1, --rate > 0"
         )
-    out = args.out or Path(tempfile.mkdtemp(prefix="qi-soak-self-"))
-    out.mkdir(parents=True, exist_ok=True)
-    scenario = out / "soak-self.yaml"
-    scenario.write_text(
-        scenario_text(
-            rate=args.rate,
-            users=args.users,
-            warmup_s=args.warmup,
-            hold_s=args.duration,
-            interval_s=args.interval,
-        ),
-        encoding="utf-8",
-    )
+    if args.analyze is not None and not (args.analyze / "run.json").is_file():
+        parser.error(f"--analyze {args.analyze}: no run.json there (give the run's soak/ folder)")
     before = machine_facts()
-    command = [PYTHON, "-m", "qi_load", "run", "--workers", str(args.workers), "--out", str(out)]
-    command += ["--run-id", "soak", "--progress", "60"]
-    command += [f"--target-arg={a}" for a in AGENT_ARGS]
-    command.append(str(scenario))
-    log_path = out / "soak.log"
-    print(f"{before['date_utc']} UTC: {' '.join(command)}\n  log {log_path}", flush=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=ROOT,
-            env={**os.environ, COUNT_ENV: "1", "PYTHONUNBUFFERED": "1"},
-        )
-        try:
-            process.wait(args.warmup + args.duration + 900)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            process.wait(60)
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait(60)
-            raise
+    if args.analyze is not None:
+        # An earlier run, its report rebuilt by this checkout's analysis.
+        run_dir, command = args.analyze, [PYTHON, "-m", "qi_load", "report", str(args.analyze)]
+        exit_code = subprocess.run(command, cwd=ROOT, capture_output=True, check=False).returncode
+    else:
+        out = args.out or Path(tempfile.mkdtemp(prefix="qi-soak-self-"))
+        run_dir = out / "soak"
+        command, exit_code = _run(args, out, before)
     after = machine_facts()
-    run_dir = out / "soak"
     manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     stage = next(s for s in manifest["stages"] if s["name"] == "soak")
     t0, t1 = float(stage["ramp_end"]), float(stage["end"])
+    warmup = t0 - float(manifest["stages"][0]["start"])
     requests, failed = _requests(run_dir, t0, t1)
     table = process_table(_samples(run_dir), t0, t1, args.edge)
     print(
         f"\n{before['cores']} cores ({before['cpu_model']}), "
         f"load {before['load_avg']} -> {after['load_avg']}; "
-        f"{args.workers} worker(s), {t1 - t0:.0f} s judged after {args.warmup:g} s warm-up; "
-        f"{requests / (t1 - t0):.1f} req/s achieved (asked {args.rate:g}), {failed} failed"
+        f"{len(manifest.get('workers') or [])} worker(s), {t1 - t0:.0f} s judged after "
+        f"{warmup:.0f} s warm-up; {requests / (t1 - t0):.1f} req/s achieved "
+        f"(asked {manifest['scenario']['arrival']['rate']:g}), {failed} failed"
     )
     print_table(
         [
@@ -324,10 +347,13 @@ def main() -> int:
                         f"  {f['role']}/{f['pid']}: {f['status']} {f['pattern'] or ''} "
                         f"{f['detail']}"
                     )
-        fired = [a for a in findings["alerts"] if a["rule"] == "memory_growth"]
+        fired = [a for a in findings["alerts"] if "memory_growth" in str(a["rule"])]
         print(
-            "memory_growth alerts: "
-            + ("; ".join(f"{a['key']} (worst {a['worst']:.1f})" for a in fired) or "none")
+            "memory growth alerts: "
+            + (
+                "; ".join(f"{a['rule']} on {a['key']} (worst {a['worst']:.1f} MB/h)" for a in fired)
+                or "none"
+            )
         )
     write_json(
         args.json,
@@ -337,7 +363,7 @@ def main() -> int:
             "machine_after": after,
             "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "command": command,
-            "exit_code": process.returncode,
+            "exit_code": exit_code,
             "window_s": t1 - t0,
             "rps": requests / (t1 - t0),
             "failed": failed,
@@ -346,10 +372,10 @@ def main() -> int:
             "goal_mb": GOAL_MB,
             "goal_met": met,
             "findings": findings,
-            "out": str(out),
+            "run_dir": str(run_dir),
         },
     )
-    return 0 if met and process.returncode == 0 else 1
+    return 0 if met and exit_code == 0 else 1
 
 
 if __name__ == "__main__":
