@@ -267,7 +267,10 @@ def main() -> int:
         command, exit_code = _run(args, out, before)
     after = machine_facts()
     manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    stage = next(s for s in manifest["stages"] if s["name"] == "soak")
+    stage = next((s for s in manifest["stages"] if s["name"] == "soak"), None)
+    if stage is None or manifest.get("status") != "complete":
+        print(f"the run is {manifest.get('status')!r}, not complete: see {run_dir.parent}")
+        return 1
     t0, t1 = float(stage["ramp_end"]), float(stage["end"])
     warmup = t0 - float(manifest["stages"][0]["start"])
     requests, failed = _requests(run_dir, t0, t1)
