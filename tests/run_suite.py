@@ -34,7 +34,9 @@ def _run_shards(jobs: int, passthrough: list[str], store_to: list[Path] | None) 
     running: list[tuple[int, subprocess.Popen[bytes], Path, float]] = []
     logs = Path(tempfile.mkdtemp(prefix="qi-suite-"))
     for group in range(1, jobs + 1):
+        # Greedy by duration: new tests (missing from the file) cannot pile up in one shard.
         split = ["--splits", str(jobs), "--group", str(group)]
+        split += ["--splitting-algorithm", "least_duration"]
         if store_to is not None:
             split += ["--store-durations", "--durations-path", str(store_to[group - 1])]
         elif DURATIONS.exists():
@@ -89,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=int(os.environ.get("QI_TEST_JOBS", os.cpu_count() or 1)),
-        help="shards run side by side (default: $QI_TEST_JOBS or the number of cores)",
+        default=int(os.environ.get("QI_TEST_JOBS", (os.cpu_count() or 1) + 1)),
+        help="shards run side by side (default: $QI_TEST_JOBS, else one more than the cores: "
+        "most integration tests wait on real processes more than they compute)",
     )
     parser.add_argument(
         "--store-durations",

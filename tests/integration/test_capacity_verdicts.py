@@ -15,7 +15,7 @@ from qi_cli import run_qi_load
 
 from qi_load.agent.launch import start_target
 
-pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
+pytestmark = pytest.mark.integration
 
 HOG_S = 90.0
 """A hog outlives any test here and dies by itself if the test cannot kill it."""
@@ -86,6 +86,7 @@ def test_bounded_cache_is_growth_with_its_plateau_not_a_leak(tmp_path: Path) -> 
     assert "not a leak" in target["detail"]
 
 
+@pytest.mark.exclusive  # reads CPU shares: a neighbouring test would be one
 def test_cpu_hog_beside_the_run_is_a_noisy_neighbour(
     tmp_path: Path, hogs: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -99,6 +100,7 @@ def test_cpu_hog_beside_the_run_is_a_noisy_neighbour(
     assert host["other_cores"] >= 0.25 * host["cores"]
 
 
+@pytest.mark.exclusive  # reads CPU shares: a neighbouring test would be one
 def test_compute_thread_flat_out_at_one_user_is_not_saturation(tmp_path: Path) -> None:
     scenario = _scenario(
         tmp_path,
