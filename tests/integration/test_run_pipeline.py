@@ -97,8 +97,10 @@ def test_local_run_writes_a_complete_run_directory(target: TargetProcess, tmp_pa
     scenario = write_scenario(
         tmp_path,
         "local",
-        [{"name": "one", "users": 2, "hold_s": 4}, {"name": "two", "users": 4, "hold_s": 5}],
-        mix={**dict.fromkeys(QUERY_TYPES, 1), "conversation": 1},
+        [{"name": "one", "users": 2, "hold_s": 6}, {"name": "two", "users": 4, "hold_s": 8}],
+        # A conversation goes on when its user draws `conversation` again: at twice the
+        # weight and ~60 requests, some user surely does, and every type still comes up.
+        mix={**dict.fromkeys(QUERY_TYPES, 1), "conversation": 2},
     )
     run_dir, stdout = _run_scenario(scenario, target, tmp_path, timeout=120)
     manifest = json.loads((run_dir / "run.json").read_text())
