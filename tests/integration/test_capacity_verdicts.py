@@ -58,6 +58,7 @@ def hogs() -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.wait(timeout=10)
 
 
+@pytest.mark.exclusive  # the cache must fill at a known pace: a neighbour slows it
 def test_bounded_cache_is_growth_with_its_plateau_not_a_leak(tmp_path: Path) -> None:
     scenario = _scenario(
         tmp_path,

@@ -204,6 +204,7 @@ def test_a_signal_finalizes_a_local_run(
         assert manifest["stages"] == []
 
 
+@pytest.mark.exclusive  # a deadline in seconds: a neighbour's load delays the signal path
 def test_timeout_command_stops_a_scenario_run(
     target: TargetProcess, tmp_path: Path, processes: list[Locust]
 ) -> None:
