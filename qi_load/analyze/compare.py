@@ -26,6 +26,7 @@ __all__ = [
     "Severity",
     "ci_label",
     "compare_runs",
+    "comparison_of",
     "severity_of",
     "worst_of",
 ]
@@ -328,11 +329,37 @@ def compare_runs(
             f"different scenarios: {names[0]!r} vs {names[1]!r}; changes may not be regressions"
         )
     rows = [_judge(m, settings) for m in _metrics(base, current)]
+    return comparison_of(
+        base.manifest.run_id or base.path.name,
+        current.manifest.run_id or current.path.name,
+        REQUEST_METHOD,
+        settings.level,
+        settings,
+        rows,
+        warnings,
+        base.warnings,
+        current.warnings,
+    )
+
+
+def comparison_of(
+    base_id: str,
+    current_id: str,
+    method: str,
+    level: float,
+    settings: CompareSettings,
+    rows: list[CompareRow],
+    warnings: list[str],
+    base_warnings: Sequence[str],
+    current_warnings: Sequence[str],
+) -> Comparison:
+    """The comparison of judged ``rows``: worst, inconclusive count and every warning, the
+    same for two runs and for two repeat sets."""
     return Comparison(
-        base=base.manifest.run_id or base.path.name,
-        current=current.manifest.run_id or current.path.name,
-        method=REQUEST_METHOD,
-        level=settings.level,
+        base=base_id,
+        current=current_id,
+        method=method,
+        level=level,
         settings={
             "warn": settings.warn,
             "critical": settings.critical,
@@ -342,6 +369,6 @@ def compare_runs(
         worst=worst_of(rows),
         inconclusive=sum(r["severity"] == "inconclusive" for r in rows),
         warnings=warnings
-        + [f"base: {w}" for w in base.warnings]
-        + [f"current: {w}" for w in current.warnings],
+        + [f"base: {w}" for w in base_warnings]
+        + [f"current: {w}" for w in current_warnings],
     )

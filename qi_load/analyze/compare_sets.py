@@ -10,8 +10,8 @@ from qi_load.analyze.compare import (
     CompareSettings,
     Comparison,
     ci_label,
+    comparison_of,
     severity_of,
-    worst_of,
 )
 from qi_load.analyze.repeat_set import STAGE_METRICS, SetSummary
 from qi_load.analyze.repeats import Interval, difference_interval
@@ -92,20 +92,14 @@ def compare_sets(
         _row("capacity", "all", "users", False, base["capacity"]["users"],
              current["capacity"]["users"], per_row)
     )  # fmt: skip
-    return Comparison(
-        base=base["set_id"],
-        current=current["set_id"],
-        method=RUN_METHOD,
-        level=per_row.level,
-        settings={
-            "warn": settings.warn,
-            "critical": settings.critical,
-            "min_samples": settings.min_samples,
-        },
-        rows=rows,
-        worst=worst_of(rows),
-        inconclusive=sum(r["severity"] == "inconclusive" for r in rows),
-        warnings=warnings
-        + [f"base: {w}" for w in base["warnings"]]
-        + [f"current: {w}" for w in current["warnings"]],
+    return comparison_of(
+        base["set_id"],
+        current["set_id"],
+        RUN_METHOD,
+        per_row.level,
+        settings,
+        rows,
+        warnings,
+        base["warnings"],
+        current["warnings"],
     )
