@@ -56,13 +56,13 @@ class Setup:
     """The agent's configuration and the scenario's, from which the true capacity follows."""
 
     slots: int = 4
-    ttft_ms: float = 100.0
-    itl_ms: float = 20.0
+    ttft_ms: float = 25.0
+    itl_ms: float = 5.0
     tokens: int = 21
-    think_mean_s: float = 1.25
+    think_mean_s: float = 0.3125
     """Closed loop: mean of the exponential think time."""
-    closed_slo_ms: float = 790.0
-    open_slo_ms: float = 375.0
+    closed_slo_ms: float = 197.5
+    open_slo_ms: float = 93.75
     open_users: int = 200
     """Open loop: users sharing the rate (many, so a busy user rarely delays its next start)."""
 
@@ -158,7 +158,7 @@ slos:
 stages:
   - name: search
     hold_s: 600
-    search: {{low: 1, high: 64, start: 8, settle_s: 5, step_max_s: 40, min_samples: 100}}
+    search: {{low: 1, high: 64, start: 8, settle_s: 5, step_max_s: 40}}
 """
     top = math.floor(setup.max_rate * 2)
     return f"""name: capacity-search-open
@@ -169,8 +169,8 @@ slos:
 stages:
   - name: search
     users: {setup.open_users}
-    hold_s: 800
-    search: {{low: 0.5, high: {top}, start: 4, settle_s: 5, step_max_s: 40, min_samples: 100}}
+    hold_s: 900
+    search: {{low: 1, high: {top}, start: 8, settle_s: 5, step_max_s: 40}}
 """
 
 

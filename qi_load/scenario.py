@@ -139,6 +139,14 @@ class Search(_Model):
         description="Successful requests per judged query type before a step may pass "
         "(a p95's 95 % interval needs at least 72 to have an upper end).",
     )
+    confidence: float = Field(
+        default=0.995,
+        gt=0.5,
+        lt=1,
+        description="Confidence of each step's certain pass or fail: its p95's interval "
+        "(widened for serially correlated samples) must clear the SLO at this level. Stricter "
+        "than 95 %, since the capacity's interval is bounded by several such decisions.",
+    )
     step_max_s: float = Field(
         default=60.0, gt=0, description="Longest step; an undecided step is then repeated."
     )

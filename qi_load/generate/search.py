@@ -3,10 +3,12 @@
 Pure functions and plain classes over plain numbers (no Locust, no pandas), so the same code
 decides live on the master and runs in unit tests.
 
-A step passes when every SLO holds with confidence: each p95 SLO's distribution-free 95 %
-interval (``qi_load.metrics.quantile_ci``) lies at or below its limit; it fails when one
-interval lies above it; otherwise it is uncertain, and the step goes on (or is repeated)
-until it is decided. Error and quality rates are judged on their point estimates. The
+A step passes when every SLO holds with confidence: each p95 SLO's distribution-free
+interval at the search's ``confidence`` (``qi_load.metrics.quantile_ci``, widened for the
+serial correlation of latencies measured one after another) lies at or below its limit; it
+fails when one interval lies above it; otherwise it is uncertain, and the step goes on (or
+is repeated) until it is decided. The driver takes decisions only at looks (``LOOK_GROWTH``),
+not at every tick. Error and quality rates are judged on their point estimates. The
 search brackets (doubling from the first load while steps pass, halving while they fail),
 then bisects between the highest pass and the lowest failure until they are ``resolution``
 apart. The capacity is the highest pass; its interval runs from the highest pass decided
@@ -21,13 +23,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict
 
-from qi_load.metrics.quantile_ci import quantile_interval
+from qi_load.metrics.quantile_ci import serial_quantile_interval
 from qi_load.record.schema import RequestRecord
 from qi_load.scenario import Search, Slo
 
 __all__ = [
     "CUT_MARGIN",
     "CUT_MIN_SAMPLES",
+    "LOOK_GROWTH",
     "SEARCH_JSON",
     "CapacitySearch",
     "Decision",
@@ -46,9 +49,14 @@ Decision = Literal["pass", "fail", "uncertain"]
 
 SEARCH_JSON: Final = "search.json"
 """The search's result and path in the run directory (a ``SearchResult``)."""
-CUT_MIN_SAMPLES: Final = 20
-"""Samples before a step may be cut short as clearly over its SLO."""
-CUT_MARGIN: Final = 1.25
+CUT_MIN_SAMPLES: Final = 40
+"""Samples before a step may be cut short as clearly over its SLO: four batches of ten, the
+fewest whose spread measures the samples' serial correlation (``serial_quantile_interval``)."""
+LOOK_GROWTH: Final = 1.5
+"""A step's decision is taken at looks, when its samples reached ``min_samples`` and then each
+time they grew by this factor: judging at every tick would give chance as many tries to
+cross an interval's end as the step has ticks."""
+CUT_MARGIN: Final = 1.5
 """Clearly over: before ``min_samples`` a step fails only when its p95's interval lies above
 this multiple of the limit, since its first samples come close together in time (a burst
 or a stall of the host moves them all at once); at ``min_samples`` above the limit suffices."""
@@ -99,10 +107,10 @@ class Verdict(TypedDict):
 
 
 def _check(
-    name: str, samples: list[float], limit: float, min_samples: int
+    name: str, samples: list[float], limit: float, min_samples: int, confidence: float
 ) -> tuple[Verdict, float]:
     """A p95 SLO: its verdict and how near it is to deciding the step (ratio to the limit)."""
-    interval = quantile_interval(samples, _P95)
+    interval = serial_quantile_interval(samples, _P95, confidence)
     ordered = sorted(samples)
     value = ordered[min(len(ordered) - 1, math.ceil(_P95 * len(ordered)) - 1)] if samples else None
     decision: Decision = "uncertain"
@@ -144,7 +152,12 @@ def _rate(
 _ORDER: Final[dict[Decision, int]] = {"fail": 0, "uncertain": 1, "pass": 2}
 
 
-def judge(samples: Mapping[str, StepSamples], slos: Mapping[str, Slo], min_samples: int) -> Verdict:
+def judge(
+    samples: Mapping[str, StepSamples],
+    slos: Mapping[str, Slo],
+    min_samples: int,
+    confidence: float,
+) -> Verdict:
     """The step's verdict over the query types of ``slos`` (those of the stage's mix): the
     worst decision of any SLO; a type without samples is uncertain."""
     verdicts: list[tuple[Verdict, float]] = []
@@ -153,7 +166,9 @@ def judge(samples: Mapping[str, StepSamples], slos: Mapping[str, Slo], min_sampl
         for field_name, values in (("ttft_p95_ms", got.ttft_ms), ("e2e_p95_ms", got.e2e_ms)):
             limit = getattr(slo, field_name)
             if limit is not None:
-                verdicts.append(_check(f"{query_type} {field_name}", values, limit, min_samples))
+                verdicts.append(
+                    _check(f"{query_type} {field_name}", values, limit, min_samples, confidence)
+                )
         if slo.error_rate is not None and got.requests:
             verdicts.append(
                 (
@@ -198,20 +213,25 @@ def point_decision(verdict: Verdict) -> Decision:
     return "pass" if verdict["value"] <= verdict["limit"] else "fail"
 
 
-def _thirds(values: list[float]) -> tuple[float, float]:
-    """Medians of the first and the latest third of the values, in the order they arrived."""
+def _thirds(values: list[float]) -> tuple[list[float], list[float]]:
+    """The first and the latest third of the values, in the order they arrived, sorted."""
     third = len(values) // 3
-    first, last = sorted(values[:third]), sorted(values[-third:])
-    return first[len(first) // 2], last[len(last) // 2]
+    return sorted(values[:third]), sorted(values[-third:])
+
+
+def _at(ordered: list[float], fraction: float) -> float:
+    return ordered[int(fraction * (len(ordered) - 1))]
 
 
 def rising(values: list[float], limit: float) -> bool:
-    """Clearly over-saturated: the latest third's median is above ``limit`` and above the
-    first third's, so latency is still climbing past it."""
+    """Clearly over-saturated: the latest third's median is above ``limit`` and its lower
+    quartile above the first third's upper quartile, so latency is climbing past the limit
+    as a queue that grows without bound makes it; a burst that comes and goes within the
+    step (a queue at a stable load) seldom separates the thirds that far."""
     if len(values) < CUT_MIN_SAMPLES:
         return False
     first, last = _thirds(values)
-    return last > limit and last > first
+    return _at(last, 0.5) > limit and _at(last, 0.1) > _at(first, 0.9)
 
 
 def settling(values: list[float], limit: float) -> bool:
@@ -220,7 +240,7 @@ def settling(values: list[float], limit: float) -> bool:
     increase; a pass then waits for samples of the steady state."""
     if len(values) < CUT_MIN_SAMPLES:
         return False
-    first, last = _thirds(values)
+    first, last = (_at(third, 0.5) for third in _thirds(values))
     return last > 1.25 * first and last > 0.5 * limit
 
 

@@ -10,6 +10,7 @@ holds the result and the path so far.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Final, Literal
 
 from qi_load.generate.plan import PlannedStage
@@ -17,6 +18,7 @@ from qi_load.generate.plan_steps import PlanSteps
 from qi_load.generate.run_state import QiState
 from qi_load.generate.search import (
     CUT_MIN_SAMPLES,
+    LOOK_GROWTH,
     SEARCH_JSON,
     CapacitySearch,
     Decision,
@@ -65,6 +67,11 @@ class SearchDriver:
         self.window_start = 0.0
         self.repeat = 0
         self.done = False
+        self.next_look = self.first_look
+
+    @property
+    def first_look(self) -> int:
+        return self.settings.min_samples
 
     def observe(self, records: list[RequestRecord]) -> None:
         """``QiState`` observer: the records scheduled in the step's window count."""
@@ -81,19 +88,26 @@ class SearchDriver:
             if t >= self.steps.budget.start_s:
                 self._next_step(t, self.search.first_load(), settle=True)
             return
-        verdict = judge(self.samples, self.slos, self.settings.min_samples)
+        verdict = judge(
+            self.samples, self.slos, self.settings.min_samples, self.settings.confidence
+        )
         out_of_time = t >= self.steps.budget.end_s - _MIN_STEP_S
-        if verdict["decision"] == "fail" and verdict["n"] >= CUT_MIN_SAMPLES:
-            cut = verdict["n"] < self.settings.min_samples
-            self._decide(t, verdict, "fail", certain=True, cut=cut)
+        at_end = out_of_time or t >= step.end_s
+        n = verdict["n"]
+        look = n >= self.next_look or at_end
+        if look:
+            self.next_look = max(self.next_look, math.ceil(n * LOOK_GROWTH))
+        if verdict["decision"] == "fail" and n >= CUT_MIN_SAMPLES and (look or n < self.first_look):
+            self._decide(t, verdict, "fail", certain=True, cut=n < self.first_look)
         elif verdict["decision"] == "pass" and self._settling():
             # Still climbing towards its steady state: start the window again from here.
             self.window_start, self.samples = self.steps.t0 + t, {}
-        elif verdict["decision"] == "pass":
+            self.next_look = self.first_look
+        elif verdict["decision"] == "pass" and look:
             self._decide(t, verdict, "pass", certain=True, cut=False)
         elif self._rising():
             self._decide(t, verdict, "fail", certain=True, cut=True)
-        elif out_of_time or t >= step.end_s:
+        elif at_end:
             if self.repeat < self.settings.max_repeats and not out_of_time:
                 self.search.path.append(self._path_step(t, verdict, "uncertain", False, False))
                 self.repeat += 1
@@ -168,6 +182,7 @@ class SearchDriver:
             settle_s *= 2  # the agent's queue still holds the failed step's backlog
         if settle:
             self.window_start = self.steps.t0 + t + settle_s
+            self.next_look = self.first_look
         self.steps.start(
             t,
             self.search.result(),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any, Literal
 
 from qi_load.generate.search import (
+    CUT_MARGIN,
     CapacitySearch,
     Decision,
     PathStep,
@@ -20,6 +22,13 @@ from qi_load.record.schema import RequestRecord
 from qi_load.scenario import Search, Slo
 
 TTFT_SLO = {"simple": Slo(ttft_p95_ms=300.0)}
+CONFIDENCE = 0.95
+
+
+def _shuffled(values: list[float]) -> list[float]:
+    """Values in an order without trend: samples of a steady step."""
+    random.Random(1).shuffle(values)
+    return values
 
 
 def _samples(ttft: list[float], errors: int = 0) -> dict[str, StepSamples]:
@@ -27,7 +36,8 @@ def _samples(ttft: list[float], errors: int = 0) -> dict[str, StepSamples]:
 
 
 def test_a_step_passes_when_the_p95_interval_is_below_the_slo() -> None:
-    verdict = judge(_samples([100.0 + i for i in range(120)]), TTFT_SLO, min_samples=100)
+    steady = _shuffled([100.0 + i for i in range(120)])
+    verdict = judge(_samples(steady), TTFT_SLO, 100, CONFIDENCE)
     assert verdict["decision"] == "pass"
     assert verdict["statistic"] == "simple ttft_p95_ms"
     assert verdict["n"] == 120 and verdict["limit"] == 300.0
@@ -35,32 +45,33 @@ def test_a_step_passes_when_the_p95_interval_is_below_the_slo() -> None:
 
 
 def test_too_few_samples_or_a_straddling_interval_is_uncertain() -> None:
-    assert judge(_samples([100.0] * 50), TTFT_SLO, min_samples=100)["decision"] == "uncertain"
+    assert judge(_samples([100.0] * 50), TTFT_SLO, 100, CONFIDENCE)["decision"] == "uncertain"
     straddling = [250.0 + i for i in range(100)]  # p95 ~ 345, interval reaches below 300
-    assert judge(_samples(straddling[:60] + [290.0] * 40), TTFT_SLO, 100)["decision"] in (
+    mixed = _samples(_shuffled(straddling[:60] + [290.0] * 40))
+    assert judge(mixed, TTFT_SLO, 100, CONFIDENCE)["decision"] in (
         "uncertain",
         "fail",
     )
-    assert judge({}, TTFT_SLO, 100)["decision"] == "uncertain"
+    assert judge({}, TTFT_SLO, 100, CONFIDENCE)["decision"] == "uncertain"
 
 
 def test_a_step_fails_when_the_whole_interval_is_above_the_slo() -> None:
-    verdict = judge(_samples([900.0 + i for i in range(30)]), TTFT_SLO, min_samples=100)
+    verdict = judge(_samples([900.0 + i for i in range(30)]), TTFT_SLO, 100, CONFIDENCE)
     assert verdict["decision"] == "fail"
     assert verdict["low"] is not None and verdict["low"] > 300.0
 
 
 def test_rates_decide_only_after_min_samples() -> None:
     slos = {"simple": Slo(error_rate=0.01)}
-    assert judge(_samples([100.0] * 10, errors=5), slos, 100)["decision"] == "uncertain"
-    verdict = judge(_samples([100.0] * 100, errors=5), slos, 100)
+    assert judge(_samples([100.0] * 10, errors=5), slos, 100, CONFIDENCE)["decision"] == "uncertain"
+    verdict = judge(_samples([100.0] * 100, errors=5), slos, 100, CONFIDENCE)
     assert (verdict["decision"], verdict["statistic"]) == ("fail", "simple error_rate")
 
 
 def test_the_worst_check_decides() -> None:
     slos = {"simple": Slo(ttft_p95_ms=300.0, e2e_p95_ms=400.0)}
     samples = {"simple": StepSamples(ttft_ms=[100.0] * 120, e2e_ms=[900.0] * 120, requests=120)}
-    assert judge(samples, slos, 100)["statistic"] == "simple e2e_p95_ms"
+    assert judge(samples, slos, 100, CONFIDENCE)["statistic"] == "simple e2e_p95_ms"
 
 
 def test_point_decision_of_an_uncertain_verdict() -> None:
@@ -72,11 +83,14 @@ def test_point_decision_of_an_uncertain_verdict() -> None:
 
 
 def test_rising_latency_past_the_slo_is_over_saturation() -> None:
-    climbing = [100.0 + 30 * i for i in range(30)]
+    climbing = [100.0 + 10 * i for i in range(60)]
     assert rising(climbing, 300.0)
-    assert not rising(climbing[:10], 300.0)  # too few to tell
-    assert not rising([500.0] * 30, 300.0)  # high but flat: let the interval decide
-    assert not rising([100.0 + i for i in range(30)], 300.0)
+    assert not rising(climbing[:30], 300.0)  # too few to tell
+    assert not rising([500.0] * 60, 300.0)  # high but flat: let the interval decide
+    assert not rising([100.0 + i for i in range(60)], 300.0)
+    # A burst that ends within the step: the latest third is high, the first is not all low.
+    burst = [100.0, 400.0] * 10 + [350.0 + i for i in range(20)] + [200.0, 600.0] * 10
+    assert not rising(burst, 300.0)
 
 
 def _step(load: float, decision: Decision, certain: bool = True) -> PathStep:
@@ -183,6 +197,7 @@ def test_a_climbing_latency_near_the_limit_is_not_steady_yet() -> None:
 
 
 def test_before_min_samples_only_a_clear_excess_fails() -> None:
-    moderate = [340.0 + i for i in range(30)]  # all above 300, none above 1.25 x 300
-    assert judge(_samples(moderate), TTFT_SLO, min_samples=100)["decision"] == "uncertain"
-    assert judge(_samples(moderate), TTFT_SLO, min_samples=30)["decision"] == "fail"
+    moderate = [340.0 + i for i in range(30)]  # all above 300, none near CUT_MARGIN x 300
+    assert max(moderate) < CUT_MARGIN * 300
+    assert judge(_samples(moderate), TTFT_SLO, 100, CONFIDENCE)["decision"] == "uncertain"
+    assert judge(_samples(moderate), TTFT_SLO, 30, CONFIDENCE)["decision"] == "fail"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
 
-from qi_load.metrics.quantile_ci import quantile_interval, rank_bounds
+from qi_load.metrics.quantile_ci import (
+    QuantileInterval,
+    quantile_interval,
+    rank_bounds,
+    serial_quantile_interval,
+)
 
 
 def test_a_p95_needs_73_samples_for_an_upper_end() -> None:
@@ -39,3 +45,49 @@ def test_interval_ends_are_samples() -> None:
     assert interval.low in values and interval.high in values
     assert interval.low is not None and interval.high is not None
     assert interval.low <= 95 <= interval.high
+
+
+def _covers(interval: QuantileInterval, true: float) -> bool:
+    """An unknown end (``None``) is unbounded on its side."""
+    return (interval.low is None or interval.low <= true) and (
+        interval.high is None or true <= interval.high
+    )
+
+
+def _ar1(rng: random.Random, phi: float, n: int) -> list[float]:
+    """A stationary AR(1) series: each value leans on the one before, as queued latencies do."""
+    x, values = rng.gauss(0.0, 1.0 / math.sqrt(1 - phi * phi)), []
+    for _ in range(n):
+        x = phi * x + rng.gauss(0.0, 1.0)
+        values.append(x)
+    return values
+
+
+def test_serially_correlated_samples_need_the_widened_interval() -> None:
+    rng = random.Random(3)
+    phi = 0.8
+    true_p95 = 1.6448536269514722 / math.sqrt(1 - phi * phi)
+    independent = serial = 0
+    for _ in range(200):
+        values = _ar1(rng, phi, 1000)
+        independent += _covers(quantile_interval(values, 0.95), true_p95)
+        serial += _covers(serial_quantile_interval(values, 0.95), true_p95)
+    assert independent / 200 < 0.85  # too narrow: neighbours move together
+    assert serial / 200 >= 0.9
+
+
+def test_independent_samples_keep_a_usable_widened_interval() -> None:
+    rng = random.Random(7)
+    true_p95 = -math.log(0.05)
+    covered = bounded = 0
+    for _ in range(200):
+        interval = serial_quantile_interval([rng.expovariate(1.0) for _ in range(400)], 0.95)
+        covered += _covers(interval, true_p95)
+        bounded += interval.high is not None
+    assert covered / 200 >= 0.93
+    assert bounded / 200 >= 0.9
+
+
+def test_too_few_samples_for_batches_fall_back_to_the_independent_interval() -> None:
+    values = [float(v) for v in range(39)]
+    assert serial_quantile_interval(values, 0.95) == quantile_interval(values, 0.95)
