@@ -136,8 +136,9 @@ class Search(_Model):
     min_samples: int = Field(
         default=100,
         ge=20,
-        description="Successful requests per judged query type before a step may pass "
-        "(a p95's 95 % interval needs at least 72 to have an upper end).",
+        description="Successful requests per judged query type before a step may pass, and "
+        "its first look (a p95's 99.5 % interval needs 117 independent samples to have an "
+        "upper end; correlated samples need more).",
     )
     confidence: float = Field(
         default=0.995,

@@ -110,7 +110,7 @@ def _check(
     name: str, samples: list[float], limit: float, min_samples: int, confidence: float
 ) -> tuple[Verdict, float]:
     """A p95 SLO: its verdict and how near it is to deciding the step (ratio to the limit)."""
-    interval = serial_quantile_interval(samples, _P95, confidence)
+    interval = serial_quantile_interval(samples, _P95, confidence, at=limit)
     ordered = sorted(samples)
     value = ordered[min(len(ordered) - 1, math.ceil(_P95 * len(ordered)) - 1)] if samples else None
     decision: Decision = "uncertain"

@@ -121,18 +121,24 @@ def _effective(n: int, inflation: float | None) -> int:
 
 
 def serial_quantile_interval(
-    values: Sequence[float], q: float, confidence: float = DEFAULT_CONFIDENCE
+    values: Sequence[float],
+    q: float,
+    confidence: float = DEFAULT_CONFIDENCE,
+    at: float | None = None,
 ) -> QuantileInterval:
     """The ``confidence`` interval of the ``q``-quantile of ``values`` given in the order they
     were measured, widened for their serial correlation (the module docstring): the
     order-statistic interval at the effective sample size, scaled back to ranks of all
-    ``values``. Too few for batches: the independent-sample interval."""
+    ``values``. The correlation is that of the indicator "at or below ``at``" (default: the
+    estimate). A test against a limit measures it at the limit: values far below it may
+    jitter together around their own p95 (a host's stalls) without ever nearing the limit,
+    and then say nothing about it. Too few for batches: the independent-sample interval."""
     ordered = sorted(values)
     n = len(ordered)
     if n == 0:
         return QuantileInterval(n=0, low=None, high=None)
-    estimate = ordered[math.ceil(q * n) - 1]
-    effective = _effective(n, serial_inflation([v <= estimate for v in values]))
+    threshold = ordered[math.ceil(q * n) - 1] if at is None else at
+    effective = _effective(n, serial_inflation([v <= threshold for v in values]))
     low, high = rank_bounds(effective, q, confidence)
     scale = n / effective
     return QuantileInterval(
