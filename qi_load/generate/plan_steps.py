@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from qi_load.generate.run_state import QiState
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.wire import PLAN_MESSAGE, plan_to_wire
 
-__all__ = ["PlanSteps", "write_json"]
+__all__ = ["PlanSteps", "StepDriver", "write_json"]
 
 logger = logging.getLogger("qi_load")
 
@@ -98,6 +99,35 @@ class PlanSteps:
         if qi.active and qi.run_dir is not None and qi.t0 is not None:
             qi.run_dir.update_manifest(stages=qi.stage_marks())
             write_json(qi.run_dir.path / self.result_file, result)
+
+
+class StepDriver(ABC):
+    """A plan driver that runs the last stage as steps (``shapes.PlanDriver``): it waits for
+    the stage's start, begins the first step there, then looks at the running step at every
+    tick until it is ``done``."""
+
+    steps: PlanSteps
+    done: bool
+
+    def advance(self, t: float) -> None:
+        """At each shape tick (``t``: plan seconds), before the shape reads the plan."""
+        if self.done:
+            return
+        self.steps.clock(t)
+        step = self.steps.step
+        if step is None:
+            if t >= self.steps.budget.start_s:
+                self.begin(t)
+            return
+        self.tick(t, step)
+
+    @abstractmethod
+    def begin(self, t: float) -> None:
+        """The stage starts: its first step."""
+
+    @abstractmethod
+    def tick(self, t: float, step: PlannedStage) -> None:
+        """A tick while ``step`` runs: end it, start the next, or let it go on."""
 
 
 def write_json(path: Path, content: Mapping[str, Any]) -> None:

@@ -169,34 +169,21 @@ def judge(
                 verdicts.append(
                     _check(f"{query_type} {field_name}", values, limit, min_samples, confidence)
                 )
-        if slo.error_rate is not None and got.requests:
-            verdicts.append(
-                (
-                    _rate(
-                        f"{query_type} error_rate",
-                        got.errors / got.requests,
-                        slo.error_rate,
-                        got.requests,
-                        above_fails=True,
-                        min_samples=min_samples,
-                    ),
-                    0.0,
+        rates = (
+            ("error_rate", slo.error_rate, got.errors, got.requests, True),
+            ("quality_rate", slo.quality_rate_min, got.passed, got.checked, False),
+        )
+        for label, rate_limit, count, total, above_fails in rates:
+            if rate_limit is not None and total:
+                rate = _rate(
+                    f"{query_type} {label}",
+                    count / total,
+                    rate_limit,
+                    total,
+                    above_fails=above_fails,
+                    min_samples=min_samples,
                 )
-            )
-        if slo.quality_rate_min is not None and got.checked:
-            verdicts.append(
-                (
-                    _rate(
-                        f"{query_type} quality_rate",
-                        got.passed / got.checked,
-                        slo.quality_rate_min,
-                        got.checked,
-                        above_fails=False,
-                        min_samples=min_samples,
-                    ),
-                    0.0,
-                )
-            )
+                verdicts.append((rate, 0.0))
     if not verdicts:
         return Verdict(
             decision="pass", statistic="", value=None, low=None, high=None, limit=None, n=0

@@ -14,7 +14,7 @@ import math
 from typing import Final, Literal
 
 from qi_load.generate.plan import PlannedStage
-from qi_load.generate.plan_steps import PlanSteps
+from qi_load.generate.plan_steps import PlanSteps, StepDriver
 from qi_load.generate.run_state import QiState
 from qi_load.generate.search import (
     CUT_MIN_SAMPLES,
@@ -43,7 +43,7 @@ _MIN_STEP_S: Final = 1.0
 """A step shorter than Locust's shape tick cannot be applied."""
 
 
-class SearchDriver:
+class SearchDriver(StepDriver):
     """Runs the search stage: starts, judges, repeats and ends its steps at shape ticks."""
 
     def __init__(self, qi: QiState, shape: ScenarioShape, scenario: Scenario) -> None:
@@ -78,16 +78,10 @@ class SearchDriver:
         if self.steps.step is not None and not self.done:
             collect(records, self.window_start, self.slos, self.samples, self.open_loop)
 
-    def advance(self, t: float) -> None:
-        """At each shape tick (``t``: plan seconds), before the shape reads the plan."""
-        if self.done:
-            return
-        self.steps.clock(t)
-        step = self.steps.step
-        if step is None:
-            if t >= self.steps.budget.start_s:
-                self._next_step(t, self.search.first_load(), settle=True)
-            return
+    def begin(self, t: float) -> None:
+        self._next_step(t, self.search.first_load(), settle=True)
+
+    def tick(self, t: float, step: PlannedStage) -> None:
         verdict = judge(
             self.samples, self.slos, self.settings.min_samples, self.settings.confidence
         )

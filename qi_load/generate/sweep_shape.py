@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from qi_load.generate.plan_steps import PlanSteps
+from qi_load.generate.plan import PlannedStage
+from qi_load.generate.plan_steps import PlanSteps, StepDriver
 from qi_load.generate.run_state import QiState
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.sweep import (
@@ -30,7 +31,7 @@ __all__ = ["SweepDriver", "install_sweep"]
 logger = logging.getLogger("qi_load")
 
 
-class SweepDriver:
+class SweepDriver(StepDriver):
     """Runs the sweep stage's steps at shape ticks."""
 
     def __init__(self, qi: QiState, shape: ScenarioShape, scenario: Scenario) -> None:
@@ -50,16 +51,10 @@ class SweepDriver:
         self.rates: list[float] = []
         self.done = False
 
-    def advance(self, t: float) -> None:
-        """At each shape tick (``t``: plan seconds), before the shape reads the plan."""
-        if self.done:
-            return
-        self.steps.clock(t)
-        step = self.steps.step
-        if step is None:
-            if t >= self.steps.budget.start_s:
-                self._start(t)
-            return
+    def begin(self, t: float) -> None:
+        self._start(t)
+
+    def tick(self, t: float, step: PlannedStage) -> None:
         if t < step.end_s:
             return
         self._measured(t)
