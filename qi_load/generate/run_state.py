@@ -39,9 +39,9 @@ __all__ = ["PLAN_OVER_IDLE_S", "MixTable", "QiState", "attach_state", "run_state
 logger = logging.getLogger("qi_load")
 
 _ATTRIBUTE: Final = "qi_load_state"
+"""The ``Environment`` attribute the state hangs on."""
 PLAN_OVER_IDLE_S: Final = 0.2
 """How long a user idles per turn once the plan is over, until the master's quit arrives."""
-"""The ``Environment`` attribute the state hangs on."""
 
 MixTable = tuple[list[str], list[float]]
 """Query types and their cumulative weights."""
