@@ -61,6 +61,8 @@ CUT_MARGIN: Final = 1.5
 this multiple of the limit, since its first samples come close together in time (a burst
 or a stall of the host moves them all at once); at ``min_samples`` above the limit suffices."""
 _P95: Final = 0.95
+NEAR: Final = 0.5
+"""A p95 above this fraction of its limit is near it: its own correlation counts too."""
 
 
 @dataclass
@@ -110,9 +112,11 @@ def _check(
     name: str, samples: list[float], limit: float, min_samples: int, confidence: float
 ) -> tuple[Verdict, float]:
     """A p95 SLO: its verdict and how near it is to deciding the step (ratio to the limit)."""
-    interval = serial_quantile_interval(samples, _P95, confidence, at=limit)
     ordered = sorted(samples)
     value = ordered[min(len(ordered) - 1, math.ceil(_P95 * len(ordered)) - 1)] if samples else None
+    near = value is not None and value > NEAR * limit
+    at = (limit, value) if near and value is not None else (limit,)
+    interval = serial_quantile_interval(samples, _P95, confidence, at=at)
     decision: Decision = "uncertain"
     margin = 1.0 if interval.n >= min_samples else CUT_MARGIN
     if interval.low is not None and interval.low > margin * limit:

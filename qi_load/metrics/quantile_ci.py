@@ -124,21 +124,24 @@ def serial_quantile_interval(
     values: Sequence[float],
     q: float,
     confidence: float = DEFAULT_CONFIDENCE,
-    at: float | None = None,
+    at: Sequence[float] = (),
 ) -> QuantileInterval:
     """The ``confidence`` interval of the ``q``-quantile of ``values`` given in the order they
     were measured, widened for their serial correlation (the module docstring): the
     order-statistic interval at the effective sample size, scaled back to ranks of all
-    ``values``. The correlation is that of the indicator "at or below ``at``" (default: the
-    estimate). A test against a limit measures it at the limit: values far below it may
-    jitter together around their own p95 (a host's stalls) without ever nearing the limit,
-    and then say nothing about it. Too few for batches: the independent-sample interval."""
+    ``values``. The correlation is the largest of the indicators "at or below" each of
+    ``at`` (default: the estimate alone). A test against a limit measures it at the limit
+    (values far below it may jitter together around their own p95, a host's stalls, without
+    ever nearing it) and, when the estimate is near the limit, at the estimate too (a
+    window without a single value past the limit shows no correlation there, yet its p95
+    moves with the others). Too few for batches: the independent-sample interval."""
     ordered = sorted(values)
     n = len(ordered)
     if n == 0:
         return QuantileInterval(n=0, low=None, high=None)
-    threshold = ordered[math.ceil(q * n) - 1] if at is None else at
-    effective = _effective(n, serial_inflation([v <= threshold for v in values]))
+    thresholds = at or (ordered[math.ceil(q * n) - 1],)
+    inflations = [serial_inflation([v <= t for v in values]) for t in thresholds]
+    effective = _effective(n, max((i for i in inflations if i is not None), default=None))
     low, high = rank_bounds(effective, q, confidence)
     scale = n / effective
     return QuantileInterval(
