@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 import gevent
 import gevent.queue
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("qi_load")
+
+_Message = TypeVar("_Message")
 
 PINGS_PER_ROUND: Final = 8
 PING_GAP_S: Final = 0.05
@@ -148,26 +151,31 @@ def serve_clock(qi: QiState, runner: MasterRunner, gate: RecordGate) -> None:
 
     def on_ping(environment: Environment, msg: Any, **_kw: Any) -> None:
         t2 = qi.clock.now()
-        if not gate.admits(msg):
-            return
-        ping = ping_from_wire(msg.data)
-        if ping is None:
-            gate.drops.drop("malformed", f"{msg.type} from {str(msg.node_id)[:80]}")
-            return
-        pong = ClockPong(seq=ping["seq"], t1=ping["t1"], t2=t2, t3=qi.clock.now())
-        runner.send_message(CLOCK_PONG_MESSAGE, dict(pong), msg.node_id)
+        ping = _admitted(gate, msg, ping_from_wire)
+        if ping is not None:
+            pong = ClockPong(seq=ping["seq"], t1=ping["t1"], t2=t2, t3=qi.clock.now())
+            runner.send_message(CLOCK_PONG_MESSAGE, dict(pong), msg.node_id)
 
     def on_report(environment: Environment, msg: Any, **_kw: Any) -> None:
-        if not gate.admits(msg):
-            return
-        report = report_from_wire(msg.data)
-        if report is None:
-            gate.drops.drop("malformed", f"{msg.type} from {str(msg.node_id)[:80]}")
-            return
-        note_clock(qi, msg.node_id, report)
+        report = _admitted(gate, msg, report_from_wire)
+        if report is not None:
+            note_clock(qi, msg.node_id, report)
 
     runner.register_message(CLOCK_PING_MESSAGE, on_ping)
     runner.register_message(CLOCK_OFFSET_MESSAGE, on_report)
+
+
+def _admitted(
+    gate: RecordGate, msg: Any, parse: Callable[[Any], _Message | None]
+) -> _Message | None:
+    """A worker's clock message parsed, or ``None`` when the gate refuses it or it is
+    malformed (dropped and counted either way)."""
+    if not gate.admits(msg):
+        return None
+    parsed = parse(msg.data)
+    if parsed is None:
+        gate.drops.drop("malformed", f"{msg.type} from {str(msg.node_id)[:80]}")
+    return parsed
 
 
 def note_clock(qi: QiState, worker_id: str, report: ClockReport) -> None:
