@@ -19,16 +19,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Final
 
-import gevent
 from locust import User, task
 
 from qi_load.errors import QiLoadError
 from qi_load.generate import options as load_options
 from qi_load.generate.mcp import McpClient, McpResult
 from qi_load.generate.quality import quality_mode
-from qi_load.generate.run_state import PLAN_OVER_IDLE_S, run_state
+from qi_load.generate.run_state import run_state
 from qi_load.generate.shared_options import mcp_url
-from qi_load.generate.users import cancellation_recorded, report_record
+from qi_load.generate.users import cancellation_recorded, idled_past_plan, report_record
 from qi_load.record.schema import RequestRecord
 from qi_load.vocabulary import MCP
 
@@ -104,8 +103,7 @@ class McpUser(User):
 
     @task
     def exercise(self) -> None:
-        if self.qi.plan_over():
-            gevent.sleep(PLAN_OVER_IDLE_S)  # as for chat users: no request outside the plan
+        if idled_past_plan(self.qi):
             return
         self.client.baggage = self.qi.trace_baggage(self.user_id, "mcp")
         if (

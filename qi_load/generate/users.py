@@ -47,6 +47,7 @@ __all__ = [
     "ReasoningUser",
     "SimpleUser",
     "cancellation_recorded",
+    "idled_past_plan",
     "record_from_result",
     "report_record",
 ]
@@ -226,9 +227,7 @@ class AgentUser(User):
 
     @task
     def act(self) -> None:
-        if self.qi.plan_over():
-            # The master quits in a moment: a request started now would belong to no stage.
-            gevent.sleep(PLAN_OVER_IDLE_S)
+        if idled_past_plan(self.qi):
             return
         stage = self.qi.current_stage()
         if self._open is not None and not (stage is not None and stage.no_think):
@@ -361,6 +360,15 @@ class AgentUser(User):
 
     def _report(self, record: RequestRecord) -> None:
         report_record(self.environment, self.qi, record)
+
+
+def idled_past_plan(qi: QiState) -> bool:
+    """Whether the plan is over; then the user has idled a moment instead of a task: the
+    master quits soon, and a request started now would belong to no stage."""
+    if not qi.plan_over():
+        return False
+    gevent.sleep(PLAN_OVER_IDLE_S)
+    return True
 
 
 def report_record(environment: Any, qi: QiState, record: RequestRecord) -> None:
