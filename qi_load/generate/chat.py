@@ -15,7 +15,6 @@ import gevent
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import (
     HTTPConnectionClosed,
-    HTTPParseError,
     HTTPSocketPoolResponse,
 )
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -26,7 +25,6 @@ from qi_load.errors import QiLoadError
 from qi_load.generate.chat_wire import (
     CONTENT,
     Answer,
-    Fault,
     parse_server_timing,
     take_body,
     take_chunk,
@@ -36,8 +34,9 @@ from qi_load.generate.limits import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_ST
 from qi_load.generate.options import LoadOptions
 from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
+    Fault,
     ReuseProbe,
-    classify_socket_error,
+    classify_failure,
     close_response_socket,
     read_available,
     read_capped,
@@ -304,17 +303,10 @@ class ChatClient:
                 result.error = f"no response headers within {cfg.first_byte_timeout}s"
             else:
                 raise
-        except Fault as exc:
-            result.error_kind, result.error = exc.kind, str(exc)
-        except (HTTPParseError, OSError) as exc:
-            result.error_kind, result.error = classify_socket_error(
+        except Exception as exc:
+            result.error_kind, result.error = classify_failure(
                 exc, connected=self._reuse.connected, got_response=response is not None
             )
-        except Exception as exc:
-            # Whatever a server sends, its request must leave a row: a response this client
-            # failed to foresee is still the server's protocol fault, never a lost request.
-            result.error_kind = "protocol"
-            result.error = f"response not understood: {type(exc).__name__}: {server_text(str(exc))}"
         finally:
             total.close()
             if result.t_done is None:

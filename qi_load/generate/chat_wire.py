@@ -13,8 +13,7 @@ import math
 import re
 from typing import Any, Final
 
-from qi_load.generate.transport import server_text
-from qi_load.vocabulary import ErrorKind
+from qi_load.generate.transport import Fault, server_text
 
 __all__ = [
     "CONTENT",
@@ -64,14 +63,6 @@ def _duration(value: object) -> float | None:
     except OverflowError:  # an integer beyond any float
         return None
     return ms if 0.0 <= ms < math.inf else None
-
-
-class Fault(Exception):
-    """A request fault found while reading: becomes ``error_kind``/``error`` of the result."""
-
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind: ErrorKind = kind
 
 
 class Answer:

@@ -19,8 +19,9 @@ from qi_load.errors import QiLoadError
 from qi_load.generate.limits import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_STREAM_BYTES
 from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
+    Fault,
     ReuseProbe,
-    classify_socket_error,
+    classify_failure,
     close_response_socket,
     read_available,
     read_capped,
@@ -73,12 +74,6 @@ class McpResult:
         if self.t_send is None or self.t_done is None:
             return None
         return (self.t_done - self.t_send) * 1000.0
-
-
-class _Fault(Exception):
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind: ErrorKind = kind
 
 
 class McpClient:
@@ -209,17 +204,10 @@ class McpClient:
                 raise
             kind: ErrorKind = "timeout" if self._probe.connected else "connect"
             result.error_kind, result.error = kind, f"total timeout {self._total_timeout}s"
-        except _Fault as exc:
-            result.error_kind, result.error = exc.kind, str(exc)
-        except (HTTPParseError, OSError) as exc:
-            result.error_kind, result.error = classify_socket_error(
+        except Exception as exc:
+            result.error_kind, result.error = classify_failure(
                 exc, connected=self._probe.connected, got_response=response is not None
             )
-        except Exception as exc:
-            # Whatever a server sends, its exchange must leave a row: a response this client
-            # failed to foresee is still the server's protocol fault, never a lost request.
-            result.error_kind = "protocol"
-            result.error = f"response not understood: {type(exc).__name__}: {server_text(str(exc))}"
         finally:
             total.close()
             if result.t_done is None:
@@ -261,7 +249,7 @@ class McpClient:
             result.t_done = time.perf_counter()
             result.bytes = len(raw)
             if not whole:
-                raise _Fault("protocol", f"body longer than {MAX_BODY_BYTES} bytes")
+                raise Fault("protocol", f"body longer than {MAX_BODY_BYTES} bytes")
             return
         if content_type.startswith("text/event-stream"):
             reply = self._read_sse(response, result, request_id)
@@ -270,22 +258,22 @@ class McpClient:
             result.t_done = time.perf_counter()
             result.bytes = len(raw)
             if not whole:
-                raise _Fault("protocol", f"JSON body longer than {MAX_BODY_BYTES} bytes")
+                raise Fault("protocol", f"JSON body longer than {MAX_BODY_BYTES} bytes")
             reply = _parse(raw)
         else:
-            raise _Fault("protocol", f"unexpected content type {content_type!r}")
+            raise Fault("protocol", f"unexpected content type {content_type!r}")
         reply_id = reply.get("id")
         if type(reply_id) is not int or reply_id != request_id:
             shown = reply_id if type(reply_id) in (int, str) else type(reply_id).__name__
-            raise _Fault("protocol", f"response id {str(shown)[:40]} != request id {request_id}")
+            raise Fault("protocol", f"response id {str(shown)[:40]} != request id {request_id}")
         error = reply.get("error")
         if error is not None:
             detail = error.get("message", error) if type(error) is dict else error
             text = detail if type(detail) is str else f"({type(detail).__name__})"
-            raise _Fault("protocol", f"JSON-RPC error: {server_text(text)}")
+            raise Fault("protocol", f"JSON-RPC error: {server_text(text)}")
         payload = reply.get("result")
         if not isinstance(payload, dict):
-            raise _Fault("protocol", "JSON-RPC response without a result object")
+            raise Fault("protocol", "JSON-RPC response without a result object")
         result.result = payload
 
     def _read_sse(
@@ -298,11 +286,11 @@ class McpClient:
         while chunk := read_available(response):
             result.bytes += len(chunk)
             if result.bytes > MAX_STREAM_BYTES:
-                raise _Fault("protocol", f"event stream longer than {MAX_STREAM_BYTES} bytes")
+                raise Fault("protocol", f"event stream longer than {MAX_STREAM_BYTES} bytes")
             try:
                 events = decoder.feed(chunk)
             except SseError as exc:
-                raise _Fault("protocol", str(exc)) from None
+                raise Fault("protocol", str(exc)) from None
             for event in events:
                 if reply is not None or not event.data:
                     continue
@@ -315,7 +303,7 @@ class McpClient:
                     reply = message
                     result.t_done = time.perf_counter()
         if reply is None:
-            raise _Fault("protocol", "event stream ended without the JSON-RPC response")
+            raise Fault("protocol", "event stream ended without the JSON-RPC response")
         return reply
 
     def _new_http(self) -> tuple[HTTPClient, ReuseProbe]:
@@ -334,11 +322,11 @@ def _parse(text: str | bytes) -> dict[str, Any]:
     try:
         message = json.loads(text)
     except ValueError:  # UnicodeDecodeError too: JSON must be UTF-8
-        raise _Fault("protocol", f"invalid JSON-RPC message: {text[:80]!r}") from None
+        raise Fault("protocol", f"invalid JSON-RPC message: {text[:80]!r}") from None
     except RecursionError:
-        raise _Fault("protocol", f"JSON-RPC message nested too deeply: {text[:80]!r}") from None
+        raise Fault("protocol", f"JSON-RPC message nested too deeply: {text[:80]!r}") from None
     if type(message) is not dict:
-        raise _Fault("protocol", f"JSON-RPC message is not an object: {text[:80]!r}")
+        raise Fault("protocol", f"JSON-RPC message is not an object: {text[:80]!r}")
     return message
 
 

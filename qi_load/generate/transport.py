@@ -19,8 +19,10 @@ from qi_load.generate.limits import MAX_HEADER_BYTES
 from qi_load.vocabulary import ErrorKind
 
 __all__ = [
+    "Fault",
     "HeadersTooLarge",
     "ReuseProbe",
+    "classify_failure",
     "classify_socket_error",
     "close_response_socket",
     "read_available",
@@ -31,6 +33,14 @@ __all__ = [
 _CONNECT_ERRNOS: Final = frozenset(
     {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
 )
+
+
+class Fault(Exception):
+    """A request fault found while reading: becomes ``error_kind``/``error`` of the result."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
 
 
 class HeadersTooLarge(HTTPParseError):
@@ -140,6 +150,23 @@ def classify_socket_error(
         return "connect", f"{type(exc).__name__}: {exc}"
     where = "mid-stream" if got_response else "before the response"
     return "protocol", f"connection failed {where}: {type(exc).__name__}: {exc}"
+
+
+def classify_failure(
+    exc: Exception, *, connected: bool, got_response: bool
+) -> tuple[ErrorKind, str]:
+    """``(error_kind, message)`` of the exception a request ended with (timeouts aside).
+
+    A ``Fault`` keeps its kind; a socket or HTTP parsing failure is classified by
+    ``classify_socket_error`` (``connected``, ``got_response`` as there); anything else is
+    the server's protocol fault: whatever a server sends, its request must leave a row,
+    and a response the client failed to foresee is never a lost request.
+    """
+    if isinstance(exc, Fault):
+        return exc.kind, str(exc)
+    if isinstance(exc, HTTPParseError | OSError):
+        return classify_socket_error(exc, connected=connected, got_response=got_response)
+    return "protocol", f"response not understood: {type(exc).__name__}: {server_text(str(exc))}"
 
 
 class ReuseProbe:

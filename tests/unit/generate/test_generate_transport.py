@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from qi_load.generate.transport import classify_socket_error, server_text
+from qi_load.generate.transport import Fault, classify_failure, classify_socket_error, server_text
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,20 @@ def test_server_text_is_one_printable_line() -> None:
     assert server_text("  a\n\tb  ") == "a b"
     assert server_text("\x1b[31mred\x1b[0m\x00") == "?[31mred?[0m?"
     assert server_text("x" * 1000, 10) == "x" * 10
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "message"),
+    [
+        (Fault("http", "HTTP 503: busy"), "http", "HTTP 503: busy"),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), "protocol", "connection failed"),
+        (
+            ValueError("\x1b[2Jchoices"),
+            "protocol",
+            "response not understood: ValueError: ?[2Jchoices",
+        ),
+    ],
+)
+def test_classify_failure(exc: Exception, kind: str, message: str) -> None:
+    got_kind, got = classify_failure(exc, connected=True, got_response=True)
+    assert got_kind == kind and got.startswith(message)
