@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Final
 
 import psutil
+from processes import start_logged
 
 __all__ = ["Host", "Network", "network", "unavailable"]
 
@@ -150,15 +151,7 @@ class Network:
             *("ip", "netns", "exec", host.netns, "unshare", "--uts"),
             *("sh", "-c", 'hostname "$0" && exec "$@"', host.name, *argv),
         ]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                start_new_session=True,
-            )
+        process = start_logged(command, log, env=env)
         self._processes.append(process)
         return process
 

@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from qi_cli import AGENT_LOCUSTFILE
+from processes import Locust, start_cluster
 from scenario_file import write_scenario
 
 from qi_load.agent.launch import TargetProcess, start_target
@@ -51,60 +46,18 @@ def target() -> Iterator[TargetProcess]:
         yield running
 
 
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[bytes]]]:
-    processes: list[subprocess.Popen[bytes]] = []
-    yield processes
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _locust(args: list[str], log: Path, skew_s: float | None = None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop(SKEW_ENV, None)
-    if skew_s is not None:
-        env[SKEW_ENV] = str(skew_s)
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(AGENT_LOCUSTFILE), *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-
-
 def _cluster(
     name: str, skews: tuple[float, float], scenario: Path, url: str, directory: Path
-) -> list[subprocess.Popen[bytes]]:
-    port = _free_port()
-    common = ["-H", url, "--scenario", str(scenario), "--no-preflight"]
-    master = _locust(
-        [
-            *common,
-            *("--headless", "--master", "--master-bind-host", "127.0.0.1"),
-            *("--master-bind-port", str(port), "--expect-workers", "2", "--only-summary"),
-            *("--run-dir", str(directory / name)),
-        ],
-        directory / f"{name}-master.log",
+) -> list[Locust]:
+    master, workers = start_cluster(
+        ["-H", url, "--scenario", str(scenario), "--no-preflight"],
+        ["--run-dir", str(directory / name)],
+        directory,
+        # Only the workers' clocks are skewed (an empty value reads as none).
+        worker_envs=[{SKEW_ENV: str(skew)} for skew in skews],
+        master_env={SKEW_ENV: ""},
+        prefix=f"{name}-",
     )
-    workers = [
-        _locust(
-            [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-            directory / f"{name}-worker-{i}.log",
-            skew,
-        )
-        for i, skew in enumerate(skews)
-    ]
     return [master, *workers]
 
 
@@ -147,7 +100,7 @@ def _late_across(manifest: dict[str, Any], rows: list[dict[str, str]], stage: st
 
 
 def test_skewed_workers_tag_and_count_as_workers_in_sync(
-    target: TargetProcess, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+    target: TargetProcess, tmp_path: Path, locusts: list[Locust]
 ) -> None:
     scenario = write_scenario(
         tmp_path,
@@ -162,8 +115,8 @@ def test_skewed_workers_tag_and_count_as_workers_in_sync(
     )
     clusters = {"sync": (0.0, 0.0), "skewed": (SKEW_S, -SKEW_S)}
     for name, skews in clusters.items():
-        started.extend(_cluster(name, skews, scenario, target.url, tmp_path))
-    for process, log in zip(started[::3], clusters, strict=True):
+        locusts.extend(_cluster(name, skews, scenario, target.url, tmp_path))
+    for process, log in zip(locusts[::3], clusters, strict=True):
         assert process.wait(timeout=120) == 0, (tmp_path / f"{log}-master.log").read_text()[-3000:]
 
     counts: dict[str, dict[str, int]] = {}

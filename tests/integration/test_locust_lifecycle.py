@@ -5,30 +5,27 @@ LOCUST_* variables."""
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import Locust, free_port, request_rows, run_manifest, start_cluster, wait_for
+from qi_cli import AGENT_LOCUSTFILE
 from scenario_file import write_scenario
 
 from qi_load.agent.launch import TargetProcess, start_target
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCUSTFILE = str(ROOT / "locustfiles" / "agent.py")
 TRACEBACK = "Traceback (most recent call last)"
 
 
@@ -38,77 +35,7 @@ def target() -> Iterator[TargetProcess]:
         yield running
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 LONG = [{"name": "one", "users": 3, "hold_s": 3}, {"name": "two", "users": 5, "hold_s": 120}]
-
-
-class Locust:
-    """One Locust process (output to a log file, in its own session so a test can signal it
-    alone), killed at cleanup if it is still running."""
-
-    def __init__(
-        self, args: list[str], log: Path, *, cwd: Path, env: dict[str, str] | None = None
-    ) -> None:
-        self.log = log
-        self.started = time.monotonic()
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "locust", "-f", LOCUSTFILE, *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=cwd,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                start_new_session=True,
-            )
-
-    def wait(self, timeout: float) -> int:
-        return self.process.wait(timeout=timeout)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Locust]]:
-    started: list[Locust] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.2)
-
-
-def _rows(run_dir: Path) -> list[dict[str, str]]:
-    try:
-        with (run_dir / "requests.csv").open(newline="") as handle:
-            return list(csv.DictReader(handle))
-    except FileNotFoundError:
-        return []
-
-
-def _manifest(run_dir: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return data
 
 
 def _locust_count(json_file: Path) -> int:
@@ -117,10 +44,10 @@ def _locust_count(json_file: Path) -> int:
 
 
 def _assert_counts_agree(run_dir: Path, json_file: Path) -> Counter[str]:
-    rows = _rows(run_dir)
+    rows = request_rows(run_dir)
     kinds = Counter(r["error_kind"] for r in rows)
     assert _locust_count(json_file) + kinds["cancelled"] == len(rows), kinds
-    assert _manifest(run_dir)["counts"]["requests"] == len(rows)
+    assert run_manifest(run_dir)["counts"]["requests"] == len(rows)
     for row in rows:
         if row["error_kind"] == "cancelled":
             assert row["ok"] == "false" and float(row["e2e_ms"]) >= 0
@@ -133,16 +60,16 @@ def _entries(json_file: Path) -> set[str]:
 
 @pytest.mark.parametrize("processes_flag", [[], ["--processes", "2"]], ids=["local", "processes"])
 def test_run_time_ends_a_run_without_scenario(
-    target: TargetProcess, tmp_path: Path, processes: list[Locust], processes_flag: list[str]
+    target: TargetProcess, tmp_path: Path, locusts: list[Locust], processes_flag: list[str]
 ) -> None:
     run_dir = tmp_path / "run"
     final = tmp_path / "final"
     args = ["--headless", "-H", target.url, "-u", "4", "-r", "4", "-t", "5s", "--only-summary"]
     args += ["--run-dir", str(run_dir), "--json-file", str(final), *processes_flag]
     locust = Locust(args, tmp_path / "locust.log", cwd=tmp_path)
-    processes.append(locust)
+    locusts.append(locust)
     assert locust.wait(timeout=45) == 0, locust.output()[-3000:]
-    manifest = _manifest(run_dir)
+    manifest = run_manifest(run_dir)
     assert manifest["status"] == "complete"
     assert 3.5 <= manifest["end"] - manifest["start"] <= 6.5
     kinds = _assert_counts_agree(run_dir, Path(f"{final}.json"))
@@ -166,7 +93,7 @@ def test_run_time_ends_a_run_without_scenario(
 def test_a_signal_finalizes_a_local_run(
     target: TargetProcess,
     tmp_path: Path,
-    processes: list[Locust],
+    locusts: list[Locust],
     signum: signal.Signals,
     with_scenario: bool,
 ) -> None:
@@ -179,21 +106,21 @@ def test_a_signal_finalizes_a_local_run(
     if with_scenario:
         args += ["--scenario", str(write_scenario(tmp_path, "life", LONG)), "-t", "9s"]
     locust = Locust(args, tmp_path / "locust.log", cwd=tmp_path)
-    processes.append(locust)
+    locusts.append(locust)
     if with_scenario:
-        _wait_for(lambda: any(r["stage"] == "two" for r in _rows(run_dir)), 60)
+        wait_for("stage two", lambda: any(r["stage"] == "two" for r in request_rows(run_dir)), 60)
     else:
-        _wait_for(lambda: len(_rows(run_dir)) >= 10, 60)
+        wait_for("10 rows", lambda: len(request_rows(run_dir)) >= 10, 60)
     signalled = time.time()
     locust.process.send_signal(signum)
     assert locust.wait(timeout=10) == 0, locust.output()[-3000:]
-    manifest = _manifest(run_dir)
+    manifest = run_manifest(run_dir)
     assert manifest["status"] == "interrupted"
     assert manifest["interrupted_by"] == signum.name
     assert signalled <= manifest["end"] <= signalled + 5
     kinds = _assert_counts_agree(run_dir, Path(f"{final}.json"))
     assert kinds["cancelled"] >= 1, kinds
-    assert all(float(r["ts_start"]) < signalled + 1 for r in _rows(run_dir))
+    assert all(float(r["ts_start"]) < signalled + 1 for r in request_rows(run_dir))
     output = locust.output()
     assert TRACEBACK not in output
     assert output.count("Shutting down (exit code") == 1
@@ -206,7 +133,7 @@ def test_a_signal_finalizes_a_local_run(
 
 @pytest.mark.exclusive  # a deadline in seconds: a neighbour's load delays the signal path
 def test_timeout_command_stops_a_scenario_run(
-    target: TargetProcess, tmp_path: Path, processes: list[Locust]
+    target: TargetProcess, tmp_path: Path, locusts: list[Locust]
 ) -> None:
     """`timeout 10 locust …` (SIGTERM at 10 s) ends the run well before 15 s."""
     run_dir = tmp_path / "run"
@@ -214,7 +141,8 @@ def test_timeout_command_stops_a_scenario_run(
     started = time.monotonic()
     done = subprocess.run(
         [
-            *("timeout", "-k", "20", "10", sys.executable, "-m", "locust", "-f", LOCUSTFILE),
+            *("timeout", "-k", "20", "10"),
+            *(sys.executable, "-m", "locust", "-f", str(AGENT_LOCUSTFILE)),
             *("--headless", "-H", target.url, "--scenario", str(scenario), "--only-summary"),
             *("--run-dir", str(run_dir)),
         ],
@@ -225,55 +153,44 @@ def test_timeout_command_stops_a_scenario_run(
     )
     assert time.monotonic() - started < 15, done.stderr[-2000:]
     assert done.returncode == 124  # timeout's own code: it had to send SIGTERM
-    assert _manifest(run_dir)["status"] == "interrupted"
+    assert run_manifest(run_dir)["status"] == "interrupted"
     assert TRACEBACK not in done.stderr + done.stdout
 
 
 def test_sigterm_to_a_worker_then_to_the_master(
-    target: TargetProcess, tmp_path: Path, processes: list[Locust]
+    target: TargetProcess, tmp_path: Path, locusts: list[Locust]
 ) -> None:
     run_dir = tmp_path / "run"
     final = tmp_path / "final"
     scenario = write_scenario(tmp_path, "life", LONG)
-    port = _free_port()
-    common = ["-H", target.url, "--scenario", str(scenario)]
-    master = Locust(
-        [
-            *common,
-            *("--headless", "--master", "--master-bind-host", "127.0.0.1"),
-            *("--master-bind-port", str(port), "--expect-workers", "2", "--only-summary"),
-            *("--run-dir", str(run_dir), "--json-file", str(final)),
-        ],
-        tmp_path / "master.log",
+    master, workers = start_cluster(
+        ["-H", target.url, "--scenario", str(scenario)],
+        ["--run-dir", str(run_dir), "--json-file", str(final)],
+        tmp_path,
         cwd=tmp_path,
     )
-    processes.append(master)
-    workers = [
-        Locust(
-            [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-            tmp_path / f"worker-{i}.log",
-            cwd=tmp_path,
-        )
-        for i in range(2)
-    ]
-    processes.extend(workers)
-    _wait_for(lambda: len({r["worker"] for r in _rows(run_dir) if r["stage"] == "two"}) == 2, 90)
+    locusts.extend([master, *workers])
+    wait_for(
+        "both workers in stage two",
+        lambda: len({r["worker"] for r in request_rows(run_dir) if r["stage"] == "two"}) == 2,
+        90,
+    )
     left_at = time.time()
     workers[0].process.send_signal(signal.SIGTERM)
     assert workers[0].wait(timeout=10) == 0, workers[0].output()[-3000:]
-    _wait_for(lambda: bool(_manifest(run_dir).get("lost_workers")), 10)
-    lost = _manifest(run_dir)["lost_workers"]
+    wait_for("a lost worker", lambda: bool(run_manifest(run_dir).get("lost_workers")), 10)
+    lost = run_manifest(run_dir)["lost_workers"]
     assert len(lost) == 1 and lost[0]["reason"] == "SIGTERM"
     assert left_at <= lost[0]["at"] <= left_at + 10
     time.sleep(2)  # the other worker goes on
     master.process.send_signal(signal.SIGTERM)
     assert master.wait(timeout=15) == 0, master.output()[-3000:]
     assert workers[1].wait(timeout=15) == 0, workers[1].output()[-3000:]
-    manifest = _manifest(run_dir)
+    manifest = run_manifest(run_dir)
     assert manifest["status"] == "interrupted" and manifest["interrupted_by"] == "SIGTERM"
     kinds = _assert_counts_agree(run_dir, Path(f"{final}.json"))
     assert kinds["cancelled"] >= 2, kinds  # in flight on each worker when it stopped
-    rows = _rows(run_dir)
+    rows = request_rows(run_dir)
     left = [r for r in rows if r["worker"] == lost[0]["id"]]
     assert left and max(float(r["ts_start"]) for r in left) < left_at + 1
     assert any(r["worker"] != lost[0]["id"] and float(r["ts_start"]) > left_at + 1 for r in rows)
@@ -290,10 +207,10 @@ def _post(url: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 def test_each_web_ui_test_gets_its_own_finalized_run_directory(
-    target: TargetProcess, tmp_path: Path, processes: list[Locust]
+    target: TargetProcess, tmp_path: Path, locusts: list[Locust]
 ) -> None:
     scenario = write_scenario(tmp_path, "life", LONG)
-    port = _free_port()
+    port = free_port()
     reports = tmp_path / "reports"
     locust = Locust(
         [
@@ -303,7 +220,7 @@ def test_each_web_ui_test_gets_its_own_finalized_run_directory(
         tmp_path / "locust.log",
         cwd=tmp_path,
     )
-    processes.append(locust)
+    locusts.append(locust)
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -313,35 +230,47 @@ def test_each_web_ui_test_gets_its_own_finalized_run_directory(
             return False
         return True
 
-    _wait_for(up, 60)
+    wait_for("the web UI", up, 60)
     run_dirs: list[Path] = []
     for _ in range(2):
         before = set(reports.iterdir()) if reports.exists() else set()
         answer = _post(base + "/swarm", {"user_count": "1", "spawn_rate": "1"})
         assert answer["success"] and "shape" in answer["message"], answer
-        _wait_for(lambda: reports.exists() and len(set(reports.iterdir()) - before) == 1, 30)  # noqa: B023
+        wait_for(
+            "a new run directory",
+            lambda: reports.exists() and len(set(reports.iterdir()) - before) == 1,  # noqa: B023
+            30,
+        )
         (run_dir,) = set(reports.iterdir()) - before
         run_dirs.append(run_dir)
-        _wait_for(lambda: any(r["error_kind"] == "none" for r in _rows(run_dir)), 30)  # noqa: B023
-        assert _manifest(run_dir)["status"] == "running"
+        wait_for(
+            "a served request",
+            lambda: any(r["error_kind"] == "none" for r in request_rows(run_dir)),  # noqa: B023
+            30,
+        )
+        assert run_manifest(run_dir)["status"] == "running"
         assert _post(base + "/stop")["success"]
-        _wait_for(lambda: _manifest(run_dir).get("status") != "running", 15)  # noqa: B023
+        wait_for(
+            "the run's end",
+            lambda: run_manifest(run_dir).get("status") != "running",  # noqa: B023
+            15,
+        )
     locust.process.send_signal(signal.SIGTERM)
     assert locust.wait(timeout=15) == 0, locust.output()[-3000:]
     assert run_dirs[0] != run_dirs[1]
     for run_dir in run_dirs:
-        manifest = _manifest(run_dir)
+        manifest = run_manifest(run_dir)
         # Stopped from the UI before the scenario's end.
         assert manifest["status"] == "interrupted" and manifest["interrupted_by"] == "stop"
         assert manifest["end"] > manifest["start"]
         assert [s["name"] for s in manifest["stages"]] == ["one"], (run_dirs, manifest)
-        assert manifest["counts"]["requests"] == len(_rows(run_dir)) > 0
+        assert manifest["counts"]["requests"] == len(request_rows(run_dir)) > 0
     assert TRACEBACK not in locust.output()
 
 
 @pytest.mark.parametrize("source", ["locust.conf", "pyproject.toml", "environment"])
 def test_config_files_and_environment_set_plugin_options(
-    target: TargetProcess, tmp_path: Path, processes: list[Locust], source: str
+    target: TargetProcess, tmp_path: Path, locusts: list[Locust], source: str
 ) -> None:
     scenario = write_scenario(tmp_path, "conf", [{"name": "only", "users": 2, "hold_s": 2}])
     run_dir = tmp_path / "run"
@@ -362,9 +291,9 @@ def test_config_files_and_environment_set_plugin_options(
         cwd=tmp_path,
         env=env,
     )
-    processes.append(locust)
+    locusts.append(locust)
     assert locust.wait(timeout=120) == 0, locust.output()[-3000:]
-    manifest = _manifest(run_dir)
+    manifest = run_manifest(run_dir)
     assert manifest["scenario"]["name"] == "conf"
     assert manifest["status"] == "complete"
     assert [s["name"] for s in manifest["stages"]] == ["only"]

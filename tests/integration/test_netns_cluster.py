@@ -21,10 +21,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from netns import Host, Network, network, unavailable
+from processes import request_rows, run_manifest, wait_for
 from qi_cli import AGENT_LOCUSTFILE
 from scenario_file import write_scenario
 
@@ -51,34 +51,9 @@ def net() -> Iterator[Network]:
         yield built
 
 
-def _rows(run_dir: Path) -> list[dict[str, str]]:
-    try:
-        with (run_dir / "requests.csv").open(newline="") as handle:
-            return list(csv.DictReader(handle))
-    except FileNotFoundError:
-        return []
-
-
-def _manifest(run_dir: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return data
-
-
 def _host_samples(run_dir: Path) -> list[dict[str, str]]:
     with (run_dir / "host_samples.csv").open(newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def _wait(what: str, ready: Callable[[], bool], timeout: float, logs: list[Path]) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in logs)
-            pytest.fail(f"{what}: not within {timeout:g} s\n{tails}")
-        time.sleep(0.2)
 
 
 def _worker_of(rows: list[dict[str, str]], host: Host) -> set[str]:
@@ -136,24 +111,24 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
 
     # Every process starts at once; the workers' networks come up once the agent serves, so
     # the ladder starts then (the master waits for 3 workers).
-    _wait("the agent", lambda: "QI_READY" in log["agent"].read_text(), 60, logs)
+    wait_for("the agent", lambda: "QI_READY" in log["agent"].read_text(), 60, logs)
     for host in workers:
         net.online(host)
 
     # The ladder starts on 3 workers; a 4th, started with them but its network down, joins
     # once the test runs, as a pod scheduled mid-run would.
     def running(hosts: list[Host]) -> Callable[[], bool]:
-        return lambda: all(_worker_of(_rows(run_dir), h) for h in hosts)
+        return lambda: all(_worker_of(request_rows(run_dir), h) for h in hosts)
 
-    _wait("the test start", lambda: bool(_manifest(run_dir).get("test_start")), 60, logs)
-    s2_start = _manifest(run_dir)["test_start"] + STAGES[0]["hold_s"]
-    _wait("rows from the 3 workers", running(workers), 30, logs)
+    wait_for("the test start", lambda: bool(run_manifest(run_dir).get("test_start")), 60, logs)
+    s2_start = run_manifest(run_dir)["test_start"] + STAGES[0]["hold_s"]
+    wait_for("rows from the 3 workers", running(workers), 30, logs)
     net.online(late_host)
     # Early in s2, one worker's cable is pulled: no close, no signal, just silence.
     time.sleep(max(0.0, s2_start + 0.5 - time.time()))
     cut_at = time.time()
     net.cut(cut_host)
-    _wait("rows from the late worker", running([late_host]), 15, logs)
+    wait_for("rows from the late worker", running([late_host]), 15, logs)
     # The cut worker hears no master for 10 s: it stops its users and exits 1 by itself.
     assert started[2].wait(timeout=25) == 1, log[cut_host.name].read_text()[-2000:]
     assert master.wait(timeout=60) == 0, log["master"].read_text()[-3000:]
@@ -164,8 +139,8 @@ def test_cluster_over_namespaces(net: Network, tmp_path: Path) -> None:
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(timeout=15) == 0
 
-    rows = _rows(run_dir)
-    manifest = _manifest(run_dir)
+    rows = request_rows(run_dir)
+    manifest = run_manifest(run_dir)
     assert manifest["status"] == "complete"
     by_host = {h.name: _worker_of(rows, h) for h in [*workers, late_host]}
     assert all(len(ids) == 1 for ids in by_host.values()), by_host

@@ -3,20 +3,14 @@ or the stage is marked invalid with the users that really ran; the rows agree wi
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from qi_cli import AGENT_LOCUSTFILE
+from processes import Locust, request_rows, start_cluster
 from scenario_file import write_scenario
 
 from qi_load.agent.launch import TargetProcess, start_target
@@ -33,32 +27,6 @@ def target() -> Iterator[TargetProcess]:
         yield running
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _rows(run_dir: Path) -> list[dict[str, str]]:
-    try:
-        with (run_dir / "requests.csv").open(newline="") as handle:
-            return list(csv.DictReader(handle))
-    except FileNotFoundError:
-        return []
-
-
-def _locust(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(AGENT_LOCUSTFILE), *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-
-
 def _most_in_flight(rows: list[dict[str, str]]) -> int:
     """Most requests open at the same instant (a user has at most one open)."""
     events = []
@@ -72,56 +40,32 @@ def _most_in_flight(rows: list[dict[str, str]]) -> int:
     return most
 
 
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[bytes]]]:
-    processes: list[subprocess.Popen[bytes]] = []
-    yield processes
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def test_kill_9_of_a_worker_users_back_or_stage_invalid(
-    target: TargetProcess, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+    target: TargetProcess, tmp_path: Path, locusts: list[Locust]
 ) -> None:
     scenario = write_scenario(tmp_path, "loss", [{"name": "hold", "users": USERS, "hold_s": 25}])
     run_dir = tmp_path / "run"
-    port = _free_port()
-    common = ["-H", target.url, "--scenario", str(scenario), "--no-preflight"]
-    master = _locust(
-        [
-            *common,
-            *("--headless", "--master", "--master-bind-host", "127.0.0.1"),
-            *("--master-bind-port", str(port), "--expect-workers", "2", "--only-summary"),
-            *("--run-dir", str(run_dir)),
-        ],
-        tmp_path / "master.log",
+    master, workers = start_cluster(
+        ["-H", target.url, "--scenario", str(scenario), "--no-preflight"],
+        ["--run-dir", str(run_dir)],
+        tmp_path,
     )
-    started.append(master)
-    workers = [
-        _locust(
-            [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-            tmp_path / f"worker-{i}.log",
-        )
-        for i in range(2)
-    ]
-    started.extend(workers)
+    locusts.extend([master, *workers])
     deadline = time.monotonic() + 90
-    while len({r["worker"] for r in _rows(run_dir) if r["stage"] == "hold"}) < 2:
-        assert time.monotonic() < deadline and master.poll() is None, "workers never both ran"
+    while len({r["worker"] for r in request_rows(run_dir) if r["stage"] == "hold"}) < 2:
+        running = master.process.poll() is None
+        assert time.monotonic() < deadline and running, "workers never both ran"
         time.sleep(0.2)
     time.sleep(3)  # well inside the stage
     killed_at = time.time()
-    os.killpg(workers[0].pid, signal.SIGKILL)
-    workers[0].wait()
+    workers[0].kill()
     assert master.wait(timeout=120) == 0, (tmp_path / "master.log").read_text()[-3000:]
     manifest: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "complete"
     lost = manifest["lost_workers"]
     assert len(lost) == 1 and lost[0]["reason"] == "heartbeat"
     dead = lost[0]["id"]
-    rows = _rows(run_dir)
+    rows = request_rows(run_dir)
     assert not [r for r in rows if r["worker"] == dead and float(r["ts_start"]) > killed_at]
     stage = next(s for s in manifest["stages"] if s["name"] == "hold")
     survivor = [r for r in rows if r["worker"] != dead and float(r["ts_start"]) > killed_at]
