@@ -12,7 +12,6 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import gevent
-from geventhttpclient import HTTPClient
 from geventhttpclient.response import (
     HTTPConnectionClosed,
     HTTPSocketPoolResponse,
@@ -34,10 +33,9 @@ from qi_load.generate.limits import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_ST
 from qi_load.generate.options import LoadOptions
 from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
+    Connection,
     Fault,
-    ReuseProbe,
     classify_failure,
-    close_response_socket,
     read_available,
     read_capped,
     server_text,
@@ -212,9 +210,6 @@ class ChatClient:
         parts = urlsplit(config.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise QiLoadError(f"base_url: expected http(s)://host[:port], got {config.base_url!r}")
-        self._host = parts.hostname
-        self._ssl = parts.scheme == "https"
-        self._port = parts.port or (443 if self._ssl else 80)
         prefix = parts.path.rstrip("/")
         if prefix.endswith("/v1") and config.chat_path.startswith("/v1/"):
             # An OpenAI-style base URL (".../v1") already holds the version segment.
@@ -231,11 +226,16 @@ class ChatClient:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._headers = headers
-        self._http, self._reuse = self._new_http()
+        self._conn = Connection(
+            parts,
+            connect_timeout=config.connect_timeout,
+            network_timeout=config.total_timeout,
+            block_size=_BLOCK_SIZE,
+        )
 
     def close(self) -> None:
         """Close the keep-alive connection (call when the user stops)."""
-        self._http.close()
+        self._conn.close()
 
     def __enter__(self) -> ChatClient:
         return self
@@ -288,14 +288,14 @@ class ChatClient:
                 response = self._send(payload, headers, result)
             finally:
                 first.close()
-            self._reuse.headers_read()
+            self._conn.probe.headers_read()
             self._read(response, result)
             # A body left unread (an error body cut at its cap) must not be reused.
             clean = response.message_complete
         except gevent.Timeout as exc:
             if exc is total:
                 result.error_kind, result.error = "timeout", f"total timeout {cfg.total_timeout}s"
-            elif exc is first and not self._reuse.connected:
+            elif exc is first and not self._conn.probe.connected:
                 result.error_kind = "connect"
                 result.error = f"not connected within {cfg.first_byte_timeout}s"
             elif exc is first:
@@ -305,7 +305,7 @@ class ChatClient:
                 raise
         except Exception as exc:
             result.error_kind, result.error = classify_failure(
-                exc, connected=self._reuse.connected, got_response=response is not None
+                exc, connected=self._conn.probe.connected, got_response=response is not None
             )
         finally:
             total.close()
@@ -313,7 +313,7 @@ class ChatClient:
                 # A failed request's E2E: send to the moment it failed.
                 result.t_done = time.perf_counter()
             if not clean:
-                self._discard(response)
+                self._conn.discard(response)
         result.ok = result.error_kind == "none"
         return result
 
@@ -328,16 +328,16 @@ class ChatClient:
         attempt's ``t_send`` stays: the retry's cost is part of the measured latency.
         """
         try:
-            return self._http.request("POST", self._path, body=payload, headers=headers)
+            return self._conn.http.request("POST", self._path, body=payload, headers=headers)
         except HTTPConnectionClosed:
             # Raised by request() only when not one byte of a response came (a send that
             # hit a reset or broken pipe reads on and raises it too); a reset after part of
             # the status line or headers is a plain OSError or parse error, never resent.
-            if not self._reuse.reused:
+            if not self._conn.probe.reused:
                 raise
         result.retries += 1
-        self._discard(None)
-        return self._http.request("POST", self._path, body=payload, headers=headers)
+        self._conn.discard(None)
+        return self._conn.http.request("POST", self._path, body=payload, headers=headers)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -442,25 +442,6 @@ class ChatClient:
         if answer.content:
             result.t_first_content = result.t_done
         return answer
-
-    # -- connection ------------------------------------------------------------------------
-
-    def _new_http(self) -> tuple[HTTPClient, ReuseProbe]:
-        http = HTTPClient(
-            self._host,
-            port=self._port,
-            ssl=self._ssl,
-            concurrency=1,
-            block_size=_BLOCK_SIZE,
-            connection_timeout=self.config.connect_timeout,
-            network_timeout=self.config.total_timeout,
-        )
-        return http, ReuseProbe(http)
-
-    def _discard(self, response: HTTPSocketPoolResponse | None) -> None:
-        close_response_socket(response)
-        self._http.close()
-        self._http, self._reuse = self._new_http()
 
 
 def api_key(config: ChatConfig) -> str | None:

@@ -11,7 +11,6 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import gevent
-from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 from qi_load import __version__
@@ -19,10 +18,9 @@ from qi_load.errors import QiLoadError
 from qi_load.generate.limits import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_STREAM_BYTES
 from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
+    Connection,
     Fault,
-    ReuseProbe,
     classify_failure,
-    close_response_socket,
     read_available,
     read_capped,
     server_text,
@@ -93,11 +91,7 @@ class McpClient:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise QiLoadError(f"MCP url: expected http(s)://host[:port]/path, got {url!r}")
-        self._host = parts.hostname
-        self._ssl = parts.scheme == "https"
-        self._port = parts.port or (443 if self._ssl else 80)
         self._path = parts.path or "/"
-        self._connect_timeout = connect_timeout
         self._total_timeout = total_timeout
         self._headers = {
             "Content-Type": "application/json",
@@ -112,7 +106,9 @@ class McpClient:
         self.baggage: dict[str, object] = {}
         self.session_id: str | None = None
         self.protocol_version: str | None = None
-        self._http, self._probe = self._new_http()
+        self._conn = Connection(
+            parts, connect_timeout=connect_timeout, network_timeout=total_timeout
+        )
 
     def initialize(self) -> McpResult:
         """``initialize`` (timed), then the ``notifications/initialized`` it requires."""
@@ -156,14 +152,14 @@ class McpClient:
         if self.session_id is not None:
             try:
                 with gevent.Timeout(self._total_timeout):
-                    response = self._http.request(
+                    response = self._conn.http.request(
                         "DELETE", self._path, headers=self._session_headers()
                     )
                     read_capped(response, MAX_ERROR_BODY_BYTES)
             except (gevent.Timeout, HTTPParseError, OSError, ValueError):
                 pass  # best effort: the connection is closed next whatever happened
             self.session_id = None
-        self._http.close()
+        self._conn.close()
 
     def __enter__(self) -> McpClient:
         return self
@@ -194,19 +190,19 @@ class McpClient:
         result.t_send = time.perf_counter()
         total.start()
         try:
-            response = self._http.request("POST", self._path, body=body, headers=headers)
-            self._probe.headers_read()
+            response = self._conn.http.request("POST", self._path, body=body, headers=headers)
+            self._conn.probe.headers_read()
             self._read(response, result, request_id)
             # A body left unread (an error body cut at its cap) must not be reused.
             clean = response.message_complete
         except gevent.Timeout as exc:
             if exc is not total:
                 raise
-            kind: ErrorKind = "timeout" if self._probe.connected else "connect"
+            kind: ErrorKind = "timeout" if self._conn.probe.connected else "connect"
             result.error_kind, result.error = kind, f"total timeout {self._total_timeout}s"
         except Exception as exc:
             result.error_kind, result.error = classify_failure(
-                exc, connected=self._probe.connected, got_response=response is not None
+                exc, connected=self._conn.probe.connected, got_response=response is not None
             )
         finally:
             total.close()
@@ -214,9 +210,7 @@ class McpClient:
                 # A failed exchange's latency: send to the moment it failed.
                 result.t_done = time.perf_counter()
             if not clean:
-                close_response_socket(response)
-                self._http.close()
-                self._http, self._probe = self._new_http()
+                self._conn.discard(response)
         result.ok = result.error_kind == "none"
         return result
 
@@ -305,17 +299,6 @@ class McpClient:
         if reply is None:
             raise Fault("protocol", "event stream ended without the JSON-RPC response")
         return reply
-
-    def _new_http(self) -> tuple[HTTPClient, ReuseProbe]:
-        http = HTTPClient(
-            self._host,
-            port=self._port,
-            ssl=self._ssl,
-            concurrency=1,
-            connection_timeout=self._connect_timeout,
-            network_timeout=self._total_timeout,
-        )
-        return http, ReuseProbe(http)
 
 
 def _parse(text: str | bytes) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 from typing import Any, Final
+from urllib.parse import SplitResult
 
 import gevent.socket
 from geventhttpclient import HTTPClient
@@ -19,6 +20,7 @@ from qi_load.generate.limits import MAX_HEADER_BYTES
 from qi_load.vocabulary import ErrorKind
 
 __all__ = [
+    "Connection",
     "Fault",
     "HeadersTooLarge",
     "ReuseProbe",
@@ -215,3 +217,60 @@ class ReuseProbe:
         if isinstance(self._socket, _HeaderBoundSocket):
             self._socket.header_room = None
         self._socket = None
+
+
+class Connection:
+    """The one keep-alive connection of a client to ``http(s)://host[:port]`` (a
+    geventhttpclient ``HTTPClient`` of one socket) and the ``ReuseProbe`` of its requests.
+
+    A response left half-read must never be reused: ``discard`` replaces the whole client.
+    """
+
+    __slots__ = (
+        "_block_size",
+        "_connect_timeout",
+        "_network_timeout",
+        "host",
+        "http",
+        "port",
+        "probe",
+        "ssl",
+    )
+
+    def __init__(
+        self,
+        parts: SplitResult,
+        *,
+        connect_timeout: float,
+        network_timeout: float,
+        block_size: int = HTTPClient.BLOCK_SIZE,
+    ) -> None:
+        """``parts``: a checked http(s) URL with a host name."""
+        self.host = str(parts.hostname)
+        self.ssl = parts.scheme == "https"
+        self.port = parts.port or (443 if self.ssl else 80)
+        self._connect_timeout = connect_timeout
+        self._network_timeout = network_timeout
+        self._block_size = block_size
+        self.http, self.probe = self._open()
+
+    def _open(self) -> tuple[HTTPClient, ReuseProbe]:
+        http = HTTPClient(
+            self.host,
+            port=self.port,
+            ssl=self.ssl,
+            concurrency=1,
+            block_size=self._block_size,
+            connection_timeout=self._connect_timeout,
+            network_timeout=self._network_timeout,
+        )
+        return http, ReuseProbe(http)
+
+    def discard(self, response: HTTPSocketPoolResponse | None) -> None:
+        """Drop the connection (and ``response``'s socket): the next request opens anew."""
+        close_response_socket(response)
+        self.http.close()
+        self.http, self.probe = self._open()
+
+    def close(self) -> None:
+        self.http.close()
