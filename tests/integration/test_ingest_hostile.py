@@ -17,12 +17,11 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import psutil
 import pytest
 import zmq
 from locust.stats import RequestStats
+from processes import free_port, wait_for
 from qi_cli import qi_load_command
 from scenario_file import write_scenario
 
@@ -48,20 +48,6 @@ LOCUSTFILE = str(ROOT / "locustfiles" / "agent.py")
 KEY = b"integration-test-ingest-key-0123"
 TRACEBACK = "Traceback (most recent call last)"
 MB = 1024 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.2)
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -226,7 +212,7 @@ def test_hostile_senders_change_nothing_but_the_drop_counts(
 ) -> None:
     run_dir, final = tmp_path / "run", tmp_path / "final"
     scenario = write_scenario(tmp_path, "hostile", [{"name": "one", "users": 4, "hold_s": 300}])
-    locust_port, sample_port, metrics_port = _free_port(), _free_port(), _free_port()
+    locust_port, sample_port, metrics_port = free_port(), free_port(), free_port()
     common = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "-H", target.url]
     common += ["--scenario", str(scenario)]
     master = procs.start(
@@ -245,7 +231,7 @@ def test_hostile_senders_change_nothing_but_the_drop_counts(
         "worker.log",
     )
     # Samples that arrive before the run starts belong to no run: start the sidecar after.
-    _wait_for(lambda: (run_dir / "run.json").exists(), 90)
+    wait_for("run.json", lambda: (run_dir / "run.json").exists(), 90)
     sidecar = procs.start(
         [
             *qi_load_command(),
@@ -255,7 +241,7 @@ def test_hostile_senders_change_nothing_but_the_drop_counts(
         "sidecar.log",
     )
     samples_csv = run_dir / "host_samples.csv"
-    _wait_for(lambda: any(r["role"] == "sut" for r in _csv(samples_csv)), 90)
+    wait_for("a sut sample", lambda: any(r["role"] == "sut" for r in _csv(samples_csv)), 90)
     time.sleep(3)  # a baseline of requests
     rows = _csv(run_dir / "requests.csv")
     real_worker = rows[0]["worker"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from functools import cache
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from processes import free_port
 
 from qi_load.cli import build_parser
 
@@ -192,13 +192,6 @@ def test_dockerfile_entrypoint_and_cmd_run() -> None:
     assert "usage:" in proc.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _local(argv: tuple[str, ...], reports: Path) -> list[str]:
     """A container's command with the pod's mounts mapped onto this machine: ConfigMap
     mounts onto the copies they are generated from, the PVC onto a temporary folder."""
@@ -231,9 +224,9 @@ def test_smoke_overlay_runs_end_to_end_with_the_manifest_commands(tmp_path: Path
     report = _local(commands["Job/qi-load-master report"], tmp_path)
     worker = _local(commands["Job/qi-load-worker locust"], tmp_path)
     # The Service name and fixed container ports become loopback and free ports here.
-    zmq_port = _free_port()
-    _set_option(master, "--monitor-port", str(_free_port()))
-    _set_option(master, "--metrics-port", str(_free_port()))
+    zmq_port = free_port()
+    _set_option(master, "--monitor-port", str(free_port()))
+    _set_option(master, "--metrics-port", str(free_port()))
     master += ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(zmq_port)]
     _set_option(worker, "--master-host", "127.0.0.1")
     worker += ["--master-port", str(zmq_port)]

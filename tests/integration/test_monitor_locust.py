@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import itertools
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from qi_cli import qi_load_command
 
@@ -28,12 +28,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 HERE = Path(__file__).parent
 LOCUSTFILE = HERE / "locustfiles" / "monitor_probe.py"
 INTERVAL = 0.5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Procs:
@@ -115,7 +109,7 @@ def test_local_run_roles_leak_slope_and_metrics(procs: Procs, tmp_path: Path) ->
 
 
 def _local_run(procs: Procs, tmp_path: Path, leaker: TargetProcess, flat: TargetProcess) -> None:
-    metrics_port = _free_port()
+    metrics_port = free_port()
     out = tmp_path / "run"
     locust = procs.start(
         _locust(
@@ -190,7 +184,7 @@ def test_distributed_workers_sidecar_and_saturation(procs: Procs, tmp_path: Path
 
 
 def _distributed_run(procs: Procs, tmp_path: Path, agent: TargetProcess) -> None:
-    master_port, monitor_port = _free_port(), _free_port()
+    master_port, monitor_port = free_port(), free_port()
     watched = procs.start([sys.executable, "-c", "import time; time.sleep(60)"], "w.log")
     sidecar = procs.start(
         qi_load_command(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import Any
 
 import psutil
 import pytest
+from processes import free_port
 from qi_cli import qi_load_command
 
 pytestmark = pytest.mark.integration
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.integration
 RECEIVER = Path(__file__).with_name("sample_receiver.py")
 BUFFER = 8
 INTERVAL = 0.5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Procs:
@@ -81,7 +75,7 @@ def _receiver(procs: Procs, port: int, out: Path) -> subprocess.Popen[bytes]:
 
 
 def test_sidecar_before_master_and_master_restart(procs: Procs, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     watched = procs.start([sys.executable, "-c", "import time; time.sleep(60)"])
     sidecar = procs.start(
         qi_load_command(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from processes import free_port
 from qi_cli import agent_locust_command, gone, qi_load_command
 from scenario_file import write_scenario
 
@@ -28,13 +28,6 @@ def _wait_for(condition: Callable[[], bool], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _kill_all(pids: list[int]) -> None:
@@ -163,7 +156,7 @@ def test_a_worker_that_loses_its_master_stops_and_exits_1(
 
     scenario = write_scenario(tmp_path, "lost", [{"name": "hold", "users": 2, "hold_s": 120}])
     with start_target(["--timing", "all=20,2,8"]) as agent:
-        port = str(_free_port())
+        port = str(free_port())
         master = subprocess.Popen(
             agent_locust_command(
                 "-H",

@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
+from processes import run_manifest, wait_for
 from qi_cli import agent_locust_command, qi_load_command
 from scenario_file import write_scenario
 
@@ -188,22 +189,6 @@ def test_master_and_two_workers_record_every_request_once(
     assert roles["master"] > 0 and roles["worker"] > 0
 
 
-def _wait_for(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.2)
-
-
-def _manifest_or_empty(run_dir: Path) -> dict[str, Any]:
-    try:
-        manifest: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
-    except FileNotFoundError:
-        return {}
-    return manifest
-
-
 def _children_with(parent: psutil.Process, marker: str) -> list[psutil.Process]:
     return [p for p in parent.children(recursive=True) if marker in " ".join(p.cmdline())]
 
@@ -224,7 +209,7 @@ def test_a_signal_mid_stage_stops_cleanly(
         text=True,
     )
     try:
-        _wait_for(lambda: any(p.is_dir() for p in tmp_path.iterdir()), 30)
+        wait_for("the run directory", lambda: any(p.is_dir() for p in tmp_path.iterdir()), 30)
         run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
 
         def in_stage_two() -> bool:
@@ -233,7 +218,7 @@ def test_a_signal_mid_stage_stops_cleanly(
             except (FileNotFoundError, KeyError):
                 return False
 
-        _wait_for(in_stage_two, 40)
+        wait_for("stage two", in_stage_two, 40)
         signalled = time.time()
         process.send_signal(signum)
         output, _ = process.communicate(timeout=15)
@@ -280,10 +265,10 @@ def test_killed_worker_is_recorded_and_the_run_goes_on(
     )
     try:
         runner = psutil.Process(process.pid)
-        _wait_for(lambda: len(_children_with(runner, "--worker")) == 2, 30)
-        _wait_for(lambda: any(p.is_dir() for p in tmp_path.iterdir()), 30)
+        wait_for("2 workers", lambda: len(_children_with(runner, "--worker")) == 2, 30)
+        wait_for("the run directory", lambda: any(p.is_dir() for p in tmp_path.iterdir()), 30)
         run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
-        _wait_for(lambda: "test_start" in _manifest_or_empty(run_dir), 30)
+        wait_for("the test start", lambda: "test_start" in run_manifest(run_dir), 30)
         time.sleep(6)
         victim = _children_with(runner, "--worker")[0]
         killed_at = time.time()

@@ -8,7 +8,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import free_port
 
 from qi_load.generate.plan import plan_end_s, stage_plan, users_at
 from qi_load.scenario import load_scenario
@@ -37,12 +37,6 @@ stages:
   - {name: rise, users: 5, ramp_s: 20, hold_s: 10}
 """
 LIMIT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _locust(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -67,7 +61,7 @@ def _run(tmp_path: Path, distributed: bool) -> tuple[Path, list[dict[str, Any]]]
     procs: list[subprocess.Popen[bytes]] = []
     try:
         if distributed:
-            port = _free_port()
+            port = free_port()
             procs.append(
                 _locust(
                     [

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pandas as pd
 import requests
+from processes import free_port
 from qi_cli import qi_load_command
 from scenario_file import write_scenario
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_run_joins_agent_spans_and_names_the_tool_that_grew(tmp_path: Path) -> None:
@@ -31,7 +25,7 @@ def test_run_joins_agent_spans_and_names_the_tool_that_grew(tmp_path: Path) -> N
         ],
         mix={"multi_tool": 3, "simple": 1},
     )
-    port = _free_port()
+    port = free_port()
     command = qi_load_command(
         "run", str(scenario), "--out", str(tmp_path / "runs"), "--otlp-port", str(port),
         "--target-arg=--timing", "--target-arg=all=40,2,8",

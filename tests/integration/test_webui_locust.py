@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import free_port
 from report_percentiles import live_view, report_view
 
 from qi_load.agent.launch import start_target
@@ -26,12 +26,6 @@ from qi_load.generate.webui import STATS_PATH
 pytestmark = pytest.mark.integration
 
 LOCUSTFILE = Path(__file__).parents[2] / "locustfiles" / "agent.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str) -> Any:
@@ -94,12 +88,12 @@ def test_tab_percentiles_equal_the_report_from_requests_csv(
 ) -> None:
     # Short answers (40 ms TTFT, 5 ms between 16 tokens): many requests in a few seconds.
     with start_target(["--timing", "all=40,5,16"], stderr_path=tmp_path / "agent.err") as agent:
-        web = f"http://127.0.0.1:{_free_port()}"
+        web = f"http://127.0.0.1:{free_port()}"
         common = ["-f", str(LOCUSTFILE), "-H", agent.url, "--loglevel", "WARNING"]
         ui = ["--web-host", "127.0.0.1", "--web-port", web.rsplit(":", 1)[1]]
         run = ["--run-dir", str(tmp_path / "run")]
         if distributed:
-            port = str(_free_port())
+            port = str(free_port())
             bind = ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
             _locust(procs, tmp_path, [*common, *ui, *run, "--master", *bind])
             _locust(procs, tmp_path, [*common, "--worker", "--master-port", port])
