@@ -106,12 +106,15 @@ def read_yaml_mapping(path: Path, *, what: str = "scenario", empty_ok: bool = Fa
         raise ConfigError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
+    # Parsed once: the checked node tree is the one constructed (safe_load would parse again).
+    loader = yaml.SafeLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+        data = None
         if root is not None:
             _check_depth(file, root)
             _reject_duplicate_keys(file, root, [])
-        data = yaml.safe_load(text)
+            data = loader.construct_document(root)
     except RecursionError:
         raise ConfigError(
             f"{file}: nested deeper than {MAX_NESTING} levels of mappings and lists"
@@ -124,6 +127,8 @@ def read_yaml_mapping(path: Path, *, what: str = "scenario", empty_ok: bool = Fa
         raise ConfigError(_one_line(f"{where}: invalid YAML: {problem}{context}")) from None
     except yaml.YAMLError as exc:
         raise ConfigError(_one_line(f"{file}: invalid YAML: {exc}")) from None
+    finally:
+        loader.dispose()
     if data is None:
         if empty_ok:
             return Located(file, {}, None)
