@@ -96,6 +96,8 @@ def t_quantile(level: float, df: float) -> float:
         hi *= 2.0
     for _ in range(100):  # bisection: 100 halvings reach float precision
         mid = (lo + hi) / 2.0
+        if mid in (lo, hi):  # adjacent floats: the halvings left change nothing
+            break
         if _two_sided_coverage(mid, df) < level:
             lo = mid
         else:
