@@ -340,9 +340,11 @@ def _slo_checks(stats: QueryStats, slos: Mapping[str, Any], query_type: str) -> 
 def _with_rates(samples: pd.DataFrame) -> pd.DataFrame:
     """Add per-second rates of the cumulative counters, per process (resets clip to 0)."""
     frame = samples.sort_values(["host", "pid", "ts"], kind="stable")
-    dt = frame.groupby(["host", "pid"], observed=True)["ts"].diff()
+    # One grouping for every counter: grouping once per column cost twice the time.
+    diffs = frame.groupby(["host", "pid"], observed=True)[["ts", *_RATE_COLUMNS]].diff()
+    dt = diffs["ts"]
     for col in _RATE_COLUMNS:
-        delta = frame.groupby(["host", "pid"], observed=True)[col].diff().clip(lower=0)
+        delta = diffs[col].clip(lower=0)
         frame[f"{col}_rate"] = (delta / dt.where(dt > 0)).astype("float64")
     return frame
 
