@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import pytest
 from locust.runners import STATE_RUNNING
 
 from qi_load.generate import master_watch
@@ -29,6 +30,12 @@ class FakeWorker:
 @dataclass
 class FakeEnvironment:
     process_exit_code: int | None = None
+
+
+@pytest.fixture(autouse=True)
+def quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check every 10 ms: what is watched is the silence, not the check's pace."""
+    monkeypatch.setattr(master_watch, "_CHECK_S", 0.01)
 
 
 def test_silence_counts_from_the_last_heartbeat() -> None:

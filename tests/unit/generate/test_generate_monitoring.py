@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 import gevent
@@ -84,6 +84,14 @@ def test_options_from_parsed_options_and_scenario() -> None:
     assert bare.target_pids == [42] and bare.interval_s == 1.0 and bare.alerts is None
 
 
+def _until(done: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Yield to the monitoring greenlets until ``done()``: a fixed sleep waits for the
+    slowest machine every time."""
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        gevent.sleep(0.02)
+
+
 def _metrics(monitoring: Monitoring) -> dict[str, object]:
     assert monitoring.metrics is not None
     text = generate_latest(monitoring.metrics.registry).decode()
@@ -127,7 +135,12 @@ def test_local_runner_samples_itself_and_counts_requests(
         ]
         with caplog.at_level(logging.WARNING, logger="qi_load.monitoring"):
             monitoring.observe_records(records)
-            gevent.sleep(0.6)
+            _until(
+                lambda: (
+                    "alert slow (warning) firing" in caplog.text
+                    and sum(s.role == "local" for s in sink.samples) >= 3
+                )
+            )
         assert "alert slow (warning) firing for reasoning" in caplog.text
     finally:
         monitoring.stop()
@@ -167,7 +180,7 @@ def test_gone_pid_is_dropped_with_a_warning(
     try:
         with caplog.at_level(logging.WARNING, logger="qi_load.monitoring"):
             proc.wait()
-            gevent.sleep(0.5)
+            _until(lambda: f"pid {proc.pid} (sut) is gone" in caplog.text)
     finally:
         monitoring.stop()
     assert f"pid {proc.pid} (sut) is gone" in caplog.text

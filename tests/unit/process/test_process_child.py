@@ -49,7 +49,7 @@ def test_wait_ready_returns_the_rest_of_the_ready_line(tmp_path: Path) -> None:
 def test_wait_ready_times_out_or_sees_the_exit(tmp_path: Path) -> None:
     silent = spawn(["sleep", "30"], output="ready")
     with pytest.raises(TimeoutError):
-        silent.wait_ready("READY ", 0.3)
+        silent.wait_ready("READY ", 0.1)
     silent.stop(5)
     gone = spawn(["true"], output="ready")
     with pytest.raises(EOFError):
@@ -61,7 +61,7 @@ def test_stop_kills_what_ignores_sigterm() -> None:
     stubborn = spawn(["sh", "-c", "trap '' TERM; echo ok; sleep 30"], output="ready")
     stubborn.wait_ready("ok", 10)
     started = time.monotonic()
-    assert stubborn.stop(0.3) == -signal.SIGKILL
+    assert stubborn.stop(0.1) == -signal.SIGKILL
     assert time.monotonic() - started < 5
 
 
