@@ -83,11 +83,19 @@ def _resolve(module: str, node: ast.Import | ast.ImportFrom) -> Iterator[str]:
 
 
 @cache
+def _trees() -> dict[str, ast.Module]:
+    """Every module parsed once, for both graphs (parsing is most of their cost)."""
+    return {
+        module: ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for module, path in _modules().items()
+    }
+
+
+@cache
 def _edges(at_import_only: bool) -> dict[str, frozenset[str]]:
     """Module -> the qi_load modules and third-party top-level packages it imports."""
     graph = {}
-    for module, path in _modules().items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for module, tree in _trees().items():
         found = set()
         for node in _imports(tree, at_import_only):
             for name in _resolve(module, node):
