@@ -96,15 +96,15 @@ def test_run_sidecar_keeps_resolving_names_until_found() -> None:
         job = gevent.spawn(
             run_sidecar,
             connect=receiver.endpoint,
-            interval=0.1,
+            interval=0.02,
             role="target",
             resolve=resolve,
             stop=stop,
             keep_resolving=True,
         )
         got: list[HostSample] = []
-        for _ in range(30):
-            gevent.sleep(0.1)  # plain zmq's poll would block the sidecar's greenlet
+        for _ in range(150):
+            gevent.sleep(0.02)  # plain zmq's poll would block the sidecar's greenlet
             got += receiver.recv(0)
             if len(got) >= 3:
                 break
