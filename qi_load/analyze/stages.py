@@ -385,28 +385,73 @@ def _hosts(window: pd.DataFrame) -> dict[str, HostCpu]:
     return out
 
 
+def _mean(values: npt.NDArray[np.float64]) -> float:
+    """The mean of the values that are not NaN (NaN when none is), as pandas takes it."""
+    kept = values[~np.isnan(values)]
+    return float(kept.mean()) if kept.size else float("nan")
+
+
+def _max(values: npt.NDArray[np.float64]) -> float:
+    """The largest value that is not NaN (NaN when none is), as pandas takes it."""
+    kept = values[~np.isnan(values)]
+    return float(kept.max()) if kept.size else float("nan")
+
+
 def _roles(window: pd.DataFrame) -> dict[str, RoleStats]:
+    """Per role, each process's means first, then their mean (rates: their sum).
+
+    Plain arrays grouped once for every role and column: pandas' groupings per role and
+    column cost 40 % of a whole summary."""
     out: dict[str, RoleStats] = {}
-    for role, part in window.groupby("role", observed=True):
-        per_pid = part.groupby(["host", "pid"], observed=True)
-        means = per_pid[["cpu_percent", "rss_bytes", "cores", "usable"]].mean()
-        usable = means["usable"].dropna()
-        rates = per_pid[[f"{c}_rate" for c in _RATE_COLUMNS]].mean().sum()
-        mem = part["host_mem_available_bytes"].to_numpy(dtype=np.float64)
+    role_codes, roles = pd.factorize(window["role"], sort=True)
+    host_codes, hosts = pd.factorize(window["host"])
+    pid_codes, pids = pd.factorize(window["pid"])
+    # A process is (role, host, pid); like pandas' grouping, rows without a role or host
+    # belong to none.
+    in_process = (role_codes >= 0) & (host_codes >= 0)
+    per_role = (len(hosts) + 1) * (len(pids) + 1)
+    key = role_codes * per_role + host_codes * (len(pids) + 1) + pid_codes
+    processes, process_of = np.unique(key[in_process], return_inverse=True)
+    process_role = processes // per_role
+
+    def process_means(column: str) -> npt.NDArray[np.float64]:
+        values = window[column].to_numpy(dtype=np.float64)[in_process]
+        known = ~np.isnan(values)
+        sums = np.bincount(
+            process_of, weights=np.where(known, values, 0.0), minlength=len(processes)
+        )
+        counts = np.bincount(process_of, weights=known, minlength=len(processes))
+        means: npt.NDArray[np.float64] = np.full(len(processes), np.nan)
+        np.divide(sums, counts, out=means, where=counts > 0)
+        return means
+
+    cpu, rss, cores, usable = (
+        process_means(c) for c in ("cpu_percent", "rss_bytes", "cores", "usable")
+    )
+    rates = {c: process_means(f"{c}_rate") for c in _RATE_COLUMNS}
+    rows = {
+        c: window[c].to_numpy(dtype=np.float64)
+        for c in ("cpu_percent", "rss_bytes", "host_cpu_percent", "host_mem_available_bytes")
+    }
+    for code, role in enumerate(roles):
+        mine = process_role == code
+        row = role_codes == code
+        role_usable = usable[mine][~np.isnan(usable[mine])]
+        mem = rows["host_mem_available_bytes"][row]
         mem = mem[mem > 0]
         out[str(role)] = RoleStats(
-            processes=len(means),
-            cpu_mean=float(means["cpu_percent"].mean()),
-            cpu_peak=float(part["cpu_percent"].max()),
-            cpu_cores_mean=float(means["cores"].mean()),
-            cpu_usable_cores=float(usable.mean()) if not usable.empty else None,
-            rss_mean_mb=float(means["rss_bytes"].mean()) / MB,
-            rss_peak_mb=float(part["rss_bytes"].max()) / MB,
-            read_bytes_per_s=float(rates["read_bytes_rate"]),
-            write_bytes_per_s=float(rates["write_bytes_rate"]),
-            net_sent_bytes_per_s=float(rates["net_sent_bytes_rate"]),
-            net_recv_bytes_per_s=float(rates["net_recv_bytes_rate"]),
-            host_cpu_mean=float(part["host_cpu_percent"].mean()),
+            processes=int(mine.sum()),
+            cpu_mean=_mean(cpu[mine]),
+            cpu_peak=_max(rows["cpu_percent"][row]),
+            cpu_cores_mean=_mean(cores[mine]),
+            cpu_usable_cores=float(role_usable.mean()) if role_usable.size else None,
+            rss_mean_mb=_mean(rss[mine]) / MB,
+            rss_peak_mb=_max(rows["rss_bytes"][row]) / MB,
+            read_bytes_per_s=float(np.nansum(rates["read_bytes"][mine])),
+            write_bytes_per_s=float(np.nansum(rates["write_bytes"][mine])),
+            net_sent_bytes_per_s=float(np.nansum(rates["net_sent_bytes"][mine])),
+            net_recv_bytes_per_s=float(np.nansum(rates["net_recv_bytes"][mine])),
+            host_cpu_mean=_mean(rows["host_cpu_percent"][row]),
             host_mem_available_min_mb=float(mem.min()) / MB if mem.size else None,
         )
     return out
