@@ -178,7 +178,7 @@ _records = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(_records)
 def test_equals_the_report_computed_from_requests_csv(records: list[RequestRecord]) -> None:
     live = LiveStats()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,6 +52,7 @@ _records = st.lists(
 )
 
 
+@settings(max_examples=50)
 @given(_records)
 def test_same_exposition_as_the_client_library(records: list[RequestRecord]) -> None:
     ours = CollectorRegistry()

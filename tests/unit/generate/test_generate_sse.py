@@ -199,7 +199,7 @@ _events = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     events=_events,
     eol=st.sampled_from([b"\n", b"\r\n", b"\r"]),
