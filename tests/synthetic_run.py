@@ -238,17 +238,21 @@ def _write_table(
 ) -> None:
     """``frame`` as the recorder writes it: its columns in the table's order, a column the
     frame leaves out at the field's default, booleans as true/false."""
-    out = pd.DataFrame(index=frame.index)
+    columns: dict[str, object] = {}
     for f in table:
         if not f.column.csv:
             continue
         if f.name in frame:
-            out[f.name] = frame[f.name]
+            columns[f.name] = frame[f.name]
         else:
-            out[f.name] = np.nan if f.optional or f.required else f.default
+            columns[f.name] = np.nan if f.optional or f.required else f.default
         if f.kind is bool:
-            cells = out[f.name]
-            out[f.name] = np.where(cells.isna(), "", np.where(cells.astype(bool), "true", "false"))
+            cells = pd.Series(columns[f.name], index=frame.index)
+            columns[f.name] = np.where(
+                cells.isna(), "", np.where(cells.astype(bool), "true", "false")
+            )
+    # Built in one go: adding ~40 columns one by one took as long as writing the CSV.
+    out = pd.DataFrame(columns, index=frame.index)
     out.to_csv(
         path,
         index=False,
