@@ -53,9 +53,25 @@ def percentile(values: npt.ArrayLike, q: float) -> float | None:
 
 def percentile_rows(matrix: FloatArray, q: float) -> FloatArray:
     """The ``q``-th percentile of each row, ignoring NaN (a row of NaN gives NaN)."""
-    if np.isnan(matrix).any():
-        return np.asarray(np.nanpercentile(matrix, q, axis=1, method=METHOD), np.float64)
-    return np.asarray(np.percentile(matrix, q, axis=1, method=METHOD), np.float64)
+    missing = np.isnan(matrix)
+    if not missing.any():
+        return np.asarray(np.percentile(matrix, q, axis=1, method=METHOD), np.float64)
+    # numpy's nanpercentile, all rows at once: it loops over the rows in Python (ten times
+    # slower on a bootstrap's 400). The same ranks and interpolation, to the last bit.
+    ordered = np.sort(matrix, axis=1)  # NaN sorts last
+    counts = matrix.shape[1] - np.count_nonzero(missing, axis=1)
+    rank = (counts - 1) * (q / 100.0)
+    below = np.floor(rank)
+    last = counts - 1
+    top = rank >= last
+    rows = np.arange(matrix.shape[0])
+    x = ordered[rows, np.maximum(np.where(top, last, below).astype(np.intp), 0)]
+    y = ordered[rows, np.maximum(np.where(top, last, below + 1).astype(np.intp), 0)]
+    t = rank - below
+    out: FloatArray = x + (y - x) * t
+    np.subtract(y, (y - x) * (1.0 - t), out=out, where=t >= 0.5)
+    out[counts == 0] = np.nan
+    return out
 
 
 def percentile_windows(

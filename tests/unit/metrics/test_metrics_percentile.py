@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
@@ -46,12 +45,20 @@ def test_the_scalar_and_the_summary_agree() -> None:
 
 def test_rows_ignore_nan_and_match_the_scalar() -> None:
     matrix = np.array([[1.0, 2.0, 3.0, np.nan], [4.0, 5.0, 6.0, 7.0], [np.nan] * 4])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN row
-        rows = percentile_rows(matrix, 95)
+    rows = percentile_rows(matrix, 95)
     assert rows[0] == percentile(matrix[0], 95)
     assert rows[1] == percentile(matrix[1], 95)
     assert math.isnan(rows[2])
+
+
+def test_rows_with_nan_match_the_scalar_to_the_bit() -> None:
+    rng = np.random.default_rng(2)
+    matrix = np.round(rng.lognormal(3.0, 1.0, (300, 120)), 1)  # ties too
+    matrix[rng.random(matrix.shape) < rng.uniform(0.0, 1.0, (300, 1))] = np.nan
+    for q in (0.0, 50.0, 95.0, 99.0, 100.0):
+        want = [percentile(row, q) for row in matrix]
+        got = percentile_rows(matrix, q)
+        assert np.array_equal(got, np.array(want, dtype=np.float64), equal_nan=True)  # None: NaN
 
 
 def test_windows_match_the_scalar_to_the_bit() -> None:
