@@ -103,7 +103,7 @@ def test_local_runner_samples_itself_and_counts_requests(
 ) -> None:
     sink = ListSink()
     rule = AlertRule(name="slow", metric="e2e_p95_ms", threshold=1000.0, window_s=30.0)
-    options = MonitoringOptions(interval_s=0.1, target_pids=[os.getpid()], alerts=[rule])
+    options = MonitoringOptions(interval_s=0.05, target_pids=[os.getpid()], alerts=[rule])
     monitoring = install_monitoring(local_env, sink, options)
     try:
         monitoring.stage_changed("s1", 3)
@@ -172,10 +172,10 @@ def test_gone_pid_is_dropped_with_a_warning(
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.15)"])
     sink = ListSink()
     monitoring = install_monitoring(
-        local_env, sink, MonitoringOptions(interval_s=0.1, pids=[proc.pid])
+        local_env, sink, MonitoringOptions(interval_s=0.05, pids=[proc.pid])
     )
     try:
         with caplog.at_level(logging.WARNING, logger="qi_load.monitoring"):
@@ -218,16 +218,18 @@ def test_local_runner_receives_sidecar_samples_and_survives_a_taken_port(
         port = probe.getsockname()[1]
     sink = ListSink()
     monitoring = install_monitoring(
-        local_env, sink, MonitoringOptions(interval_s=0.1, monitor_port=port, bind_host="127.0.0.1")
+        local_env,
+        sink,
+        MonitoringOptions(interval_s=0.05, monitor_port=port, bind_host="127.0.0.1"),
     )
     publisher = SamplePublisher(f"tcp://127.0.0.1:{port}")
     try:
         sidecar_sample = HostSample(
             ts=time.time(), host="sut-host", role="sut", pid=4242, cpu_percent=1.0, rss_bytes=1
         )
-        for _ in range(30):
+        for _ in range(150):
             publisher.publish([sidecar_sample] if publisher.delivered == 0 else [])
-            gevent.sleep(0.1)
+            gevent.sleep(0.02)
             if any(s.host == "sut-host" for s in sink.samples):
                 break
     finally:
