@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
-from qi_load.analyze.summary import SCHEMA_VERSION, analyze_run, summary_json
+from qi_load.analyze.summary import SCHEMA_VERSION, Summary, analyze_run, summary_json
 from qi_load.targets import TargetLevels, Targets
 
 
-def test_summary_is_strict_json_with_every_section(leaky: RunData) -> None:
-    summary = analyze_run(leaky)
-    data = json.loads(summary_json(summary))  # allow_nan=False inside: no NaN slipped through
+@pytest.fixture(scope="module")
+def leaky_summary(leaky: RunData) -> Summary:
+    """One summary of the leaky run for the tests that only read it."""
+    return analyze_run(leaky)
+
+
+def test_summary_is_strict_json_with_every_section(leaky_summary: Summary) -> None:
+    data = json.loads(summary_json(leaky_summary))  # allow_nan=False inside: no NaN slipped through
     assert data["schema_version"] == SCHEMA_VERSION
     assert set(data) >= {
         "run",
@@ -32,8 +38,8 @@ def test_summary_is_strict_json_with_every_section(leaky: RunData) -> None:
     assert data["locust"]["failure_messages"][0]["error"] == "HTTPError 500: <b>internal</b>"
 
 
-def test_recommendations_name_their_findings(leaky: RunData) -> None:
-    recs = analyze_run(leaky)["recommendations"]
+def test_recommendations_name_their_findings(leaky_summary: Summary) -> None:
+    recs = leaky_summary["recommendations"]
     by_category = {r["category"]: r for r in recs}
     assert "inference_queue" in by_category["algorithm"]["finding"]
     assert "leak" in by_category["memory"]["finding"]
