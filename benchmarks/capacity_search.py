@@ -28,7 +28,9 @@ Run it at normal priority (not under ``nice``): its runs use little CPU but thei
 are what is judged, and a niced agent on a busy host waits for the CPU on every token. The
 simulation of the true values runs niced in a child.
 
-Two to five minutes per run. The numbers and the reproducing command are in docs/performance.md.
+Three to five minutes per closed-loop run, seven to nine per open-loop run. The numbers and the
+reproducing command are in docs/performance.md; ``search_sim.py`` runs the same search
+against a simulated queue, without the host's noise.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ search setting (``min_samples``, ``step_max_s``, confidence) can be judged on ho
 lands within ±10 % of the true capacity and how often its interval covers it.
 
     python benchmarks/search_sim.py [--runs 200] [--loop open|closed] [--seed 1]
-        [--min-samples N] [--step-max-s S] [--settle-s S] [--service-scale K]
+        [--min-samples N] [--step-max-s S] [--settle-s S] [--max-repeats N] [--scale K]
+
+``--scale K`` multiplies every duration of the benchmark's setup (service, think time, SLOs):
+the same utilisations with K times less information per second.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -175,8 +180,6 @@ def evaluate(
 ) -> dict[str, Any]:
     setup = setup or Setup()
     true = true_closed_users(setup) if loop == "closed" else true_open_rate(setup)
-    import yaml
-
     raw = yaml.safe_load(scenario_yaml(setup, loop))
     if tweak is not None:
         tweak(raw["stages"][-1]["search"])
