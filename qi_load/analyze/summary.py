@@ -269,13 +269,21 @@ def analyze_run(
         f"stage {s['name']} is invalid ({s['invalid']}): left out of the conclusions"
         for s in invalid
     ]
+    thin = [s for s in stages if s["overall"]["n"] < MIN_WINDOW_REQUESTS]
     warnings += [
         f"stage {s['name']}: only {s['overall']['n']} requests ended in its steady-state "
         f"window ({s['started']} started in the stage, {s['cancelled']} cancelled at its "
         f"end); fewer than {MIN_WINDOW_REQUESTS}, its figures are unreliable"
-        for s in stages
-        if s["overall"]["n"] < MIN_WINDOW_REQUESTS
+        for s in thin
     ]
+    if thin:
+        # The window grows with the stage, so the shortfall says how much longer to run.
+        fewest = max(1, min(s["overall"]["n"] for s in thin))
+        warnings.append(
+            f"{len(thin)} of {len(stages)} stages are too short for this service's rate: "
+            f"lengthen them, e.g. --time-scale {math.ceil(MIN_WINDOW_REQUESTS / fewest)} "
+            "(multiplies every stage's duration)"
+        )
     info = _run_info(run)
     for lost in info["lost_workers"]:
         offset = (

@@ -144,3 +144,17 @@ def test_a_malformed_locust_final_json_is_a_warning(ladder_dir: Path, tmp_path: 
     assert any("locust_final.json" in w for w in run.warnings)
     view = analyze_run(run)["locust"]
     assert view is not None and view["source"] == "locust_stats.csv"
+
+
+def test_stages_too_short_for_the_rate_say_how_much_longer_to_run(tmp_path: Path) -> None:
+    # 1 user, a 4 s request and 2 s of thinking: a few requests per 10 s stage.
+    thin = SyntheticRun(users=(1, 2), hold_s=10.0, settle_s=1.0, service_s=4.0, think_s=2.0)
+    run = load_run(write_synthetic_run(tmp_path, thin))
+    summary = analyze_run(run)
+    fewest = min(s["overall"]["n"] for s in summary["stages"])
+    assert 0 < fewest < 20
+    hint = [w for w in summary["warnings"] if "too short for this service's rate" in w]
+    assert hint == [
+        f"2 of 2 stages are too short for this service's rate: lengthen them, e.g. "
+        f"--time-scale {-(-20 // fewest)} (multiplies every stage's duration)"
+    ]
