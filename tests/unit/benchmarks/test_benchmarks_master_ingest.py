@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+from benchmark_script import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def ingest() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling _common
-    try:
-        path = BENCHMARKS / "master_ingest.py"
-        spec = importlib.util.spec_from_file_location("master_ingest", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["master_ingest"] = module  # dataclasses look their module up while defined
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return load_benchmark("master_ingest")
 
 
 def test_the_tail_counts_rows_and_reads_the_newest(ingest: ModuleType, tmp_path: Path) -> None:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+from benchmark_script import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def real_llm() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling _common
-    try:
-        spec = importlib.util.spec_from_file_location("real_llm", BENCHMARKS / "real_llm.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["real_llm"] = module  # dataclasses look their module up while defined
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return load_benchmark("real_llm")
 
 
 def _server(m: ModuleType, end: float, n: int, eval_ms: float) -> object:

@@ -3,34 +3,19 @@ driver finds the known capacity, and the queue itself behaves as its model says.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import yaml
+from benchmark_script import load_benchmark
 
 from qi_load.scenario import Scenario
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("search_sim_bench", BENCHMARKS / "search_sim.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defined
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
-        sys.modules.pop("capacity_search", None)
-        sys.path.remove(str(BENCHMARKS))
+def sim() -> ModuleType:
+    return load_benchmark("search_sim")
 
 
 def test_an_idle_queue_never_waits(sim: ModuleType) -> None:

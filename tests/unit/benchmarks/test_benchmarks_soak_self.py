@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+from benchmark_script import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def soak() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling _common
-    try:
-        spec = importlib.util.spec_from_file_location("soak_self", BENCHMARKS / "soak_self.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["soak_self"] = module  # dataclasses look their module up while defined
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return load_benchmark("soak_self")
 
 
 def test_growth_is_end_median_minus_start_median_inside_the_window(soak: ModuleType) -> None:
