@@ -10,10 +10,10 @@ That holds for independent samples. Latencies measured one after another are not
 that builds delays every request in it, so neighbours move together, and the interval of
 independent samples is then too narrow (a 40 s step at a queue's 60 % load holds a tenth of
 the information its sample count suggests). ``serial_quantile_interval`` widens it by the
-variance inflation the samples show: batch means of the indicator "at or below the
-estimate" over consecutive batches (Var of their mean against the binomial q(1-q)/n) give
-the effective number of independent samples, and the order-statistic interval is taken at
-that n and scaled back to ranks of the whole sample.
+variance inflation the samples show: batch means of an indicator "at or below a
+threshold" (the estimate, or a limit under test) over consecutive batches, their variance
+against the binomial p(1-p)/n, give the effective number of independent samples, and the
+order-statistic interval is taken at that n and scaled back to ranks of the whole sample.
 """
 
 from __future__ import annotations
