@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict
 
+from qi_load.metrics.percentile import percentile
 from qi_load.metrics.quantile_ci import serial_quantile_interval
 from qi_load.record.schema import RequestRecord
 from qi_load.scenario import Search, Slo
@@ -112,10 +113,8 @@ def _check(
     name: str, samples: list[float], limit: float, min_samples: int, confidence: float
 ) -> tuple[Verdict, float]:
     """A p95 SLO: its verdict and how near it is to deciding the step (ratio to the limit)."""
-    ordered = sorted(samples)
-    value = ordered[min(len(ordered) - 1, math.ceil(_P95 * len(ordered)) - 1)] if samples else None
-    near = value is not None and value > NEAR * limit
-    at = (limit, value) if near and value is not None else (limit,)
+    value = percentile(samples, 100 * _P95)
+    at = (limit, value) if value is not None and value > NEAR * limit else (limit,)
     interval = serial_quantile_interval(samples, _P95, confidence, at=at)
     decision: Decision = "uncertain"
     margin = 1.0 if interval.n >= min_samples else CUT_MARGIN
@@ -205,24 +204,27 @@ def point_decision(verdict: Verdict) -> Decision:
 
 
 def _thirds(values: list[float]) -> tuple[list[float], list[float]]:
-    """The first and the latest third of the values, in the order they arrived, sorted."""
+    """The first and the latest third of the values, in the order they arrived."""
     third = len(values) // 3
-    return sorted(values[:third]), sorted(values[-third:])
+    return values[:third], values[-third:]
 
 
-def _at(ordered: list[float], fraction: float) -> float:
-    return ordered[int(fraction * (len(ordered) - 1))]
+def _p(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of a third (never empty: callers wait for ``CUT_MIN_SAMPLES``)."""
+    got = percentile(values, q)
+    assert got is not None
+    return got
 
 
 def rising(values: list[float], limit: float) -> bool:
-    """Clearly over-saturated: the latest third's median is above ``limit`` and its lower
-    quartile above the first third's upper quartile, so latency is climbing past the limit
-    as a queue that grows without bound makes it; a burst that comes and goes within the
-    step (a queue at a stable load) seldom separates the thirds that far."""
+    """Clearly over-saturated: the latest third's median is above ``limit`` and its 10th
+    percentile above the first third's 90th, so latency is climbing past the limit as a
+    queue that grows without bound makes it; a burst that comes and goes within the step
+    (a queue at a stable load) seldom separates the thirds that far."""
     if len(values) < CUT_MIN_SAMPLES:
         return False
     first, last = _thirds(values)
-    return _at(last, 0.5) > limit and _at(last, 0.1) > _at(first, 0.9)
+    return _p(last, 50) > limit and _p(last, 10) > _p(first, 90)
 
 
 def settling(values: list[float], limit: float) -> bool:
@@ -231,7 +233,7 @@ def settling(values: list[float], limit: float) -> bool:
     increase; a pass then waits for samples of the steady state."""
     if len(values) < CUT_MIN_SAMPLES:
         return False
-    first, last = (_at(third, 0.5) for third in _thirds(values))
+    first, last = (_p(third, 50) for third in _thirds(values))
     return last > 1.25 * first and last > 0.5 * limit
 
 
