@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Final, Literal
 
 from qi_load.generate.plan import PlannedStage
@@ -93,13 +94,13 @@ class SearchDriver(StepDriver):
             self.next_look = max(self.next_look, math.ceil(n * LOOK_GROWTH))
         if verdict["decision"] == "fail" and n >= CUT_MIN_SAMPLES and (look or n < self.first_look):
             self._decide(t, verdict, "fail", certain=True, cut=n < self.first_look)
-        elif verdict["decision"] == "pass" and self._settling():
+        elif verdict["decision"] == "pass" and self._ttft_shows(settling):
             # Still climbing towards its steady state: start the window again from here.
             self.window_start, self.samples = self.steps.t0 + t, {}
             self.next_look = self.first_look
         elif verdict["decision"] == "pass" and look:
             self._decide(t, verdict, "pass", certain=True, cut=False)
-        elif self._rising():
+        elif self._ttft_shows(rising):
             self._decide(t, verdict, "fail", certain=True, cut=True)
         elif at_end:
             if self.repeat < self.settings.max_repeats and not out_of_time:
@@ -112,17 +113,12 @@ class SearchDriver(StepDriver):
             self.search.finished = "budget"
             self._finish(t)
 
-    def _rising(self) -> bool:
+    def _ttft_shows(self, trend: Callable[[list[float], float], bool]) -> bool:
+        """Whether any judged type's TTFT shows ``trend`` (``rising``, ``settling``)
+        against its TTFT SLO."""
         return any(
             slo.ttft_p95_ms is not None
-            and rising(self.samples.get(t, StepSamples()).ttft_ms, slo.ttft_p95_ms)
-            for t, slo in self.slos.items()
-        )
-
-    def _settling(self) -> bool:
-        return any(
-            slo.ttft_p95_ms is not None
-            and settling(self.samples.get(t, StepSamples()).ttft_ms, slo.ttft_p95_ms)
+            and trend(self.samples.get(t, StepSamples()).ttft_ms, slo.ttft_p95_ms)
             for t, slo in self.slos.items()
         )
 

@@ -225,16 +225,22 @@ class AgentUser(User):
             return self._open.wait_s(self.qi.clock.now(), users, name, rate)
         return scenario.think_time.sample(self.rng)
 
+    def _open_schedule(self, stage: PlannedStage | None) -> OpenSchedule | None:
+        """The open-loop schedule in force: none in the closed loop, nor in a step without
+        think time (a sweep's synchronous and throughput steps)."""
+        return None if stage is not None and stage.no_think else self._open
+
     @task
     def act(self) -> None:
         if idled_past_plan(self.qi):
             return
         stage = self.qi.current_stage()
-        if self._open is not None and not (stage is not None and stage.no_think):
-            if not self._open.due(self.qi.clock.now()):
+        schedule = self._open_schedule(stage)
+        if schedule is not None:
+            if not schedule.due(self.qi.clock.now()):
                 return  # woke to look at a step's rate: not due yet
-            self._next_sched = self._open.next
-            self._open.sent()
+            self._next_sched = schedule.next
+            schedule.sent()
         if stage is not None and stage.sequence_per_type > 0:
             self._run_sequence_step(stage)
             return
@@ -312,8 +318,7 @@ class AgentUser(User):
         conversation_id: str = "",
         turn: int = 0,
     ) -> ChatResult:
-        planned = self.qi.current_stage()
-        open_loop = self._open is not None and not (planned is not None and planned.no_think)
+        open_loop = self._open_schedule(self.qi.current_stage()) is not None
         ts_sched = self._next_sched if open_loop else None
         with cancellation_recorded(
             self.qi,
