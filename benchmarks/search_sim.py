@@ -23,7 +23,7 @@ import heapq
 import random
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -56,13 +56,6 @@ class SimRecord:
     quality_ok: bool | None = None
 
 
-@dataclass(order=True)
-class _Event:
-    at: float
-    kind: str = field(compare=False)
-    user: int = field(compare=False, default=-1)
-
-
 class Queue:
     """FIFO queue, ``slots`` servers, fixed service time; arrivals from the load in force."""
 
@@ -73,7 +66,8 @@ class Queue:
         self.next_arrival = float("inf")
         self.users: dict[int, float] = {}  # closed loop: user -> next request time
         self.user_ids = 0
-        self.done: list[tuple[float, SimRecord]] = []  # (finish, record), a heap
+        self.served = 0
+        self.done: list[tuple[float, int, SimRecord]] = []  # (finish, arrival no., record)
 
     def set_load(self, now: float, load: float) -> None:
         if self.open_loop:
@@ -101,7 +95,9 @@ class Queue:
             ttft_ms=wait_ms + s.ttft_ms,
             e2e_ms=wait_ms + s.service_s * 1000,
         )
-        heapq.heappush(self.done, (finish, record))  # type: ignore[misc]
+        # The arrival number breaks a tie of finishes: records themselves do not compare.
+        heapq.heappush(self.done, (finish, self.served, record))
+        self.served += 1
         return finish
 
     def run_until(self, until: float) -> list[SimRecord]:
@@ -119,7 +115,7 @@ class Queue:
                 self.users[user] = finish + self.rng.expovariate(1 / self.setup.think_mean_s)
         out = []
         while self.done and self.done[0][0] <= until:
-            out.append(heapq.heappop(self.done)[1])
+            out.append(heapq.heappop(self.done)[2])
         return out
 
 
