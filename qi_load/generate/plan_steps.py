@@ -76,6 +76,12 @@ class PlanSteps:
         self.publish([*plan, self.step], result)
         return self.step
 
+    def extend(self, end_s: float, result: Mapping[str, Any]) -> None:
+        """The current step goes on until ``end_s``."""
+        assert self.step is not None
+        self.step = dataclasses.replace(self.step, end_s=end_s)
+        self.publish([*self.qi.plan[:-1], self.step], result)
+
     def end(self, t: float, result: Mapping[str, Any]) -> None:
         """End the current step at ``t``: the plan, and so the test, end there."""
         self.publish(self._ended(t), result)

@@ -1,11 +1,13 @@
 """The rate sweep in Locust: synchronous baseline, maximum throughput, then rates between.
 
-The scenario's last stage, when it has ``sweep``, runs as ``rates + 2`` steps of equal length
+The scenario's last stage, when it has ``sweep``, runs as ``rates + 2`` steps
 (``plan_steps``): one user without think time, the stage's users without think time, then
 the open loop at ``rates`` rates spread evenly between the two throughputs measured. Each
 step's throughput is counted from the records written in this process (local users' and the
-workers'): ends per second after the step's settle time. ``sweep.json`` holds the steps so
-far; the report shows one row per step.
+workers'): ends per second after the step's settle time. Each step gets an equal share of the
+time the stage has left; a measuring step that has no rate yet (a slow service, users that
+started late) goes on, a tick at a time, while the stage has time. ``sweep.json`` holds the
+steps so far; the report shows one row per step.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ __all__ = ["SweepDriver", "install_sweep"]
 
 logger = logging.getLogger("qi_load")
 
+EXTEND_S = 1.0
+"""How far a measuring step without a rate goes on before it looks again (a shape tick)."""
+
 
 class SweepDriver(StepDriver):
     """Runs the sweep stage's steps at shape ticks."""
@@ -39,7 +44,6 @@ class SweepDriver(StepDriver):
         assert stage.sweep is not None
         self.count, self.pool, self.settle_s = stage.sweep.rates, stage.users, scenario.settle_s
         self.steps = PlanSteps(qi, shape, stage.name, SWEEP_JSON)
-        self.step_s = self.steps.budget.duration_s / (self.count + 2)
         self.throughput = Throughput()
         self.reset()
 
@@ -49,6 +53,8 @@ class SweepDriver(StepDriver):
             stage=self.steps.name, synchronous_rate=None, max_rate=None, steps=[]
         )
         self.rates: list[float] = []
+        self.waiting = ""
+        """The step that went on past its share for want of a rate (logged once)."""
         self.done = False
 
     def begin(self, t: float) -> None:
@@ -57,13 +63,35 @@ class SweepDriver(StepDriver):
     def tick(self, t: float, step: PlannedStage) -> None:
         if t < step.end_s:
             return
+        end_s = self.steps.budget.end_s
+        if len(self.result["steps"]) < 2 and self.throughput.rate() is None and t < end_s:
+            # The rates between come from the first two steps: one without a rate is no use.
+            if self.waiting != step.name:
+                self.waiting = step.name
+                logger.info("sweep %s: no rate yet, the step goes on", step.name)
+            self.steps.extend(min(t + EXTEND_S, end_s), self.result)
+            return
         self._measured(t)
-        if len(self.result["steps"]) == self.count + 2:
+        taken, planned = len(self.result["steps"]), self.count + 2
+        if taken == planned or t >= end_s:
             self.done = True
             self.steps.end(t, self.result)
-            logger.info("sweep %s: done", self.steps.name)
+            if taken == planned:
+                logger.info("sweep %s: done", self.steps.name)
+            else:
+                logger.warning(
+                    "sweep %s: the stage's time ran out after %d of %d steps: lengthen hold_s",
+                    self.steps.name,
+                    taken,
+                    planned,
+                )
         else:
             self._start(t)
+
+    def _share(self, t: float) -> float:
+        """The length of a step that starts at ``t``: an equal share of the time left."""
+        left = self.count + 2 - len(self.result["steps"])
+        return max(0.0, self.steps.budget.end_s - t) / left
 
     def _measured(self, t: float) -> None:
         step = self.steps.step
@@ -92,7 +120,7 @@ class SweepDriver(StepDriver):
 
     def _start(self, t: float) -> None:
         index = len(self.result["steps"])
-        end_s = min(t + self.step_s, self.steps.budget.end_s)
+        end_s = t + self._share(t)
         self.throughput.restart(self.steps.t0 + t + self.settle_s)
         if index < 2:
             users = 1 if index == 0 else self.pool

@@ -111,7 +111,7 @@ def test_sweep_runs_synchronous_throughput_then_rates_between(tmp_path: Path) ->
     steps = result["steps"]
     assert [s["kind"] for s in steps] == ["synchronous", "throughput", "rate", "rate"]
     sync, top = result["synchronous_rate"], result["max_rate"]
-    assert 0 < sync < top, result
+    assert sync is not None and top is not None and 0 < sync < top, result
     targets = [s["target_rate"] for s in steps[2:]]
     assert targets == pytest.approx([sync + (top - sync) / 3, sync + 2 * (top - sync) / 3])
     manifest = json.loads((run_dir / "run.json").read_text())
