@@ -35,7 +35,7 @@ from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
     Connection,
     Fault,
-    classify_failure,
+    exchange,
     read_available,
     read_capped,
     server_text,
@@ -273,8 +273,6 @@ class ChatClient:
             trace = RequestTrace.new()
             headers = {**headers, **trace.headers(baggage)}
             result.trace_id = trace.trace_id
-        response: HTTPSocketPoolResponse | None = None
-        clean = False
         # New timers per request: a re-armed gevent.Timeout kept its first deadline (gevent 26.9).
         total = gevent.Timeout(cfg.total_timeout)
         first = gevent.Timeout(cfg.first_byte_timeout)
@@ -282,39 +280,29 @@ class ChatClient:
         result.t_send = time.perf_counter()
         result.t_sched = result.t_send if t_sched is None else t_sched
         total.start()
-        try:
-            first.start()
+        with exchange(self._conn, result, total) as current:
             try:
-                response = self._send(payload, headers, result)
-            finally:
-                first.close()
-            self._conn.probe.headers_read()
-            self._read(response, result)
-            # A body left unread (an error body cut at its cap) must not be reused.
-            clean = response.message_complete
-        except gevent.Timeout as exc:
-            if exc is total:
-                result.error_kind, result.error = "timeout", f"total timeout {cfg.total_timeout}s"
-            elif exc is first and not self._conn.probe.connected:
-                result.error_kind = "connect"
-                result.error = f"not connected within {cfg.first_byte_timeout}s"
-            elif exc is first:
-                result.error_kind = "timeout"
-                result.error = f"no response headers within {cfg.first_byte_timeout}s"
-            else:
-                raise
-        except Exception as exc:
-            result.error_kind, result.error = classify_failure(
-                exc, connected=self._conn.probe.connected, got_response=response is not None
-            )
-        finally:
-            total.close()
-            if result.t_done is None:
-                # A failed request's E2E: send to the moment it failed.
-                result.t_done = time.perf_counter()
-            if not clean:
-                self._conn.discard(response)
-        result.ok = result.error_kind == "none"
+                first.start()
+                try:
+                    current.response = response = self._send(payload, headers, result)
+                finally:
+                    first.close()
+                self._conn.probe.headers_read()
+                self._read(response, result)
+                # A body left unread (an error body cut at its cap) must not be reused.
+                current.clean = response.message_complete
+            except gevent.Timeout as exc:
+                if exc is total:
+                    result.error_kind = "timeout"
+                    result.error = f"total timeout {cfg.total_timeout}s"
+                elif exc is first and not self._conn.probe.connected:
+                    result.error_kind = "connect"
+                    result.error = f"not connected within {cfg.first_byte_timeout}s"
+                elif exc is first:
+                    result.error_kind = "timeout"
+                    result.error = f"no response headers within {cfg.first_byte_timeout}s"
+                else:
+                    raise
         return result
 
     def _send(

@@ -20,7 +20,7 @@ from qi_load.generate.sse import SseDecoder, SseError
 from qi_load.generate.transport import (
     Connection,
     Fault,
-    classify_failure,
+    exchange,
     read_available,
     read_capped,
     server_text,
@@ -178,8 +178,6 @@ class McpClient:
             message["params"] = params
         body = json.dumps(message, separators=(",", ":")).encode()
         result = McpResult(method=method)
-        response: HTTPSocketPoolResponse | None = None
-        clean = False
         headers = self._session_headers()
         if self._trace_context:
             trace = RequestTrace.new()
@@ -189,29 +187,20 @@ class McpClient:
         result.wall_send = self._clock()
         result.t_send = time.perf_counter()
         total.start()
-        try:
-            response = self._conn.http.request("POST", self._path, body=body, headers=headers)
-            self._conn.probe.headers_read()
-            self._read(response, result, request_id)
-            # A body left unread (an error body cut at its cap) must not be reused.
-            clean = response.message_complete
-        except gevent.Timeout as exc:
-            if exc is not total:
-                raise
-            kind: ErrorKind = "timeout" if self._conn.probe.connected else "connect"
-            result.error_kind, result.error = kind, f"total timeout {self._total_timeout}s"
-        except Exception as exc:
-            result.error_kind, result.error = classify_failure(
-                exc, connected=self._conn.probe.connected, got_response=response is not None
-            )
-        finally:
-            total.close()
-            if result.t_done is None:
-                # A failed exchange's latency: send to the moment it failed.
-                result.t_done = time.perf_counter()
-            if not clean:
-                self._conn.discard(response)
-        result.ok = result.error_kind == "none"
+        with exchange(self._conn, result, total) as current:
+            try:
+                current.response = response = self._conn.http.request(
+                    "POST", self._path, body=body, headers=headers
+                )
+                self._conn.probe.headers_read()
+                self._read(response, result, request_id)
+                # A body left unread (an error body cut at its cap) must not be reused.
+                current.clean = response.message_complete
+            except gevent.Timeout as exc:
+                if exc is not total:
+                    raise
+                kind: ErrorKind = "timeout" if self._conn.probe.connected else "connect"
+                result.error_kind, result.error = kind, f"total timeout {self._total_timeout}s"
         return result
 
     def _session_headers(self) -> dict[str, str]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Any, Final
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final, Protocol
 from urllib.parse import SplitResult
 
 import gevent.socket
@@ -21,12 +24,14 @@ from qi_load.vocabulary import ErrorKind
 
 __all__ = [
     "Connection",
+    "Exchange",
     "Fault",
     "HeadersTooLarge",
     "ReuseProbe",
     "classify_failure",
     "classify_socket_error",
     "close_response_socket",
+    "exchange",
     "read_available",
     "read_capped",
     "server_text",
@@ -274,3 +279,47 @@ class Connection:
 
     def close(self) -> None:
         self.http.close()
+
+
+class Outcome(Protocol):
+    """What ``exchange`` records on a request's result."""
+
+    ok: bool
+    error_kind: ErrorKind
+    error: str
+    t_done: float | None
+
+
+class Exchange:
+    """One request on a ``Connection``: its response once the headers are in, and whether
+    its body was read to the end (only then may the connection serve the next request)."""
+
+    __slots__ = ("clean", "response")
+
+    def __init__(self) -> None:
+        self.response: HTTPSocketPoolResponse | None = None
+        self.clean = False
+
+
+@contextmanager
+def exchange(conn: Connection, result: Outcome, total: gevent.Timeout) -> Iterator[Exchange]:
+    """One request on ``conn`` under its ``total`` timer, which ends with it.
+
+    Any exception but a timeout (the caller names those) becomes ``result``'s error by
+    ``classify_failure``; a failed request is done when it failed; a connection whose
+    response was not read to the end is discarded; ``result.ok`` is set last.
+    """
+    current = Exchange()
+    try:
+        yield current
+    except Exception as exc:
+        result.error_kind, result.error = classify_failure(
+            exc, connected=conn.probe.connected, got_response=current.response is not None
+        )
+    finally:
+        total.close()
+        if result.t_done is None:
+            result.t_done = time.perf_counter()
+        if not current.clean:
+            conn.discard(current.response)
+    result.ok = result.error_kind == "none"
