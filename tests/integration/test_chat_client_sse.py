@@ -28,6 +28,7 @@ def ask(c: ChatClient, **meta: Any) -> ChatResult:
     return c.complete(HI, metadata={"ttft_ms": 40, "itl_ms": 5, "tokens": 8, **meta})
 
 
+@pytest.mark.exclusive  # TTFT and TPOT to within tens of ms of the truth
 def test_stream_timestamps_tokens_and_server_phases(
     sse_url: str, client: Callable[..., ChatClient]
 ) -> None:

@@ -58,6 +58,7 @@ def test_llama_server_wire_quirks(quirks: str) -> None:
     assert len(r.content_times()) == 12 < TOKENS  # 6 of 18 tokens ended inside a character
 
 
+@pytest.mark.exclusive  # TTFT and E2E to within 25 ms of the truth
 def test_llama_server_closing_every_connection_costs_no_request(
     quirks: str, client: Callable[..., ChatClient]
 ) -> None:
@@ -92,6 +93,7 @@ def test_llama_server_close_seen_while_idle_needs_no_retry(
     assert all(r.ok for r in results) and [r.retries for r in results] == [0, 0, 0]
 
 
+@pytest.mark.exclusive  # TTFT and E2E to within 25 ms of the truth
 def test_vllm_reasoning_tokens_start_ttft_and_content_starts_ttfc(
     quirks: str, client: Callable[..., ChatClient]
 ) -> None:
@@ -116,6 +118,7 @@ def test_streamed_tool_calls_are_tokens_without_content(
     assert near(r.e2e_ms, TTFT_MS + (TOKENS - 1) * ITL_MS)
 
 
+@pytest.mark.exclusive  # TTFT and E2E to within 25 ms of the truth
 def test_events_cut_at_awkward_places_are_timed_by_their_last_byte(
     quirks: str, client: Callable[..., ChatClient]
 ) -> None:
