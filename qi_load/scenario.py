@@ -183,7 +183,8 @@ class Search(_Model):
 class Sweep(_Model):
     """A sweep of the arrival rate: a synchronous baseline (one user, no think time), the
     maximum throughput (the stage's users, no think time), then ``rates`` open-loop rates
-    spread evenly between the two; each step lasts the stage's ``hold_s`` / (``rates`` + 2).
+    spread evenly between the two; each step lasts the stage's ``hold_s`` / (``rates`` + 2),
+    unless a measuring step has no rate yet (it goes on; the later steps share what is left).
     Needs ``arrival.mode: open``; the stage must be the scenario's last."""
 
     rates: int = Field(default=5, ge=1, le=100, description="Open-loop rates between the two.")
