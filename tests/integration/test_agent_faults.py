@@ -116,8 +116,10 @@ def test_rates_spike_slowdown_and_wrong_answers() -> None:
     with start_target([*args, "--wrong-answers"]) as slow:
         response = request(slow.url, body=chat_body(**STREAM))
         ttft_ms = (response.content_times()[0] - response.t_send) * 1000.0
-        # (50 ms + 300 ms spike) * slowdown 2
-        assert 695 < ttft_ms < 760, ttft_ms
+        # (50 ms + 300 ms spike) * slowdown 2. Never early; a busy machine makes it late (the
+        # 40 ms TTFT of another test was measured at 196 ms beside two other shards), so the
+        # upper bound only tells it from a knob applied twice (1300 ms or more).
+        assert 695 < ttft_ms < 1000, ttft_ms
         text = "".join(
             json.loads(raw[6:])["choices"][0]["delta"].get("content", "")
             for _, raw in response.events
@@ -129,10 +131,13 @@ def test_rates_spike_slowdown_and_wrong_answers() -> None:
 def test_leak_grows_resident_memory_at_the_set_rate() -> None:
     with start_target(["--leak-mb-per-min", "600"]) as leaking:  # 10 MB/s
         process = psutil.Process(leaking.pid)
-        before = process.memory_info().rss
+        started, before = time.monotonic(), process.memory_info().rss
         time.sleep(3.2)
         grown = (process.memory_info().rss - before) / MB
-        assert 20 <= grown <= 45, grown
+        took = time.monotonic() - started
+        # 10 MB per second of the window this run really had (a busy machine stretches the
+        # sleep), give or take the leak's one-second steps and a late step.
+        assert 10 * (took - 1.5) <= grown <= 10 * (took + 1.2), (grown, took)
         metrics = request(leaking.url, "GET", "/metrics").body.decode()
         leaked = re.search(r"^qi_target_leaked_bytes (\S+)$", metrics, re.M)
         assert leaked is not None and float(leaked.group(1)) >= 20 * MB
