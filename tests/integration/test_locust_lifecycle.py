@@ -71,7 +71,11 @@ def test_run_time_ends_a_run_without_scenario(
     assert locust.wait(timeout=45) == 0, locust.output()[-3000:]
     manifest = run_manifest(run_dir)
     assert manifest["status"] == "complete"
-    assert 3.5 <= manifest["end"] - manifest["start"] <= 6.5
+    # Ended by its 5 s run time: not early, and not much later. Stopping the users and the
+    # processes' last reports take a second on a quiet machine, longer beside two other
+    # shards; a run that did not end by -t would have run into the 45 s wait.
+    ran = manifest["end"] - manifest["start"]
+    assert 3.5 <= ran <= 10.0, ran
     kinds = _assert_counts_agree(run_dir, Path(f"{final}.json"))
     assert kinds["none"] > 0, kinds
     if not processes_flag:
