@@ -25,7 +25,8 @@ Run: ``python quirk_server.py [--ttft-ms 40] [--itl-ms 10] [--tokens 16]``; prin
 
 Token ``i`` (0-based) is due at ``start + ttft + i * itl`` (absolute, so lateness never adds
 up); in ``vllm`` the reasoning tokens come first and the content tokens follow on the same
-schedule. ``GET /stats`` returns ``{"connections": n, "requests": n}`` (chat requests read).
+schedule. ``GET /stats`` returns ``{"connections": n, "requests": n, "llama_open": n}`` (chat
+requests read; ``llama`` connections whose stream ended and that are not closed yet).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 from gevent.server import StreamServer  # noqa: E402
 
-STATS = {"connections": 0, "requests": 0}
+STATS = {"connections": 0, "requests": 0, "llama_open": 0}
 ARGS = argparse.Namespace()
 
 # A token table with characters split across tokens, as byte-level BPE does: "é" (2 bytes
@@ -233,7 +234,12 @@ def handle(sock: socket.socket, _addr: Any) -> None:
             _stream(sock, style, start)
             if style == "llama":
                 # Closing with the next request unread makes the kernel send a reset.
-                select.select([sock], [], [], ARGS.close_wait_ms / 1000)
+                STATS["llama_open"] += 1
+                try:
+                    select.select([sock], [], [], ARGS.close_wait_ms / 1000)
+                finally:
+                    sock.close()
+                    STATS["llama_open"] -= 1
                 return
             if style == "closehdr":
                 gevent.sleep(2.0)
