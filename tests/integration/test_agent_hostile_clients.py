@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 from agent_http import request
+from processes import wait_for
 
 from qi_load.agent.launch import TargetProcess, start_target
 
@@ -152,8 +153,8 @@ def test_thousands_of_idle_sockets_are_dropped_and_health_stays_up(
         health = http.client.HTTPConnection(*_address(agent), timeout=5)
         assert _health_ms(health) < 1000.0
         health.close()
-    time.sleep(0.5)
-    assert process.num_fds() <= baseline + 5
+    # Polled: the agent closes its side when it next runs, later on a busy machine.
+    wait_for("the agent's descriptors back", lambda: process.num_fds() <= baseline + 5, 10)
     metrics = request(agent.url, "GET", "/metrics").body.decode()
     assert 'qi_target_connections_closed_total{reason="over_limit"}' in metrics
     assert 'qi_target_connections_closed_total{reason="idle"}' in metrics
