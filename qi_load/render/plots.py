@@ -31,10 +31,20 @@ _PHASE_COLORS: Final = {
 }
 
 
+_DPI: Final = 90
+
+
 def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, laid out once: ``savefig`` with a layout engine would first
+    draw the whole figure without output just to run the layout, then draw it again."""
     FigureCanvasAgg(fig)
+    fig.set_dpi(_DPI)  # the layout measures text at the dpi the PNG is drawn at
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine("none")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=_DPI)
     return buf.getvalue()
 
 
