@@ -84,6 +84,16 @@ def _two_sided_coverage(t: float, df: float) -> float:
     return 1.0 - _beta_regularized(df / 2.0, 0.5, df / (df + t * t))
 
 
+def _t_density(t: float, df: float) -> float:
+    """The density of Student's t with ``df`` degrees of freedom at ``t``."""
+    return math.exp(
+        math.lgamma((df + 1.0) / 2.0)
+        - math.lgamma(df / 2.0)
+        - 0.5 * math.log(df * math.pi)
+        - (df + 1.0) / 2.0 * math.log1p(t * t / df)
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def t_quantile(level: float, df: float) -> float:
     """The ``t`` with ``P(|T| <= t) = level`` (Welch's fractional ``df`` as it is)."""
@@ -93,16 +103,25 @@ def t_quantile(level: float, df: float) -> float:
         raise ValueError(f"degrees of freedom must be positive, got {df}")
     lo, hi = 0.0, 1.0
     while _two_sided_coverage(hi, df) < level:
-        hi *= 2.0
-    for _ in range(100):  # bisection: 100 halvings reach float precision
-        mid = (lo + hi) / 2.0
-        if mid in (lo, hi):  # adjacent floats: the halvings left change nothing
-            break
-        if _two_sided_coverage(mid, df) < level:
-            lo = mid
+        lo, hi = hi, hi * 2.0
+    # Newton's steps from below the root (the coverage is concave in t, so each lands below
+    # it again, closer), bisection where rounding sends one outside the bracket: a handful
+    # of evaluations where bisection to float precision took some sixty.
+    t = lo
+    for _ in range(100):
+        gap = _two_sided_coverage(t, df) - level
+        if gap == 0.0:
+            return t
+        if gap < 0.0:
+            lo = t
         else:
-            hi = mid
-    return hi
+            hi = t
+        step = gap / (2.0 * _t_density(t, df))
+        nxt = t - step if lo < t - step < hi else (lo + hi) / 2.0
+        if abs(nxt - t) <= 1e-14 * nxt or nxt in (lo, hi):
+            return nxt
+        t = nxt
+    return t
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
