@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import gevent
@@ -36,8 +37,12 @@ def test_a_complete_run(tmp_path: Path) -> None:
     qi = fake_state(runner, host="http://u:pw@agent:1/", run_id="r", run_dir=str(tmp_path / "r"))
     qi.plan = [PlannedStage(0, "one", 1, 0.0, 0.0, 0.5)]
     open_run(qi)
-    gevent.sleep(0.3)  # the environment is captured in its own greenlet
     assert qi.run_dir is not None and qi.active
+    # The environment is captured in its own greenlet (a 0.2 s CPU sample): waited for, so it
+    # cannot land after the run is closed.
+    deadline = time.monotonic() + 5.0
+    while "environment" not in _manifest(qi.run_dir.path) and time.monotonic() < deadline:
+        gevent.sleep(0.02)
     opened = _manifest(qi.run_dir.path)
     assert (opened["status"], opened["mode"], opened["target_url"]) == (
         "running",

@@ -68,6 +68,6 @@ def test_stop_kills_what_ignores_sigterm() -> None:
 def test_stop_all_lets_children_finish_first() -> None:
     quick = spawn(["sh", "-c", "exit 3"])
     slow = spawn(["sleep", "30"])
-    stop_all([quick, slow], exit_within=0.5, term_grace=1.0)
+    stop_all([quick, slow], exit_within=0.3, term_grace=1.0)
     assert quick.returncode == 3
     assert slow.returncode == -signal.SIGTERM
