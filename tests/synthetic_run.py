@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,10 +89,11 @@ def write_synthetic_run(path: Path | str, spec: SyntheticRun | None = None) -> P
         start, ramp_end, end = t, t + spec.ramp_s, t + spec.ramp_s + spec.hold_s
         mark = StageMark(index, f"u{users}", users, start, ramp_end, end, spec.invalid.get(index))
         stages.append(dict(mark.to_dict()))
-        rate, frame = _stage_requests(spec, rng, f"u{users}", users, start, end)
-        frame = frame.sort_values("ts_start", kind="stable")
-        _write_requests(root / "requests.csv", frame, header=index == 0)
-        rows, failures = rows + len(frame), failures + int((~frame["ok"]).sum())
+        rate, columns = _stage_requests(spec, rng, f"u{users}", users, start, end)
+        order = np.argsort(columns["ts_start"], kind="stable")
+        columns = {name: values[order] for name, values in columns.items()}
+        _write_requests(root / "requests.csv", columns, header=index == 0)
+        rows, failures = rows + order.size, failures + int((~columns["ok"]).sum())
         rates.append((start, end, rate))
         t = end
     _write_samples(root / "host_samples.csv", _samples(spec, rng, rates, spec.start, t))
@@ -102,7 +104,9 @@ def write_synthetic_run(path: Path | str, spec: SyntheticRun | None = None) -> P
 
 def _stage_requests(
     spec: SyntheticRun, rng: np.random.Generator, stage: str, users: int, t0: float, t1: float
-) -> tuple[float, pd.DataFrame]:
+) -> tuple[float, dict[str, np.ndarray]]:
+    """The stage's throughput and its requests, column by column (plain arrays: a DataFrame
+    cost more to build and sort than the rows cost to draw)."""
     service = spec.service_s * spec.slowdown
     ttft = spec.ttft_s * spec.slowdown
     rate = min(users / (service + spec.think_s), spec.slots / service)
@@ -117,8 +121,9 @@ def _stage_requests(
     ok = rng.random(n) >= spec.error_rate
     qtypes = rng.choice(np.array(spec.query_types), n)
     tokens = np.full(n, spec.tokens, dtype=np.int64)
-    frame = pd.DataFrame(
-        {
+    columns = {
+        name: np.broadcast_to(values, n)
+        for name, values in {
             "ts_sched": ends - e2e_ms / 1000.0,
             "ts_start": ends - e2e_ms / 1000.0,
             "worker": "w1",
@@ -149,9 +154,9 @@ def _stage_requests(
             "bytes": 4000,
             "ttfc_ms": np.where(ok, ttft_ms, np.nan),
             "retries": 0,
-        }
-    )
-    return rate, frame
+        }.items()
+    }
+    return rate, columns
 
 
 def _samples(
@@ -226,36 +231,51 @@ def _samples(
     return pd.concat(parts, ignore_index=True).sort_values("ts", kind="stable")
 
 
-def _write_requests(path: Path, frame: pd.DataFrame, *, header: bool) -> None:
-    _write_table(path, frame, REQUEST_TABLE, header=header)
+def _write_requests(path: Path, columns: Mapping[str, np.ndarray], *, header: bool) -> None:
+    _write_table(path, columns, REQUEST_TABLE, header=header)
 
 
 def _write_samples(path: Path, frame: pd.DataFrame) -> None:
     _write_table(path, frame, HOST_SAMPLE_TABLE)
 
 
+_ROWS_AT_ONCE = 50_000
+"""Rows formatted per batch: a 10-million-row benchmark run writes in bounded memory."""
+
+
 def _write_table(
-    path: Path, frame: pd.DataFrame, table: tuple[Field, ...], *, header: bool = True
+    path: Path,
+    frame: pd.DataFrame | Mapping[str, np.ndarray],
+    table: tuple[Field, ...],
+    *,
+    header: bool = True,
 ) -> None:
     """``frame`` as the recorder writes it: its columns in the table's order, a column the
     frame leaves out at the field's default, booleans as true/false, floats to 4 decimals,
     NaN empty. Written cell by cell through ``csv`` (the writer pandas uses, with its
     quoting): ``DataFrame.to_csv`` spent most of its time on its own bookkeeping."""
     fields = [f for f in table if f.column.csv]
-    columns = [_cells(frame, f) for f in fields]
+    arrays = {f.name: np.asarray(frame[f.name]) for f in fields if f.name in frame}
+    n = len(frame) if isinstance(frame, pd.DataFrame) else len(next(iter(frame.values())))
     with path.open("w" if header else "a", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh, lineterminator="\n")
         if header:
             out.writerow([f.name for f in fields])
-        out.writerows(zip(*columns, strict=True))
+        for first in range(0, n, _ROWS_AT_ONCE):
+            rows = slice(first, min(n, first + _ROWS_AT_ONCE))
+            out.writerows(zip(*(_cells(arrays, rows, f) for f in fields), strict=True))
 
 
-def _cells(frame: pd.DataFrame, f: Field) -> list[object]:
-    """One column's cells as ``to_csv(na_rep="", float_format="%.4f")`` wrote them."""
-    if f.name not in frame:
+def _cells(arrays: Mapping[str, np.ndarray], rows: slice, f: Field) -> list[object]:
+    """One column's cells in ``rows`` as ``to_csv(na_rep="", float_format="%.4f")`` wrote
+    them."""
+    if f.name not in arrays:
         default = np.nan if f.optional or f.required else f.default
-        return _cells(pd.DataFrame({f.name: [default]}), f) * len(frame)
-    values = frame[f.name].to_numpy()
+        return _formatted(np.array([default]), f) * (rows.stop - rows.start)
+    return _formatted(arrays[f.name][rows], f)
+
+
+def _formatted(values: np.ndarray, f: Field) -> list[object]:
     missing = pd.isna(values)
     if f.kind is bool:
         return np.where(missing, "", np.where(values.astype(bool), "true", "false")).tolist()
