@@ -52,18 +52,28 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+"""The fields that hold statements (``handlers`` and ``cases`` hold blocks that do)."""
+
+
 def _imports(tree: ast.AST, at_import_only: bool) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Import statements; ``at_import_only`` skips function bodies and TYPE_CHECKING blocks."""
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            yield node
-        elif at_import_only and (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
-            or (isinstance(node, ast.If) and _is_type_checking(node))
-        ):
+    """Import statements; ``at_import_only`` skips function bodies and TYPE_CHECKING blocks.
+    Only a statement can import, so only statement blocks are walked, never an expression's
+    nodes (most of a tree)."""
+    for field in _BLOCKS:
+        block = getattr(tree, field, None)
+        if not isinstance(block, list):
             continue
-        else:
-            yield from _imports(node, at_import_only)
+        for node in block:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                yield node
+            elif at_import_only and (
+                isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                or (isinstance(node, ast.If) and _is_type_checking(node))
+            ):
+                continue
+            else:
+                yield from _imports(node, at_import_only)
 
 
 def _resolve(module: str, node: ast.Import | ast.ImportFrom) -> Iterator[str]:
