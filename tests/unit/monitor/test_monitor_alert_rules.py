@@ -62,22 +62,27 @@ def test_too_little_data_is_no_value() -> None:
 
 
 def test_a_long_window_is_pruned_and_kept_exact() -> None:
-    """60 s of points at 1,000/s: the p95 is over exactly the window, old points go."""
+    """125 s of points at 400/s (24,000 in the 60 s window): the p95 is over exactly the
+    window, old points go, and once more are dead than live the arrays are compacted."""
+    rate, seconds = 400, 125
     rule = AlertRule(name="slow", metric="e2e_p95_ms", threshold=1e9)
     ev = AlertEvaluator([rule])
-    for second in range(120):
+    for second in range(seconds):
         # E2E below 0.25 ms, so completion (= start + E2E) stays inside its second.
-        ev.add_records([_record(second + i / 1000, (second * 1000 + i) / 1e6) for i in range(1000)])
+        ev.add_records([_record(second + i / rate, (second * rate + i) / 1e6) for i in range(rate)])
         ev.evaluate(second + 1.0)
     series = ev._series["e2e_ms"]["simple"]
     times, values = series.arrays()
-    assert times.min() > 120.0 - 60.0 - 1.0  # pruned to the window (and the arrays compacted)
-    assert len(series.times) < 3 * 60 * 1000
-    # Window (60, 120]: the records of seconds 60..119, in order.
-    window = [v / 1e6 for v in range(60_000, 120_000)]
+    assert times.min() > seconds - 60.0 - 1.0  # pruned to the window
+    # Compacted past 120 s (dead points outnumbered the live ones): far fewer than were added.
+    assert len(series.times) < (60 + 10) * rate
+    # Window (65, 125]: the records of seconds 65..124, in order.
+    window = [v / 1e6 for v in range((seconds - 60) * rate, seconds * rate)]
     rank = (len(window) - 1) * 0.95  # linear between closest ranks
     expected = window[int(rank)] + (window[int(rank) + 1] - window[int(rank)]) * (rank % 1)
-    assert metric_value("e2e_p95_ms", times, values, 120.0, 60.0) == pytest.approx(expected)
+    assert metric_value("e2e_p95_ms", times, values, float(seconds), 60.0) == pytest.approx(
+        expected
+    )
 
 
 def test_p95_follows_each_types_slo_and_holds_before_firing_and_resolving() -> None:
