@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
+from qi_load.analyze.stages import StageStats, analyze_stages
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +21,17 @@ def ladder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def ladder(ladder_dir: Path) -> RunData:
     return load_run(ladder_dir)
+
+
+@pytest.fixture(scope="session")
+def ladder_stages_once(ladder: RunData) -> list[StageStats]:
+    return analyze_stages(ladder)
+
+
+@pytest.fixture
+def ladder_stages(ladder_stages_once: list[StageStats]) -> list[StageStats]:
+    """``analyze_stages(ladder)``, analysed once a session: each test gets its own copy."""
+    return copy.deepcopy(ladder_stages_once)
 
 
 @pytest.fixture(scope="session")

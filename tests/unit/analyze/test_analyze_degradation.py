@@ -7,8 +7,8 @@ from pathlib import Path
 from synthetic_run import SyntheticRun, capacity_users, write_synthetic_run
 
 from qi_load.analyze.degradation import DegradationSettings, degradation
-from qi_load.analyze.load import RunData, load_run
-from qi_load.analyze.stages import analyze_stages
+from qi_load.analyze.load import load_run
+from qi_load.analyze.stages import StageStats, analyze_stages
 
 
 def _deg(tmp_path: Path, **spec: object) -> dict:  # type: ignore[type-arg]
@@ -16,9 +16,9 @@ def _deg(tmp_path: Path, **spec: object) -> dict:  # type: ignore[type-arg]
     return dict(degradation(analyze_stages(run), run.manifest.environment or {}))
 
 
-def test_knee_is_the_stage_that_crosses_capacity(ladder: RunData) -> None:
+def test_knee_is_the_stage_that_crosses_capacity(ladder_stages: list[StageStats]) -> None:
     assert capacity_users(SyntheticRun()) == 8
-    deg = degradation(analyze_stages(ladder))
+    deg = degradation(ladder_stages)
     assert deg["knee"]["users"] == 16 and deg["knee"]["criterion"] == "throughput"
     assert deg["scalability_limit"]["users"] == 8
     ideal = [p["ideal_rps"] for p in deg["points"]]
@@ -40,8 +40,10 @@ def test_no_knee_when_capacity_is_never_reached(tmp_path: Path) -> None:
     assert deg["scalability_limit"]["users"] == 16
 
 
-def test_inference_queue_is_the_first_saturated_resource(ladder: RunData) -> None:
-    sat = degradation(analyze_stages(ladder))["first_saturated"]
+def test_inference_queue_is_the_first_saturated_resource(
+    ladder_stages: list[StageStats],
+) -> None:
+    sat = degradation(ladder_stages)["first_saturated"]
     assert sat["resource"] == "inference_queue" and sat["users"] == 16
     assert "target CPU stayed" in sat["evidence"]
 
@@ -62,9 +64,9 @@ def test_invalid_stage_is_the_load_generator_and_not_concluded_from(tmp_path: Pa
     assert deg["knee"]["users"] == 16
 
 
-def test_latency_criterion(ladder: RunData) -> None:
+def test_latency_criterion(ladder_stages: list[StageStats]) -> None:
     # A demanding gain threshold of 0 leaves only the latency rule.
-    deg = degradation(analyze_stages(ladder), settings=DegradationSettings(gain_threshold=-10))
+    deg = degradation(ladder_stages, settings=DegradationSettings(gain_threshold=-10))
     assert deg["knee"]["criterion"] == "latency" and deg["knee"]["users"] == 16
 
 

@@ -8,7 +8,7 @@ import pytest
 from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
-from qi_load.analyze.stages import analyze_stages, pooled_stats, stage_windows
+from qi_load.analyze.stages import StageStats, analyze_stages, pooled_stats, stage_windows
 
 
 def test_windows_skip_ramp_and_settle(ladder: RunData) -> None:
@@ -17,8 +17,8 @@ def test_windows_skip_ramp_and_settle(ladder: RunData) -> None:
     assert w.seconds == pytest.approx(36.0)
 
 
-def test_throughput_matches_closed_loop_model(ladder: RunData) -> None:
-    stages = {s["users"]: s for s in analyze_stages(ladder)}
+def test_throughput_matches_closed_loop_model(ladder_stages: list[StageStats]) -> None:
+    stages = {s["users"]: s for s in ladder_stages}
     for users, expected in ((1, 1.0), (4, 4.0), (8, 8.0), (16, 8.0)):
         assert stages[users]["overall"]["throughput_rps"] == pytest.approx(expected, rel=0.2)
     assert stages[4]["overall"]["e2e_ms"]["p50"] == pytest.approx(500, rel=0.1)
@@ -26,8 +26,8 @@ def test_throughput_matches_closed_loop_model(ladder: RunData) -> None:
     assert stages[16]["overall"]["ttft_ms"]["p50"] > 600
 
 
-def test_slo_and_goodput(ladder: RunData) -> None:
-    stages = {s["users"]: s for s in analyze_stages(ladder)}
+def test_slo_and_goodput(ladder_stages: list[StageStats]) -> None:
+    stages = {s["users"]: s for s in ladder_stages}
     assert stages[4]["slo_ok"] is True
     assert stages[4]["overall"]["goodput_rps"] == stages[4]["overall"]["throughput_rps"]
     assert stages[16]["slo_ok"] is False
@@ -36,8 +36,8 @@ def test_slo_and_goodput(ladder: RunData) -> None:
     assert {c["metric"] for c in failing} >= {"e2e_p95_ms"}
 
 
-def test_resources_per_role_and_counter_rates(ladder: RunData) -> None:
-    stage = analyze_stages(ladder)[2]  # 4 users, 4 req/s
+def test_resources_per_role_and_counter_rates(ladder_stages: list[StageStats]) -> None:
+    stage = ladder_stages[2]  # 4 users, 4 req/s
     target = stage["roles"]["target"]
     assert target["processes"] == 1
     assert target["cpu_mean"] == pytest.approx(4.0 + 1.5 * 4.0, abs=1.0)

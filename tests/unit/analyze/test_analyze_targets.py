@@ -6,20 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from qi_load.analyze.load import RunData
-from qi_load.analyze.stages import analyze_stages
+from qi_load.analyze.stages import StageStats
 from qi_load.analyze.targets import grade_targets, load_targets
 from qi_load.errors import QiLoadError
 from qi_load.targets import Targets
 
 
-def test_grade_a_ladder(ladder: RunData) -> None:
-    results = {t["metric"]: t for t in grade_targets(Targets(), analyze_stages(ladder), None)}
+def test_grade_a_ladder(ladder_stages: list[StageStats]) -> None:
+    results = {t["metric"]: t for t in grade_targets(Targets(), ladder_stages, None)}
     assert results["startup"]["grade"] == "not_measured"
     assert results["memory"]["grade"] == "target"  # ~60 MB
     assert results["p95"]["grade"] == "stretch" and "u8" in results["p95"]["basis"]
     assert results["throughput"]["grade"] == "fail"  # ~8.9 req/s < 10
-    with_startup = grade_targets(Targets(), analyze_stages(ladder), 250.0)
+    with_startup = grade_targets(Targets(), ladder_stages, 250.0)
     assert with_startup[0]["grade"] == "target"
 
 
@@ -56,8 +55,8 @@ def test_missing_file(tmp_path: Path) -> None:
         load_targets(tmp_path / "none.yaml")
 
 
-def test_p95_is_the_typical_querys_at_the_required_stage(ladder: RunData) -> None:
-    stages = analyze_stages(ladder)
+def test_p95_is_the_typical_querys_at_the_required_stage(ladder_stages: list[StageStats]) -> None:
+    stages = ladder_stages
     p95 = grade_targets(Targets(), stages, None, reference_stage=stages[0]["name"])[2]
     assert p95["basis"].startswith(f"E2E p95 of simple at {stages[0]['name']} (")
     expected = stages[0]["per_type"]["simple"]["e2e_ms"]["p95"]
