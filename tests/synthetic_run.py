@@ -165,7 +165,8 @@ def _samples(
     rates: list[tuple[float, float, float]],
     t0: float,
     t1: float,
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
+    """Every sampled process's rows, by time (plain arrays, as the requests)."""
     ts = np.arange(t0, t1, spec.sample_interval_s)
     rate = np.zeros_like(ts)
     for start, end, value in rates:
@@ -200,8 +201,9 @@ def _samples(
     )
     for role, pid, cpu, rss in roles:
         parts.append(
-            pd.DataFrame(
-                {
+            {
+                name: np.broadcast_to(values, n)
+                for name, values in {
                     "ts": ts + rng.uniform(0, 0.05, n),
                     "host": "h1",
                     "role": role,
@@ -225,18 +227,20 @@ def _samples(
                     if role == "target" and spec.target_usable_cores
                     else np.nan,
                     "host_cores": spec.host_cores or "",
-                }
-            )
+                }.items()
+            }
         )
-    return pd.concat(parts, ignore_index=True).sort_values("ts", kind="stable")
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    order = np.argsort(columns["ts"], kind="stable")
+    return {name: values[order] for name, values in columns.items()}
 
 
 def _write_requests(path: Path, columns: Mapping[str, np.ndarray], *, header: bool) -> None:
     _write_table(path, columns, REQUEST_TABLE, header=header)
 
 
-def _write_samples(path: Path, frame: pd.DataFrame) -> None:
-    _write_table(path, frame, HOST_SAMPLE_TABLE)
+def _write_samples(path: Path, columns: Mapping[str, np.ndarray]) -> None:
+    _write_table(path, columns, HOST_SAMPLE_TABLE)
 
 
 _ROWS_AT_ONCE = 50_000
@@ -329,15 +333,20 @@ def _write_manifest(
 
 
 def _write_locust(root: Path, spec: SyntheticRun, rows: int, failures: int) -> None:
-    stats = pd.DataFrame(
-        {
-            "Type": ["POST", ""],
-            "Name": ["chat", "Aggregated"],
-            "Request Count": [rows] * 2,
-            "Failure Count": [failures] * 2,
-        }
-    )
-    stats.to_csv(root / "locust_stats.csv", index=False)
-    pd.DataFrame(
-        {"Method": ["POST"], "Name": ["chat"], "Error": [spec.failure_text], "Occurrences": [1]}
-    ).to_csv(root / "locust_failures.csv", index=False)
+    """Locust's stats and failures CSVs (the few cells the reader uses)."""
+    for name, table in (
+        (
+            "locust_stats.csv",
+            [
+                ["Type", "Name", "Request Count", "Failure Count"],
+                ["POST", "chat", rows, failures],
+                ["", "Aggregated", rows, failures],
+            ],
+        ),
+        (
+            "locust_failures.csv",
+            [["Method", "Name", "Error", "Occurrences"], ["POST", "chat", spec.failure_text, 1]],
+        ),
+    ):
+        with (root / name).open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh, lineterminator="\n").writerows(table)
