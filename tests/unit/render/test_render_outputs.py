@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 
 from qi_load.analyze.load import load_run
 from qi_load.analyze.summary import analyze_run
+from qi_load.render import plots
 from qi_load.render.html import render_html
 from qi_load.render.markdown import md_escape, render_markdown
 from qi_load.render.outputs import write_report
@@ -19,12 +22,23 @@ from qi_load.render.plots import PLOTS, render_plots
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+def _stub_png(fig: Figure) -> bytes:
+    """A PNG signature and the figure's title: the figures are built, not rasterised.
+
+    Rasterising (matplotlib's text layout and Agg drawing) is most of a report's time; the
+    integration tests (tests/integration/test_report_robust.py) rasterise every figure of
+    every run-directory shape, the empty one included."""
+    return PNG + fig.get_suptitle().encode()
+
+
 @pytest.fixture(scope="module")
-def written(evil_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def written(evil_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("out")
     run = load_run(evil_dir)
-    write_report(analyze_run(run), run, out_dir=out)
-    return out
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "_png", _stub_png)
+        write_report(analyze_run(run), run, out_dir=out)
+    yield out
 
 
 def test_all_files_written(written: Path) -> None:
@@ -81,7 +95,10 @@ def test_partial_run_warning_is_visible(evil_dir: Path, tmp_path: Path) -> None:
     assert "host_samples.csv is missing" in render_markdown(summary)
 
 
-def test_plots_of_an_empty_run(tmp_path: Path, evil_dir: Path) -> None:
+def test_plots_of_an_empty_run(
+    tmp_path: Path, evil_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plots, "_png", _stub_png)
     (tmp_path / "requests.csv").write_text(
         (evil_dir / "requests.csv").read_text().splitlines()[0] + "\n"
     )
