@@ -1,4 +1,5 @@
-"""The master leaves a large closed run with its requests.parquet (written by a child)."""
+"""The master leaves a large closed run with its requests.parquet, written by a child Python
+process that imports pyarrow (an integration test: it starts a child process)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from synthetic_run import SyntheticRun, write_synthetic_run
 from qi_load.analyze.load import load_run
 from qi_load.generate import columnar_store
 from qi_load.generate.columnar_store import store_columnar
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_large_run_gets_its_parquet_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
