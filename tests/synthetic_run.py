@@ -248,19 +248,15 @@ _ROWS_AT_ONCE = 50_000
 
 
 def _write_table(
-    path: Path,
-    frame: pd.DataFrame | Mapping[str, np.ndarray],
-    table: tuple[Field, ...],
-    *,
-    header: bool = True,
+    path: Path, columns: Mapping[str, np.ndarray], table: tuple[Field, ...], *, header: bool = True
 ) -> None:
-    """``frame`` as the recorder writes it: its columns in the table's order, a column the
-    frame leaves out at the field's default, booleans as true/false, floats to 4 decimals,
-    NaN empty. Written cell by cell through ``csv`` (the writer pandas uses, with its
-    quoting): ``DataFrame.to_csv`` spent most of its time on its own bookkeeping."""
+    """``columns`` as the recorder writes them: in the table's order, a column left out at the
+    field's default, booleans as true/false, floats to 4 decimals, NaN empty. Written cell by
+    cell through ``csv`` (the writer pandas uses, with its quoting): ``DataFrame.to_csv``
+    spent most of its time on its own bookkeeping."""
     fields = [f for f in table if f.column.csv]
-    arrays = {f.name: np.asarray(frame[f.name]) for f in fields if f.name in frame}
-    n = len(frame) if isinstance(frame, pd.DataFrame) else len(next(iter(frame.values())))
+    arrays = {f.name: np.asarray(columns[f.name]) for f in fields if f.name in columns}
+    n = len(next(iter(columns.values())))
     with path.open("w" if header else "a", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh, lineterminator="\n")
         if header:
