@@ -125,15 +125,21 @@ def start_cluster(
 
 
 def wait_for(
-    what: str, ready: Callable[[], bool], timeout: float, logs: Sequence[Path] = ()
+    what: str,
+    ready: Callable[[], bool],
+    timeout: float,
+    logs: Sequence[Path] = (),
+    *,
+    every: float = 0.2,
 ) -> None:
-    """Poll ``ready`` until it holds; after ``timeout`` s fail the test, with the logs' tails."""
+    """Poll ``ready`` every ``every`` s until it holds; after ``timeout`` s fail the test, with
+    the logs' tails."""
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline:
             tails = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in logs)
             pytest.fail(f"{what}: not within {timeout:g} s\n{tails}")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 def request_rows(run_dir: Path) -> list[dict[str, str]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import gevent
 import pytest
 from agent_http import chat_body, request
+from processes import wait_for
 from qi_cli import run_qi_load
 
 from qi_load.agent.launch import spawn_target, start_target
@@ -21,12 +22,13 @@ PHASES = ["process_init", "module_loading", "configuration", "agent_init", "read
 def _wait_busy_slots(url: str, count: int) -> None:
     """Until the agent serves ``count`` requests: a fixed sleep is too short for a request to
     arrive when two other shards keep the cores busy."""
-    for _ in range(500):
-        metrics = request(url, "GET", "/metrics").body.decode()
-        if f"qi_target_slots_busy {float(count)}" in metrics:
-            return
-        gevent.sleep(0.01)
-    raise AssertionError(f"{count} slots never busy: {metrics}")
+    busy = f"qi_target_slots_busy {float(count)}"
+    wait_for(
+        f"{count} busy slots",
+        lambda: busy in request(url, "GET", "/metrics").body.decode(),
+        5,
+        every=0.01,
+    )
 
 
 def test_phases_ready_and_clean_sigterm() -> None:

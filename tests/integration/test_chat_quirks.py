@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from agent_http import request
+from processes import wait_for
 from qi_cli import run_qi_load
 from ready_server import ready_server
 
@@ -91,12 +91,7 @@ def test_llama_server_close_seen_while_idle_needs_no_retry(
         results.append(c.complete(HI))
         # Until the server has closed (200 ms after the stream): a fixed 0.4 s sleep is not
         # always longer than that when two other shards keep the cores busy.
-        for _ in range(500):
-            if stats(quirks)["llama_open"] == 0:
-                break
-            time.sleep(0.01)
-        else:
-            raise AssertionError("the server never closed the connection")
+        wait_for("the server's close", lambda: stats(quirks)["llama_open"] == 0, 5, every=0.01)
     assert all(r.ok for r in results) and [r.retries for r in results] == [0, 0, 0]
 
 
