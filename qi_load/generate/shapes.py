@@ -146,10 +146,12 @@ class ScenarioShape(LoadTestShape):
         if self.driver is not None:
             self.driver.advance(t)
         stage = None if self._finished else stage_at(self.plan, t)
-        if stage is not self._stage:
-            self._stage = stage
-            if self.on_stage_change is not None:
-                self.on_stage_change(stage, time.time())
+        # By name: a step the driver lengthened is a new object but not a new stage.
+        before = self._stage.name if self._stage is not None else None
+        starts = (stage.name if stage is not None else None) != before
+        self._stage = stage
+        if starts and self.on_stage_change is not None:
+            self.on_stage_change(stage, time.time())
         if stage is None:
             return None
         users = users_at(self.plan, t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -282,6 +283,20 @@ def test_stage_done_ends_the_test_only_after_the_last_stage() -> None:
     assert shape.current_stage is plan[1]
     assert shape.stage_done("seq2")
     assert shape.tick() is None
+
+
+def test_a_stage_the_driver_lengthens_does_not_start_again() -> None:
+    plan = stage_plan(scenario([{"name": "step", "users": 3, "hold_s": 4}]))
+    shape = FakeClockShape()
+    shape.configure(plan)
+    record_into(shape)
+    shape.tick()
+    longer = dataclasses.replace(plan[0], end_s=6.0)  # as PlanSteps.extend replans it
+    shape.replan([longer])
+    shape.now = 4.5
+    assert shape.tick() == (3, 3.0)
+    assert shape.current_stage is longer
+    assert shape.events == [("step", 0.0)]
 
 
 def test_a_clock_reset_starts_a_new_test() -> None:
