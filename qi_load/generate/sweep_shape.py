@@ -109,7 +109,8 @@ class SweepDriver(StepDriver):
                 end=self.steps.t0 + t,
             )
         )
-        logger.info("sweep %s: %s, %s requests/s", step.name, kind, f"{rate or 0:.3g}")
+        measured = "no rate: fewer than two ended" if rate is None else f"{rate:.3g} requests/s"
+        logger.info("sweep %s: %s, %s", step.name, kind, measured)
         if index == 0:
             self.result["synchronous_rate"] = rate
         elif index == 1:
