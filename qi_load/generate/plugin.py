@@ -167,9 +167,10 @@ def _install_signals(qi: QiState) -> None:
 
 def _on_quitting(environment: Environment, **_kw: Any) -> None:
     qi = run_state(environment)
+    first = not qi.quitting
     qi.quitting = True
     if not in_main_greenlet():
-        hand_over_to_main()  # Locust's SIGTERM handler: one shutdown, in the main greenlet
+        hand_over_to_main(first=first)  # Locust's SIGTERM handler: one shutdown, in main
     runner = environment.runner
     if isinstance(runner, WorkerRunner) and qi.interrupted_by:
         leave(qi, runner)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable
 
 import gevent
@@ -33,6 +34,9 @@ logger = logging.getLogger("qi_load")
 LOCUST_HANDLER_GRACE_S = 0.1
 """Time Locust's own SIGTERM handler, when installed, has to start its shutdown."""
 
+REPEAT_S = 1.0
+"""A second signal later than this after the first is someone asking again, not a duplicate."""
+
 
 def _throw_into_main(exception: BaseException) -> None:
     hub = gevent.get_hub()
@@ -43,11 +47,13 @@ def in_main_greenlet() -> bool:
     return gevent.getcurrent() is gevent.get_hub().parent
 
 
-def hand_over_to_main() -> None:
+def hand_over_to_main(*, first: bool) -> None:
     """Called in a shutdown that runs outside the main greenlet (Locust's SIGTERM handler):
-    interrupt the main greenlet, whose own shutdown then does the work, and never return
-    (the process exits from the main greenlet)."""
-    _throw_into_main(KeyboardInterrupt())
+    the ``first`` interrupts the main greenlet, whose own shutdown then does the work; a
+    repeat (a second SIGTERM) must not interrupt that shutdown. Never returns (the process
+    exits from the main greenlet)."""
+    if first:
+        _throw_into_main(KeyboardInterrupt())
     gevent.event.Event().wait()
 
 
@@ -62,10 +68,20 @@ def install_signal_handlers(
     ``on_signal(name)`` is told first; ``quitting()`` says whether Locust's shutdown began.
     """
 
+    thrown_at: list[float] = []
+
     def interrupt(name: str) -> None:
+        if thrown_at:
+            # `timeout` signals the command and then its whole process group, and Ctrl-C can
+            # be pressed twice: a second interrupt landing in Locust's shutdown would abort it
+            # with a traceback and leave run.json `running`. Only a person's repeat is answered.
+            if time.monotonic() - thrown_at[0] > REPEAT_S:
+                logger.info("%s: already stopping; SIGKILL ends it at once", name)
+            return
         if quitting():
             logger.debug("%s: Locust is already stopping", name)
             return
+        thrown_at.append(time.monotonic())
         env = environment()
         runner = env.runner if env is not None else None
         options = env.parsed_options if env is not None else None

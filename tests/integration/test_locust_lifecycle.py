@@ -102,7 +102,8 @@ def test_a_signal_finalizes_a_local_run(
     with_scenario: bool,
 ) -> None:
     """With a scenario the signal comes while Locust runs the shape (no SIGTERM handler of
-    its own yet); without, Locust's own SIGTERM handler is installed."""
+    its own yet); without, Locust's own SIGTERM handler is installed. Each signal comes twice,
+    30 ms apart, as from `timeout` (the command, then its process group) or a double Ctrl-C."""
     run_dir = tmp_path / "run"
     final = tmp_path / "final"
     args = ["--headless", "-H", target.url, "-u", "3", "--only-summary"]
@@ -116,6 +117,8 @@ def test_a_signal_finalizes_a_local_run(
     else:
         wait_for("10 rows", lambda: len(request_rows(run_dir)) >= 10, 60)
     signalled = time.time()
+    locust.process.send_signal(signum)
+    time.sleep(0.03)
     locust.process.send_signal(signum)
     assert locust.wait(timeout=10) == 0, locust.output()[-3000:]
     manifest = run_manifest(run_dir)
@@ -157,7 +160,7 @@ def test_timeout_command_stops_a_scenario_run(
     )
     assert time.monotonic() - started < 15, done.stderr[-2000:]
     assert done.returncode == 124  # timeout's own code: it had to send SIGTERM
-    assert run_manifest(run_dir)["status"] == "interrupted"
+    assert run_manifest(run_dir)["status"] == "interrupted", done.stderr[-3000:]
     assert TRACEBACK not in done.stderr + done.stdout
 
 
