@@ -36,6 +36,9 @@ def test_init_attaches_the_state_and_each_test_gets_its_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(plugin, "install_signal_handlers", lambda *_a: None)  # pytest's own
+    # The unit session froze its imports (conftest); a freeze here could only be undone
+    # with gc.unfreeze(), which would thaw them too for every later test.
+    monkeypatch.setattr(gc, "freeze", lambda: None)
     options = argparse.Namespace(
         scenario="", time_scale=0.0, no_preflight=True, run_id="t", run_dir=str(tmp_path / "r")
     )
@@ -51,7 +54,6 @@ def test_init_attaches_the_state_and_each_test_gets_its_run(
         assert qi.run_dir.read_manifest().status == "complete"
     finally:
         env.events.quit.fire(exit_code=0)
-        gc.unfreeze()
         if env.runner is not None:
             env.runner.quit()
     assert qi.writer is None  # closed at quit
