@@ -169,8 +169,9 @@ class Scripted:
                 sock.sendall(piece)
 
 
-def run_script(pieces: list[str], head: bytes = b"", **kw: Any) -> ChatResult:
-    scripted = Scripted([p.encode() for p in pieces], head=head)
+def run_script(pieces: list[str], head: bytes = b"", pause: float = 0.02, **kw: Any) -> ChatResult:
+    """``pause`` s before each piece: what a test times; 0 where it checks no timing."""
+    scripted = Scripted([p.encode() for p in pieces], pause=pause, head=head)
     try:
         with ChatClient(ChatConfig(base_url=scripted.url, **kw)) as c:
             return c.complete(HI)
@@ -205,7 +206,7 @@ def test_role_only_and_usage_chunks_carry_no_tokens_reasoning_and_tool_calls_do(
 
 
 def test_stream_ending_mid_event_without_framing_is_protocol() -> None:
-    r = run_script([_chunk({"content": "a"}), 'data: {"choices": [{"delta"'])
+    r = run_script([_chunk({"content": "a"}), 'data: {"choices": [{"delta"'], pause=0)
     assert r.error_kind == "protocol" and "middle of an event" in r.error
     assert r.content == "" and r.ttft_ms is not None
 
@@ -326,8 +327,8 @@ def test_llama_cpp_chunks_ping_comments_and_a_stream_without_done() -> None:
     assert r.ok and r.content == "Café 🙂" and r.output_tokens == 3 and r.token_events == 2
     assert r.ttfc_ms == r.ttft_ms and r.ttft_ms is not None and r.ttft_ms >= 55
     assert r.server_phases == {"llm": 25.0}  # llama.cpp's prefill + generation
-    assert run_script(body).ok  # no [DONE], but the answer said it was finished
-    cut = run_script(body[:4])  # neither [DONE] nor a finish_reason: maybe cut short
+    assert run_script(body, pause=0).ok  # no [DONE], but the answer said it was finished
+    cut = run_script(body[:4], pause=0)  # neither [DONE] nor a finish_reason: maybe cut short
     assert cut.error_kind == "protocol" and "[DONE] or a finish_reason" in cut.error
 
 
@@ -346,11 +347,11 @@ def test_reasoning_first_then_content_sets_ttft_and_ttfc_apart() -> None:
 
 def test_the_reference_agent_is_known_by_its_response_header() -> None:
     body = [_chunk({"content": "hi"}), "data: [DONE]\n\n"]
-    marked = run_script(body, head=b"X-Qi-Load-Agent: reference\r\n")
+    marked = run_script(body, head=b"X-Qi-Load-Agent: reference\r\n", pause=0)
     assert marked.ok and marked.agent == "reference" and marked.from_reference_agent
-    other = run_script(body, head=b"X-Qi-Load-Agent: something-else\r\n")
+    other = run_script(body, head=b"X-Qi-Load-Agent: something-else\r\n", pause=0)
     assert other.agent == "something-else" and not other.from_reference_agent
-    plain = run_script(body)
+    plain = run_script(body, pause=0)
     assert plain.agent == "" and not plain.from_reference_agent
 
 
