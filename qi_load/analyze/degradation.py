@@ -15,6 +15,7 @@ from qi_load.units import MB
 from qi_load.vocabulary import GENERATOR_ROLES, TARGET_ROLES
 
 __all__ = [
+    "UNSAMPLED_AGENT_HINT",
     "CpuLevel",
     "CurvePoint",
     "Degradation",
@@ -165,6 +166,14 @@ def _cpu_evidence(cur: CpuLevel, nxt: CpuLevel | None, settings: DegradationSett
             "a thread running flat out"
         )
     return None
+
+
+UNSAMPLED_AGENT_HINT: Final = (
+    "; the agent was not sampled: if it runs on this host, that other process is probably "
+    "the agent itself: sample it with --monitor-pid PID or --monitor-name NAME"
+)
+"""Appended when no agent process was sampled: a server on the load generator's host is
+otherwise blamed as a neighbour (a first run with ``--host`` against a local server)."""
 
 
 def noisy_neighbour(
@@ -422,6 +431,8 @@ def _signal(
     for host, h in sorted(s.get("hosts", {}).items()):  # absent in hand-built stages
         neighbour = noisy_neighbour(host, h["busy_pct"], h["cores"], h["other_cores"], settings)
         if neighbour is not None:
+            if not any(r in s["roles"] for r in TARGET_ROLES):
+                neighbour += UNSAMPLED_AGENT_HINT
             return "host_cpu", neighbour
     if s["invalid"] is not None:
         return "load_generator", f"stage marked invalid: {s['invalid']}"

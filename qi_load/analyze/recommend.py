@@ -134,7 +134,9 @@ def _saturation(deg: Degradation) -> list[Recommendation]:
     if sat["resource"] == "host_cpu":
         return [_rec(
             "cpu", "Run the test on a host of its own",
-            ["stop or move the other CPU-heavy processes during the test",
+            ["an agent on this host that was not sampled counts as another process: "
+             "sample it with --monitor-pid PID or --monitor-name NAME",
+             "stop or move the other CPU-heavy processes during the test",
              "pin the target and the load generator to cores nobody else uses (cpusets)",
              "run the Locust workers on another machine"],
             "the figures measure the target, not its neighbours", 3, 1, finding,

@@ -8,7 +8,13 @@ import pytest
 from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.cpu import other_cores, usable_share
-from qi_load.analyze.degradation import CpuLevel, cpu_saturation, degradation, noisy_neighbour
+from qi_load.analyze.degradation import (
+    UNSAMPLED_AGENT_HINT,
+    CpuLevel,
+    cpu_saturation,
+    degradation,
+    noisy_neighbour,
+)
 from qi_load.analyze.load import load_run
 from qi_load.analyze.stages import analyze_stages
 
@@ -107,3 +113,23 @@ def test_target_judged_against_its_usable_cores(tmp_path: Path) -> None:
     half = SyntheticRun(target_cpu_per_rps=6.0, target_usable_cores=4.0, host_cores=4)
     sat_half = degradation(analyze_stages(load_run(write_synthetic_run(tmp_path / "h", half))))
     assert sat_half["first_saturated"]["resource"] == "inference_queue"
+
+
+def test_unsampled_agent_on_a_busy_host_gets_the_monitor_hint(tmp_path: Path) -> None:
+    # `--host` against a server on this host without --monitor-pid: the server's CPU is
+    # "another process", and the evidence says how to attribute it instead.
+    path = write_synthetic_run(tmp_path / "r", SyntheticRun(host_cores=2, other_cores=1.9))
+    samples = path / "host_samples.csv"
+    lines = samples.read_text().splitlines(keepends=True)
+    role = lines[0].split(",").index("role")
+    samples.write_text("".join(x for x in lines if x.split(",")[role] != "target"))
+    sat = degradation(analyze_stages(load_run(path)))["first_saturated"]
+    assert sat["resource"] == "host_cpu"
+    assert sat["evidence"] is not None and sat["evidence"].endswith(UNSAMPLED_AGENT_HINT)
+    assert "--monitor-pid PID or --monitor-name NAME" in UNSAMPLED_AGENT_HINT
+
+
+def test_sampled_agent_gets_no_monitor_hint(tmp_path: Path) -> None:
+    spec = SyntheticRun(host_cores=2, other_cores=1.9)
+    sat = degradation(analyze_stages(load_run(write_synthetic_run(tmp_path / "r", spec))))
+    assert UNSAMPLED_AGENT_HINT not in (sat["first_saturated"]["evidence"] or "")
