@@ -87,7 +87,12 @@ def capacity_text(summary: Summary) -> str:
 def _requirement(summary: Summary) -> str:
     req = summary["requirement"]
     if req["kind"] is None or req["value"] is None:
-        return "at every stage"
+        # A PASS that judged nothing must say so: short stages against a slow server.
+        if req["status"] == "insufficient_data":
+            return "at every stage: insufficient data, no stage judged"
+        return "at every stage" + (
+            ": no SLOs" if summary["capacity"]["status"] == "no_slos" else ""
+        )
     wanted = f"{req['value']:g} users" if req["kind"] == "users" else f"{req['value']:g} req/s"
     where = f" ({req['stage']})" if req["stage"] else ""
     state = {"insufficient_data": ": insufficient data", "not_reached": ": not reached"}
