@@ -278,11 +278,17 @@ def analyze_run(
     ]
     if thin:
         # The window grows with the stage, so the shortfall says how much longer to run.
-        fewest = max(1, min(s["overall"]["n"] for s in thin))
+        factor = math.ceil(MIN_WINDOW_REQUESTS / max(1, min(s["overall"]["n"] for s in thin)))
+        # Without a scenario (plain Locust's -t) there is no stage to scale: name -t instead.
+        longer = (
+            f"--time-scale {factor} (multiplies every stage's duration)"
+            if run.scenario
+            else f"-t {math.ceil(factor * (stages[-1]['end'] - stages[0]['start']))}s "
+            "(Locust's run time; --time-scale applies to a --scenario's stages)"
+        )
         warnings.append(
             f"{len(thin)} of {len(stages)} stages are too short for this service's rate: "
-            f"lengthen them, e.g. --time-scale {math.ceil(MIN_WINDOW_REQUESTS / fewest)} "
-            "(multiplies every stage's duration)"
+            f"lengthen them, e.g. {longer}"
         )
     info = _run_info(run)
     for lost in info["lost_workers"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -157,4 +158,24 @@ def test_stages_too_short_for_the_rate_say_how_much_longer_to_run(tmp_path: Path
     assert hint == [
         f"2 of 2 stages are too short for this service's rate: lengthen them, e.g. "
         f"--time-scale {-(-20 // fewest)} (multiplies every stage's duration)"
+    ]
+
+
+def test_a_run_without_scenario_is_told_to_run_longer_with_locusts_run_time(
+    tmp_path: Path,
+) -> None:
+    # Plain Locust's `-t 10s` without --scenario: one stage, no durations to scale.
+    thin = SyntheticRun(users=(1,), ramp_s=0.0, hold_s=10.0, settle_s=0.0, service_s=4.0)
+    root = write_synthetic_run(tmp_path, thin)
+    manifest = json.loads((root / "run.json").read_text())
+    manifest.update(scenario=None, stages=[])
+    (root / "run.json").write_text(json.dumps(manifest))
+    summary = analyze_run(load_run(root))
+    (stage,) = summary["stages"]
+    factor = -(-20 // stage["overall"]["n"])
+    seconds = math.ceil(factor * (stage["end"] - stage["start"]))
+    hint = [w for w in summary["warnings"] if "too short for this service's rate" in w]
+    assert hint == [
+        f"1 of 1 stages are too short for this service's rate: lengthen them, e.g. "
+        f"-t {seconds}s (Locust's run time; --time-scale applies to a --scenario's stages)"
     ]
