@@ -18,6 +18,7 @@ from qi_load.analyze.compare import CompareSettings, Comparison, compare_runs
 from qi_load.analyze.degradation import Degradation, DegradationSettings, degradation
 from qi_load.analyze.leaks import LeakFit, LeakSettings, leak_fits
 from qi_load.analyze.load import LOCUST_FINAL_JSON, LOCUST_STATS_CSV, RunData
+from qi_load.analyze.quality_fit import quality_misfit
 from qi_load.analyze.recommend import Recommendation, recommend
 from qi_load.analyze.stages import (
     MIN_WINDOW_REQUESTS,
@@ -309,6 +310,13 @@ def analyze_run(
     req = requirement(stages, run.scenario)
     if req["status"] == "insufficient_data" and req["kind"] is None:
         warnings.append(f"SLOs not judged: {req['detail']}")
+    quality = _quality(run.manifest.quality)
+    ran = {qt: plan["ran"] for qt, plan in quality["checks"].items()}
+    misfit = quality_misfit(
+        overall["quality_checked"], overall["quality_passed"], quality["mode"],
+        quality["reference_agent"], ran,
+    )  # fmt: skip
+    warnings += [misfit] if misfit else []
     leaks = leak_fits(run, settings.leaks)
     alerts = evaluate_alerts(run)
     graded = grade_targets(targets, stages, run.manifest.startup_ms, req["stage"])
@@ -326,7 +334,7 @@ def analyze_run(
         slo_checks=req["slo_checks"],
         capacity=cap,
         requirement=req,
-        quality=_quality(run.manifest.quality),
+        quality=quality,
         stages=stages,
         degradation=deg,
         leaks=leaks,

@@ -99,6 +99,10 @@ def test_wrong_answers_keep_latency_and_throughput_and_fail_the_quality_slo(
     assert all("quality" in line for line in progress)
     after_table = done.stdout.split("E2E ms p50/p95/p99", 1)[1]
     assert "check failed: SLO" in after_table and "quality_rate_min 0 < 0.9" in after_table
+    # Not the reference agent: the checks may not fit its model; the warning says what to do.
+    misfit = [w for w in summary["warnings"] if w.startswith("answer quality: 0 of ")]
+    assert len(misfit) == 1 and "--quality off" in misfit[0], summary["warnings"]
+    assert f"warning: {misfit[0]}" in done.stdout.split("E2E ms p50/p95/p99", 1)[0]
 
     gate = run_qi_load("report", str(run_dir), "--check", timeout=120)
     assert gate.returncode == 3, gate.stdout + gate.stderr
