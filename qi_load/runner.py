@@ -322,7 +322,9 @@ def _preflight(options: RunOptions, scenario: Scenario) -> bool:
     load_options.add_arguments(
         parser, [load_options.QI_LOAD], only="no_preflight".__eq__, grouped=False
     )
-    parsed = LoadOptions.from_namespace(parser.parse_known_args(options.locust_args)[0])
+    # Those qi-load run took itself come first: the master reads them so, and `--` wins.
+    taken = options.load.to_args(load_options.run_options())
+    parsed = LoadOptions.from_namespace(parser.parse_known_args([*taken, *options.locust_args])[0])
     if parsed.no_preflight:
         return False
     locustfile = Path(options.locustfile).resolve() if options.locustfile else None

@@ -142,7 +142,14 @@ class LoadOptions(BaseModel):
     )  # fmt: skip
 
     # -- how chat requests are sent -----------------------------------------------------
-    model: str = _opt("", "model name sent in chat requests (default: the scenario's)", CHAT)
+    model: str = _opt(
+        "", "model name sent in chat requests (default: the scenario's, else qi-agent)", CHAT,
+        run=True,
+    )  # fmt: skip
+    max_tokens: int = _opt(
+        0, "max_tokens sent in each chat request (0: the scenario's; without either none is "
+        "sent and the server's own limit applies)", CHAT, run=True,
+    )  # fmt: skip
     connect_timeout: float = _opt(10.0, "connect timeout in seconds", CHAT)
     first_byte_timeout: float = _opt(60.0, "timeout until the first response byte in seconds", CHAT)
     request_timeout: float = _opt(120.0, "total timeout of one request in seconds", CHAT)

@@ -30,7 +30,7 @@ def chat_config(options: LoadOptions, scenario: Scenario | None, host: str) -> C
         connect_timeout=options.connect_timeout,
         first_byte_timeout=options.first_byte_timeout,
         total_timeout=options.request_timeout,
-        max_tokens=scenario.max_tokens if scenario else None,
+        max_tokens=options.max_tokens or (scenario.max_tokens if scenario else None),
         trace_context=not options.no_trace_context,
     )
 

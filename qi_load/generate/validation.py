@@ -43,6 +43,7 @@ NUMBER_OPTIONS: Final[dict[str, tuple[str, float, float, bool]]] = {
     "metrics_port": ("--metrics-port", 0, 65_535, True),
     "monitor_port": ("--monitor-port", 0, 65_535, True),
     "otlp_port": ("--otlp-port", 0, 65_535, True),
+    "max_tokens": ("--max-tokens", 0, 10_000_000, True),
 }
 
 

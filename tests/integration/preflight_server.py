@@ -5,7 +5,8 @@
 wrong base URL meets), ``auth`` (401 unless ``Authorization: Bearer good-key``), ``html``
 (200 with a web page), ``model`` (404 model_not_found unless the model is one of
 ``/v1/models``'s), ``error`` (always 500), ``flaky`` (500 for the first POST, then ``ok``).
-``GET /_count`` answers how many chat POSTs arrived.
+``GET /_count`` answers how many chat POSTs arrived, and each ``[model, max_tokens]`` they
+sent (``seen``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ MODELS = ("llama-a", "llama-b")
 GOOD_KEY = "good-key"
 _lock = threading.Lock()
 _posts = 0
+_seen: set[tuple[str, int | None]] = set()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -30,7 +32,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/_count":
-            self._send(200, "application/json", json.dumps({"posts": _posts}).encode())
+            counts = {"posts": _posts, "seen": sorted(_seen, key=str)}
+            self._send(200, "application/json", json.dumps(counts).encode())
         elif self.path == "/v1/models" and self.mode != "notfound":
             data = [{"id": m, "object": "model"} for m in MODELS]
             self._send(200, "application/json", json.dumps({"data": data}).encode())
@@ -44,6 +47,7 @@ class Handler(BaseHTTPRequestHandler):
         with _lock:
             _posts += 1
             first = _posts == 1
+            _seen.add((str(body.get("model")), body.get("max_tokens")))
         if self.mode == "error" or (self.mode == "flaky" and first):
             self._send(500, "application/json", b'{"error": {"message": "engine crashed"}}')
         elif self.mode == "notfound" or self.path != "/v1/chat/completions":

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from qi_cli import qi_load_command, run_qi_load
@@ -81,12 +82,16 @@ def _tiny_scenario(tmp_path: Path) -> Path:
     return path
 
 
-def _posts(url: str) -> int:
+def _counts(url: str) -> dict[str, Any]:
     from urllib.request import urlopen
 
     with urlopen(f"{url}/_count", timeout=5) as response:
-        count: int = json.load(response)["posts"]
-        return count
+        counts: dict[str, Any] = json.load(response)
+        return counts
+
+
+def _posts(url: str) -> int:
+    return int(_counts(url)["posts"])
 
 
 def _plain_locust(
@@ -192,6 +197,22 @@ def test_a_misconfigured_target_stops_the_run_in_seconds(
     assert "Traceback" not in output
     if mode:
         assert _posts(url) == 1  # the one preflight request: no ladder ran
+
+
+def test_qi_load_run_takes_the_model_and_max_tokens_a_server_needs(
+    fake: Callable[[str], str], tmp_path: Path
+) -> None:
+    # The fix the unknown-model line names (set --model) works on qi-load run itself, and
+    # the preflight sends what the users send.
+    url = fake("model")
+    done, _ = _qi_run(
+        url, tmp_path / "out", "--model", "llama-b", "--max-tokens", "7",
+        "--time-scale", "0.25", "--no-report",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"[qi-load] preflight ok: chat {url}/v1/chat/completions" in done.stdout
+    assert _counts(url)["seen"] == [["llama-b", 7]]
+    assert _posts(url) > 1  # the run's requests, not only the preflight's
 
 
 def test_server_errors_are_tried_again_before_they_count(

@@ -76,10 +76,21 @@ def test_qi_load_run_takes_the_run_options_under_the_same_names() -> None:
     )
 
 
+def test_qi_load_run_takes_the_model_and_max_tokens_a_real_server_needs() -> None:
+    # The preflight's unknown-model line says "set --model": qi-load run must take it.
+    args = build_parser().parse_args(
+        ["run", "smoke", "--host", "http://h:1", "--model", "llama-b", "--max-tokens", "64"]
+    )
+    options = LoadOptions.from_namespace(args)
+    assert (options.model, options.max_tokens) == ("llama-b", 64)
+    assert options.to_args(run_options()) == ["--model", "llama-b", "--max-tokens", "64"]
+
+
 def test_groups_select_the_options() -> None:
     chat_only = {a.dest for a in _parser([CHAT])._actions if a.option_strings} - {"help"}
     assert chat_only == {
         "model",
+        "max_tokens",
         "connect_timeout",
         "first_byte_timeout",
         "request_timeout",

@@ -259,6 +259,9 @@ def test_the_run_and_the_preflight_build_the_same_chat_config() -> None:
     )
     assert (config.model, config.stream, config.connect_timeout) == ("cli", False, 2.0)
     assert chat_config(_parse(), None, "http://h:1").model == "qi-agent"
+    # --max-tokens wins over the scenario's; without either none is sent.
+    assert chat_config(_parse("--max-tokens", "8"), scenario, "http://h:1").max_tokens == 8
+    assert chat_config(_parse(), None, "http://h:1").max_tokens is None
 
 
 def test_the_mcp_endpoint() -> None:
