@@ -120,6 +120,16 @@ def diagnose_chat(outcome: ChatOutcome, listed: Sequence[str] | None = None) -> 
     if outcome.ok:
         return None
     where = f"POST {outcome.url}"
+    if outcome.error_kind == "timeout":
+        # Connected (else the kind is "connect"): the server is there, only slow to answer.
+        return (
+            f"no answer from {where}: {_short(outcome.error)} — the server took the request "
+            "but answered too late (still loading its model? busy?): retry once it is ready, "
+            "raise --first-byte-timeout / --request-timeout if its answers take longer "
+            "(the check waits at most "
+            f"{FIRST_BYTE_TIMEOUT_S:g} s for the first byte, {TOTAL_TIMEOUT_S:g} s in all), "
+            "or skip this check with --no-preflight"
+        )
     fix_host = "is the agent running? check --host"
     common = _transport_cause(outcome.error_kind, outcome.error, outcome.url, where, fix_host)
     if common is not None:

@@ -51,8 +51,11 @@ def test_a_working_request_has_no_diagnosis() -> None:
         ),
         (
             chat(error_kind="timeout", error="no response headers within 30.0s"),
-            f"no answer from POST {URL}: no response headers within 30.0s — is the agent "
-            "running? check --host (or skip this check with --no-preflight)",
+            f"no answer from POST {URL}: no response headers within 30.0s — the server took "
+            "the request but answered too late (still loading its model? busy?): retry once "
+            "it is ready, raise --first-byte-timeout / --request-timeout if its answers take "
+            "longer (the check waits at most 30 s for the first byte, 60 s in all), or skip "
+            "this check with --no-preflight",
         ),
         (
             chat(error_kind="http", status_code=401, error='HTTP 401: {"error": "no key"}'),
