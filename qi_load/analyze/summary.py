@@ -282,7 +282,9 @@ def analyze_run(
         factor = math.ceil(MIN_WINDOW_REQUESTS / max(1, min(s["overall"]["n"] for s in thin)))
         # Without a scenario (plain Locust's -t) there is no stage to scale: name -t instead.
         longer = (
-            f"--time-scale {factor} (multiplies every stage's duration)"
+            # run.json holds the scaled stages, not the factor: the user knows the one used.
+            f"--time-scale {factor} (multiplies every stage's duration: a run that already had "
+            f"--time-scale F needs F * {factor})"
             if run.scenario
             else f"-t {math.ceil(factor * (stages[-1]['end'] - stages[0]['start']))}s "
             "(Locust's run time; --time-scale applies to a --scenario's stages)"

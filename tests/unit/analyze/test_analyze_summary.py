@@ -157,7 +157,8 @@ def test_stages_too_short_for_the_rate_say_how_much_longer_to_run(tmp_path: Path
     hint = [w for w in summary["warnings"] if "too short for this service's rate" in w]
     assert hint == [
         f"2 of 2 stages are too short for this service's rate: lengthen them, e.g. "
-        f"--time-scale {-(-20 // fewest)} (multiplies every stage's duration)"
+        f"--time-scale {-(-20 // fewest)} (multiplies every stage's duration: a run that "
+        f"already had --time-scale F needs F * {-(-20 // fewest)})"
     ]
 
 
