@@ -231,8 +231,10 @@ def run(options: RunOptions) -> RunResult:
     opened = not (options.out / run_id).exists()
     run_dir = RunDir(options.out / run_id).create()
     scaled = scenario.scaled()
+    # The progress line counts the warm-up as a stage (`stage 2/4`): say it here too.
+    warmup = f" after a {scaled.warmup_s:g} s warm-up" if scaled.warmup_s > 0 else ""
     print(
-        f"qi-load: scenario {scenario.name!r}: {len(scaled.stages)} stages, "
+        f"qi-load: scenario {scenario.name!r}: {len(scaled.stages)} stages{warmup}, "
         f"{scaled.total_duration_s:.0f} s; run directory {run_dir.path}",
         flush=True,
     )

@@ -76,8 +76,9 @@ def test_the_printed_stage_table_is_summary_json(tmp_path: Path) -> None:
     scenario = write_scenario(
         tmp_path,
         "table",
-        [{"name": "low", "users": 2, "hold_s": 4}, {"name": "high", "users": 4, "hold_s": 4}],
+        [{"name": "low", "users": 2, "hold_s": 3}, {"name": "high", "users": 4, "hold_s": 4}],
         mix={"simple": 1, "code_generation": 1, "reasoning": 1},
+        warmup_s=1,
     )
     out = tmp_path / "out"
     done = run_qi_load(
@@ -94,6 +95,10 @@ def test_the_printed_stage_table_is_summary_json(tmp_path: Path) -> None:
     for row, stage in zip(rows, summary["stages"], strict=True):
         assert stage["overall"]["n"] > 0
         _check_row(row, stage)
+    # The progress line counts the warm-up as a stage: the header names it too.
+    assert "qi-load: scenario 'table': 2 stages after a 1 s warm-up, 8 s; run directory" in (
+        done.stdout
+    )
     verdict = _verdict(done.stdout)
     assert (" | verdict PASS" if summary["check"]["passed"] else " | verdict FAIL") in verdict
     knee = summary["degradation"]["knee"]
