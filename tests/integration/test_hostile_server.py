@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from agent_http import request
 from ready_server import ready_server
@@ -90,15 +89,29 @@ def _locust(locustfile: str, url: str, tmp: Path, *extra: str) -> subprocess.Pop
         )
 
 
+def _high_water_mark(pid: int) -> int:
+    """The largest resident size (bytes) the live process has reached: the kernel's VmHWM."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0  # a zombie has no memory left to report
+
+
 def _peak_rss(processes: list[subprocess.Popen[bytes]], timeout: float) -> list[int]:
-    """Wait for every process to exit; the largest resident size each reached meanwhile."""
+    """Wait for every process to exit; the largest resident size each reached meanwhile.
+
+    The kernel's running peak, not sampled sizes: polling caught the quality check's short
+    parse spike only sometimes (92-117 MiB for a peak of 117 MiB), so the number checked
+    depended on when the poll came, the more so on a busy host. Only the last 0.1 s of a
+    process's life is unseen."""
     peaks = [0] * len(processes)
     deadline = time.monotonic() + timeout
     while any(p.poll() is None for p in processes):
         assert time.monotonic() < deadline, "Locust did not end in time"
         for i, process in enumerate(processes):
-            with contextlib.suppress(psutil.Error):  # it has just exited
-                peaks[i] = max(peaks[i], psutil.Process(process.pid).memory_info().rss)
+            with contextlib.suppress(OSError):  # it has just exited
+                peaks[i] = max(peaks[i], _high_water_mark(process.pid))
         time.sleep(0.1)
     return peaks
 
@@ -138,7 +151,9 @@ def test_every_hostile_answer_leaves_one_categorized_row(
     peaks = _peak_rss([chat, mcp], timeout=50)
     chat_rows, mcp_rows = _finish(chat, chat_dir), _finish(mcp, mcp_dir)
     # 200 MiB error bodies, 30 MiB lines and 64 MiB of headers were offered: none was held.
-    assert max(peaks) < 160 * 1024 * 1024, peaks  # Locust alone: ~80 MB
+    # Locust alone: ~83 MiB; the chat run peaks at ~117 MiB, with or without CPU hogs beside
+    # it: parsing the 200 kB code block the quality check then refuses takes ~35 MiB.
+    assert max(peaks) < 160 * 1024 * 1024, peaks
     served = request(hostile, "GET", "/stats").json()
 
     # Chat: one row per request the server received, in its order, each shape categorized.
