@@ -125,7 +125,7 @@ def test_rates_spike_slowdown_and_wrong_answers() -> None:
         # (50 ms + 300 ms spike) * slowdown 2. Never early; a busy machine makes it late (the
         # 40 ms TTFT of another test was measured at 196 ms beside two other shards), so the
         # upper bound only tells it from a knob applied twice (1300 ms or more).
-        assert 695 < ttft_ms < 1000, ttft_ms
+        assert 695 < ttft_ms < 1250, ttft_ms
         text = "".join(
             json.loads(raw[6:])["choices"][0]["delta"].get("content", "")
             for _, raw in response.events
