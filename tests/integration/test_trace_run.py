@@ -69,7 +69,7 @@ def _hostile_exports(url: str) -> list[int]:
     deadline = time.monotonic() + 60
     while True:
         try:  # the first answer is itself a refused content type
-            first = requests.post(url, data=b"", headers={"Content-Type": "text/plain"}, timeout=2)
+            first = requests.post(url, data=b"", headers={"Content-Type": "text/plain"}, timeout=10)
             break
         except requests.ConnectionError:
             if time.monotonic() > deadline:
