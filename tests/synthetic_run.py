@@ -91,7 +91,8 @@ def write_synthetic_run(path: Path | str, spec: SyntheticRun | None = None) -> P
         stages.append(dict(mark.to_dict()))
         rate, columns = _stage_requests(spec, rng, f"u{users}", users, start, end)
         order = np.argsort(columns["ts_start"], kind="stable")
-        columns = {name: values[order] for name, values in columns.items()}
+        # A constant column stays a broadcast (stride 0): ``_formatted`` formats it once.
+        columns = {n: v[order] if v.strides[0] else v for n, v in columns.items()}
         _write_requests(root / "requests.csv", columns, header=index == 0)
         rows, failures = rows + order.size, failures + int((~columns["ok"]).sum())
         rates.append((start, end, rate))
@@ -276,14 +277,15 @@ def _cells(arrays: Mapping[str, np.ndarray], rows: slice, f: Field) -> list[obje
 
 
 def _formatted(values: np.ndarray, f: Field) -> list[object]:
+    if values.size > 1 and not values.strides[0]:
+        return _formatted(values[:1], f) * values.size
     missing = pd.isna(values)
     if f.kind is bool:
         return np.where(missing, "", np.where(values.astype(bool), "true", "false")).tolist()
     if values.dtype.kind == "f":
-        return [
-            "" if gone else f"{v:.4f}"
-            for v, gone in zip(values.tolist(), missing.tolist(), strict=True)
-        ]
+        # One %-format over the whole column (as f"{v:.4f}" per value, at a third of the cost).
+        cells = ("%.4f\0" * values.size % tuple(values.tolist())).split("\0")[:-1]
+        return ["" if gone else v for v, gone in zip(cells, missing.tolist(), strict=True)]
     return ["" if gone else v for v, gone in zip(values.tolist(), missing.tolist(), strict=True)]
 
 
