@@ -6,14 +6,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from qi_load.analyze.load import load_run
 from qi_load.analyze.stages import query_stats
 from qi_load.generate.live_stats import ALL_TYPES
-from qi_load.metrics.percentile import percentiles
-from qi_load.record.rundir import REQUESTS_CSV
 
 __all__ = ["live_view", "report_view"]
 
@@ -21,26 +16,17 @@ __all__ = ["live_view", "report_view"]
 def report_view(run_dir: Path) -> dict[str, dict[str, Any]]:
     """Per query type (and ``all``): requests, ok, errors by kind, retries, answers checked
     and passed, and each metric's n, p50, p95, p99, computed by the report's code
-    (``query_stats``) from the CSV. ITL, which the report does not summarize, uses the same
-    percentile function on ``itl_p50_ms``."""
+    (``load_run`` and ``query_stats``) from the CSV."""
     frame = load_run(run_dir).requests
-    itl = pd.read_csv(
-        run_dir / REQUESTS_CSV,
-        usecols=["query_type", "ok", "itl_p50_ms"],
-        dtype={"query_type": str, "ok": str, "itl_p50_ms": "float64"},
-    )
     types = [str(t) for t in frame["query_type"].astype(str).unique()]
     out: dict[str, dict[str, Any]] = {}
     for name in [*types, ALL_TYPES]:
         rows = frame if name == ALL_TYPES else frame[frame["query_type"].astype(str) == name]
         stats = query_stats(rows, 1.0, {}, open_loop=False)
-        itl_rows = itl["ok"].str.lower().isin(["true", "1"])
-        if name != ALL_TYPES:
-            itl_rows &= itl["query_type"] == name
         metrics = {
             "ttft_ms": stats["ttft_ms"],
             "ttfc_ms": stats["ttfc_ms"],
-            "itl_ms": percentiles(itl.loc[itl_rows, "itl_p50_ms"].to_numpy(np.float64)),
+            "itl_ms": stats["itl_ms"],
             "tpot_ms": stats["tpot_ms"],
             "e2e_ms": stats["e2e_ms"],
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from qi_load.analyze.degradation import (
     noisy_neighbour,
 )
 from qi_load.analyze.load import load_run
-from qi_load.analyze.stages import analyze_stages
+from qi_load.analyze.stages import StageStats, analyze_stages
 
 
 def test_usable_share_uses_the_cores_the_process_may_use() -> None:
@@ -79,10 +81,26 @@ def test_noisy_neighbour() -> None:
     assert noisy_neighbour("h1", 98.0, 0, None) is None  # cores unknown
 
 
-def test_noisy_neighbour_named_first_in_a_run(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def noisy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two cores, 1.9 of them busy with processes the run does not sample."""
     spec = SyntheticRun(host_cores=2, other_cores=1.9)
-    run = load_run(write_synthetic_run(tmp_path / "r", spec))
-    stages = analyze_stages(run)
+    return write_synthetic_run(tmp_path_factory.mktemp("noisy") / "r", spec)
+
+
+@pytest.fixture(scope="module")
+def noisy_stages_once(noisy_dir: Path) -> list[StageStats]:
+    return analyze_stages(load_run(noisy_dir))
+
+
+@pytest.fixture
+def noisy_stages(noisy_stages_once: list[StageStats]) -> list[StageStats]:
+    """``noisy_dir`` analysed once a module: each test gets its own copy."""
+    return copy.deepcopy(noisy_stages_once)
+
+
+def test_noisy_neighbour_named_first_in_a_run(noisy_stages: list[StageStats]) -> None:
+    stages = noisy_stages
     assert stages[0]["hosts"]["h1"]["other_cores"] == pytest.approx(1.9, abs=0.1)
     sat = degradation(stages)["first_saturated"]
     assert sat["resource"] == "host_cpu" and sat["users"] == 1
@@ -115,10 +133,12 @@ def test_target_judged_against_its_usable_cores(tmp_path: Path) -> None:
     assert sat_half["first_saturated"]["resource"] == "inference_queue"
 
 
-def test_unsampled_agent_on_a_busy_host_gets_the_monitor_hint(tmp_path: Path) -> None:
+def test_unsampled_agent_on_a_busy_host_gets_the_monitor_hint(
+    noisy_dir: Path, tmp_path: Path
+) -> None:
     # `--host` against a server on this host without --monitor-pid: the server's CPU is
     # "another process", and the evidence says how to attribute it instead.
-    path = write_synthetic_run(tmp_path / "r", SyntheticRun(host_cores=2, other_cores=1.9))
+    path = Path(shutil.copytree(noisy_dir, tmp_path / "r"))
     samples = path / "host_samples.csv"
     lines = samples.read_text().splitlines(keepends=True)
     role = lines[0].split(",").index("role")
@@ -129,7 +149,6 @@ def test_unsampled_agent_on_a_busy_host_gets_the_monitor_hint(tmp_path: Path) ->
     assert "--monitor-pid PID or --monitor-name NAME" in UNSAMPLED_AGENT_HINT
 
 
-def test_sampled_agent_gets_no_monitor_hint(tmp_path: Path) -> None:
-    spec = SyntheticRun(host_cores=2, other_cores=1.9)
-    sat = degradation(analyze_stages(load_run(write_synthetic_run(tmp_path / "r", spec))))
+def test_sampled_agent_gets_no_monitor_hint(noisy_stages: list[StageStats]) -> None:
+    sat = degradation(noisy_stages)
     assert UNSAMPLED_AGENT_HINT not in (sat["first_saturated"]["evidence"] or "")

@@ -75,12 +75,12 @@ def test_missed_p95_points_at_the_dominant_phase(ladder: RunData) -> None:
 
 
 def test_locust_counts_sum_its_entries_and_prefer_the_final_json(
-    ladder_dir: Path, tmp_path: Path
+    ladder_dir: Path, ladder: RunData, tmp_path: Path
 ) -> None:
     import shutil
 
     run_dir = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
-    rows = len(load_run(run_dir).requests)
+    rows = len(ladder.requests)  # the copy's, read once a session
     (run_dir / "locust_stats.csv").write_text(
         "Type,Name,Request Count,Failure Count\n"
         f"POST,simple,{rows - 9},2\nPOST,reasoning,2,0\n,Aggregated,{rows - 7},2\n"
@@ -100,13 +100,13 @@ def test_locust_counts_sum_its_entries_and_prefer_the_final_json(
 
 
 def test_cancelled_rows_stay_out_of_every_figure_but_their_stage_counts(
-    ladder_dir: Path, tmp_path: Path
+    ladder_dir: Path, ladder: RunData, tmp_path: Path
 ) -> None:
     import csv
     import shutil
 
     run_dir = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
-    before = analyze_run(load_run(run_dir))
+    before = analyze_run(ladder)  # the copy before its cancelled rows, read once a session
     last = before["stages"][-1]
     with (run_dir / "requests.csv").open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -123,16 +123,14 @@ def test_cancelled_rows_stay_out_of_every_figure_but_their_stage_counts(
     )
     with (run_dir / "requests.csv").open("a", newline="") as handle:
         csv.DictWriter(handle, columns).writerows([cancelled] * 3)
-    after = analyze_run(load_run(run_dir))
+    after_run = load_run(run_dir)
+    after = analyze_run(after_run)
     stage = after["stages"][-1]
     assert (stage["cancelled"], stage["started"]) == (3, last["started"] + 3)
     assert stage["overall"] == last["overall"]  # no latency, throughput or error rate moved
     assert after["overall"] == before["overall"]
     view = after["locust"]
-    assert view is None or (view["csv_rows"], view["cancelled"]) == (
-        len(load_run(run_dir).requests),
-        3,
-    )
+    assert view is None or (view["csv_rows"], view["cancelled"]) == (len(after_run.requests), 3)
 
 
 def test_a_malformed_locust_final_json_is_a_warning(ladder_dir: Path, tmp_path: Path) -> None:
