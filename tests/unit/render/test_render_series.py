@@ -42,6 +42,13 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_run(tmp_path_factory.mktemp("small") / "run", spec)
 
 
+@pytest.fixture(scope="module")
+def small_summary(small: Path) -> tuple[Summary, RunData]:
+    """``small`` loaded and summarised once for the tests that only read it."""
+    run = load_run(small)
+    return analyze_run(run), run
+
+
 def test_knee_of_an_all_failed_ladder_says_why(all_failed: tuple[Summary, RunData]) -> None:
     knee = all_failed[0]["degradation"]["knee"]
     assert knee["users"] is None
@@ -50,8 +57,10 @@ def test_knee_of_an_all_failed_ladder_says_why(all_failed: tuple[Summary, RunDat
     assert knee["detail"].startswith("insufficient data: too few requests (< 20) to judge u1")
 
 
-def test_one_latency_value_gets_a_decade_of_log_edges(small: Path) -> None:
-    ladder = load_run(small)
+def test_one_latency_value_gets_a_decade_of_log_edges(
+    small_summary: tuple[Summary, RunData],
+) -> None:
+    ladder = small_summary[1]
     one = ladder.requests[ladder.requests["ok"]].head(1)
     run = RunData(ladder.path, ladder.manifest, one, ladder.samples)
     e2e, _ = series.distributions(run)
@@ -73,9 +82,8 @@ def test_run_without_requests_or_samples(small: Path, tmp_path: Path) -> None:
     assert series.origin(summary, run) == 0.0
 
 
-def test_timeline_percentiles_per_bin(small: Path) -> None:
-    run = load_run(small)
-    summary = analyze_run(run)
+def test_timeline_percentiles_per_bin(small_summary: tuple[Summary, RunData]) -> None:
+    summary, run = small_summary
     tl = series.timeline(summary, run)
     assert tl is not None
     req = run.requests[run.requests["ok"]]
@@ -93,9 +101,10 @@ def test_throughput_bins_without_requests_are_zero_and_time_starts_at_the_test()
     assert rate.tolist() == [1.0, 0.0, 0.0, 1.0, 0.5]
 
 
-def test_time_origin_is_the_test_start_of_run_json(small: Path) -> None:
-    run = load_run(small)
-    summary = analyze_run(run)
+def test_time_origin_is_the_test_start_of_run_json(
+    small_summary: tuple[Summary, RunData],
+) -> None:
+    summary, run = small_summary
     expected = run.manifest.test_start or run.manifest.start
     assert expected is not None and series.origin(summary, run) == expected
     assert series.origin(summary, run) <= summary["stages"][0]["start"]
