@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from qi_load.analyze import load
-from qi_load.analyze.load import load_run
+from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.summary import analyze_run, summary_json
 from qi_load.errors import QiLoadError
 from qi_load.record.columnar import csv_to_parquet
@@ -27,23 +27,23 @@ def both(ladder_dir: Path, tmp_path: Path) -> Path:
     return root
 
 
-def _summary(path: Path) -> dict[str, object]:
-    summary = json.loads(summary_json(analyze_run(load_run(path))))
+def _summary(run: RunData) -> dict[str, object]:
+    summary = json.loads(summary_json(analyze_run(run)))
     summary["run"].pop("path")
     return dict(summary)
 
 
-def test_parquet_reads_as_the_csv(ladder_dir: Path, both: Path) -> None:
-    csv, parquet = load_run(ladder_dir), load_run(both)
+def test_parquet_reads_as_the_csv(ladder: RunData, both: Path) -> None:
+    csv, parquet = ladder, load_run(both)  # the session's read of the ladder's CSV
     assert parquet.warnings == csv.warnings == []
     pd.testing.assert_frame_equal(parquet.requests, csv.requests)
     pd.testing.assert_frame_equal(parquet.cancelled, csv.cancelled)
-    assert _summary(both) == _summary(ladder_dir)
+    assert _summary(parquet) == _summary(csv)
 
 
-def test_parquet_alone_is_a_run(ladder_dir: Path, both: Path) -> None:
+def test_parquet_alone_is_a_run(ladder: RunData, both: Path) -> None:
     (both / "requests.csv").unlink()
-    pd.testing.assert_frame_equal(load_run(both).requests, load_run(ladder_dir).requests)
+    pd.testing.assert_frame_equal(load_run(both).requests, ladder.requests)
 
 
 def test_rows_appended_after_it_send_readers_to_the_csv(both: Path) -> None:
