@@ -38,13 +38,16 @@ def _hostile(unit: str, size: int) -> str:
     return (unit * (size // len(unit) + 1))[:size]
 
 
-def _seconds(call: Callable[[], object]) -> float:
-    """Best of three: the machine is shared, a single run measures its neighbours."""
+def _seconds(call: Callable[[], object], bound: float) -> float:
+    """Best of three: the machine is shared, a single run measures its neighbours. A run
+    already under ``bound`` ends it: the best of three could only be lower."""
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
         call()
         best = min(best, time.perf_counter() - started)
+        if best < bound:
+            break
     return best
 
 
@@ -64,7 +67,7 @@ def test_every_scan_of_user_text_is_linear(name: str) -> None:
 def test_a_one_mib_prompt_is_classified_in_milliseconds(unit: str) -> None:
     text = _hostile(unit, MIB)
     # The target is 50 ms (measured 7-25 ms on a loaded 2-core VM); generous for CI.
-    assert _seconds(lambda: classify(text)) < 0.25, unit
+    assert _seconds(lambda: classify(text), 0.25) < 0.25, unit
 
 
 class _Tools:
@@ -76,7 +79,7 @@ class _Tools:
 def test_answering_a_one_mib_prompt_is_bounded(query_type: str) -> None:
     agent = Agent(_Tools())
     text = _hostile("a.", MIB)
-    seconds = _seconds(lambda: asyncio.run(agent.answer(query_type, text)))  # type: ignore[arg-type]
+    seconds = _seconds(lambda: asyncio.run(agent.answer(query_type, text)), 0.5)  # type: ignore[arg-type]
     assert seconds < 0.5, query_type
 
 
