@@ -28,6 +28,7 @@ from qi_load.monitor.hostmon import find_pids_by_name
 from qi_load.process.child import Child, spawn, stop_all
 from qi_load.record.manifest import Manifest
 from qi_load.record.rundir import REPORT_HTML, RunDir, new_run_id
+from qi_load.record.wall_clock import wall_now
 from qi_load.scenario import Scenario, resolve_scenario
 
 if TYPE_CHECKING:  # pandas loads only once a report is written
@@ -414,7 +415,7 @@ def _finish(
     if status == "running":
         # The master died without closing its manifest (killed): the data stays readable.
         status = "interrupted" if interrupted else "failed"
-        manifest = run_dir.update_manifest(status=status, end=time.time())
+        manifest = run_dir.update_manifest(status=status, end=wall_now())
     if startup_ms is not None:
         manifest = run_dir.update_manifest(startup_ms=round(startup_ms, 1))
     result = RunResult(

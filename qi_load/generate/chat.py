@@ -40,6 +40,7 @@ from qi_load.generate.transport import (
     read_capped,
     server_text,
 )
+from qi_load.record.wall_clock import wall_now
 from qi_load.trace.context import RequestTrace
 from qi_load.vocabulary import ErrorKind
 
@@ -203,7 +204,7 @@ def _ms(start: float | None, end: float | None) -> float | None:
 class ChatClient:
     """One keep-alive connection per client (use one per Locust user); never raises for faults."""
 
-    def __init__(self, config: ChatConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: ChatConfig, *, clock: Callable[[], float] = wall_now) -> None:
         """``clock`` reads the wall time each request is sent at (``ChatResult.wall_send``)."""
         self.config = config
         self._clock = clock

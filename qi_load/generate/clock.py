@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -20,6 +19,7 @@ import gevent.event
 
 from qi_load.errors import QiLoadError
 from qi_load.generate.clock_estimate import ClockEstimate
+from qi_load.record.wall_clock import wall_now
 
 __all__ = ["SKEW_ENV", "SYNC_WAIT_S", "RunClock", "injected_skew", "worker_clock"]
 
@@ -51,11 +51,11 @@ class RunClock:
 
     def local(self) -> float:
         """This process's own wall clock (unix s), the injected skew included."""
-        return time.time() + self.skew_s
+        return wall_now() + self.skew_s
 
     def now(self) -> float:
         """The master's wall clock (unix s) as this process reckons it."""
-        return time.time() + self.skew_s + self.offset_s
+        return wall_now() + self.skew_s + self.offset_s
 
     def wait_synced(self) -> None:
         """Block this greenlet until the offset is known (at most ``SYNC_WAIT_S``): a

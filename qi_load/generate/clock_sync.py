@@ -38,6 +38,7 @@ from qi_load.generate.wire import (
     report_to_wire,
 )
 from qi_load.record.record_gate import RecordGate
+from qi_load.record.wall_clock import wall_now
 
 __all__ = [
     "PINGS_PER_ROUND",
@@ -184,7 +185,7 @@ def note_clock(qi: QiState, worker_id: str, report: ClockReport) -> None:
         "offset_ms": round(report["offset_ms"], 3),
         "delay_ms": round(report["delay_ms"], 3),
         "samples": report["samples"],
-        "at": time.time(),
+        "at": wall_now(),
     }
     qi.worker_clocks[worker_id] = info
     entry = qi.workers_seen.get(worker_id)

@@ -25,6 +25,7 @@ from qi_load.generate.transport import (
     read_capped,
     server_text,
 )
+from qi_load.record.wall_clock import wall_now
 from qi_load.trace.context import RequestTrace
 from qi_load.vocabulary import ErrorKind
 
@@ -85,7 +86,7 @@ class McpClient:
         total_timeout: float = 30.0,
         headers: dict[str, str] | None = None,
         trace_context: bool = True,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
     ) -> None:
         """``clock`` reads the wall time each call is sent at (``McpResult.wall_send``)."""
         parts = urlsplit(url)

@@ -32,6 +32,7 @@ from qi_load.monitor.sample_gate import SampleGate, worker_samples
 from qi_load.monitor.saturation import DEFAULT_MIN_SECONDS, DEFAULT_THRESHOLD_PCT
 from qi_load.record.ingest_key import ingest_key
 from qi_load.record.schema import HostSample, RequestRecord
+from qi_load.record.wall_clock import wall_now
 from qi_load.vocabulary import Role
 
 __all__ = [
@@ -163,7 +164,7 @@ class Monitoring:
         environment: Environment,
         sink: HostSampleSink | None,
         options: MonitoringOptions,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
     ) -> None:
         self.environment = environment
         self.clock = clock
@@ -369,7 +370,7 @@ class Monitoring:
     def _evaluate_alerts(self) -> None:
         if self.alerts is None or self.metrics is None:
             return
-        for event in self.alerts.evaluate(time.time()):
+        for event in self.alerts.evaluate(wall_now()):
             _log_event(event)
             gauge = self.metrics.alert.labels(event.rule, event.severity, event.key)
             gauge.set(1 if event.state == "firing" else 0)
@@ -430,7 +431,7 @@ def install_monitoring(
     options: MonitoringOptions | load_options.LoadOptions | argparse.Namespace | None = None,
     *,
     scenario: Any = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = wall_now,
 ) -> Monitoring:
     """Start monitoring in this Locust process (call from ``events.init``).
 

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import os
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from qi_load.generate.plan import PlannedStage
 from qi_load.generate.run_state import QiState
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.wire import PLAN_MESSAGE, plan_to_wire
+from qi_load.record.wall_clock import wall_now
 
 __all__ = ["PlanSteps", "StepDriver", "write_json"]
 
@@ -56,7 +56,7 @@ class PlanSteps:
     def clock(self, t: float) -> None:
         """Note the plan's wall-clock origin at a tick (``t``: plan seconds); the shape's
         first stage sets ``qi.t0`` only after the driver ran."""
-        self.t0 = self.qi.t0 if self.qi.t0 is not None else time.time() - t
+        self.t0 = self.qi.t0 if self.qi.t0 is not None else wall_now() - t
 
     def start(self, t: float, result: Mapping[str, Any], **fields: Any) -> PlannedStage:
         """End the current step at ``t`` and start the next there; ``fields`` are the new

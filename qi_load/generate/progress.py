@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Final
 
 import gevent
@@ -11,6 +10,7 @@ from qi_load.generate.recent import RecentRequests
 from qi_load.generate.run_state import QiState
 from qi_load.metrics.percentile import percentile
 from qi_load.metrics.rates import per_second
+from qi_load.record.wall_clock import wall_now
 
 __all__ = ["MIN_WINDOW_S", "progress_line", "progress_loop"]
 
@@ -52,7 +52,7 @@ def progress_loop(qi: QiState, interval: float) -> None:
     window = max(interval, MIN_WINDOW_S)
     while True:
         gevent.sleep(interval)
-        now = time.time()
+        now = wall_now()
         recent = qi.recent if qi.recent is not None else RecentRequests()
         recent.keep_since(now - window)
         print(progress_line(qi, recent, window, now), flush=True)

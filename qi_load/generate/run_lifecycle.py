@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +24,7 @@ from qi_load.record.environment import capture_environment
 from qi_load.record.manifest import new_manifest
 from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import REPORT_HTML, RunDir, RunStatus, new_run_id
+from qi_load.record.wall_clock import wall_now
 from qi_load.vocabulary import WARMUP_STAGE
 
 __all__ = ["close_run", "finalize", "open_run", "public_url", "quit_run", "run_location"]
@@ -80,7 +80,7 @@ def open_run(qi: QiState) -> None:
         for node in list(runner.clients.values()):
             qi.workers_seen[node.id] = {
                 "id": node.id,
-                "joined": time.time(),
+                "joined": wall_now(),
                 "lost_at": None,
                 "clock": qi.worker_clocks.get(node.id),
             }
@@ -126,7 +126,7 @@ def finalize(qi: QiState) -> None:
     qi.drain()
     qi.active, qi.finalized = False, True
     qi.writer.flush()
-    end = time.time()
+    end = wall_now()
     qi.status = _run_status(qi)
     if qi.status == "interrupted" and not qi.interrupted_by:
         qi.interrupted_by = "stop"

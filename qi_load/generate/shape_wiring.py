@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from locust.env import Environment
@@ -15,6 +14,7 @@ from qi_load.generate.search_shape import install_search
 from qi_load.generate.shapes import ScenarioShape
 from qi_load.generate.sweep_shape import install_sweep
 from qi_load.generate.wire import PLAN_MESSAGE, plan_to_wire
+from qi_load.record.wall_clock import wall_now
 
 __all__ = ["QiShape", "configure_shape", "drop_shape", "on_sequence_done"]
 
@@ -34,12 +34,12 @@ class QiShape(ScenarioShape):
 
     def __init__(self) -> None:
         super().__init__()
-        self.t0_wall = time.time()
+        self.t0_wall = wall_now()
 
     def reset_time(self) -> None:
         super().reset_time()  # type: ignore[no-untyped-call]
         # Taken together with Locust's perf_counter origin, so t=0 of the plan is this instant.
-        self.t0_wall = time.time()
+        self.t0_wall = wall_now()
 
 
 def drop_shape(environment: Environment) -> None:

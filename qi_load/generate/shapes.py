@@ -15,11 +15,11 @@ Using the shape from a locustfile (the shape only runs on the master or the loca
         environment.shape_class.configure(plan, on_stage_change=broadcast)
 
 ``on_stage_change(stage, wall)`` is called from the shape's greenlet, before the stage's
-users are requested, with the ``PlannedStage`` that starts and ``time.time()``; at the end
-of the plan (or after ``finish()``, or ``stage_done(name)`` for a count-bounded last stage)
-it is called once more with ``None``, then ``tick()`` returns ``None`` and Locust stops the
-test. A run interrupted by Ctrl-C gets no final ``None`` call: close the last stage on
-Locust's ``test_stop``/``quit`` events.
+users are requested, with the ``PlannedStage`` that starts and the run's wall clock
+(``wall_now()``); at the end of the plan (or after ``finish()``, or ``stage_done(name)``
+for a count-bounded last stage) it is called once more with ``None``, then ``tick()``
+returns ``None`` and Locust stops the test. A run interrupted by Ctrl-C gets no final
+``None`` call: close the last stage on Locust's ``test_stop``/``quit`` events.
 
 Locust calls ``tick()`` about once a second and applies ``(users, spawn_rate)`` when it
 changes. Locust skips a stage when the spawn it asked for takes longer than the stage, so
@@ -33,7 +33,6 @@ Ticks stay about a second apart, hence the scenario loader's 1 s minimum per sta
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -50,6 +49,7 @@ from qi_load.generate.plan import (
     stage_plan,
     users_at,
 )
+from qi_load.record.wall_clock import wall_now
 
 __all__ = [
     "PlanDriver",
@@ -151,7 +151,7 @@ class ScenarioShape(LoadTestShape):
         starts = (stage.name if stage is not None else None) != before
         self._stage = stage
         if starts and self.on_stage_change is not None:
-            self.on_stage_change(stage, time.time())
+            self.on_stage_change(stage, wall_now())
         if stage is None:
             return None
         users = users_at(self.plan, t)

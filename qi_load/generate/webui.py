@@ -38,6 +38,7 @@ from qi_load.generate.live_stats import (
     summarize,
 )
 from qi_load.record.rundir import REPORT_HTML
+from qi_load.record.wall_clock import wall_now
 
 if TYPE_CHECKING:
     from qi_load.generate.run_state import QiState
@@ -108,7 +109,7 @@ class QiTab:
     def on_test_start(self, **_kwargs: Any) -> None:
         with self._lock:
             self.stats.reset()
-            self.test_start = time.time()
+            self.test_start = wall_now()
             # Never show the previous test's numbers, however recent their summary.
             self._types = summarize(self.stats.snapshot())
             self._types_version = self.stats.version
@@ -129,7 +130,7 @@ class QiTab:
         runner = qi.environment.runner
         state = str(runner.state) if runner is not None else ""
         active = state in (STATE_SPAWNING, STATE_RUNNING)
-        now = time.time()
+        now = wall_now()
         stage = stage_info(qi.plan, now - qi.t0) if active and qi.t0 is not None else None
         run_left: float | None = None
         if stage is not None:

@@ -5,7 +5,6 @@ heartbeat) and each one's clock offset."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import gevent
@@ -26,6 +25,7 @@ from qi_load.generate.wire import (
 )
 from qi_load.record.ingest_key import ingest_key
 from qi_load.record.record_gate import RecordGate
+from qi_load.record.wall_clock import wall_now
 
 __all__ = ["HEARTBEAT_CHECK_S", "init_master", "note_lost", "watch_workers"]
 
@@ -44,13 +44,13 @@ def init_master(qi: QiState, runner: MasterRunner) -> None:
     stop_before_quit(runner)
 
     def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
-        qi.worker_loss.reported(client_id, data, time.time())
+        qi.worker_loss.reported(client_id, data, wall_now())
         if REPORT_KEY in data:
             qi.write(gate.accept(client_id, data[REPORT_KEY]))
 
     def on_worker_connect(client_id: str, **_kw: Any) -> None:
         qi.workers_seen.setdefault(
-            client_id, {"id": client_id, "joined": time.time(), "lost_at": None}
+            client_id, {"id": client_id, "joined": wall_now(), "lost_at": None}
         )
 
     def on_plan_request(environment: Environment, msg: Any, **_kw: Any) -> None:
@@ -78,7 +78,7 @@ def watch_workers(qi: QiState, runner: MasterRunner) -> None:
     while True:
         gevent.sleep(HEARTBEAT_CHECK_S)
         if qi.active:
-            qi.worker_loss.sample(time.time(), qi.stage_now()[1], runner.user_count)
+            qi.worker_loss.sample(wall_now(), qi.stage_now()[1], runner.user_count)
         for node in list(runner.clients.values()):
             if not qi.active or node.state != locust.runners.STATE_MISSING:
                 continue  # between tests a silent worker is no loss of this run
@@ -92,7 +92,7 @@ def note_lost(qi: QiState, worker_id: str, reason: str) -> None:
     """A worker left the current test (a signal, or no heartbeat): run.json says when."""
     if not qi.active:
         return
-    at = time.time()
+    at = wall_now()
     info = qi.workers_seen.setdefault(worker_id, {"id": worker_id, "joined": at, "lost_at": None})
     if info["lost_at"] is not None:
         return

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 
 from qi_load.record.schema import HostSample
+from qi_load.record.wall_clock import wall_now
 from qi_load.vocabulary import Role
 
 __all__ = [
@@ -94,7 +95,7 @@ class ProcessSampler:
         include_children: bool = True,
         probe: HostProbe | None = None,
         cgroup_root: Path = Path("/"),
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
     ) -> None:
         """``clock``: the time line of the samples' ``ts`` (a worker's: the master's)."""
         self.pid = pid

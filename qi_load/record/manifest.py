@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qi_load.record.wall_clock import wall_now
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -161,7 +162,7 @@ def new_manifest(
         mode=mode,
         scenario=scenario,
         target_url=target_url,
-        start=time.time(),
+        start=wall_now(),
         end=None,
         expected_workers=expected_workers,
         workers=[WorkerInfo.model_validate(w) for w in workers],
