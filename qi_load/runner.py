@@ -232,10 +232,10 @@ def run(options: RunOptions) -> RunResult:
     opened = not (options.out / run_id).exists()
     run_dir = RunDir(options.out / run_id).create()
     scaled = scenario.scaled()
-    # The progress line counts the warm-up as a stage (`stage 2/4`): say it here too.
     warmup = f" after a {scaled.warmup_s:g} s warm-up" if scaled.warmup_s > 0 else ""
+    count = len(scaled.stages)
     print(
-        f"qi-load: scenario {scenario.name!r}: {len(scaled.stages)} stages{warmup}, "
+        f"qi-load: scenario {scenario.name!r}: {count} stage{'s' * (count != 1)}{warmup}, "
         f"{scaled.total_duration_s:.0f} s; run directory {run_dir.path}",
         flush=True,
     )

@@ -31,11 +31,15 @@ def progress_line(qi: QiState, recent: RecentRequests, window: float, now: float
     if qi.t0 is not None and qi.plan:
         elapsed = now - qi.t0
         total = qi.plan[-1].end_s
-        index = next((s.index for s in qi.plan if s.name == name), len(qi.plan) - 1)
-        where = (
-            f"stage {index + 1}/{len(qi.plan)} {name:<10} "
-            f"{elapsed:5.0f}s/{total:.0f}s ({max(0.0, total - elapsed):.0f}s left)"
+        current = next((s for s in qi.plan if s.name == name), qi.plan[-1])
+        # Numbered as the scenario numbers its stages: the warm-up is not one of them.
+        stages = [s for s in qi.plan if not s.is_warmup]
+        label = (
+            f"{'warm-up':<20}"
+            if current.is_warmup
+            else f"stage {stages.index(current) + 1}/{len(stages)} {current.name:<10}"
         )
+        where = f"{label} {elapsed:5.0f}s/{total:.0f}s ({max(0.0, total - elapsed):.0f}s left)"
     else:
         where = "no scenario"
     p95 = f"{percentile(e2e, 95):7.0f} ms" if e2e.size else "      - ms"

@@ -26,6 +26,19 @@ def test_a_line_in_a_scenario() -> None:
     assert "errors 1" in line and "quality  70%" in line
 
 
+def test_the_warm_up_is_named_and_stages_are_numbered_as_the_scenario_numbers_them() -> None:
+    qi = fake_state(FakeMaster())
+    qi.plan = [
+        PlannedStage(0, "warmup", 2, 0.0, 1.0, 4.0),
+        PlannedStage(1, "soak", 2, 4.0, 4.0, 60.0),
+    ]
+    qi.t0 = 1000.0
+    warm = progress_line(qi, RecentRequests(), 5.0, 1002.0)
+    steady = progress_line(qi, RecentRequests(), 5.0, 1010.0)
+    assert warm.startswith("[qi-load] warm-up                  2s/60s (58s left)")
+    assert steady.startswith("[qi-load] stage 1/1 soak          10s/60s (50s left)")
+
+
 def test_a_line_without_scenario_or_requests() -> None:
     line = progress_line(fake_state(), RecentRequests(), 5.0, 1000.0)
     assert "no scenario" in line and "p95       - ms" in line and "quality    -" in line
