@@ -7,11 +7,23 @@ import math
 import numpy as np
 
 from qi_load.metrics.percentile import (
+    METHOD,
     percentile,
     percentile_rows,
     percentile_windows,
     percentiles,
 )
+
+QS = (0.0, 50.0, 95.0, 99.0, 100.0)
+
+
+def _numpys(values: np.ndarray) -> np.ndarray:
+    """numpy's own percentiles of the finite values, one row per ``QS`` (NaN: none), the
+    definition every fast path here must match to the bit."""
+    kept = values[np.isfinite(values)]
+    if not kept.size:
+        return np.full(len(QS), np.nan)
+    return np.asarray(np.percentile(kept, QS, method=METHOD), dtype=np.float64)
 
 
 def test_percentiles_of_known_values() -> None:
@@ -41,6 +53,16 @@ def test_the_scalar_and_the_summary_agree() -> None:
     p = percentiles(values)
     for q, key in ((50, "p50"), (90, "p90"), (95, "p95"), (99, "p99")):
         assert percentile(values, q) == p[key]  # type: ignore[literal-required]
+        assert p[key] == np.percentile(values, q, method=METHOD)  # type: ignore[literal-required]
+    assert (p["mean"], p["std"], p["max"]) == (values.mean(), values.std(ddof=1), values.max())
+
+
+def test_the_scalar_is_numpys_to_the_bit() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 20, 101, 1000):
+        values = np.round(rng.lognormal(3.0, 1.0, n), 1)  # ties too
+        got = [percentile(values, q) for q in QS]
+        assert np.array_equal(np.array(got, dtype=np.float64), _numpys(values))
 
 
 def test_rows_ignore_nan_and_match_the_scalar() -> None:
@@ -51,22 +73,20 @@ def test_rows_ignore_nan_and_match_the_scalar() -> None:
     assert math.isnan(rows[2])
 
 
-def test_rows_with_nan_match_the_scalar_to_the_bit() -> None:
+def test_rows_with_nan_match_numpy_to_the_bit() -> None:
     rng = np.random.default_rng(2)
     matrix = np.round(rng.lognormal(3.0, 1.0, (300, 120)), 1)  # ties too
     matrix[rng.random(matrix.shape) < rng.uniform(0.0, 1.0, (300, 1))] = np.nan
-    for q in (0.0, 50.0, 95.0, 99.0, 100.0):
-        want = [percentile(row, q) for row in matrix]
-        got = percentile_rows(matrix, q)
-        assert np.array_equal(got, np.array(want, dtype=np.float64), equal_nan=True)  # None: NaN
+    want = np.array([_numpys(row) for row in matrix])
+    for k, q in enumerate(QS):
+        assert np.array_equal(percentile_rows(matrix, q), want[:, k], equal_nan=True)
 
 
-def test_windows_match_the_scalar_to_the_bit() -> None:
+def test_windows_match_numpy_to_the_bit() -> None:
     rng = np.random.default_rng(0)
     values = rng.lognormal(3.0, 1.0, 2000)
     lo = rng.integers(0, 2000, 500)
     hi = np.minimum(lo + rng.integers(0, 200, 500), 2000)
-    for q in (0.0, 50.0, 95.0, 99.0, 100.0):
-        want = [percentile(values[a:b], q) for a, b in zip(lo, hi, strict=True)]
-        got = percentile_windows(values, lo, hi, q)
-        assert np.array_equal(got, np.array(want, dtype=np.float64), equal_nan=True)  # None: NaN
+    want = np.array([_numpys(values[a:b]) for a, b in zip(lo, hi, strict=True)])
+    for k, q in enumerate(QS):
+        assert np.array_equal(percentile_windows(values, lo, hi, q), want[:, k], equal_nan=True)
