@@ -49,6 +49,7 @@ __all__ = [
     "RunInfo",
     "Summary",
     "analyze_run",
+    "locust_view",
     "summary_json",
 ]
 
@@ -185,7 +186,8 @@ def _quality(section: dict[str, Any] | None) -> QualityInfo:
     )
 
 
-def _locust(run: RunData) -> LocustView | None:
+def locust_view(run: RunData) -> LocustView | None:
+    """The summary's ``locust`` section: Locust's own counts beside the CSV's rows."""
     stats, failures, final = run.locust_stats, run.locust_failures, run.locust_final
     if stats is None and failures is None and final is None:
         return None
@@ -345,7 +347,7 @@ def analyze_run(
         recommendations=recs,
         check=_check(req, graded, targets.gate, alerts, comparison),
         comparison=comparison,
-        locust=_locust(run),
+        locust=locust_view(run),
         traces=run_traces(run),
         search=search,
         sweep=sweep,

@@ -10,7 +10,14 @@ import pytest
 from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
-from qi_load.analyze.summary import SCHEMA_VERSION, Summary, analyze_run, summary_json
+from qi_load.analyze.stages import StageStats, pooled_stats
+from qi_load.analyze.summary import (
+    SCHEMA_VERSION,
+    Summary,
+    analyze_run,
+    locust_view,
+    summary_json,
+)
 from qi_load.targets import TargetLevels, Targets
 
 
@@ -62,9 +69,10 @@ def test_check_fails_on_slo_target_and_regression(ladder: RunData, tmp_path: Pat
     assert not check["passed"]
     kinds = {f.split(" ")[0] for f in check["failures"]}
     assert kinds == {"SLO", "target", "critical"}
-    # The methodology's targets only inform: without gate, a missed target fails nothing.
-    ungated = analyze_run(slow, baseline=ladder)["check"]["failures"]
-    assert {f.split(" ")[0] for f in ungated} == {"SLO", "critical"}
+    # The methodology's targets only inform: without gate, a missed target fails nothing
+    # (no baseline: the regression's failure is proven above, its comparison costs a third).
+    ungated = analyze_run(slow)["check"]["failures"]
+    assert {f.split(" ")[0] for f in ungated} == {"SLO"}
 
 
 def test_missed_p95_points_at_the_dominant_phase(ladder: RunData) -> None:
@@ -85,7 +93,9 @@ def test_locust_counts_sum_its_entries_and_prefer_the_final_json(
         "Type,Name,Request Count,Failure Count\n"
         f"POST,simple,{rows - 9},2\nPOST,reasoning,2,0\n,Aggregated,{rows - 7},2\n"
     )
-    view = analyze_run(load_run(run_dir))["locust"]
+    # The summary's section itself (its place in summary.json: test_summary_is_strict_json_...):
+    # two whole summaries cost ten times as much.
+    view = locust_view(load_run(run_dir))
     assert view is not None
     assert (view["requests"], view["failures"], view["source"]) == (rows - 7, 2, "locust_stats.csv")
     assert (view["csv_rows"], view["cancelled"]) == (rows, 0)
@@ -94,20 +104,22 @@ def test_locust_counts_sum_its_entries_and_prefer_the_final_json(
         {"method": "POST", "name": "reasoning", "num_requests": 1, "num_failures": 0},
     ]
     (run_dir / "locust_final.json").write_text(json.dumps(final))
-    view = analyze_run(load_run(run_dir))["locust"]
+    view = locust_view(load_run(run_dir))
     assert view is not None
     assert (view["requests"], view["failures"], view["source"]) == (rows, 3, "locust_final.json")
 
 
 def test_cancelled_rows_stay_out_of_every_figure_but_their_stage_counts(
-    ladder_dir: Path, ladder: RunData, tmp_path: Path
+    ladder_dir: Path, ladder: RunData, ladder_stages: list[StageStats], tmp_path: Path
 ) -> None:
     import csv
     import shutil
 
     run_dir = Path(shutil.copytree(ladder_dir, tmp_path / "run"))
-    before = analyze_run(ladder)  # the copy before its cancelled rows, read once a session
-    last = before["stages"][-1]
+    # The copy before its cancelled rows, analysed once a session: the summary's stages and
+    # its pooled figures.
+    before_overall, _ = pooled_stats(ladder)
+    last = ladder_stages[-1]
     with (run_dir / "requests.csv").open(newline="") as handle:
         reader = csv.DictReader(handle)
         columns = list(reader.fieldnames or [])
@@ -128,7 +140,7 @@ def test_cancelled_rows_stay_out_of_every_figure_but_their_stage_counts(
     stage = after["stages"][-1]
     assert (stage["cancelled"], stage["started"]) == (3, last["started"] + 3)
     assert stage["overall"] == last["overall"]  # no latency, throughput or error rate moved
-    assert after["overall"] == before["overall"]
+    assert after["overall"] == before_overall
     view = after["locust"]
     assert view is None or (view["csv_rows"], view["cancelled"]) == (len(after_run.requests), 3)
 
@@ -141,7 +153,7 @@ def test_a_malformed_locust_final_json_is_a_warning(ladder_dir: Path, tmp_path: 
     run = load_run(run_dir)
     assert run.locust_final is None
     assert any("locust_final.json" in w for w in run.warnings)
-    view = analyze_run(run)["locust"]
+    view = locust_view(run)
     assert view is not None and view["source"] == "locust_stats.csv"
 
 
