@@ -55,7 +55,8 @@ def bootstrap_ci(
             part, part_members = part[chosen], part_members[chosen]
         picks = rng.integers(0, part.size, size=(rounds, part.size))
         parts.append(part[picks])
-        member_parts.append(part_members[picks])
+        if subset is not None:
+            member_parts.append(part_members[picks])
     samples = np.concatenate(parts, axis=1)
     if subset is None:
         reps = samples.mean(axis=1) if q < 0 else percentile_rows(samples, q)

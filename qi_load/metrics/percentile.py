@@ -77,13 +77,11 @@ def percentile(values: npt.ArrayLike, q: float) -> float | None:
 
 def percentile_rows(matrix: FloatArray, q: float) -> FloatArray:
     """The ``q``-th percentile of each row, ignoring NaN (a row of NaN gives NaN)."""
-    missing = np.isnan(matrix)
-    if not missing.any():
-        return np.asarray(np.percentile(matrix, q, axis=1, method=METHOD), np.float64)
-    # numpy's nanpercentile, all rows at once: it loops over the rows in Python (ten times
-    # slower on a bootstrap's 400). The same ranks and interpolation, to the last bit.
+    # All rows at once, each sorted: numpy's nanpercentile loops over the rows in Python (ten
+    # times slower on a bootstrap's 400), and its percentile partitions them slower than this
+    # sorts them. The same ranks and interpolation, to the last bit.
     ordered = np.sort(matrix, axis=1)  # NaN sorts last
-    counts = matrix.shape[1] - np.count_nonzero(missing, axis=1)
+    counts = matrix.shape[1] - np.count_nonzero(np.isnan(matrix), axis=1)
     rank = (counts - 1) * (q / 100.0)
     below = np.floor(rank)
     last = counts - 1
