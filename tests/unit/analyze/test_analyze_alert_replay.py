@@ -41,7 +41,9 @@ def test_same_firings_as_the_live_evaluator(tmp_path: Path) -> None:
 
 
 def test_a_growing_generator_fires_qi_loads_rule_never_the_agents(tmp_path: Path) -> None:
-    spec = SyntheticRun(seed=7, leak_mb_per_min=5.0, leak_role="worker", hold_s=400)
+    # 2,000 s: qi-load's own growth rule wants 900 s over a 600 s window. The length is the
+    # point, not the load: two light stages write a third of a five-stage ladder's requests.
+    spec = SyntheticRun(seed=7, leak_mb_per_min=5.0, leak_role="worker", users=(1, 2), hold_s=1000)
     alerts = evaluate_alerts(load_run(write_synthetic_run(tmp_path / "r", spec)))
     growth = [(a["rule"], a["key"].split(" ")[0]) for a in alerts if "memory" in a["rule"]]
     assert growth == [("qi_load_memory_growth", "worker")]
