@@ -239,15 +239,22 @@ def query_stats(
     checked = ok & ~np.isnan(quality)
     n_checked, n_passed = int(checked.sum()), int((checked & (quality == 1.0)).sum())
     slos_met = np.ones(n, dtype=bool)
-    types = [query_type] if query_type else [str(t) for t in frame["query_type"].unique()]
     qt = frame["query_type"].astype("category")  # compared by code: no string per row
-    for name in types:
+    codes = qt.cat.codes.to_numpy()
+    for code in np.unique(codes[codes >= 0]).tolist():
+        name = str(qt.cat.categories[code])
+        if query_type and name != query_type:
+            continue
         limits = slo_for(slos, name)
-        rows = (qt == name).to_numpy(dtype=bool)
         for metric, col in (("ttft_p95_ms", "ttft_ms"), ("e2e_p95_ms", "e2e_ms")):
             if metric in limits:
-                slos_met &= ~rows | within(frame[col].to_numpy(np.float64), limits[metric])
-    err_counts = pd.Series(kinds[failures]).value_counts()
+                slos_met &= (codes != code) | within(
+                    frame[col].to_numpy(np.float64), limits[metric]
+                )
+    errors: dict[str, int] = {}
+    if failures.any():  # most windows fail nothing: counting nothing cost a pandas Series
+        counts = pd.Series(kinds[failures]).value_counts()
+        errors = {str(k): int(v) for k, v in counts.items() if k != "none"}
     retries = int(np.nansum(frame["retries"].to_numpy(dtype=np.float64)))
 
     def okf(column: str) -> npt.NDArray[np.float64]:
@@ -263,7 +270,7 @@ def query_stats(
         quality_checked=n_checked,
         quality_passed=n_passed,
         quality_rate=n_passed / n_checked if n_checked else None,
-        errors_by_kind={str(k): int(v) for k, v in err_counts.items() if k != "none"},
+        errors_by_kind=errors,
         retries=retries,
         retry_rate=retries / n if n else 0.0,
         ttft_ms=percentiles(okf("ttft_ms")),
@@ -297,7 +304,9 @@ def _phases(okf: Callable[[str], npt.NDArray[np.float64]]) -> dict[str, float] |
     for phase in PHASES:
         col = okf(f"srv_{phase}_ms")
         if np.isfinite(col).any():
-            out[phase] = float(np.nanmean(col))
+            # np.nanmean's own sum and count (to the bit), without its checks' cost.
+            known = ~np.isnan(col)
+            out[phase] = float(np.where(known, col, 0.0).sum() / np.count_nonzero(known))
     return out or None
 
 
