@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from synthetic_run import SyntheticRun, write_synthetic_run
 
-from qi_load.analyze.compare import CompareSettings, compare_runs
+from qi_load.analyze.compare import CompareSettings, Comparison, compare_runs
 from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.stages import pooled_stats
 
@@ -28,9 +28,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunData]:
     }
 
 
-def test_same_build_is_no_regression(runs: dict[str, RunData]) -> None:
-    for other in ("b", "c"):
-        result = compare_runs(runs["a"], runs[other])
+@pytest.fixture(scope="module")
+def same_build(runs: dict[str, RunData]) -> dict[str, Comparison]:
+    """``a`` compared with ``b`` and ``c`` once a module (read only: tests do not change it)."""
+    return {other: compare_runs(runs["a"], runs[other]) for other in ("b", "c")}
+
+
+def test_same_build_is_no_regression(same_build: dict[str, Comparison]) -> None:
+    for result in same_build.values():
         assert result["worst"] == "ok", result["rows"]
         assert not [r for r in result["rows"] if r["severity"] in ("warning", "critical")]
 
@@ -65,9 +70,11 @@ def test_error_rate_regression(tmp_path: Path, runs: dict[str, RunData]) -> None
     assert row["severity"] == "critical" and row["current"] == pytest.approx(0.1, abs=0.03)
 
 
-def test_compared_values_are_the_reports(runs: dict[str, RunData]) -> None:
+def test_compared_values_are_the_reports(
+    runs: dict[str, RunData], same_build: dict[str, Comparison]
+) -> None:
     """Throughput, error rate and E2E p95 are the numbers summary.json gives for the run."""
-    rows = {(r["metric"], r["scope"]): r for r in compare_runs(runs["a"], runs["b"])["rows"]}
+    rows = {(r["metric"], r["scope"]): r for r in same_build["b"]["rows"]}
     for side, run in (("base", runs["a"]), ("current", runs["b"])):
         overall, _ = pooled_stats(run)
         assert rows[("throughput", "all")][side] == pytest.approx(overall["throughput_rps"])
