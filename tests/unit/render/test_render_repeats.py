@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
+
+import pytest
+from matplotlib.figure import Figure
 
 from qi_load.analyze.repeat_set import summarize_set
 from qi_load.analyze.repeats import mean_interval
@@ -28,7 +33,20 @@ def test_interval_text() -> None:
     assert interval_text(mean_interval([])) == "-"
 
 
-def test_every_format_is_written_and_escaped(tmp_path: Path) -> None:
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _stub_savefig(fig: Figure, fname: IO[bytes], **_: object) -> None:
+    """A PNG signature and the figure's title: the figure is built, not rasterised
+    (matplotlib's drawing is most of this test's time; tests/integration/test_repeat_sets.py
+    renders a real set's report, its figure rasterised)."""
+    fname.write(PNG + fig.get_suptitle().encode())
+
+
+def test_every_format_is_written_and_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Figure, "savefig", _stub_savefig)
     runs = [RepeatRun(f"s-r{i}", f"s-r{i}", "complete") for i in (1, 2)]
     summary = summarize_set(
         RepeatIndex("s", "ladder", 2, 0.0, runs),
@@ -40,6 +58,10 @@ def test_every_format_is_written_and_escaped(tmp_path: Path) -> None:
     page = (tmp_path / "report.html").read_text()
     assert "&lt;b&gt;heavy&lt;/b&gt;" in page and "<b>heavy</b>" not in page
     assert 'href="s-r1/report.html"' in page
+    (figure,) = re.findall(r'src="data:image/png;base64,([^"]*)"', page)
+    assert base64.b64decode(figure) == PNG + b"means over the runs with their 95% intervals " + (
+        f"({summary['method']})".encode()
+    )
     assert "\\<b\\>heavy\\</b\\>" in (tmp_path / "summary.md").read_text()
     text = set_terminal(summary)
     assert "3,100 [1,829..4,371]" in text
