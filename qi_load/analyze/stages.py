@@ -241,7 +241,8 @@ def query_stats(
     slos_met = np.ones(n, dtype=bool)
     qt = frame["query_type"].astype("category")  # compared by code: no string per row
     codes = qt.cat.codes.to_numpy()
-    for code in np.unique(codes[codes >= 0]).tolist():
+    present = np.bincount(codes[codes >= 0], minlength=len(qt.cat.categories))
+    for code in np.flatnonzero(present).tolist():
         name = str(qt.cat.categories[code])
         if query_type and name != query_type:
             continue
