@@ -103,7 +103,8 @@ def test_local_runner_samples_itself_and_counts_requests(
 ) -> None:
     sink = ListSink()
     rule = AlertRule(name="slow", metric="e2e_p95_ms", threshold=1000.0, window_s=30.0)
-    options = MonitoringOptions(interval_s=0.05, target_pids=[os.getpid()], alerts=[rule])
+    # Three samples are waited for: at 20 ms apart they take ~60 ms.
+    options = MonitoringOptions(interval_s=0.02, target_pids=[os.getpid()], alerts=[rule])
     monitoring = install_monitoring(local_env, sink, options)
     try:
         monitoring.stage_changed("s1", 3)
@@ -170,18 +171,23 @@ def test_gone_pid_is_dropped_with_a_warning(
     local_env: Environment, caplog: pytest.LogCaptureFixture
 ) -> None:
     import subprocess
-    import sys
 
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.15)"])
+    # It lives until it has been sampled, however slow the host, and ends then: no fixed
+    # lifetime to wait out.
+    proc = subprocess.Popen(["sleep", "30"])
     sink = ListSink()
     monitoring = install_monitoring(
-        local_env, sink, MonitoringOptions(interval_s=0.05, pids=[proc.pid])
+        local_env, sink, MonitoringOptions(interval_s=0.02, pids=[proc.pid])
     )
     try:
         with caplog.at_level(logging.WARNING, logger="qi_load.monitoring"):
+            _until(lambda: any(s.pid == proc.pid for s in sink.samples))
+            proc.kill()
             proc.wait()
             _until(lambda: f"pid {proc.pid} (sut) is gone" in caplog.text)
     finally:
+        proc.kill()
+        proc.wait()
         monitoring.stop()
     assert f"pid {proc.pid} (sut) is gone" in caplog.text
     assert any(s.pid == proc.pid for s in sink.samples)
