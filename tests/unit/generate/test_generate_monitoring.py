@@ -209,7 +209,7 @@ def test_local_runner_receives_sidecar_samples_and_survives_a_taken_port(
                 local_env,
                 ListSink(),
                 MonitoringOptions(
-                    interval_s=0.1,
+                    interval_s=0.02,  # stopping waits for the sampler's first sleep
                     monitor_port=busy_port,
                     metrics_port=busy_port,
                     bind_host="127.0.0.1",
@@ -226,7 +226,7 @@ def test_local_runner_receives_sidecar_samples_and_survives_a_taken_port(
     monitoring = install_monitoring(
         local_env,
         sink,
-        MonitoringOptions(interval_s=0.05, monitor_port=port, bind_host="127.0.0.1"),
+        MonitoringOptions(interval_s=0.02, monitor_port=port, bind_host="127.0.0.1"),
     )
     publisher = SamplePublisher(f"tcp://127.0.0.1:{port}")
     try:

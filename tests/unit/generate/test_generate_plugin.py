@@ -39,8 +39,15 @@ def test_init_attaches_the_state_and_each_test_gets_its_run(
     # The unit session froze its imports (conftest); a freeze here could only be undone
     # with gc.unfreeze(), which would thaw them too for every later test.
     monkeypatch.setattr(gc, "freeze", lambda: None)
+    # Quitting waits for the sampler thread's current sleep: up to 0.2 s at the default
+    # 1 s interval, one at 20 ms.
     options = argparse.Namespace(
-        scenario="", time_scale=0.0, no_preflight=True, run_id="t", run_dir=str(tmp_path / "r")
+        scenario="",
+        time_scale=0.0,
+        no_preflight=True,
+        run_id="t",
+        run_dir=str(tmp_path / "r"),
+        monitor_interval=0.02,
     )
     env = Environment(parsed_options=options)
     env.create_local_runner()
