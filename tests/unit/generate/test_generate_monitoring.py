@@ -89,7 +89,7 @@ def _until(done: Callable[[], bool], timeout_s: float = 5.0) -> None:
     slowest machine every time."""
     deadline = time.monotonic() + timeout_s
     while not done() and time.monotonic() < deadline:
-        gevent.sleep(0.02)
+        gevent.sleep(0.005)
 
 
 def _metrics(monitoring: Monitoring) -> dict[str, object]:
