@@ -296,6 +296,13 @@ def analyze_run(
             f"lengthen them, e.g. {longer}"
         )
     info = _run_info(run)
+    step = run.manifest.clock_step_s
+    if step is not None:
+        warnings.append(
+            f"the host's wall clock was stepped {step:+.1f} s during the run (NTP, a resumed "
+            "VM): qi-load's times are unaffected, but times from other programs (agent "
+            "spans, Locust's CSV history) are off by that much"
+        )
     for lost in info["lost_workers"]:
         offset = (
             f" ({lost['at'] - info['start']:.0f} s into the run)"

@@ -24,7 +24,7 @@ from qi_load.record.environment import capture_environment
 from qi_load.record.manifest import new_manifest
 from qi_load.record.recorder import RunWriter
 from qi_load.record.rundir import REPORT_HTML, RunDir, RunStatus, new_run_id
-from qi_load.record.wall_clock import wall_now
+from qi_load.record.wall_clock import host_clock_step, wall_now
 from qi_load.vocabulary import WARMUP_STAGE
 
 __all__ = ["close_run", "finalize", "open_run", "public_url", "quit_run", "run_location"]
@@ -150,6 +150,7 @@ def finalize(qi: QiState) -> None:
         counts=_counts(qi.writer),
         ingest=drop_report(records=qi.record_gate, samples=getattr(qi.monitoring, "gate", None)),
         error=str(qi.output_error) if qi.output_error else None,
+        clock_step_s=host_clock_step(),
         **_span_counts(qi),
     )
     logger.info("qi-load run directory: %s (%s)", qi.run_dir.path, qi.status)

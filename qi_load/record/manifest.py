@@ -133,6 +133,12 @@ class Manifest(_Section):
         default=None,
         description="The write that failed (`PATH: cannot write: REASON`), status `failed`.",
     )
+    clock_step_s: float | None = Field(
+        default=None,
+        description="How far the host's wall clock was stepped during the test (NTP, a "
+        "resumed VM; positive: forward), or null. qi-load's own times are unaffected; other "
+        "programs' (agent spans, Locust's CSV history) are off by that much.",
+    )
     startup_ms: float | None = Field(
         default=None,
         description="The reference agent `qi-load run` started: spawn to ready, in ms.",

@@ -16,10 +16,13 @@ from __future__ import annotations
 import time
 from typing import Final
 
-__all__ = ["wall_now"]
+__all__ = ["STEP_NOTED_S", "host_clock_step", "wall_now"]
 
 _ORIGIN: Final = (time.time(), time.perf_counter())
 """This process's wall clock and monotonic clock, read together once (at import)."""
+STEP_NOTED_S: Final = 0.5
+"""A host clock this far off the run's at the end was stepped: ``run.json`` says by how
+much (slewing keeps the two within milliseconds otherwise)."""
 
 
 def wall_now() -> float:
@@ -27,3 +30,10 @@ def wall_now() -> float:
     monotonic clock."""
     wall, monotonic = _ORIGIN
     return wall + (time.perf_counter() - monotonic)
+
+
+def host_clock_step() -> float | None:
+    """Seconds the host's wall clock moved against ``wall_now()`` since this process
+    started (positive: forward), or ``None`` when under ``STEP_NOTED_S``."""
+    step = time.time() - wall_now()
+    return round(step, 3) if abs(step) >= STEP_NOTED_S else None

@@ -1,6 +1,7 @@
 """A Locust process whose host's wall clock steps 30 s forward, and one whose clock steps
 30 s back, in the middle of a run, keep to their plan: every stage gets its requests, each
-stage mark is where the plan put it, and every row is dated inside the run.
+stage mark is where the plan put it, every row is dated inside the run, and run.json and the
+report say how far the host's clock was stepped.
 
 The step is real for the whole process: ``wall_step/sitecustomize.py`` moves ``time.time()``
 for everything in it (Locust too) once the test creates a trigger file, during the first
@@ -21,6 +22,8 @@ from processes import Locust, request_rows, run_manifest, wait_for
 from scenario_file import write_scenario
 
 from qi_load.agent.launch import TargetProcess, start_target
+from qi_load.analyze.load import load_run
+from qi_load.analyze.summary import analyze_run
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +85,7 @@ def test_a_stepped_wall_clock_moves_no_stage(
         manifest = run_manifest(tmp_path / name)
         rows = request_rows(tmp_path / name)
         assert manifest["status"] == "complete", name
+        assert manifest["clock_step_s"] == pytest.approx(steps[name], abs=0.5), name
         marks = {s["name"]: s for s in manifest["stages"]}
         for stage in STAGES:
             length = marks[stage]["end"] - marks[stage]["start"]
@@ -94,5 +98,7 @@ def test_a_stepped_wall_clock_moves_no_stage(
             assert manifest["start"] <= ts <= manifest["end"] + 1.0, (name, row)
         # The run lasted its plan (and Locust's start-up), not the plan plus or minus 30 s.
         assert 0 < manifest["end"] - manifest["start"] < WARMUP_S + 2 * STAGE_S + 10.0, name
+        warnings = analyze_run(load_run(tmp_path / name))["warnings"]
+        assert any(f"wall clock was stepped {steps[name]:+.0f}" in w for w in warnings), warnings
     for log in tmp_path.glob("*.log"):
         assert "Traceback" not in log.read_text(), log.name

@@ -1,4 +1,5 @@
-"""The run's wall clock reads the host's once: a later step of it moves no run time."""
+"""The run's wall clock reads the host's once: a later step of it moves no run time, and is
+noted."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 import pytest
 
 from qi_load.generate.clock import RunClock
-from qi_load.record.wall_clock import wall_now
+from qi_load.record.wall_clock import host_clock_step, wall_now
 
 
 @pytest.mark.parametrize("step_s", [3600.0, -3600.0])
@@ -29,3 +30,12 @@ def test_it_advances_with_the_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -
     real = time.perf_counter
     monkeypatch.setattr(time, "perf_counter", lambda: real() + 90.0)
     assert wall_now() - start == pytest.approx(90.0, abs=1.0)
+
+
+def test_a_step_is_noted_from_half_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = time.time
+    assert host_clock_step() is None
+    monkeypatch.setattr(time, "time", lambda: real() + 0.3)
+    assert host_clock_step() is None  # NTP's slew corrects a drift this size: no step
+    monkeypatch.setattr(time, "time", lambda: real() - 30.0)
+    assert host_clock_step() == pytest.approx(-30.0, abs=0.1)
