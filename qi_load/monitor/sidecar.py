@@ -78,7 +78,8 @@ class SamplePublisher:
     is connected, so the bounded deque is the only buffer; it reconnects on its own within
     a second of the master (re)binding, and heartbeats notice a master that vanished
     without closing its connection. With ``key`` the connection is a CURVE client:
-    authenticated and encrypted (``monitor/curve.py``).
+    authenticated and encrypted (``monitor/curve.py``). ``reconnect_ms`` is the first retry's
+    delay after a refused connection (it doubles up to a second).
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class SamplePublisher:
         *,
         buffer: int = DEFAULT_BUFFER,
         key: bytes | None = None,
+        reconnect_ms: int = 200,
         zmq_module: ModuleType = zmq,
     ) -> None:
         self.connect = connect
@@ -100,7 +102,7 @@ class SamplePublisher:
             (zmq.IMMEDIATE, 1),
             (zmq.SNDHWM, 4),
             (zmq.LINGER, 1000),
-            (zmq.RECONNECT_IVL, 200),
+            (zmq.RECONNECT_IVL, reconnect_ms),
             (zmq.RECONNECT_IVL_MAX, 1000),
             (zmq.HEARTBEAT_IVL, 1000),
             (zmq.HEARTBEAT_TIMEOUT, 3000),
