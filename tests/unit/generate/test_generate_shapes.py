@@ -122,6 +122,14 @@ def test_spawn_rate_reaches_the_plan_within_a_tick() -> None:
     assert spawn_rate_at(jump, 99) == 1
 
 
+def _at_least_a_second(stage: tuple[int, float, float]) -> tuple[int, float, float]:
+    """A stage lasting under 1 s holds 1 s longer: every stage of 1 s or more can still be
+    drawn, and no draw is thrown away (filtering them out lost a third of the draws and
+    gave some examples up)."""
+    users, ramp, hold = stage
+    return stage if ramp + hold >= 1 else (users, ramp, hold + 1)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
@@ -129,7 +137,7 @@ def test_spawn_rate_reaches_the_plan_within_a_tick() -> None:
             st.integers(0, 60),
             st.one_of(st.just(0.0), st.floats(0.001, 20)),  # ramps of real lengths
             st.floats(0, 20),
-        ).filter(lambda s: s[1] + s[2] >= 1),
+        ).map(_at_least_a_second),
         min_size=1,
         max_size=5,
     ),
