@@ -97,15 +97,15 @@ def test_run_sidecar_keeps_resolving_names_until_found() -> None:
         job = gevent.spawn(
             run_sidecar,
             connect=receiver.endpoint,
-            interval=0.02,
+            interval=0.005,  # ticks are what is counted here, not their spacing
             role="target",
             resolve=resolve,
             stop=stop,
             keep_resolving=True,
         )
         got: list[HostSample] = []
-        for _ in range(150):
-            gevent.sleep(0.02)  # plain zmq's poll would block the sidecar's greenlet
+        for _ in range(600):  # up to 3 s
+            gevent.sleep(0.005)  # plain zmq's poll would block the sidecar's greenlet
             got += receiver.recv(0)
             if len(got) >= 3:
                 break
