@@ -177,7 +177,7 @@ def test_gone_pid_is_dropped_with_a_warning(
     proc = subprocess.Popen(["sleep", "30"])
     sink = ListSink()
     monitoring = install_monitoring(
-        local_env, sink, MonitoringOptions(interval_s=0.02, pids=[proc.pid])
+        local_env, sink, MonitoringOptions(interval_s=0.005, pids=[proc.pid])
     )
     try:
         with caplog.at_level(logging.WARNING, logger="qi_load.monitoring"):
