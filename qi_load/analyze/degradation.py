@@ -24,6 +24,7 @@ __all__ = [
     "Knee",
     "Limit",
     "Saturation",
+    "agent_sampled",
     "cpu_saturation",
     "degradation",
     "noisy_neighbour",
@@ -174,6 +175,12 @@ UNSAMPLED_AGENT_HINT: Final = (
 )
 """Appended when no agent process was sampled: a server on the load generator's host is
 otherwise blamed as a neighbour (a first run with ``--host`` against a local server)."""
+
+
+def agent_sampled(stage: StageStats) -> bool:
+    """A process of the agent's side was sampled in ``stage`` (``--monitor-pid``, the
+    reference agent, a sidecar)."""
+    return any(r in stage["roles"] for r in TARGET_ROLES)
 
 
 def noisy_neighbour(
@@ -431,7 +438,7 @@ def _signal(
     for host, h in sorted(s.get("hosts", {}).items()):  # absent in hand-built stages
         neighbour = noisy_neighbour(host, h["busy_pct"], h["cores"], h["other_cores"], settings)
         if neighbour is not None:
-            if not any(r in s["roles"] for r in TARGET_ROLES):
+            if not agent_sampled(s):
                 neighbour += UNSAMPLED_AGENT_HINT
             return "host_cpu", neighbour
     if s["invalid"] is not None:

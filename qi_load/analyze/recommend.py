@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Final, Literal, TypedDict
 
 from qi_load.analyze.alert_replay import AlertFinding
-from qi_load.analyze.degradation import Degradation
+from qi_load.analyze.degradation import Degradation, agent_sampled
 from qi_load.analyze.leaks import LeakFit
 from qi_load.analyze.stages import QueryStats, StageStats
 from qi_load.analyze.targets import TargetResult
@@ -111,7 +111,7 @@ def _latency(t: TargetResult, stages: Sequence[StageStats]) -> list[Recommendati
     )]  # fmt: skip
 
 
-def _saturation(deg: Degradation) -> list[Recommendation]:
+def _saturation(deg: Degradation, stages: Sequence[StageStats]) -> list[Recommendation]:
     sat = deg["first_saturated"]
     finding = (
         f"first saturated resource: {sat['resource']} at {sat['users']} users ({sat['evidence']})"
@@ -132,10 +132,17 @@ def _saturation(deg: Degradation) -> list[Recommendation]:
             "throughput rises until the next resource saturates", 3, 2, finding,
         )]  # fmt: skip
     if sat["resource"] == "host_cpu":
+        saturated = next((s for s in stages if s["name"] == sat["stage"]), None)
+        # Only where the finding's own evidence says the agent went unsampled.
+        unsampled = (
+            ["an agent on this host that was not sampled counts as another process: "
+             "sample it with --monitor-pid PID or --monitor-name NAME"]
+            if saturated is not None and not agent_sampled(saturated)
+            else []
+        )  # fmt: skip
         return [_rec(
             "cpu", "Run the test on a host of its own",
-            ["an agent on this host that was not sampled counts as another process: "
-             "sample it with --monitor-pid PID or --monitor-name NAME",
+            [*unsampled,
              "stop or move the other CPU-heavy processes during the test",
              "pin the target and the load generator to cores nobody else uses (cpusets)",
              "run the Locust workers on another machine"],
@@ -231,7 +238,7 @@ def recommend(
             "baseline RSS toward the 75 MB target", 2, 2, _target_miss(memory),
         ))  # fmt: skip
     recs += _leaks(leaks)
-    recs += _saturation(degradation)
+    recs += _saturation(degradation, stages)
     p95 = _missed(targets, "p95")
     if p95:
         recs += _latency(p95, stages)

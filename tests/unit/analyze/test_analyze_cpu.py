@@ -13,11 +13,13 @@ from qi_load.analyze.cpu import other_cores, usable_share
 from qi_load.analyze.degradation import (
     UNSAMPLED_AGENT_HINT,
     CpuLevel,
+    Degradation,
     cpu_saturation,
     degradation,
     noisy_neighbour,
 )
 from qi_load.analyze.load import load_run
+from qi_load.analyze.recommend import recommend
 from qi_load.analyze.stages import StageStats, analyze_stages
 
 
@@ -143,12 +145,27 @@ def test_unsampled_agent_on_a_busy_host_gets_the_monitor_hint(
     lines = samples.read_text().splitlines(keepends=True)
     role = lines[0].split(",").index("role")
     samples.write_text("".join(x for x in lines if x.split(",")[role] != "target"))
-    sat = degradation(analyze_stages(load_run(path)))["first_saturated"]
+    stages = analyze_stages(load_run(path))
+    deg = degradation(stages)
+    sat = deg["first_saturated"]
     assert sat["resource"] == "host_cpu"
     assert sat["evidence"] is not None and sat["evidence"].endswith(UNSAMPLED_AGENT_HINT)
     assert "--monitor-pid PID or --monitor-name NAME" in UNSAMPLED_AGENT_HINT
+    assert any("--monitor-pid" in a for a in _host_actions(deg, stages))
+
+
+def _host_actions(deg: Degradation, stages: list[StageStats]) -> list[str]:
+    """The actions of the recommendation the host-CPU finding gets."""
+    recs = recommend(
+        targets=[], degradation=deg, leaks=[], alerts=[], stages=stages,
+        overall=stages[0]["overall"],
+    )  # fmt: skip
+    return next(r["actions"] for r in recs if r["title"] == "Run the test on a host of its own")
 
 
 def test_sampled_agent_gets_no_monitor_hint(noisy_stages: list[StageStats]) -> None:
     sat = degradation(noisy_stages)
     assert UNSAMPLED_AGENT_HINT not in (sat["first_saturated"]["evidence"] or "")
+    # Nor does the recommendation suggest sampling an agent that was sampled.
+    actions = _host_actions(sat, noisy_stages)
+    assert actions and not any("--monitor-pid" in a for a in actions)
