@@ -57,9 +57,13 @@ def test_the_agents_leak_is_the_agents(leaky: RunData) -> None:
     assert leaks_of(fits, "qi-load") == []
 
 
-def test_no_leak_on_flat_runs(tmp_path: Path) -> None:
-    for seed in (1, 2, 3):
-        run = load_run(write_synthetic_run(tmp_path / str(seed), SyntheticRun(seed=seed)))
+def test_no_leak_on_flat_runs(ladder: RunData, tmp_path: Path) -> None:
+    # Three flat runs: the session's ladder (read only) and two more seeds.
+    runs = [
+        ladder,
+        *(load_run(write_synthetic_run(tmp_path / str(s), SyntheticRun(seed=s))) for s in (1, 2)),
+    ]
+    for run in runs:
         assert [f["status"] for f in leak_fits(run)].count("leak") == 0
 
 
