@@ -17,10 +17,11 @@ def _run(root: Path, **spec: object) -> RunData:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunData]:
+def runs(ladder: RunData, tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunData]:
+    """The base ``a`` is the session's ladder (read only: comparing changes neither run)."""
     root = tmp_path_factory.mktemp("cmp")
     return {
-        "a": _run(root / "a", seed=21),
+        "a": ladder,
         "b": _run(root / "b", seed=22),
         "c": _run(root / "c", seed=23),
         "slow": _run(root / "slow", seed=24, slowdown=1.4),
