@@ -10,6 +10,7 @@ from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
 from qi_load.analyze.stages import StageStats, analyze_stages
+from qi_load.analyze.summary import Summary, analyze_run
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +39,9 @@ def ladder_stages(ladder_stages_once: list[StageStats]) -> list[StageStats]:
 def leaky(tmp_path_factory: pytest.TempPathFactory) -> RunData:
     spec = SyntheticRun(seed=12, leak_mb_per_min=5.0)
     return load_run(write_synthetic_run(tmp_path_factory.mktemp("leaky") / "run", spec))
+
+
+@pytest.fixture(scope="session")
+def leaky_summary(leaky: RunData) -> Summary:
+    """One summary of the leaky run for the tests that only read it (read only)."""
+    return analyze_run(leaky)

@@ -6,7 +6,6 @@ import json
 import math
 from pathlib import Path
 
-import pytest
 from synthetic_run import SyntheticRun, write_synthetic_run
 
 from qi_load.analyze.load import RunData, load_run
@@ -19,12 +18,6 @@ from qi_load.analyze.summary import (
     summary_json,
 )
 from qi_load.targets import TargetLevels, Targets
-
-
-@pytest.fixture(scope="module")
-def leaky_summary(leaky: RunData) -> Summary:
-    """One summary of the leaky run for the tests that only read it."""
-    return analyze_run(leaky)
 
 
 def test_summary_is_strict_json_with_every_section(leaky_summary: Summary) -> None:
