@@ -42,6 +42,13 @@ def leaky(tmp_path_factory: pytest.TempPathFactory) -> RunData:
 
 
 @pytest.fixture(scope="session")
+def slow_ladder(tmp_path_factory: pytest.TempPathFactory) -> RunData:
+    """The ladder's build 40 % slower (another seed): a regression, read only."""
+    spec = SyntheticRun(seed=24, slowdown=1.4)
+    return load_run(write_synthetic_run(tmp_path_factory.mktemp("slow") / "run", spec))
+
+
+@pytest.fixture(scope="session")
 def leaky_summary(leaky: RunData) -> Summary:
     """One summary of the leaky run for the tests that only read it (read only)."""
     return analyze_run(leaky)

@@ -17,14 +17,16 @@ def _run(root: Path, **spec: object) -> RunData:
 
 
 @pytest.fixture(scope="module")
-def runs(ladder: RunData, tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunData]:
-    """The base ``a`` is the session's ladder (read only: comparing changes neither run)."""
+def runs(
+    ladder: RunData, slow_ladder: RunData, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, RunData]:
+    """The base ``a`` and ``slow`` are the session's (read only: comparing changes neither run)."""
     root = tmp_path_factory.mktemp("cmp")
     return {
         "a": ladder,
         "b": _run(root / "b", seed=22),
         "c": _run(root / "c", seed=23),
-        "slow": _run(root / "slow", seed=24, slowdown=1.4),
+        "slow": slow_ladder,
         "fast": _run(root / "fast", seed=25, slowdown=0.6),
     }
 
