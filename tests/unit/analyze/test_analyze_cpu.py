@@ -116,9 +116,10 @@ def test_quiet_host_is_not_a_noisy_neighbour(tmp_path: Path) -> None:
 
 def test_target_judged_against_its_usable_cores(tmp_path: Path) -> None:
     # 12 % CPU per req/s reaches one core at 8 users, where throughput stops rising: with
-    # one usable core that is its whole share; with four, a CPU that stopped rising.
-    one = SyntheticRun(target_cpu_per_rps=12.0, target_usable_cores=1.0, host_cores=4)
-    four = SyntheticRun(target_cpu_per_rps=12.0, target_usable_cores=4.0, host_cores=4)
+    # one usable core that is its whole share; with four, a CPU that stopped rising. Stages
+    # of 20 s (16 samples a window) give every verdict below as 40 s do, for seeds 0 to 5.
+    one = SyntheticRun(target_cpu_per_rps=12.0, target_usable_cores=1.0, host_cores=4, hold_s=20)
+    four = SyntheticRun(target_cpu_per_rps=12.0, target_usable_cores=4.0, host_cores=4, hold_s=20)
     sat_one = degradation(analyze_stages(load_run(write_synthetic_run(tmp_path / "1", one))))[
         "first_saturated"
     ]
@@ -130,7 +131,7 @@ def test_target_judged_against_its_usable_cores(tmp_path: Path) -> None:
     assert "% of what it may use (threshold 80 %)" in sat_one["evidence"]
     assert "stopped rising" in sat_four["evidence"]
     # Half as much CPU per request: 0.5 of four cores is neither.
-    half = SyntheticRun(target_cpu_per_rps=6.0, target_usable_cores=4.0, host_cores=4)
+    half = SyntheticRun(target_cpu_per_rps=6.0, target_usable_cores=4.0, host_cores=4, hold_s=20)
     sat_half = degradation(analyze_stages(load_run(write_synthetic_run(tmp_path / "h", half))))
     assert sat_half["first_saturated"]["resource"] == "inference_queue"
 
