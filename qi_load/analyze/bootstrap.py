@@ -57,14 +57,19 @@ def bootstrap_ci(
         parts.append(part[picks])
         if subset is not None:
             member_parts.append(part_members[picks])
-    samples = np.concatenate(parts, axis=1)
+    # The drawn arrays are scratch, megabytes each and each paged in anew: one stratum's are
+    # used as they are, not copied, and the rows are sorted in place.
+    samples = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
     if subset is None:
-        reps = samples.mean(axis=1) if q < 0 else percentile_rows(samples, q)
+        reps = samples.mean(axis=1) if q < 0 else percentile_rows(samples, q, overwrite=True)
     else:
-        chosen_values = np.where(np.concatenate(member_parts, axis=1), samples, np.nan)
+        drawn = member_parts[0] if len(member_parts) == 1 else np.concatenate(member_parts, axis=1)
+        chosen = np.where(drawn, samples, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # replicates without members: NaN
-            reps = np.nanmean(chosen_values, axis=1) if q < 0 else percentile_rows(chosen_values, q)
+            reps = (
+                np.nanmean(chosen, axis=1) if q < 0 else percentile_rows(chosen, q, overwrite=True)
+            )
     alpha = (1.0 - level) / 2.0
     finite = reps[np.isfinite(reps)]
     if finite.size == 0:

@@ -80,6 +80,11 @@ def test_rows_with_nan_match_numpy_to_the_bit() -> None:
     want = np.array([_numpys(row) for row in matrix])
     for k, q in enumerate(QS):
         assert np.array_equal(percentile_rows(matrix, q), want[:, k], equal_nan=True)
+        scratch = matrix.copy()  # sorted in place: the same figures
+        assert np.array_equal(
+            percentile_rows(scratch, q, overwrite=True), want[:, k], equal_nan=True
+        )
+    assert not np.array_equal(scratch, matrix, equal_nan=True)
 
 
 def test_windows_match_numpy_to_the_bit() -> None:
