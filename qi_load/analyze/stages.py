@@ -239,11 +239,11 @@ def query_stats(
     checked = ok & ~np.isnan(quality)
     n_checked, n_passed = int(checked.sum()), int((checked & (quality == 1.0)).sum())
     slos_met = np.ones(n, dtype=bool)
-    qt = _categorical(frame["query_type"])  # compared by code: no string per row
-    codes = qt.codes
-    present = np.bincount(codes[codes >= 0], minlength=len(qt.categories))
+    qt = frame["query_type"].astype("category")  # compared by code: no string per row
+    codes = qt.cat.codes.to_numpy()
+    present = np.bincount(codes[codes >= 0], minlength=len(qt.cat.categories))
     for code in np.flatnonzero(present).tolist():
-        name = str(qt.categories[code])
+        name = str(qt.cat.categories[code])
         if query_type and name != query_type:
             continue
         limits = slo_for(slos, name)
@@ -292,23 +292,12 @@ def query_stats(
     return stats
 
 
-def _categorical(column: pd.Series) -> pd.Categorical:
-    """A label column's categories and codes: as loaded (categorical) without the copy, and
-    the Series for its codes, that ``astype("category")`` makes on every window and type."""
-    values = column.array
-    if isinstance(values, pd.Categorical):
-        return values
-    converted = column.astype("category").array
-    assert isinstance(converted, pd.Categorical)
-    return converted
-
-
 def error_kinds(frame: pd.DataFrame) -> npt.NDArray[np.object_]:
     """Each request's ``error_kind``, ``none`` where the file left it empty."""
-    kinds = _categorical(frame["error_kind"])
+    kinds = frame["error_kind"].astype("category")
     # One string object per kind, picked by code (-1, empty, picks the last: "none").
-    labels = np.array([*map(str, kinds.categories), "none"], dtype=object)
-    return np.asarray(labels[kinds.codes], dtype=object)
+    labels = np.array([*map(str, kinds.cat.categories), "none"], dtype=object)
+    return np.asarray(labels[kinds.cat.codes.to_numpy()], dtype=object)
 
 
 def _phases(okf: Callable[[str], npt.NDArray[np.float64]]) -> dict[str, float] | None:
@@ -575,9 +564,9 @@ def _numbers(requests: pd.DataFrame) -> pd.DataFrame:
 def _by_type(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     """The rows of each query type present, in category order, one part at a time: a
     groupby would first copy the whole frame sorted by type (10 million rows: 1 GB more)."""
-    types = _categorical(frame["query_type"])
-    codes = types.codes
-    for code, qt in enumerate(types.categories):
+    types = frame["query_type"].astype("category")
+    codes = types.cat.codes.to_numpy()
+    for code, qt in enumerate(types.cat.categories):
         rows = codes == code
         if rows.any():
             yield str(qt), frame[rows]
