@@ -21,6 +21,7 @@ from qi_cli import AGENT_LOCUSTFILE
 __all__ = [
     "Locust",
     "free_port",
+    "most_in_flight",
     "request_rows",
     "run_manifest",
     "start_cluster",
@@ -149,6 +150,20 @@ def request_rows(run_dir: Path) -> list[dict[str, str]]:
             return list(csv.DictReader(handle))
     except FileNotFoundError:
         return []
+
+
+def most_in_flight(rows: list[dict[str, str]]) -> int:
+    """Most of the ``requests.csv`` rows' requests open at the same instant (from their start
+    and E2E times; a row without E2E is open for no time)."""
+    events: list[tuple[float, int]] = []
+    for row in rows:
+        start = float(row["ts_start"])
+        events += [(start, 1), (start + float(row["e2e_ms"] or 0) / 1000, -1)]
+    most = current = 0
+    for _at, step in sorted(events):  # an end sorts before a start at the same instant
+        current += step
+        most = max(most, current)
+    return most
 
 
 def run_manifest(run_dir: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import most_in_flight, request_rows
 from qi_cli import run_qi_load
 from scenario_file import write_scenario
 
@@ -37,21 +38,6 @@ def _stage_counts(run_dir: Path) -> dict[str, int]:
         for row in csv.DictReader(f):
             counts[row["stage"]] = counts.get(row["stage"], 0) + 1
     return counts
-
-
-def _most_in_flight(run_dir: Path, stage: str) -> int:
-    """The most requests of ``stage`` in flight at once, from their start and E2E times."""
-    events: list[tuple[float, int]] = []
-    with (run_dir / "requests.csv").open() as f:
-        for row in csv.DictReader(f):
-            if row["stage"] == stage and row["e2e_ms"]:
-                start = float(row["ts_start"])
-                events += [(start, 1), (start + float(row["e2e_ms"]) / 1000.0, -1)]
-    most = running = 0
-    for _, step in sorted(events):  # an end sorts before a start at the same instant
-        running += step
-        most = max(most, running)
-    return most
 
 
 def _check_path(run_dir: Path, result: dict[str, Any]) -> None:
@@ -134,7 +120,8 @@ def test_sweep_runs_synchronous_throughput_then_rates_between(tmp_path: Path) ->
     # Whether that also raises the rate above the synchronous one is the host's business: on
     # a crowded 2-core machine the agent can be CPU-bound at the synchronous rate (19.4
     # against 19.2 req/s seen once).
-    assert _most_in_flight(run_dir, steps[1]["stage"]) >= 3
+    throughput = [r for r in request_rows(run_dir) if r["stage"] == steps[1]["stage"]]
+    assert most_in_flight(throughput) >= 3
     targets = [s["target_rate"] for s in steps[2:]]
     assert targets == pytest.approx([sync + (top - sync) / 3, sync + 2 * (top - sync) / 3])
     manifest = json.loads((run_dir / "run.json").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import Locust, request_rows, start_cluster
+from processes import Locust, most_in_flight, request_rows, start_cluster
 from scenario_file import write_scenario
 
 from qi_load.agent.launch import TargetProcess, start_target
@@ -25,19 +25,6 @@ USERS = 6
 def target() -> Iterator[TargetProcess]:
     with start_target(["--slots", "64"]) as running:
         yield running
-
-
-def _most_in_flight(rows: list[dict[str, str]]) -> int:
-    """Most requests open at the same instant (a user has at most one open)."""
-    events = []
-    for row in rows:
-        start = float(row["ts_start"])
-        events += [(start, 1), (start + float(row["e2e_ms"] or 0) / 1000, -1)]
-    most = current = 0
-    for _at, step in sorted(events):
-        current += step
-        most = max(most, current)
-    return most
 
 
 def test_kill_9_of_a_worker_users_back_or_stage_invalid(
@@ -78,6 +65,6 @@ def test_kill_9_of_a_worker_users_back_or_stage_invalid(
         late = [r for r in survivor if float(r["ts_start"]) > killed_at + USERS_BACK_S + 1]
         assert late and all(int(r["users"]) == USERS for r in late)
         # More requests in flight at once than the survivor's own half of the users.
-        assert _most_in_flight(late) > USERS // 2
+        assert most_in_flight(late) > USERS // 2
     for log in (tmp_path / "master.log", tmp_path / "worker-1.log"):
         assert "Traceback" not in log.read_text()
