@@ -47,6 +47,7 @@ __all__ = [
     "ReasoningUser",
     "SimpleUser",
     "cancellation_recorded",
+    "first_start_delay_s",
     "idled_past_plan",
     "record_from_result",
     "report_record",
@@ -54,6 +55,27 @@ __all__ = [
 
 _SPAWN_INTERVAL_S = 1.0
 """Locust's users dispatcher starts a batch of floor(spawn_rate) users once a second."""
+
+
+def first_start_delay_s(
+    scenario: Scenario, stage: PlannedStage | None, rng: random.Random, users: int
+) -> float:
+    """Seconds a new user waits before its first request.
+
+    Locust starts floor(spawn_rate) users in the same instant, once a second; without an offset
+    their requests would stay in lockstep for the whole run (see docs/locust.md), so a closed
+    loop spreads them over at least that second. A step without think time (a sweep's
+    synchronous and throughput steps) does the same whatever the arrival: an open-loop gap at
+    the scenario's rate can be longer than the step and would leave its users unstarted. An
+    open loop's first start is one gap away (evenly spread over one for `constant` gaps), so
+    a stage's users do not all send in the instant they spawn.
+    """
+    if stage is not None and stage.no_think:
+        return rng.uniform(0.0, _SPAWN_INTERVAL_S)
+    if scenario.arrival.mode == "closed":
+        return rng.uniform(0.0, max(_SPAWN_INTERVAL_S, scenario.think_time.sample(rng)))
+    rate = stage.rate if stage is not None else 0.0
+    return first_gap_s(scenario.arrival, rng, users, rate or None)
 
 
 def _catalogue(qi: QiState) -> QueryCatalogue:
@@ -188,21 +210,10 @@ class AgentUser(User):
 
     def on_start(self) -> None:
         self.qi.clock.wait_synced()
-        # Locust starts floor(spawn_rate) users in the same instant, once a second; without an
-        # offset their requests would stay in lockstep for the whole run (see docs/locust.md).
-        # Over at least that second, so users without think time spread too.
-        # Evenly spaced open-loop starts (`constant`) begin at a random point of the first gap.
         scenario = self.scenario
-        if scenario is not None and scenario.arrival.mode == "closed":
-            spread = max(_SPAWN_INTERVAL_S, scenario.think_time.sample(self.rng))
-            gevent.sleep(self.rng.uniform(0.0, spread))
-        elif scenario is not None:
-            # Open loop: the first start is a gap away too, so a stage's users do not all
-            # send in the instant they spawn.
+        if scenario is not None:
             _, users = self.qi.stage_now()
-            stage = self.qi.current_stage()
-            rate = stage.rate if stage is not None else None
-            gevent.sleep(first_gap_s(scenario.arrival, self.rng, users, rate or None))
+            gevent.sleep(first_start_delay_s(scenario, self.qi.current_stage(), self.rng, users))
         self._next_sched = self.qi.clock.now()
         if scenario is not None and scenario.arrival.mode == "open":
             self._open = OpenSchedule(scenario.arrival, self.rng, self._next_sched)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from qi_load.generate.run_state import QiState, attach_state
 from qi_load.generate.users import (
     AgentUser,
     cancellation_recorded,
+    first_start_delay_s,
     record_from_result,
     report_record,
 )
@@ -157,3 +159,24 @@ def test_evenly_spaced_open_loop_users_start_at_random_points_of_their_gap(
     assert max(slept) > 0.0005, slept  # not all at once (all five below: p = 1e-5)
     # Each user's schedule starts once its wait is over.
     assert all(o >= wait - 1e-3 for o, wait in zip(offsets, slept, strict=True)), offsets
+
+
+def test_steps_without_think_time_start_their_users_within_the_spawn_second() -> None:
+    sweep = Scenario.model_validate(
+        {
+            "name": "sweep",
+            "stages": [{"users": 4, "hold_s": 16, "sweep": {"rates": 2}}],
+            "arrival": {"mode": "open", "rate": 1},
+        }
+    )
+    rng = random.Random(0)
+    throughput = PlannedStage(1, "sweep-2", 4, 4.0, 4.0, 8.0, no_think=True)
+    # At the scenario's 1 request/s, 4 users' first gaps average 4 s: a whole 4 s step.
+    gaps = [first_start_delay_s(sweep, None, rng, 4) for _ in range(400)]
+    assert sum(gaps) / len(gaps) == pytest.approx(4.0, rel=0.2)
+    delays = [first_start_delay_s(sweep, throughput, rng, 4) for _ in range(400)]
+    assert all(0.0 <= d < 1.0 for d in delays) and max(delays) > 0.9
+    # A step's own rate sets an open loop's first gap: 4 users at 40 requests/s, 0.1 s.
+    rated = PlannedStage(2, "sweep-3", 4, 8.0, 8.0, 12.0, rate=40.0)
+    gaps = [first_start_delay_s(sweep, rated, rng, 4) for _ in range(400)]
+    assert sum(gaps) / len(gaps) == pytest.approx(0.1, rel=0.2)
