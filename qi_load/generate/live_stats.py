@@ -24,7 +24,7 @@ from typing import Final, TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from qi_load.generate.plan import PlannedStage, stage_at, users_at
+from qi_load.generate.plan import PlannedStage, plan_end_s, stage_at, users_at
 from qi_load.metrics.log_histogram import bucket_counts, histogram_percentile
 from qi_load.metrics.percentile import MIN_SAMPLES_P99, percentiles
 from qi_load.record.schema import RequestRecord, as_written
@@ -80,8 +80,8 @@ class TypeSummary(TypedDict):
 
 
 class StageInfo(TypedDict):
-    """The stage in force: its 1-based position, planned users now, seconds left in it and in
-    the whole plan."""
+    """The stage in force: its position as the scenario numbers its stages (0: the warm-up),
+    planned users now, seconds left in it and in the whole plan."""
 
     name: str
     index: int
@@ -257,16 +257,27 @@ def _pooled(snapshot: Snapshot, types: Sequence[str], metric: str) -> npt.NDArra
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def stage_info(plan: Sequence[PlannedStage], elapsed_s: float) -> StageInfo | None:
-    """The stage ``elapsed_s`` seconds into the test (None without a plan or after its end)."""
+def stage_info(
+    plan: Sequence[PlannedStage], planned: Sequence[PlannedStage], elapsed_s: float
+) -> StageInfo | None:
+    """The stage ``elapsed_s`` seconds into the test (None without a plan or after its end).
+
+    ``plan`` is the plan in force; ``planned`` the scenario's own (``QiState.scenario_plan``):
+    a capacity search or a sweep adds its steps to the plan as they start, so only the
+    scenario's plan knows the test's time budget and its stage count. Stages are numbered as
+    the scenario numbers them: the warm-up is 0, and every step of a stepped stage is that
+    stage.
+    """
     stage = stage_at(plan, elapsed_s) if plan else None
     if stage is None:
         return None
+    count = sum(1 for s in planned if not s.is_warmup)
+    position = [s for s in plan if not s.is_warmup].index(stage) + 1 if not stage.is_warmup else 0
     return StageInfo(
         name=stage.name,
-        index=stage.index + 1,
-        of=len(plan),
+        index=min(position, count),
+        of=count,
         users=users_at(plan, elapsed_s),
         stage_left_s=max(0.0, stage.end_s - elapsed_s),
-        plan_left_s=max(0.0, plan[-1].end_s - elapsed_s),
+        plan_left_s=max(0.0, plan_end_s(planned) - elapsed_s),
     )

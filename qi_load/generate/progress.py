@@ -6,6 +6,8 @@ from typing import Final
 
 import gevent
 
+from qi_load.generate.live_stats import stage_info
+from qi_load.generate.plan import plan_end_s
 from qi_load.generate.recent import RecentRequests
 from qi_load.generate.run_state import QiState
 from qi_load.metrics.percentile import percentile
@@ -25,20 +27,21 @@ def progress_line(qi: QiState, recent: RecentRequests, window: float, now: float
     e2e = recent.e2e_ms()
     errors = len(recent) - served
     checked = recent.quality()
-    name, users = qi.stage_now(now)
+    _, users = qi.stage_now(now)
     runner = qi.environment.runner
     active = runner.user_count if runner is not None else 0
     if qi.t0 is not None and qi.plan:
         elapsed = now - qi.t0
-        total = qi.plan[-1].end_s
-        current = next((s for s in qi.plan if s.name == name), qi.plan[-1])
-        # Numbered as the scenario numbers its stages: the warm-up is not one of them.
-        stages = [s for s in qi.plan if not s.is_warmup]
-        label = (
-            f"{'warm-up':<20}"
-            if current.is_warmup
-            else f"stage {stages.index(current) + 1}/{len(stages)} {current.name:<10}"
-        )
+        planned = qi.scenario_plan()
+        info = stage_info(qi.plan, planned, elapsed)
+        if info is None:
+            label = f"{'plan over':<20}"
+        elif info["index"] == 0:
+            label = f"{'warm-up':<20}"
+        else:
+            label = f"stage {info['index']}/{info['of']} {info['name']:<10}"
+        # Once over, the plan as it ran: a search can end before its time budget.
+        total = plan_end_s(planned if info is not None else qi.plan)
         where = f"{label} {elapsed:5.0f}s/{total:.0f}s ({max(0.0, total - elapsed):.0f}s left)"
     else:
         where = "no scenario"

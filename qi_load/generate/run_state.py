@@ -18,7 +18,7 @@ from locust.env import Environment
 from qi_load.errors import OutputError
 from qi_load.generate.clock import RunClock
 from qi_load.generate.options import LoadOptions
-from qi_load.generate.plan import PlannedStage, plan_end_s, stage_at, users_at
+from qi_load.generate.plan import PlannedStage, plan_end_s, stage_at, stage_plan, users_at
 from qi_load.generate.queries import QualityManifest
 from qi_load.generate.recent import RecentRequests
 from qi_load.generate.shapes import ScenarioShape
@@ -108,6 +108,11 @@ class QiState:
         if self.t0 is None or not self.plan:
             return None
         return stage_at(self.plan, (self.clock.now() if wall is None else wall) - self.t0)
+
+    def scenario_plan(self) -> list[PlannedStage]:
+        """The plan as the scenario gives it: a search's or a sweep's steps replace its last
+        stage in ``plan`` as they start, this keeps the stage and its whole time budget."""
+        return stage_plan(self.scenario) if self.scenario is not None else list(self.plan)
 
     def finish_sequence(self, stage_name: str) -> None:
         """A count-bounded stage is done (the shape runs in this process): the run ends when

@@ -131,7 +131,11 @@ class QiTab:
         state = str(runner.state) if runner is not None else ""
         active = state in (STATE_SPAWNING, STATE_RUNNING)
         now = wall_now()
-        stage = stage_info(qi.plan, now - qi.t0) if active and qi.t0 is not None else None
+        stage = (
+            stage_info(qi.plan, qi.scenario_plan(), now - qi.t0)
+            if active and qi.t0 is not None
+            else None
+        )
         run_left: float | None = None
         if stage is not None:
             run_left = stage["plan_left_s"]
@@ -216,7 +220,12 @@ def _latency_rows(view: LiveView) -> list[dict[str, Any]]:
 
 def _run_rows(view: LiveView) -> list[dict[str, str]]:
     stage = view["stage"]
-    where = f"{stage['name']} ({stage['index']} of {stage['of']})" if stage else "-"
+    if stage is None:
+        where = "-"
+    elif stage["index"] == 0:
+        where = f"{stage['name']} (warm-up)"
+    else:
+        where = f"{stage['name']} ({stage['index']} of {stage['of']})"
     left = _seconds(stage["stage_left_s"]) if stage else ""
     n = {m: view["types"][-1]["metrics"][m]["n"] for m in METRICS}
     return [

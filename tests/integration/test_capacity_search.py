@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,14 @@ AGENT = ["--target-arg=--slots=4", "--target-arg=--timing=all=10,2,6"]
 SEARCH = {"settle_s": 0.5, "step_max_s": 8, "min_samples": 80, "confidence": 0.95}
 
 
-def _run(tmp_path: Path, scenario: Path, *extra: str) -> Path:
+def _run(tmp_path: Path, scenario: Path, *extra: str, progress: int = 0) -> Path:
     out = tmp_path / "out"
     done = run_qi_load(
-        "run", str(scenario), "--out", str(out), "--progress", "0", *AGENT, *extra, timeout=180
-    )
+        "run", str(scenario), "--out", str(out), "--progress", str(progress), *AGENT, *extra,
+        timeout=180,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (tmp_path / "stdout.txt").write_text(done.stdout)
     return next(p for p in out.iterdir() if p.is_dir())
 
 
@@ -109,7 +112,7 @@ def test_sweep_runs_synchronous_throughput_then_rates_between(tmp_path: Path) ->
     )
     # 50 ms requests: the throughput step's 4 users stay latency-bound, not bound by the
     # generator's CPU, even when other tests share the cores.
-    run_dir = _run(tmp_path, scenario, "--target-arg=--slowdown=2.5")
+    run_dir = _run(tmp_path, scenario, "--target-arg=--slowdown=2.5", progress=3)
     result = json.loads((run_dir / "sweep.json").read_text())
     steps = result["steps"]
     assert [s["kind"] for s in steps] == ["synchronous", "throughput", "rate", "rate"]
@@ -132,3 +135,7 @@ def test_sweep_runs_synchronous_throughput_then_rates_between(tmp_path: Path) ->
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["sweep"]["steps"] == steps
     assert "## Rate sweep" in (run_dir / "summary.md").read_text()
+    # The progress line counts the steps as the scenario's one stage, of its whole 16 s.
+    lines = [x for x in (tmp_path / "stdout.txt").read_text().splitlines() if "s left)" in x]
+    assert len(lines) >= 4, lines
+    assert all(re.search(r"(stage 1/1 sweep-[1-4]|plan over) .*s/16s \(", x) for x in lines), lines

@@ -95,7 +95,7 @@ def test_the_printed_stage_table_is_summary_json(tmp_path: Path) -> None:
     for row, stage in zip(rows, summary["stages"], strict=True):
         assert stage["overall"]["n"] > 0
         _check_row(row, stage)
-    # The progress line counts the warm-up as a stage: the header names it too.
+    # The header names the warm-up apart from the stages, as the progress line does.
     assert "qi-load: scenario 'table': 2 stages after a 1 s warm-up, 8 s; run directory" in (
         done.stdout
     )

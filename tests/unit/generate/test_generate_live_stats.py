@@ -137,16 +137,31 @@ def test_stage_info_position_users_and_time_left() -> None:
         PlannedStage(index=1, name="high", users=6, start_s=10, ramp_end_s=14, end_s=30,
                      start_users=2),
     ]  # fmt: skip
-    assert stage_info(plan, 12.0) == {
-        "name": "high", "index": 2, "of": 2, "users": 4, "stage_left_s": 18.0,
+    assert stage_info(plan, plan, 12.0) == {
+        "name": "high", "index": 1, "of": 1, "users": 4, "stage_left_s": 18.0,
         "plan_left_s": 18.0,
     }  # fmt: skip
-    assert stage_info(plan, 5.0) == {
-        "name": "warmup", "index": 1, "of": 2, "users": 2, "stage_left_s": 5.0,
+    assert stage_info(plan, plan, 5.0) == {
+        "name": "warmup", "index": 0, "of": 1, "users": 2, "stage_left_s": 5.0,
         "plan_left_s": 25.0,
     }  # fmt: skip
-    assert stage_info(plan, 30.0) is None
-    assert stage_info([], 1.0) is None
+    assert stage_info(plan, plan, 30.0) is None
+    assert stage_info([], [], 1.0) is None
+
+
+def test_a_searchs_steps_are_its_stage_and_its_budget_is_the_plans_end() -> None:
+    planned = [
+        PlannedStage(index=0, name="one", users=2, start_s=0, ramp_end_s=0, end_s=10),
+        PlannedStage(index=1, name="search", users=8, start_s=10, ramp_end_s=10, end_s=70),
+    ]
+    steps = [
+        PlannedStage(index=1, name="search-1", users=4, start_s=10, ramp_end_s=10, end_s=20),
+        PlannedStage(index=2, name="search-2", users=8, start_s=20, ramp_end_s=20, end_s=30),
+    ]
+    assert stage_info([planned[0], *steps], planned, 25.0) == {
+        "name": "search-2", "index": 2, "of": 2, "users": 8, "stage_left_s": 5.0,
+        "plan_left_s": 45.0,
+    }  # fmt: skip
 
 
 _ms = st.one_of(st.none(), st.floats(0.0, 1e5, allow_nan=False))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fake_locust import FakeMaster, fake_state, record
 
-from qi_load.generate.plan import PlannedStage
+from qi_load.generate.plan import PlannedStage, stage_plan
 from qi_load.generate.progress import progress_line
 from qi_load.generate.recent import RecentRequests
+from qi_load.scenario import Scenario
 
 
 def test_a_line_in_a_scenario() -> None:
@@ -37,6 +38,33 @@ def test_the_warm_up_is_named_and_stages_are_numbered_as_the_scenario_numbers_th
     steady = progress_line(qi, RecentRequests(), 5.0, 1010.0)
     assert warm.startswith("[qi-load] warm-up                  2s/60s (58s left)")
     assert steady.startswith("[qi-load] stage 1/1 soak          10s/60s (50s left)")
+
+
+def test_a_sweeps_steps_count_as_its_stage_and_its_budget_is_the_total() -> None:
+    qi = fake_state(FakeMaster())
+    qi.scenario = Scenario.model_validate(
+        {
+            "name": "sweep",
+            "stages": [
+                {"name": "one", "users": 2, "hold_s": 10},
+                {"name": "sweep", "users": 4, "hold_s": 60, "sweep": {"rates": 2}},
+            ],
+            "arrival": {"mode": "open", "rate": 1},
+        }
+    )
+    one = stage_plan(qi.scenario)[0]
+    # The plan so far: the first stage, then the sweep's first two steps of 15 s.
+    qi.plan = [
+        one,
+        PlannedStage(1, "sweep-1", 1, 10.0, 10.0, 25.0, no_think=True),
+        PlannedStage(2, "sweep-2", 4, 25.0, 25.0, 40.0, no_think=True),
+    ]
+    qi.t0 = 1000.0
+    line = progress_line(qi, RecentRequests(), 5.0, 1030.0)
+    assert line.startswith("[qi-load] stage 2/2 sweep-2       30s/70s (40s left)"), line
+    # Between the plan's end (a search's can come before its budget's) and the runner's stop.
+    over = progress_line(qi, RecentRequests(), 5.0, 1040.4)
+    assert over.startswith("[qi-load] plan over               40s/40s (0s left)"), over
 
 
 def test_a_line_without_scenario_or_requests() -> None:
