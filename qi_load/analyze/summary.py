@@ -230,9 +230,9 @@ def _check(
     comparison: Comparison | None,
 ) -> CheckResult:
     failures = [f"SLO {slo_failure(c)}" for c in req["slo_checks"] if c["ok"] is False]
-    if req["status"] == "not_reached" or (
-        req["status"] == "insufficient_data" and req["kind"] is not None
-    ):
+    # A gate that judged nothing has not passed: neither at a required load nor, without
+    # one, at any stage.
+    if req["status"] in ("not_reached", "insufficient_data"):
         failures.append(req["detail"])
     failures += [
         f"target {t['metric']}: {t['value']:.4g} {t['unit']} is worse than the minimum "
@@ -319,8 +319,6 @@ def analyze_run(
     deg = degradation(stages, run.manifest.environment or {}, settings.degradation)
     cap = capacity(stages)
     req = requirement(stages, run.scenario)
-    if req["status"] == "insufficient_data" and req["kind"] is None:
-        warnings.append(f"SLOs not judged: {req['detail']}")
     quality = _quality(run.manifest.quality)
     ran = {qt: plan["ran"] for qt, plan in quality["checks"].items()}
     misfit = quality_misfit(

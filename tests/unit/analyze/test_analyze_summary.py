@@ -56,6 +56,16 @@ def test_no_miss_no_recommendation_and_check_passes(tmp_path: Path) -> None:
     assert summary["check"] == {"passed": True, "failures": []}
 
 
+def test_check_fails_when_no_stage_could_be_judged(tmp_path: Path) -> None:
+    # Stages of a few seconds against a slow service: too few requests to judge any SLO.
+    spec = SyntheticRun(seed=5, users=(1, 2), ramp_s=0.0, hold_s=3.0, settle_s=1.0)
+    summary = analyze_run(load_run(write_synthetic_run(tmp_path / "r", spec)))
+    assert summary["requirement"]["kind"] is None
+    assert summary["requirement"]["status"] == "insufficient_data"
+    (failure,) = summary["check"]["failures"]
+    assert not summary["check"]["passed"] and failure.startswith("insufficient data: ")
+
+
 def test_check_fails_on_slo_target_and_regression(ladder: RunData, slow_ladder: RunData) -> None:
     check = analyze_run(slow_ladder, targets=Targets(gate=True), baseline=ladder)["check"]
     assert not check["passed"]

@@ -120,16 +120,16 @@ def test_a_long_list_of_failed_checks_is_cut(summary: Summary) -> None:
     assert " | verdict FAIL (9 checks)" in lines[-1]
 
 
-def test_a_pass_that_judged_nothing_says_so(summary: Summary) -> None:
-    # Without a required load, stages too short to judge leave --check passing; the line
-    # must not read as a plain PASS (a first run's short stages against a slow server).
+def test_a_verdict_that_judged_nothing_says_so(summary: Summary) -> None:
+    # A first run's short stages against a slow server: the line names why it failed.
     thin = copy.deepcopy(summary)
     thin["requirement"].update(kind=None, value=None, stage=None, status="insufficient_data")
-    thin["check"] = {"passed": True, "failures": []}
-    assert "| verdict PASS at every stage: insufficient data, no stage judged |" in (
+    thin["check"] = {"passed": False, "failures": ["insufficient data: lengthen them"]}
+    assert "| verdict FAIL (1 check) at every stage: insufficient data, no stage judged |" in (
         verdict_line(thin)
     )
     bare = copy.deepcopy(thin)
+    bare["check"] = {"passed": True, "failures": []}
     bare["requirement"]["status"] = "pass"
     bare["capacity"]["status"] = "no_slos"
     assert "| verdict PASS at every stage: no SLOs |" in verdict_line(bare)
