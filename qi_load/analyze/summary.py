@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
 import pandas as pd
 
@@ -48,6 +48,7 @@ __all__ = [
     "QualityInfo",
     "RunInfo",
     "Summary",
+    "Verdict",
     "analyze_run",
     "locust_view",
     "summary_json",
@@ -86,11 +87,20 @@ class QualityInfo(TypedDict):
     checks: dict[str, CheckPlan]
 
 
+Verdict = Literal["pass", "fail", "not_judged"]
+"""``not_judged``: nothing failed, but the SLOs could be judged at no stage (none had enough
+requests; or the required one had not). Distinct from a measured failure, and still not a
+pass: a gate that judged nothing has not passed."""
+
+
 class CheckResult(TypedDict):
     """What ``--check`` gates on: run-level SLOs, failed targets, critical alerts, regressions."""
 
+    verdict: Verdict
     passed: bool
+    """The verdict is ``pass`` (what ``--check`` exits 0 on)."""
     failures: list[str]
+    """Why it is not: each failure, and what left it not judged."""
 
 
 class LocustFailure(TypedDict):
@@ -230,9 +240,7 @@ def _check(
     comparison: Comparison | None,
 ) -> CheckResult:
     failures = [f"SLO {slo_failure(c)}" for c in req["slo_checks"] if c["ok"] is False]
-    # A gate that judged nothing has not passed: neither at a required load nor, without
-    # one, at any stage.
-    if req["status"] in ("not_reached", "insufficient_data"):
+    if req["status"] == "not_reached":
         failures.append(req["detail"])
     failures += [
         f"target {t['metric']}: {t['value']:.4g} {t['unit']} is worse than the minimum "
@@ -247,7 +255,11 @@ def _check(
             for r in comparison["rows"]
             if r["severity"] == "critical"
         ]
-    return CheckResult(passed=not failures, failures=failures)
+    verdict: Verdict = "fail" if failures else "pass"
+    if req["status"] == "insufficient_data":
+        verdict = "fail" if failures else "not_judged"
+        failures.append(req["detail"])
+    return CheckResult(verdict=verdict, passed=verdict == "pass", failures=failures)
 
 
 def analyze_run(

@@ -28,8 +28,8 @@ Any directory a run can leave (all requests failed, none, interrupted, killed wh
 running, files missing) gets every format; what is missing is named in the warnings.
 
 exit codes: 0 report written (and --check passed), 2 bad input (one line naming the file,
-line or field, and value), 3 --check failed (an SLO, a target graded fail, a critical alert, or a
-critical regression against --baseline).
+line or field, and value), 3 --check failed (an SLO, a target graded fail, a critical alert, a
+critical regression against --baseline, or a verdict NOT JUDGED: no stage had enough requests).
 """
 
 _FORMATS = ("html", "md", "json")

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
-from qi_load.render.cells import triple_n
+from qi_load.render.cells import triple_n, verdict_word
 from qi_load.render.leak_findings import leak_findings, process_label
 from qi_load.render.search_path import search_html
 from qi_load.render.series import stage_note
@@ -241,9 +241,8 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
             + "".join(f"<li>{_e(w)}</li>" for w in s["warnings"])
             + "</ul></div>"
         )
-    verdict = (
-        "<span class='pass'>PASS</span>" if check["passed"] else "<span class='fail'>FAIL</span>"
-    )
+    # Not judged is no pass: it shows as a failure does.
+    verdict = f"<span class='{'pass' if check['passed'] else 'fail'}'>{verdict_word(check)}</span>"
     parts.append(_capacity(s))
     parts.append(f"<h2>Verdict: {verdict}</h2>")
     if check["failures"]:

@@ -9,7 +9,7 @@ from typing import Any
 from qi_load.analyze.compare import Comparison, ci_label
 from qi_load.analyze.stages import QueryStats
 from qi_load.analyze.summary import Summary
-from qi_load.render.cells import triple_n
+from qi_load.render.cells import triple_n, verdict_word
 from qi_load.render.leak_findings import leak_findings
 from qi_load.render.search_path import search_markdown
 from qi_load.render.series import stage_note
@@ -131,12 +131,12 @@ def render_markdown(s: Summary) -> str:
         f"# qi-load report: {md_escape(run['run_id'])}",
         "",
         f"Scenario `{md_escape(run['scenario'])}`, status **{md_escape(run['status'])}**, "
-        f"verdict **{'PASS' if check['passed'] else 'FAIL'}**.",
+        f"verdict **{verdict_word(check)}**.",
         "",
     ]
     lines += _capacity_lines(s)
     lines += [f"- :warning: {md_escape(w)}" for w in s["warnings"]]
-    lines += [f"- FAIL: {md_escape(f)}" for f in check["failures"]]
+    lines += [f"- {verdict_word(check)}: {md_escape(f)}" for f in check["failures"]]
     sat = deg["first_saturated"]
     lines += [
         "",

@@ -11,7 +11,7 @@ from typing import Final, Literal
 
 from qi_load.analyze.stages import StageStats
 from qi_load.analyze.summary import Summary
-from qi_load.render.cells import triple
+from qi_load.render.cells import triple, verdict_word
 from qi_load.render.text_table import format_table
 from qi_load.render.traces import grown_first_line
 
@@ -104,7 +104,9 @@ def verdict_line(summary: Summary) -> str:
     resource."""
     check, deg = summary["check"], summary["degradation"]
     failed = len(check["failures"])
-    verdict = "PASS" if check["passed"] else f"FAIL ({failed} check{'s' * (failed != 1)})"
+    verdict = verdict_word(check)
+    if check["verdict"] == "fail":
+        verdict += f" ({failed} check{'s' * (failed != 1)})"
     knee = deg["knee"]
     knee_text = (
         f"{_users(knee['users'])} ({knee['criterion']})"
@@ -146,11 +148,11 @@ def terminal_summary(summary: Summary) -> str:
     if summary["stages"]:
         lines.append(stage_table(summary["stages"]))
     failures = summary["check"]["failures"]
-    lines += [f"check failed: {f}" for f in failures[:_MAX_FAILURES]]
+    lead = "not judged" if summary["check"]["verdict"] == "not_judged" else "check failed"
+    lines += [f"{lead}: {f}" for f in failures[:_MAX_FAILURES]]
     if len(failures) > _MAX_FAILURES:
         lines.append(
-            f"check failed: ... and {len(failures) - _MAX_FAILURES} more "
-            "(summary.json check.failures)"
+            f"{lead}: ... and {len(failures) - _MAX_FAILURES} more (summary.json check.failures)"
         )
     if (per_type := _type_capacities(summary)) is not None:
         lines.append(per_type)

@@ -63,12 +63,18 @@ def test_past_the_capacity_the_run_still_passes_at_its_required_load(tmp_path: P
 
 
 def test_a_quick_ladder_too_short_to_judge_says_insufficient_data(tmp_path: Path) -> None:
-    stdout, summary, _ = _run(tmp_path, "run", "quick-ladder", "--time-scale", "0.2")
+    stdout, summary, run_dir = _run(tmp_path, "run", "quick-ladder", "--time-scale", "0.2")
     knee = summary["degradation"]["knee"]
     assert (knee["users"], knee["status"]) == (None, "insufficient_data"), knee
     assert summary["capacity"]["status"] == "insufficient_data"
     line = _headline(stdout)
     assert line.startswith("capacity insufficient data | ") and "| knee insufficient data |" in line
+    # The required stage was too short to judge: not a pass, nor a measured failure.
+    assert summary["check"]["verdict"] == "not_judged", summary["check"]
+    assert "| verdict NOT JUDGED at the required 10 users (target): insufficient data |" in line
+    assert "not judged: required 10 users: insufficient data at target" in stdout
+    gate = run_qi_load("report", str(run_dir), "--check", "--format", "json", timeout=120)
+    assert gate.returncode == 3, gate.stdout + gate.stderr
     # ITL and TPOT per stage and per type, each percentile with its n, in the table too.
     assert all(
         {"n", "p50", "p95", "p99"} <= q["itl_ms"].keys() <= q["tpot_ms"].keys()

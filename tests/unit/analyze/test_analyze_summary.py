@@ -53,7 +53,7 @@ def test_no_miss_no_recommendation_and_check_passes(tmp_path: Path) -> None:
     lenient = Targets(throughput_rps=TargetLevels(stretch=3, target=2, minimum=1))
     summary = analyze_run(run, targets=lenient)
     assert summary["recommendations"] == []
-    assert summary["check"] == {"passed": True, "failures": []}
+    assert summary["check"] == {"verdict": "pass", "passed": True, "failures": []}
 
 
 def test_check_fails_when_no_stage_could_be_judged(tmp_path: Path) -> None:
@@ -62,8 +62,10 @@ def test_check_fails_when_no_stage_could_be_judged(tmp_path: Path) -> None:
     summary = analyze_run(load_run(write_synthetic_run(tmp_path / "r", spec)))
     assert summary["requirement"]["kind"] is None
     assert summary["requirement"]["status"] == "insufficient_data"
+    # Not a measured failure, and no pass either: --check fails it.
     (failure,) = summary["check"]["failures"]
-    assert not summary["check"]["passed"] and failure.startswith("insufficient data: ")
+    assert (summary["check"]["verdict"], summary["check"]["passed"]) == ("not_judged", False)
+    assert failure.startswith("insufficient data: ")
 
 
 def test_check_fails_on_slo_target_and_regression(ladder: RunData, slow_ladder: RunData) -> None:

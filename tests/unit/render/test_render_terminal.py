@@ -93,7 +93,7 @@ def test_capacity_headline_and_required_load(summary: Summary) -> None:
         users=10, stage="u10", throughput_rps=3.6, above_users=20, status="found"
     )
     found["requirement"].update(kind="users", value=10, stage="u10", status="pass")
-    found["check"] = {"passed": True, "failures": []}
+    found["check"] = {"verdict": "pass", "passed": True, "failures": []}
     line = verdict_line(found)
     assert line.startswith("capacity 10 users (all SLOs), 3.60 req/s, fails at 20 | ")
     assert "| verdict PASS at the required 10 users (u10) |" in line
@@ -112,7 +112,7 @@ def test_no_stages_still_gives_a_verdict(summary: Summary) -> None:
 
 def test_a_long_list_of_failed_checks_is_cut(summary: Summary) -> None:
     many = copy.deepcopy(summary)
-    many["check"] = {"passed": False, "failures": [f"SLO {i}" for i in range(9)]}
+    many["check"] = {"verdict": "fail", "passed": False, "failures": [f"SLO {i}" for i in range(9)]}
     lines = terminal_summary(many).splitlines()
     assert [line for line in lines if line.startswith("check failed:")][-1] == (
         "check failed: ... and 4 more (summary.json check.failures)"
@@ -124,12 +124,14 @@ def test_a_verdict_that_judged_nothing_says_so(summary: Summary) -> None:
     # A first run's short stages against a slow server: the line names why it failed.
     thin = copy.deepcopy(summary)
     thin["requirement"].update(kind=None, value=None, stage=None, status="insufficient_data")
-    thin["check"] = {"passed": False, "failures": ["insufficient data: lengthen them"]}
-    assert "| verdict FAIL (1 check) at every stage: insufficient data, no stage judged |" in (
+    thin["check"] = {
+        "verdict": "not_judged", "passed": False, "failures": ["insufficient data: lengthen"]
+    }  # fmt: skip
+    assert "| verdict NOT JUDGED at every stage: insufficient data, no stage judged |" in (
         verdict_line(thin)
     )
     bare = copy.deepcopy(thin)
-    bare["check"] = {"passed": True, "failures": []}
+    bare["check"] = {"verdict": "pass", "passed": True, "failures": []}
     bare["requirement"]["status"] = "pass"
     bare["capacity"]["status"] = "no_slos"
     assert "| verdict PASS at every stage: no SLOs |" in verdict_line(bare)
