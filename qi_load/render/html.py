@@ -30,6 +30,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f5f5f5}
 td.l,th.l{text-align:left}.warn{background:#fff4ce;border:1px solid #e0c45c;padding:8px 12px}
 .pass{color:#1a7f37;font-weight:bold}.fail{color:#cf222e;font-weight:bold}
+.not_judged{color:#9a6700;font-weight:bold}
 .muted{color:#666}.bad{background:#ffebe9}.good{background:#dafbe1}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}code{background:#f5f5f5;padding:0 3px}
 """
@@ -241,8 +242,7 @@ def render_html(summary: Summary, images: Mapping[str, bytes]) -> str:
             + "".join(f"<li>{_e(w)}</li>" for w in s["warnings"])
             + "</ul></div>"
         )
-    # Not judged is no pass: it shows as a failure does.
-    verdict = f"<span class='{'pass' if check['passed'] else 'fail'}'>{verdict_word(check)}</span>"
+    verdict = f"<span class='{check['verdict']}'>{verdict_word(check)}</span>"
     parts.append(_capacity(s))
     parts.append(f"<h2>Verdict: {verdict}</h2>")
     if check["failures"]:

@@ -95,6 +95,16 @@ def test_partial_run_warning_is_visible(evil_dir: Path, tmp_path: Path) -> None:
     assert "host_samples.csv is missing" in render_markdown(summary)
 
 
+def test_a_verdict_not_judged_is_named_apart_from_a_failure(evil_dir: Path) -> None:
+    summary = analyze_run(load_run(evil_dir))
+    summary["check"] = {"verdict": "not_judged", "passed": False, "failures": ["too few"]}
+    assert "<h2>Verdict: <span class='not_judged'>NOT JUDGED</span></h2>" in render_html(
+        summary, {}
+    )
+    markdown = render_markdown(summary)
+    assert "verdict **NOT JUDGED**." in markdown and "- NOT JUDGED: too few" in markdown
+
+
 def test_plots_of_an_empty_run(
     tmp_path: Path, evil_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
