@@ -16,7 +16,9 @@ __all__ = [
     "StageVerdict",
     "TypeCapacity",
     "capacity",
+    "fastest_held",
     "requirement",
+    "stage_verdict",
 ]
 
 StageStatus = Literal["pass", "fail", "insufficient_data", "no_slos"]
@@ -181,6 +183,17 @@ def capacity(stages: Sequence[StageStats]) -> Capacity:
         per_type=per_type,
         stages=verdicts,
     )
+
+
+def fastest_held(stages: Sequence[StageStats]) -> StageVerdict | None:
+    """Of ``stages`` judged one by one (a rate sweep's steps, whose users do not rise as a
+    ladder's do), the valid one with the highest throughput at which every SLO held; None
+    when none held."""
+    held = [
+        v for v in (stage_verdict(s) for s in stages if s["invalid"] is None)
+        if v["status"] == "pass"
+    ]  # fmt: skip
+    return max(held, key=lambda v: v["throughput_rps"], default=None)
 
 
 def _number(value: Any) -> float | None:

@@ -134,7 +134,8 @@ def test_sweep_runs_synchronous_throughput_then_rates_between(tmp_path: Path) ->
     assert all(counts.get(s["stage"], 0) > 0 for s in steps), counts
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["sweep"]["steps"] == steps
-    assert "## Rate sweep" in (run_dir / "summary.md").read_text()
+    markdown = (run_dir / "summary.md").read_text()
+    assert "## Rate sweep" in markdown and "| E2E p50/p95 ms | SLOs |" in markdown
     # The progress line counts the steps as the scenario's one stage, of its whole 16 s.
     lines = [x for x in (tmp_path / "stdout.txt").read_text().splitlines() if "s left)" in x]
     assert len(lines) >= 4, lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qi_load.analyze.capacity import capacity, requirement
+from qi_load.analyze.capacity import capacity, fastest_held, requirement
 from qi_load.analyze.stages import SloCheck, StageStats
 
 
@@ -104,3 +104,17 @@ def test_the_verdict_at_a_required_rate_and_without_a_requirement() -> None:
     assert (every["kind"], every["status"]) == (None, "fail")
     assert every["detail"].startswith("SLOs fail at u20 (20 users)")
     assert requirement(LADDER[:3], {})["status"] == "pass"
+
+
+def test_a_sweeps_fastest_step_that_held_every_slo() -> None:
+    # A sweep's rate steps all have the same users: judged one by one, by their throughput.
+    steps = [_stage(4, {"simple": e2e}) for e2e in (300, 900, 1200, 700)]
+    for number, (step, rps) in enumerate(zip(steps, (5.0, 9.0, 7.0, 8.0), strict=True), 1):
+        step.update(name=f"s{number}")
+        step["overall"]["throughput_rps"] = rps
+    best = fastest_held(steps)
+    assert best is not None and (best["stage"], best["throughput_rps"]) == ("s2", 9.0)
+    steps[1]["invalid"] = "generator saturated"  # an invalid step proves nothing
+    best = fastest_held(steps)
+    assert best is not None and best["stage"] == "s4"
+    assert fastest_held([steps[2]]) is None
