@@ -32,7 +32,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 """Bad input: a scenario, option or file the user gave is wrong (``QiLoadError``)."""
 EXIT_CHECK_FAILED = 3
-"""``--check`` / ``compare``: an SLO, target, alert or regression gate failed."""
+"""``--check`` / ``compare``: an SLO, target, alert or regression gate failed, or ``--check``
+found a verdict NOT JUDGED (no stage had enough requests)."""
 EXIT_INTERRUPTED = 130
 """Stopped by Ctrl-C or SIGTERM (the shell's 128 + SIGINT)."""
 

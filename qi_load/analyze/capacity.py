@@ -134,7 +134,7 @@ def _judge(verdicts: Sequence[StageVerdict], thin: str) -> TypeCapacity:
     best, fail = _walk(verdicts)
     judged = [v for v in verdicts if v["status"] in ("pass", "fail")]
     left_out = f"; {thin}" if thin else ""
-    if all(v["status"] == "no_slos" for v in verdicts):
+    if verdicts and all(v["status"] == "no_slos" for v in verdicts):
         return TypeCapacity(
             users=None, stage=None, above_users=None, status="no_slos", detail="no SLOs to judge"
         )
@@ -256,20 +256,29 @@ def _every_stage(full: Sequence[StageStats]) -> Requirement:
     verdicts = [stage_verdict(s) for s in full]
     failed = [v for v in verdicts if v["status"] == "fail"]
     judged = [v for v in verdicts if v["status"] == "pass"]
-    checks = [c for s in full for c in s["overall"]["slo_checks"]]
+    # Only judged stages' checks: a stage too short to judge proves nothing either way.
+    checks = [
+        c
+        for s, v in zip(full, verdicts, strict=True)
+        if v["status"] in ("pass", "fail")
+        for c in s["overall"]["slo_checks"]
+    ]
     status: RequirementStatus
     if failed:
         status = "fail"
         detail = "SLOs fail at " + "; ".join(
             f"{v['stage']} ({_users(v['users'])}): {'; '.join(v['failed'][:3])}" for v in failed
         )
-    elif judged or all(v["status"] == "no_slos" for v in verdicts):
+    elif judged or (verdicts and all(v["status"] == "no_slos" for v in verdicts)):
         status, detail = "pass", "every SLO holds at every stage judged"
         thin = insufficient_note(full)
         detail += f" ({thin})" if thin else ""
-    else:
+    else:  # nothing judged, an empty ladder too (every stage invalid or without requests)
         status = "insufficient_data"
-        detail = "insufficient data: " + (insufficient_note(full) or "no SLO could be judged")
+        why = insufficient_note(full) or (
+            "no SLO could be judged" if full else "no valid stage with requests"
+        )
+        detail = f"insufficient data: {why}"
     return Requirement(
         kind=None, value=None, stage=None, users=None, status=status, detail=detail,
         slo_checks=checks,

@@ -100,7 +100,7 @@ class CheckResult(TypedDict):
     passed: bool
     """The verdict is ``pass`` (what ``--check`` exits 0 on)."""
     failures: list[str]
-    """Why it is not: each failure, and what left it not judged."""
+    """Why it is not: each measured failure; or, not judged, what left it so."""
 
 
 class LocustFailure(TypedDict):
@@ -239,7 +239,8 @@ def _check(
     alerts: list[AlertFinding],
     comparison: Comparison | None,
 ) -> CheckResult:
-    failures = [f"SLO {slo_failure(c)}" for c in req["slo_checks"] if c["ok"] is False]
+    judged = req["status"] in ("pass", "fail")  # a stage too short to judge proves nothing
+    failures = [f"SLO {slo_failure(c)}" for c in req["slo_checks"] if judged and c["ok"] is False]
     if req["status"] == "not_reached":
         failures.append(req["detail"])
     failures += [
@@ -256,9 +257,8 @@ def _check(
             if r["severity"] == "critical"
         ]
     verdict: Verdict = "fail" if failures else "pass"
-    if req["status"] == "insufficient_data":
-        verdict = "fail" if failures else "not_judged"
-        failures.append(req["detail"])
+    if verdict == "pass" and req["status"] == "insufficient_data":
+        verdict, failures = "not_judged", [req["detail"]]
     return CheckResult(verdict=verdict, passed=verdict == "pass", failures=failures)
 
 

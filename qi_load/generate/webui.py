@@ -223,7 +223,7 @@ def _run_rows(view: LiveView) -> list[dict[str, str]]:
     if stage is None:
         where = "-"
     elif stage["index"] == 0:
-        where = f"{stage['name']} (warm-up)"
+        where = "warm-up"
     else:
         where = f"{stage['name']} ({stage['index']} of {stage['of']})"
     left = _seconds(stage["stage_left_s"]) if stage else ""

@@ -87,7 +87,7 @@ def capacity_text(summary: Summary) -> str:
 def _requirement(summary: Summary) -> str:
     req = summary["requirement"]
     if req["kind"] is None or req["value"] is None:
-        # A PASS that judged nothing must say so: short stages against a slow server.
+        # Why nothing was judged: short stages against a slow server.
         if req["status"] == "insufficient_data":
             return "at every stage: insufficient data, no stage judged"
         return "at every stage" + (

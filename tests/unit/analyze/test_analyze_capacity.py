@@ -106,6 +106,21 @@ def test_the_verdict_at_a_required_rate_and_without_a_requirement() -> None:
     assert requirement(LADDER[:3], {})["status"] == "pass"
 
 
+def test_stages_too_short_to_judge_prove_nothing_either_way() -> None:
+    # A thin stage whose check failed on its few values: not judged, and not counted.
+    thin_fail = _stage(1, {"simple": 3000}, n=6)
+    every = requirement([thin_fail, *LADDER[1:3]], {})
+    assert every["status"] == "pass"
+    assert {c["stage"] for c in every["slo_checks"]} == {"u5", "u10"}
+    assert requirement([thin_fail], {})["status"] == "insufficient_data"
+    # No valid stage with requests at all: nothing judged, not a pass, not "no SLOs".
+    empty = requirement([], {})
+    assert (empty["status"], empty["detail"]) == (
+        "insufficient_data", "insufficient data: no valid stage with requests"
+    )  # fmt: skip
+    assert capacity([])["status"] == "insufficient_data"
+
+
 def test_a_sweeps_fastest_step_that_held_every_slo() -> None:
     # A sweep's rate steps all have the same users: judged one by one, by their throughput.
     steps = [_stage(4, {"simple": e2e}) for e2e in (300, 900, 1200, 700)]
